@@ -1,0 +1,213 @@
+"""The ACE evaluator: energy (eV), per-atom energies, forces (eV/Å) and virial stress (eV/Å³).
+
+:class:`ACEModel` flattens a C-tilde potential into arrays for the numba kernel:
+A-basis index of (μ, n, l, m>=0) = (μ·nmax + n−1)·nlm + l(l+1)/2 + m, rank-1 index μ·kmax + k−1.
+With ``spline=True`` (default, as pyace and LAMMPS) radial functions come from cubic Hermite tables
+of step ``DeltaSplineBins``; ``spline=False`` evaluates them analytically.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+from paceui.ace import kernels as K
+from paceui.ace.ctilde import CTildePotential, bbasis_to_ctilde, load_yace
+from paceui.ace.neighbors import NeighborList, neighbor_list
+from paceui.ace.potential import ACEPotential, PotentialError
+from paceui.ace.radial import INNER_CODES, NPOTI_CODES, RADBASE_CODES
+
+
+@dataclass
+class EvalResult:
+    """Result of one evaluation; stress (Voigt xx yy zz yz xz xy, eV/Å³) only for a 3-D periodic cell."""
+
+    energy: float
+    energies: np.ndarray
+    forces: np.ndarray
+    virial: np.ndarray
+    stress: np.ndarray | None
+
+
+def load_any(path: str | os.PathLike[str]) -> ACEPotential | CTildePotential:
+    """Load a ``.yaml`` (B-basis) or ``.yace`` (C-tilde) potential by its suffix."""
+    from paceui.ace.yaml_io import load_potential
+
+    return load_yace(path) if str(path).endswith(".yace") else load_potential(path)
+
+
+class ACEModel:
+    """A compiled potential ready for fast evaluation of many structures."""
+
+    def __init__(self, potential: ACEPotential | CTildePotential | str | os.PathLike[str],
+                 spline: bool = True) -> None:
+        if isinstance(potential, (str, os.PathLike)):
+            potential = load_any(potential)
+        self.bbasis = potential if isinstance(potential, ACEPotential) else None
+        ct = bbasis_to_ctilde(potential) if isinstance(potential, ACEPotential) else potential
+        self.ctilde = ct
+        self.spline = spline
+        self.elements = list(ct.elements)
+        self.cutoff = ct.cutoff
+        self._compile(ct)
+
+    # ---------------------------------------------------------------- compilation
+    def _compile(self, ct: CTildePotential) -> None:
+        from ase.data import atomic_numbers
+
+        S = len(ct.elements)
+        for mu in range(S):
+            if mu not in ct.embeddings:
+                raise PotentialError(f"{ct.source}: no embedding for element {ct.elements[mu]}")
+            if ct.embeddings[mu].npoti not in NPOTI_CODES:
+                raise PotentialError(f"{ct.source}: embedding '{ct.embeddings[mu].npoti}' of "
+                                     f"{ct.elements[mu]} is not supported")
+        bonds = ct.bonds
+        nmax = max([b.nradmax for b in bonds.values()] + [1])
+        lmax = max([b.lmax for b in bonds.values()] + [0])
+        kmax = max([b.nradbase for b in bonds.values()] + [1])
+        self.nmax, self.lmax, self.kmax = nmax, lmax, kmax
+        inner = INNER_CODES.get(ct.inner_cutoff_type)
+        if inner is None:
+            raise PotentialError(f"{ct.source}: inner_cutoff_type '{ct.inner_cutoff_type}' unknown")
+        self.inner = inner
+        b_int = np.zeros((S, S, 4), np.int64)
+        b_par = np.zeros((S, S, 9))
+        b_par[:, :, K.BP_RC] = 0.0  # no bond: no neighbours
+        crad = np.zeros((S, S, nmax, lmax + 1, kmax))
+        Z = [float(atomic_numbers.get(e, 0)) for e in ct.elements]
+        for (a, b), bd in bonds.items():
+            if bd.radbase not in RADBASE_CODES:
+                raise PotentialError(f"{ct.source}: bond {ct.elements[a]}-{ct.elements[b]}: radial basis "
+                                     f"'{bd.radbase}' is unknown, expected one of {list(RADBASE_CODES)}")
+            b_int[a, b] = (RADBASE_CODES[bd.radbase], bd.nradmax, bd.lmax, bd.nradbase)
+            lam = bd.radparameters[0] if bd.radparameters else 0.0
+            b_par[a, b] = (lam, bd.rcut, bd.dcut, bd.r_in, bd.delta_in, bd.core_repulsion[0],
+                           bd.core_repulsion[1], Z[a], Z[b])
+            crad[a, b, :bd.nradmax, :bd.lmax + 1, :bd.nradbase] = bd.crad
+        dmax = max(e.ndensity for e in ct.embeddings.values())
+        e_int = np.zeros((S, 2), np.int64)
+        e_par = np.zeros((S, 2 * dmax + 2))
+        for mu, e in ct.embeddings.items():
+            e_int[mu] = (NPOTI_CODES[e.npoti], e.ndensity)
+            e_par[mu, :2 * e.ndensity] = e.fs_parameters
+            e_par[mu, 2 * dmax:] = (e.rho_core_cut, e.drho_core_cut)
+        self._b_int, self._b_par, self._crad, self._e_int, self._e_par = b_int, b_par, crad, e_int, e_par
+        self._E0 = np.asarray(ct.E0, dtype=float)
+        self._compile_functions(ct, S, nmax, lmax, kmax, dmax)
+        self._build_splines(ct, S)
+
+    def _compile_functions(self, ct: CTildePotential, S: int, nmax: int, lmax: int, kmax: int,
+                           dmax: int) -> None:
+        nlm = (lmax + 1) * (lmax + 2) // 2
+        sp_r1, sp_fn, r1_aidx, r1_ct, fn_c0 = [0], [0], [], [], [0]
+        c_aidx, c_m, c_rank, c_ct = [], [], [], []
+        rmax = max([f.rank for fs in ct.functions.values() for f in fs] + [1])
+        for mu in range(S):
+            for f in ct.functions.get(mu, []):
+                nd = f.ctildes.shape[1]
+                if nd != ct.embeddings[mu].ndensity:
+                    raise PotentialError(f"{ct.source}: function of {ct.elements[mu]} has {nd} densities, "
+                                         f"embedding has {ct.embeddings[mu].ndensity}")
+                row = np.zeros(dmax)
+                if f.rank == 1:
+                    r1_aidx.append(f.mus[0] * kmax + f.ns[0] - 1)
+                    row[:nd] = f.ctildes.sum(axis=0)
+                    r1_ct.append(row)
+                    continue
+                for ms, cts in zip(f.ms_combs, f.ctildes):
+                    ai = np.zeros(rmax, np.int64)
+                    mm = np.zeros(rmax, np.int64)
+                    for t, (mu_t, n, l, m) in enumerate(zip(f.mus, f.ns, f.ls, ms)):
+                        ai[t] = (mu_t * nmax + n - 1) * nlm + l * (l + 1) // 2 + abs(int(m))
+                        mm[t] = m
+                    c_aidx.append(ai)
+                    c_m.append(mm)
+                    c_rank.append(f.rank)
+                    r = np.zeros(dmax)
+                    r[:nd] = cts
+                    c_ct.append(r)
+                fn_c0.append(len(c_ct))
+            sp_r1.append(len(r1_ct))
+            sp_fn.append(len(fn_c0) - 1)
+        i64 = np.int64
+        self._rmax = rmax
+        self._sp_r1, self._sp_fn = np.array(sp_r1, i64), np.array(sp_fn, i64)
+        self._r1_aidx = np.array(r1_aidx, i64)
+        self._r1_ct = np.array(r1_ct, float).reshape(len(r1_ct), dmax)
+        self._fn_c0 = np.array(fn_c0, i64)
+        self._c_aidx = np.array(c_aidx, i64).reshape(len(c_aidx), rmax)
+        self._c_m = np.array(c_m, i64).reshape(len(c_m), rmax)
+        self._c_rank = np.array(c_rank, i64)
+        self._c_ct = np.array(c_ct, float).reshape(len(c_ct), dmax)
+
+    def _build_splines(self, ct: CTildePotential, S: int) -> None:
+        nf = self.kmax + self.nmax * (self.lmax + 1) + 1
+        if not self.spline:
+            self._sp_tab = np.zeros((S * S, 1, 4, nf))
+            self._sp_scale = np.zeros(S * S)
+            return
+        dx = ct.delta_spline_bins
+        nluts = [int(bd.rcut / dx) for bd in ct.bonds.values()]
+        nl = max(nluts + [1])
+        tab = np.zeros((S * S, nl + 1, 4, nf))
+        scale = np.zeros(S * S)
+        for (a, b), bd in ct.bonds.items():
+            nlut = int(bd.rcut / dx)
+            scale[a * S + b] = nlut / bd.rcut
+            p = self._b_par[a, b]
+            sub = np.zeros((nlut + 1, 4, nf))
+            K.build_spline_table(int(self._b_int[a, b, 0]), p[0], p[1], p[2], p[3], p[4], self.inner,
+                                 bd.nradbase, bd.nradmax, bd.lmax, self._crad[a, b], p[5], p[6], p[7], p[8],
+                                 self.kmax, self.nmax, self.lmax + 1, nlut, sub)
+            tab[a * S + b, :nlut + 1] = sub
+            # rows beyond this bond's own table stay zero: r >= rcut is filtered before lookup
+        self._sp_tab, self._sp_scale = tab, scale
+
+    # ---------------------------------------------------------------- evaluation
+    def species_of(self, symbols: list[str] | np.ndarray) -> np.ndarray:
+        idx = {e: i for i, e in enumerate(self.elements)}
+        missing = sorted({s for s in symbols if s not in idx})
+        if missing:
+            raise ValueError(f"structure contains elements {missing} that the potential "
+                             f"({', '.join(self.elements)}) does not describe")
+        return np.array([idx[s] for s in symbols], dtype=np.int64)
+
+    def evaluate(self, atoms: Any, nl: NeighborList | None = None) -> EvalResult:
+        """Evaluate an ``ase.Atoms`` (neighbour list built with the potential's cutoff if not given)."""
+        species = self.species_of(atoms.get_chemical_symbols())
+        pbc = np.asarray(atoms.get_pbc(), dtype=bool)
+        cell = np.asarray(atoms.get_cell(), dtype=float)
+        if nl is None:
+            nl = neighbor_list(atoms.get_positions(), cell, pbc, self.cutoff)
+        res = self.evaluate_arrays(species, nl)
+        if pbc.all():
+            vol = abs(np.linalg.det(cell))
+            s = res.virial / vol
+            res.stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        return res
+
+    def evaluate_arrays(self, species: np.ndarray, nl: NeighborList) -> EvalResult:
+        """Evaluate from species ids and a neighbour list (rows r_j − r_i, Å)."""
+        n = len(species)
+        if len(nl) and self.spline:
+            dmin = float(np.sqrt(np.min(np.einsum("ij,ij->i", nl.vec, nl.vec))))
+            if dmin < 1.0 / max(self._sp_scale.max(), 1e-300):
+                k = int(np.argmin(np.einsum("ij,ij->i", nl.vec, nl.vec)))
+                raise ValueError(f"atoms {int(nl.i[k])} and {int(nl.j[k])} are {dmin:.2e} Å apart: "
+                                 f"closer than the spline step DeltaSplineBins")
+        energies = np.zeros(n)
+        pairf = np.zeros((len(nl), 3))
+        if n:
+            K.ace_atoms(species, nl.offsets, nl.j, nl.vec, self._b_int, self._b_par, self._crad, self.inner,
+                        self._e_int, self._e_par, self._E0, self._sp_r1, self._r1_aidx, self._r1_ct,
+                        self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
+                        self.spline, self._sp_tab, self._sp_scale, self.nmax, self.lmax, self.kmax,
+                        self._rmax, numba.get_num_threads(), energies, pairf)
+        forces, vir = K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pairf)
+        return EvalResult(energy=float(energies.sum()), energies=energies, forces=forces, virial=vir,
+                          stress=None)

@@ -1,0 +1,71 @@
+"""Complex spherical harmonics Ŷ_lm = √(4π) Y_l^m (Condon-Shortley phase) and their gradients.
+
+Only m >= 0 is stored (index l(l+1)/2 + m); Ŷ_{l,-m} = (-1)^m conj(Ŷ_lm). Ŷ_00 = 1, Ŷ_10 = √3 z,
+Ŷ_11 = -√(3/2)(x + iy) for a unit vector (x, y, z) (ace_math.md §5).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+_JIT = dict(nogil=True, cache=True)
+
+
+def n_lm(lmax: int) -> int:
+    """Number of (l, m >= 0) pairs up to lmax."""
+    return (lmax + 1) * (lmax + 2) // 2
+
+
+@nb.njit(**_JIT)
+def lm_index(l: int, m: int) -> int:
+    return l * (l + 1) // 2 + m
+
+
+@nb.njit(**_JIT)
+def ylm_with_grad(ux: float, uy: float, uz: float, r: float, lmax: int, P: np.ndarray, dP: np.ndarray,
+                  Y: np.ndarray, dY: np.ndarray) -> None:
+    """Ŷ_lm(r̂) for m >= 0 into Y, and ∂Ŷ_lm/∂r (vector, 1/Å) into dY[:, 0:3].
+
+    (ux, uy, uz) is the unit vector, r the length; P, dP are real scratch arrays of n_lm(lmax).
+    Ŷ_lm = p̄_lm(z) (x + iy)^m with p̄ a polynomial in z, from the stable normalised recursion.
+    """
+    # normalised associated Legendre polynomials divided by sin^m θ
+    for m in range(lmax + 1):
+        i_mm = lm_index(m, m)
+        if m == 0:
+            P[i_mm] = 1.0
+        else:
+            P[i_mm] = -math.sqrt((2.0 * m + 1.0) / (2.0 * m)) * P[lm_index(m - 1, m - 1)]
+        dP[i_mm] = 0.0
+        if m + 1 <= lmax:
+            i1 = lm_index(m + 1, m)
+            c = math.sqrt(2.0 * m + 3.0)
+            P[i1] = c * uz * P[i_mm]
+            dP[i1] = c * P[i_mm]
+        for l in range(m + 2, lmax + 1):
+            a = math.sqrt((4.0 * l * l - 1.0) / (l * l - m * m))
+            b = math.sqrt(((l - 1.0) ** 2 - m * m) / (4.0 * (l - 1.0) ** 2 - 1.0))
+            i, i1, i2 = lm_index(l, m), lm_index(l - 1, m), lm_index(l - 2, m)
+            P[i] = a * (uz * P[i1] - b * P[i2])
+            dP[i] = a * (P[i1] + uz * dP[i1] - b * dP[i2])
+    # (x + iy)^m and the gradient on the unit sphere, projected: ∇_r = (I - u uᵀ)/r ∇_u
+    w = complex(ux, uy)
+    wm = complex(1.0, 0.0)
+    wm1 = complex(0.0, 0.0)  # (x+iy)^(m-1)
+    for m in range(lmax + 1):
+        for l in range(m, lmax + 1):
+            i = lm_index(l, m)
+            p = P[i]
+            Y[i] = p * wm
+            gx = p * m * wm1
+            gy = p * m * wm1 * 1j
+            gz = dP[i] * wm
+            proj = ux * gx + uy * gy + uz * gz
+            dY[i, 0] = (gx - ux * proj) / r
+            dY[i, 1] = (gy - uy * proj) / r
+            dY[i, 2] = (gz - uz * proj) / r
+        wm1 = wm
+        wm = wm * w

@@ -1,0 +1,167 @@
+"""Command line: ``paceui info``, ``paceui yaml2yace``, ``paceui eval``, ``paceui demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # the checkout's assets/ (editable install)
+
+
+def _info_dict(path: str) -> dict[str, Any]:
+    from paceui.ace.evaluator import load_any
+    from paceui.ace.potential import ACEPotential
+
+    pot = load_any(path)
+    if isinstance(pot, ACEPotential):
+        counts = pot.counts()
+        emb = pot.embeddings()
+        bonds = pot.bonds()
+        embeddings = {el: {"ndensity": e.ndensity, "npoti": e.npoti, "fs_parameters": e.fs_parameters,
+                           "rho_core_cut": e.rho_core_cut, "drho_core_cut": e.drho_core_cut}
+                      for el, e in emb.items()}
+        bond_rows = {f"{a}-{b}": bd for (a, b), bd in sorted(bonds.items())}
+        fmt, elements = "B-basis yaml", pot.elements
+    else:
+        elements = pot.elements
+        per: dict[str, dict[int, int]] = {el: {} for el in elements}
+        for mu, fs in pot.functions.items():
+            for f in fs:
+                per[elements[mu]][f.rank] = per[elements[mu]].get(f.rank, 0) + 1
+        counts = {"elements": elements, "functions": sum(sum(d.values()) for d in per.values()),
+                  "functions_per_element": {e: sum(d.values()) for e, d in per.items()},
+                  "functions_per_element_rank": {e: dict(sorted(d.items())) for e, d in per.items()},
+                  "cutoff": pot.cutoff}
+        embeddings = {elements[mu]: {"ndensity": e.ndensity, "npoti": e.npoti, "fs_parameters": e.fs_parameters,
+                                     "rho_core_cut": e.rho_core_cut, "drho_core_cut": e.drho_core_cut}
+                      for mu, e in sorted(pot.embeddings.items())}
+        bond_rows = {f"{elements[a]}-{elements[b]}": bd for (a, b), bd in sorted(pot.bonds.items())}
+        fmt = "C-tilde yace"
+    bonds_out = {k: {"radbase": b.radbase, "radparameters": b.radparameters, "nradmax": b.nradmax, "lmax": b.lmax,
+                     "nradbase": b.nradbase, "rcut": b.rcut, "dcut": b.dcut, "r_in": b.r_in, "delta_in": b.delta_in,
+                     "inner_cutoff_type": b.inner_cutoff_type, "core_repulsion": b.core_repulsion}
+                 for k, b in bond_rows.items()}
+    return {"file": str(path), "format": fmt, "elements": elements, "embeddings": embeddings, "bonds": bonds_out,
+            **{k: v for k, v in counts.items() if k != "elements"}}
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    infos = [_info_dict(p) for p in args.potential]
+    if args.json:
+        print(json.dumps(infos[0] if len(infos) == 1 else infos, indent=1, default=str))
+        return 0
+    con = Console()
+    for info in infos:
+        con.print(f"[bold]{info['file']}[/] ({info['format']}): elements {', '.join(info['elements'])}, "
+                  f"{info['functions']} functions, cutoff {info['cutoff']:g} Å")
+        t = Table("element", "ndensity", "embedding", "FS parameters", "functions", "per rank", title="Embeddings")
+        for el, e in info["embeddings"].items():
+            per = info["functions_per_element_rank"].get(el, {})
+            t.add_row(el, str(e["ndensity"]), e["npoti"], str(e["fs_parameters"]),
+                      str(info["functions_per_element"].get(el, 0)),
+                      " ".join(f"r{k}:{v}" for k, v in per.items()))
+        con.print(t)
+        t = Table("bond", "radbase", "λ", "nradmax", "lmax", "nradbase", "rcut Å", "r_in Å", "δ_in Å",
+                  "inner", "core-rep", title="Bonds")
+        for k, b in info["bonds"].items():
+            t.add_row(k, b["radbase"], ",".join(f"{x:g}" for x in b["radparameters"]), str(b["nradmax"]),
+                      str(b["lmax"]), str(b["nradbase"]), f"{b['rcut']:g}", f"{b['r_in']:g}", f"{b['delta_in']:g}",
+                      b["inner_cutoff_type"], ",".join(f"{x:g}" for x in b["core_repulsion"]))
+        con.print(t)
+    return 0
+
+
+def cmd_yaml2yace(args: argparse.Namespace) -> int:
+    from paceui.ace.ctilde import save_yace
+    from paceui.ace.yaml_io import load_potential
+
+    if args.output and len(args.potential) > 1:
+        print("paceui yaml2yace: -o/--output needs exactly one input file", file=sys.stderr)
+        return 2
+    for p in args.potential:
+        out = args.output or (str(Path(p).with_suffix(".yace")) if p.endswith((".yaml", ".yml")) else p + ".yace")
+        save_yace(load_potential(p), out)
+        print(f"{p} -> {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import ase.io
+    import numpy as np
+
+    from paceui.ace.evaluator import ACEModel
+
+    model = ACEModel(args.potential, spline=not args.analytic)
+    frames = ase.io.read(args.structure, index=args.index)
+    frames = frames if isinstance(frames, list) else [frames]
+    out = []
+    for k, at in enumerate(frames):
+        r = model.evaluate(at)
+        out.append({"index": k, "natoms": len(at), "energy": r.energy, "energy_per_atom": r.energy / len(at),
+                    "max_force": float(np.abs(r.forces).max()) if len(at) else 0.0,
+                    "forces": r.forces.tolist(), "stress": None if r.stress is None else r.stress.tolist()})
+    if args.json:
+        print(json.dumps(out if len(out) > 1 else out[0]))
+        return 0
+    t = Table("#", "atoms", "energy eV", "eV/atom", "max |F| eV/Å", title=f"{args.potential} on {args.structure}")
+    for o in out:
+        t.add_row(str(o["index"]), str(o["natoms"]), f"{o['energy']:.6f}", f"{o['energy_per_atom']:.6f}",
+                  f"{o['max_force']:.4f}")
+    Console().print(t)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from paceui.demo import run_demo
+
+    return run_demo(quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from paceui import __version__
+
+    p = argparse.ArgumentParser(prog="paceui", description="Fit and use Atomic Cluster Expansion potentials.")
+    p.add_argument("-V", "--version", action="version", version=f"paceui {__version__}")
+    sub = p.add_subparsers(dest="command")
+    s = sub.add_parser("info", help="summarise a .yaml/.yace potential")
+    s.add_argument("potential", nargs="+")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_info)
+    s = sub.add_parser("yaml2yace", help="convert B-basis .yaml to C-tilde .yace (LAMMPS pair_style pace)")
+    s.add_argument("potential", nargs="+")
+    s.add_argument("-o", "--output", help="output file (default: input with .yace suffix)")
+    s.set_defaults(func=cmd_yaml2yace)
+    s = sub.add_parser("eval", help="energy, forces and stress of structures (any ASE-readable file)")
+    s.add_argument("potential")
+    s.add_argument("structure")
+    s.add_argument("--index", default=":", help="ASE index of frames to evaluate (default all)")
+    s.add_argument("--analytic", action="store_true", help="analytic radial functions instead of splines")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+    s = sub.add_parser("demo", help="evaluate the bundled demo potential on the bundled Zuo Cu data")
+    s.add_argument("--quick", action="store_true", help="fewer structures")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, KeyError) as exc:  # PotentialError is a ValueError
+        print(f"paceui {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
