@@ -178,6 +178,8 @@ def load_yace(path: str | os.PathLike[str]) -> CTildePotential:
             raise PotentialError(f"{w}: bond keys must be [i, j]")
         crad = np.asarray(_req(b, "radcoefficients", w), dtype=float)
         shape = (int(_req(b, "nradmax", w)), int(_req(b, "lmax", w)) + 1, int(_req(b, "nradbasemax", w)))
+        if crad.size == 0 and 0 in shape:  # e.g. a pure pair potential: nradmax 0, radcoefficients []
+            crad = np.zeros(shape)
         if crad.shape != shape:
             raise PotentialError(f"{w}: radcoefficients has shape {crad.shape}, expected {list(shape)}")
         bonds[(int(key[0]), int(key[1]))] = Bond(
