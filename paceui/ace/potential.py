@@ -220,7 +220,8 @@ class ACEPotential:
             d = per_el[f.elements[0]]
             d[f.rank] = d.get(f.rank, 0) + 1
         n_func_coeffs = sum(len(f.coeffs) for f in self.functions())
-        n_crad = sum(int(b.bond.crad.size) for b in self.blocks if b.bond is not None)
+        # A-B and B-A share one radial basis: count each unordered pair once
+        n_crad = sum(int(bd.crad.size) for (a, c), bd in self.bonds().items() if a <= c)
         return {
             "elements": self.elements,
             "functions": sum(sum(d.values()) for d in per_el.values()),
