@@ -79,16 +79,33 @@ def _canonical(factors: list[tuple[int, int, int, int]]) -> tuple[tuple[int, int
     return max(a, b)
 
 
-def bbasis_to_ctilde(pot: ACEPotential) -> CTildePotential:
-    """Convert a B-basis potential into its C-tilde form (energies are unchanged)."""
-    elements = pot.elements
-    idx = {e: i for i, e in enumerate(elements)}
-    emb = {idx[e]: v for e, v in pot.embeddings().items()}
-    bonds = {(idx[a], idx[b]): v for (a, b), v in pot.bonds().items()}
-    groups: dict[tuple[int, tuple[tuple[int, int, int], ...]], dict[tuple[int, ...], np.ndarray]] = {}
-    for f in pot.functions():
+@dataclass
+class CTildeTemplate:
+    """The linear map from B-function coefficients to C-tilde coefficients of a fixed basis.
+
+    ``matrix`` [n_functions, n_combs] holds the generalized CG (half-basis merged), so that
+    ctildes[:, p] = matrixᵀ @ coeffs[:, p]; combs are grouped into C-tilde functions ``groups``
+    (mu0, factors ((μ, n, l), ...), slice of combs) and ``ms`` [n_combs, rank] per comb.
+    """
+
+    functions: list
+    groups: list[tuple[int, tuple[tuple[int, int, int], ...], slice]]
+    ms: list[tuple[int, ...]]
+    matrix: Any  # scipy.sparse.csr_matrix
+
+
+def ctilde_template(pot: ACEPotential) -> CTildeTemplate:
+    """Expand every (non-skipped) B-function over its m-combinations: the B -> C-tilde matrix."""
+    from scipy.sparse import csr_matrix
+
+    idx = {e: i for i, e in enumerate(pot.elements)}
+    funcs = pot.functions()
+    group_of: dict[tuple[int, tuple[tuple[int, int, int], ...]], dict[tuple[int, ...], int]] = {}
+    rows, cols, vals = [], [], []
+    n_comb = 0
+    entries: list[tuple[tuple, tuple[int, ...], int]] = []
+    for fi, f in enumerate(funcs):
         mu0 = idx[f.elements[0]]
-        coeffs = np.asarray(f.coeffs, dtype=float)
         mus = [idx[e] for e in f.elements[1:]]
         per_ms: dict[tuple[tuple[int, int, int, int], ...], float] = {}
         for ms, c in coupling_terms(tuple(f.ls), tuple(f.LS)):
@@ -99,20 +116,62 @@ def bbasis_to_ctilde(pot: ACEPotential) -> CTildePotential:
                 continue
             gkey = (mu0, tuple((mu, n, l) for mu, n, l, _ in key))
             ms = tuple(m for *_, m in key)
-            g = groups.setdefault(gkey, {})
-            g[ms] = g.get(ms, 0.0) + c * coeffs
+            g = group_of.setdefault(gkey, {})
+            if ms not in g:
+                g[ms] = n_comb
+                entries.append((gkey, ms, n_comb))
+                n_comb += 1
+            rows.append(fi)
+            cols.append(g[ms])
+            vals.append(c)
+    # renumber combs so that each group is contiguous, groups sorted like the evaluator expects
+    order = sorted(group_of, key=lambda k: (k[0], len(k[1]), tuple(x[0] for x in k[1]),
+                                             tuple(x[1] for x in k[1]), tuple(x[2] for x in k[1])))
+    new_index: dict[int, int] = {}
+    groups, ms_list = [], []
+    for gkey in order:
+        start = len(ms_list)
+        for ms, old in group_of[gkey].items():
+            new_index[old] = len(ms_list)
+            ms_list.append(ms)
+        groups.append((gkey[0], gkey[1], slice(start, len(ms_list))))
+    cols = [new_index[c] for c in cols]
+    mat = csr_matrix((vals, (rows, cols)), shape=(len(funcs), len(ms_list)))
+    return CTildeTemplate(functions=funcs, groups=groups, ms=ms_list, matrix=mat)
+
+
+def ctilde_from_template(pot: ACEPotential, tpl: CTildeTemplate, coeffs: np.ndarray | None = None) -> CTildePotential:
+    """C-tilde potential of ``pot`` using a prepared template (coeffs [n_functions, ndensity_max])."""
+    elements = pot.elements
+    idx = {e: i for i, e in enumerate(elements)}
+    emb = {idx[e]: v for e, v in pot.embeddings().items()}
+    bonds = {(idx[a], idx[b]): v for (a, b), v in pot.bonds().items()}
+    if coeffs is None:
+        coeffs = function_coeff_matrix(tpl.functions, max(e.ndensity for e in emb.values()))
+    ct_all = np.asarray(tpl.matrix.T @ coeffs)
     functions: dict[int, list[CTildeFunction]] = {i: [] for i in range(len(elements))}
-    for (mu0, fac), combs in groups.items():
-        ms_list = list(combs)
+    for mu0, fac, sl in tpl.groups:
+        nd = emb[mu0].ndensity
         functions[mu0].append(CTildeFunction(
             mu0=mu0, mus=tuple(x[0] for x in fac), ns=tuple(x[1] for x in fac), ls=tuple(x[2] for x in fac),
-            ms_combs=np.array(ms_list, dtype=np.int64).reshape(len(ms_list), len(fac)),
-            ctildes=np.array([combs[m] for m in ms_list], dtype=float).reshape(len(ms_list), -1)))
-    for lst in functions.values():
-        lst.sort(key=lambda f: (f.rank, f.mus, f.ns, f.ls))
+            ms_combs=np.array(tpl.ms[sl], dtype=np.int64).reshape(sl.stop - sl.start, len(fac)),
+            ctildes=ct_all[sl, :nd].copy()))
     return CTildePotential(elements=elements, embeddings=emb, bonds=bonds, functions=functions,
                            E0=np.zeros(len(elements)), delta_spline_bins=pot.delta_spline_bins,
                            source=pot.source, inner_cutoff_type=pot.inner_cutoff_type)
+
+
+def function_coeff_matrix(funcs: list, ndmax: int) -> np.ndarray:
+    """[n_functions, ndmax] coefficients, zero padded for elements with fewer densities."""
+    out = np.zeros((len(funcs), ndmax))
+    for i, f in enumerate(funcs):
+        out[i, :len(f.coeffs)] = f.coeffs
+    return out
+
+
+def bbasis_to_ctilde(pot: ACEPotential) -> CTildePotential:
+    """Convert a B-basis potential into its C-tilde form (energies are unchanged)."""
+    return ctilde_from_template(pot, ctilde_template(pot))
 
 
 # ------------------------------------------------------------------------------------ .yace I/O

@@ -215,3 +215,36 @@ def embedding(code: int, rho: float, m: float) -> tuple[float, float]:
     sgn = 1.0 if rho > 0 else -1.0
     am = a ** m
     return sgn * ((1.0 - g) * am + lam * g * a), m * a ** (m - 1.0) * (1.0 - g) - am * dg + lam * dg * a + lam * g
+
+
+@nb.njit(**_JIT)
+def embedding2(code: int, rho: float, m: float) -> tuple[float, float, float]:
+    """F(ρ), F'(ρ) and F''(ρ) (for the force term of the loss gradient)."""
+    F, dF = embedding(code, rho, m)
+    if code == 0:
+        if abs(m - 1.0) < 1e-10:
+            return F, dF, 0.0
+        a = abs(rho)
+        e = math.exp(-a)
+        nu = 1.0 / m
+        x0 = nu ** (nu / (1.0 - nu)) * e
+        y0 = nu ** (1.0 / (1.0 - nu)) * e
+        sgn = 1.0 if rho > 0 else (-1.0 if rho < 0 else 0.0)
+        xa = x0 + a
+        d2 = -y0 + m * x0 * xa ** (m - 1.0) + m * (m - 1.0) * (1.0 - x0) ** 2 * xa ** (m - 2.0)
+        return F, dF, sgn * d2
+    if abs(rho) <= 1e-10:
+        return F, dF, 0.0
+    w = 1.0e6
+    lam = (1.0 / w) ** (m - 1.0)
+    a = abs(rho)
+    wa3 = (w * a) ** 3
+    g = 0.0 if wa3 > 30.0 else math.exp(-wa3)
+    w3 = w ** 3
+    dg = -3.0 * w3 * a * a * g
+    ddg = -6.0 * w3 * a * g - 3.0 * w3 * a * a * dg
+    sgn = 1.0 if rho > 0 else -1.0
+    am = a ** m
+    d2 = (m * (m - 1.0) * a ** (m - 2.0) * (1.0 - g) - 2.0 * m * a ** (m - 1.0) * dg - am * ddg
+          + lam * a * ddg + 2.0 * lam * dg)
+    return F, dF, sgn * d2
