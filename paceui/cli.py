@@ -117,6 +117,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from paceui.fit.runner import run_fit
+
+    run_fit(args.input, output=args.output, potential=args.potential, initial_potential=args.initial_potential,
+            data=args.data, dry_run=args.dry_run, no_fit=args.no_fit, no_predict=args.no_predict, log=args.log)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from paceui.demo import run_demo
 
@@ -144,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--analytic", action="store_true", help="analytic radial functions instead of splines")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
+    s = sub.add_parser("fit", help="fit a potential from a pacemaker input.yaml (pacemaker's flags)")
+    s.add_argument("input", nargs="?", default="input.yaml")
+    s.add_argument("-o", "--output", default="output_potential.yaml")
+    s.add_argument("-p", "--potential", help="potential YAML replacing the whole potential: section")
+    s.add_argument("-ip", "--initial-potential", dest="initial_potential", help="sets potential.initial_potential")
+    s.add_argument("-d", "--data", help="data file replacing the whole data: section")
+    s.add_argument("-l", "--log", default="log.txt")
+    s.add_argument("-dr", "--dry-run", dest="dry_run", action="store_true",
+                   help="build basis, data and neighbour lists, write target_potential.yaml, then exit")
+    s.add_argument("--no-fit", dest="no_fit", action="store_true", help="skip fitting (predict with the target)")
+    s.add_argument("--no-predict", dest="no_predict", action="store_true", help="skip predictions and report")
+    s.set_defaults(func=cmd_fit)
     s = sub.add_parser("demo", help="evaluate the bundled demo potential on the bundled Zuo Cu data")
     s.add_argument("--quick", action="store_true", help="fewer structures")
     s.set_defaults(func=cmd_demo)
@@ -158,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:  # PotentialError is a ValueError
+    except (ValueError, FileNotFoundError, KeyError) as exc:  # PotentialError, InputError are ValueErrors
         print(f"paceui {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -134,7 +134,7 @@ def _compute(labels: tuple[int, ...], lmax: int) -> list[tuple[tuple[int, ...], 
 
 
 def _cache_file() -> Path:
-    base = os.environ.get("PACEUI_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "paceui")
+    base = os.environ.get("PACEUI_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "paceui")
     return Path(base) / "couplings-v1.json"
 
 
@@ -155,7 +155,7 @@ def _disk() -> dict[str, list]:
 def independent_couplings(labels: tuple[int, ...], lmax: int) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
     """(ls, LS) pairs of the linearly independent couplings of a pattern with every l <= lmax.
 
-    Cached in memory and on disk (``$PACEUI_CACHE`` or ~/.cache/paceui), since ranks 5-6 take seconds.
+    Cached in memory and on disk (``$PACEUI_CACHE_DIR`` or ~/.cache/paceui), since ranks 5-6 take seconds.
     """
     key = f"{','.join(map(str, labels))}|{lmax}"
     disk = _disk()

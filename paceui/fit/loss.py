@@ -158,22 +158,44 @@ class ACELoss:
                  "f_loss_contrib": cfg.kappa * f_loss}
         g = np.zeros(self.pmap.size) if grad else None
         if grad:
-            self._pass2(theta, data, de, df, nat, g)
+            v = 2.0 * data.w_f[:, None] * df
+            alpha = 2.0 * (1.0 - cfg.kappa) * data.w_e * de / nat
+            self._pass2(data, v, alpha, cfg.kappa, g)
         self._regularize(theta, C, parts, g)
         loss = parts["e_loss_contrib"] + parts["f_loss_contrib"] + parts["reg_loss"]
         return LossResult(loss=loss, grad=g, parts=parts, e_pred=e_pred, f_pred=f_pred,
                           seconds=time.perf_counter() - t0)
 
-    def _pass2(self, theta: np.ndarray, data: FitArrays, de: np.ndarray, df: np.ndarray, nat: np.ndarray,
-               g: np.ndarray) -> None:
-        m, cfg = self.model, self.cfg
-        v = 2.0 * data.w_f[:, None] * df
-        alpha = 2.0 * (1.0 - cfg.kappa) * data.w_e * de / nat
+    # ------------------------------------------------------------------ least-squares form
+    def residuals(self, theta: np.ndarray, data: FitArrays) -> np.ndarray:
+        """r = [√((1−κ)w_s) ΔE_s/N_s, √(κ w_i) ΔF_i, √L2 c]: Σ r² is the loss without L1/smoothness."""
+        e_pred, f_pred = self.predict(theta, data)
+        k = self.cfg.kappa
+        re = np.sqrt((1 - k) * data.w_e) * (e_pred - data.e_ref) / data.n_atoms
+        rf = (np.sqrt(k * data.w_f)[:, None] * (f_pred - data.f_ref)).ravel()
+        rc = np.sqrt(self.cfg.L2_coeffs) * theta[self.pmap.func_mask()]
+        return np.concatenate([re, rf, rc])
+
+    def residuals_vjp(self, theta: np.ndarray, data: FitArrays, y: np.ndarray) -> np.ndarray:
+        """Jᵀy of :meth:`residuals` by one pass of the gradient kernel (exact)."""
+        self._load(theta)
+        ns, na = data.n_struct, len(data.species)
+        k = self.cfg.kappa
+        alpha = y[:ns] * np.sqrt((1 - k) * data.w_e) / data.n_atoms
+        v = np.sqrt(k * data.w_f)[:, None] * y[ns:ns + 3 * na].reshape(na, 3)
+        g = np.zeros(self.pmap.size)
+        self._pass2(data, v, alpha, 1.0, g)
+        g[self.pmap.func_mask()] += np.sqrt(self.cfg.L2_coeffs) * y[ns + 3 * na:]
+        return g
+
+    def _pass2(self, data: FitArrays, v: np.ndarray, alpha: np.ndarray, kappa: float, g: np.ndarray) -> None:
+        """Add ∂/∂θ Σ_i (α_s E_i − κ Ė_i) (Ė along v) to g."""
+        m = self.model
         nchunk = max(1, min(data.n_struct, 4 * numba.get_num_threads()))
         g_r1 = np.zeros((nchunk,) + m._r1_ct.shape)
         g_comb = np.zeros((nchunk,) + m._c_ct.shape)
         g_crad = np.zeros((nchunk,) + m._crad.shape)
-        grad_pass(data.struct_off, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, cfg.kappa,
+        grad_pass(data.struct_off, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
                   m._b_int, m._b_par, m._crad, m.inner, m._e_int, m._e_par, m._sp_r1, m._r1_aidx, m._r1_ct,
                   m._sp_fn, m._fn_c0, m._c_aidx, m._c_m, m._c_rank, m._c_ct, m.nmax, m.lmax, m.kmax, m._rmax,
                   nchunk, g_r1, g_comb, g_crad)
@@ -182,7 +204,7 @@ class ACELoss:
         g_ct[self.comb_tidx] = g_comb.sum(axis=0)
         gC = np.asarray(self.tpl.matrix @ g_ct)
         for i, (sl, nd) in enumerate(zip(self.pmap.func_slices, self.pmap.func_nd)):
-            g[sl] = gC[i, :nd]
+            g[sl] += gC[i, :nd]
         gc = g_crad.sum(axis=0)
         idx = {e: i for i, e in enumerate(m.elements)}
         for key, sl, shp in zip(self.pmap.bond_keys, self.pmap.bond_slices, self.pmap.bond_shapes):
@@ -190,7 +212,7 @@ class ACELoss:
             blk = gc[a, b, :shp[0], :shp[1], :shp[2]]
             if a != b:
                 blk = blk + gc[b, a, :shp[0], :shp[1], :shp[2]]
-            g[sl] = blk.ravel()
+            g[sl] += blk.ravel()
 
     def _regularize(self, theta: np.ndarray, C: np.ndarray, parts: dict[str, float], g: np.ndarray | None) -> None:
         cfg = self.cfg

@@ -1,0 +1,195 @@
+"""pacemaker's ``input.yaml`` as frozen dataclasses (pacemaker_inventory.md §3), with validation.
+
+Every key pacemaker documents is accepted with its default; unknown keys are refused with a message
+naming the file and the key, since a typo would otherwise silently fall back to a default. YAML 1.1
+reads ``1e-8`` as a string: numbers given that way are converted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from paceui.ace.yamlfmt import load_yaml_file
+
+TOP_KEYS = {"cutoff", "seed", "metadata", "potential", "data", "fit", "backend"}
+FIT_KEYS = {"loss", "weighting", "optimizer", "maxiter", "options", "repulsion", "trainable_parameters",
+            "fit_cycles", "noise_relative_sigma", "noise_absolute_sigma", "randomize_func_coeffs", "ladder_step",
+            "ladder_type", "min_relative_train_loss_per_iter", "min_relative_test_loss_per_iter",
+            "early_stopping_patience", "callbacks"}
+BACKEND_KEYS = {"evaluator", "batch_size", "batch_size_reduction", "batch_size_reduction_factor", "display_step",
+                "gpu_config", "parallel_mode", "n_workers", "imagetype", "scheduler", "threads_per_worker"}
+LOSS_KEYS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "w1_coeffs", "w2_coeffs"}
+
+
+class InputError(ValueError):
+    """An input.yaml that cannot be used; the message names the file and the key."""
+
+
+def _num(v: Any, where: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise InputError(f"{where} must be a number, got {v!r}") from None
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The ``fit:`` section (defaults as pacemaker's code)."""
+
+    loss: dict[str, Any] = field(default_factory=dict)
+    weighting: dict[str, Any] | None = None
+    optimizer: str = "BFGS"
+    maxiter: int = 100
+    options: dict[str, Any] | None = None
+    repulsion: str | None = None
+    trainable_parameters: Any = "ALL"
+    fit_cycles: int = 1
+    noise_relative_sigma: float = 0.0
+    noise_absolute_sigma: float = 0.0
+    randomize_func_coeffs: float = 0.0
+    ladder_step: Any = None
+    ladder_type: str = "body_order"
+    min_relative_train_loss_per_iter: float | None = None
+    min_relative_test_loss_per_iter: float | None = None
+    early_stopping_patience: int = 200
+    callbacks: tuple[str, ...] = ()
+
+    @property
+    def ladder(self) -> bool:
+        return self.ladder_step is not None
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """The ``backend:`` section; paceui's evaluator is numba (``numba``), or ``dask`` for clusters."""
+
+    evaluator: str = "numba"
+    batch_size: int = 10
+    display_step: int = 20
+    imagetype: str = "png"
+    scheduler: str | None = None
+    n_workers: int | None = None
+    threads_per_worker: int | None = None
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """A whole pacemaker input file."""
+
+    cutoff: float
+    potential: Any
+    data: Any
+    fit: FitConfig = field(default_factory=FitConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    seed: int = 42
+    metadata: dict[str, str] = field(default_factory=dict)
+    source: str = "<dict>"
+    base_dir: str = "."
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> "InputConfig":
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"input file not found: {p}")
+        d = load_yaml_file(p)
+        return cls.from_dict(d, source=str(p), base_dir=str(p.resolve().parent))
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "<dict>", base_dir: str = ".") -> "InputConfig":
+        if not isinstance(d, dict):
+            raise InputError(f"{source}: top level must be a mapping")
+        bad = set(d) - TOP_KEYS
+        if bad:
+            raise InputError(f"{source}: unknown top-level keys {sorted(bad)} (known: {sorted(TOP_KEYS)})")
+        if "cutoff" not in d:
+            raise InputError(f"{source}: 'cutoff' is required (neighbour-list cutoff in Å)")
+        for k in ("potential", "data"):
+            if k not in d:
+                raise InputError(f"{source}: section '{k}' is required")
+        return cls(cutoff=_num(d["cutoff"], f"{source}: cutoff"), potential=d["potential"], data=d["data"],
+                   fit=_fit(d.get("fit") or {}, source), backend=_backend(d.get("backend") or {}, source),
+                   seed=int(d.get("seed", 42)), metadata={str(k): str(v) for k, v in (d.get("metadata") or {}).items()},
+                   source=source, base_dir=base_dir)
+
+    def with_overrides(self, potential: str | None = None, initial_potential: str | None = None,
+                       data: str | None = None) -> "InputConfig":
+        """Apply the ``-p``, ``-ip`` and ``-d`` command line flags as pacemaker does."""
+        cfg = self
+        if potential is not None:
+            cfg = replace(cfg, potential=potential)
+        if initial_potential is not None:
+            if not isinstance(cfg.potential, dict):
+                raise InputError("-ip/--initial-potential needs a 'potential:' section given as a mapping")
+            cfg = replace(cfg, potential={**cfg.potential, "initial_potential": initial_potential})
+        if data is not None:
+            cfg = replace(cfg, data={"filename": data})
+        return cfg
+
+
+def _fit(d: dict[str, Any], src: str) -> FitConfig:
+    if not isinstance(d, dict):
+        raise InputError(f"{src}: 'fit' must be a mapping")
+    bad = set(d) - FIT_KEYS
+    if bad:
+        raise InputError(f"{src}: unknown keys in fit: {sorted(bad)} (known: {sorted(FIT_KEYS)})")
+    loss = dict(d.get("loss") or {})
+    bad = set(loss) - LOSS_KEYS
+    if bad:
+        raise InputError(f"{src}: unknown keys in fit.loss: {sorted(bad)} (known: {sorted(LOSS_KEYS)})")
+    for k, v in loss.items():
+        if not (k == "kappa" and v == "auto"):
+            loss[k] = _num(v, f"{src}: fit.loss.{k}")
+    opt = lambda k: None if d.get(k) is None else _num(d[k], f"{src}: fit.{k}")  # noqa: E731
+    step = d.get("ladder_step")
+    if step is not None:
+        step = [_step(s, src) for s in step] if isinstance(step, list) else _step(step, src)
+    cbs = d.get("callbacks") or []
+    cfg = FitConfig(loss=loss, weighting=d.get("weighting"), optimizer=str(d.get("optimizer", "BFGS")),
+                    maxiter=int(_num(d.get("maxiter", 100), f"{src}: fit.maxiter")), options=d.get("options"),
+                    repulsion=d.get("repulsion"), trainable_parameters=d.get("trainable_parameters", "ALL"),
+                    fit_cycles=int(_num(d.get("fit_cycles", 1), f"{src}: fit.fit_cycles")),
+                    noise_relative_sigma=float(opt("noise_relative_sigma") or 0.0),
+                    noise_absolute_sigma=float(opt("noise_absolute_sigma") or 0.0),
+                    randomize_func_coeffs=float(opt("randomize_func_coeffs") or 0.0),
+                    ladder_step=step, ladder_type=str(d.get("ladder_type", "body_order")),
+                    min_relative_train_loss_per_iter=opt("min_relative_train_loss_per_iter"),
+                    min_relative_test_loss_per_iter=opt("min_relative_test_loss_per_iter"),
+                    early_stopping_patience=int(_num(d.get("early_stopping_patience", 200),
+                                                     f"{src}: fit.early_stopping_patience")),
+                    callbacks=tuple(str(c) for c in (cbs if isinstance(cbs, list) else [cbs])))
+    if cfg.repulsion not in (None, "auto"):
+        raise InputError(f"{src}: fit.repulsion must be 'auto' or absent, got {cfg.repulsion!r}")
+    if cfg.ladder_type not in ("body_order", "power_order"):
+        raise InputError(f"{src}: fit.ladder_type must be body_order or power_order, got {cfg.ladder_type!r}")
+    if cfg.maxiter < 0 or cfg.fit_cycles < 1:
+        raise InputError(f"{src}: fit.maxiter must be >= 0 and fit.fit_cycles >= 1")
+    return cfg
+
+
+def _step(s: Any, src: str) -> int | float:
+    v = _num(s, f"{src}: fit.ladder_step")
+    if v >= 1:
+        return int(v)
+    if v <= 0:
+        raise InputError(f"{src}: fit.ladder_step must be positive, got {s!r}")
+    return v
+
+
+def _backend(d: dict[str, Any], src: str) -> BackendConfig:
+    if not isinstance(d, dict):
+        raise InputError(f"{src}: 'backend' must be a mapping")
+    bad = set(d) - BACKEND_KEYS
+    if bad:
+        raise InputError(f"{src}: unknown keys in backend: {sorted(bad)} (known: {sorted(BACKEND_KEYS)})")
+    ev = str(d.get("evaluator", "numba"))
+    if ev in ("tensorpot", "pyace"):
+        ev = "numba"  # pacemaker's two backends are both served by paceui's numba engine
+    if ev not in ("numba", "dask"):
+        raise InputError(f"{src}: backend.evaluator '{ev}' unknown (numba, dask; tensorpot/pyace map to numba)")
+    return BackendConfig(evaluator=ev, batch_size=int(d.get("batch_size", 10)),
+                         display_step=max(1, int(d.get("display_step", 20))), imagetype=str(d.get("imagetype", "png")),
+                         scheduler=d.get("scheduler"), n_workers=d.get("n_workers"),
+                         threads_per_worker=d.get("threads_per_worker"))

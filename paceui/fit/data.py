@@ -1,0 +1,27 @@
+"""Pack a prepared train/test frame and its neighbour lists into :class:`FitArrays` for the loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from paceui.data.nlcache import PackedNeighbors
+from paceui.fit.loss import FitArrays
+
+
+def fit_arrays(frame: pd.DataFrame, packed: PackedNeighbors) -> FitArrays:
+    """Row k of ``frame`` is structure k of ``packed``; weights come from w_energy / w_forces."""
+    if len(frame) != packed.n_structures:
+        raise ValueError(f"{len(frame)} structures in the frame but {packed.n_structures} neighbour lists")
+    f_ref = np.concatenate([np.asarray(f, dtype=float).reshape(-1, 3) for f in frame["forces"]]) \
+        if len(frame) else np.zeros((0, 3))
+    w_f = np.concatenate([np.broadcast_to(np.asarray(w, dtype=float), (len(np.asarray(f).reshape(-1, 3)),))
+                          for w, f in zip(frame["w_forces"], frame["forces"])]) if len(frame) else np.zeros(0)
+    return FitArrays(struct_off=np.ascontiguousarray(packed.atom_offsets, dtype=np.int64),
+                     species=np.ascontiguousarray(packed.species, dtype=np.int64),
+                     nbr_off=np.ascontiguousarray(packed.nbr_offsets, dtype=np.int64),
+                     nbr_j=np.ascontiguousarray(packed.nbr_j, dtype=np.int64),
+                     vec=np.ascontiguousarray(packed.vec, dtype=float),
+                     e_ref=frame["energy_corrected"].to_numpy(dtype=float),
+                     f_ref=np.ascontiguousarray(f_ref), w_e=frame["w_energy"].to_numpy(dtype=float),
+                     w_f=np.ascontiguousarray(w_f))

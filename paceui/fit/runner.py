@@ -1,0 +1,255 @@
+"""``paceui fit input.yaml``: pacemaker's workflow and output files (pacemaker_inventory §0, §7).
+
+target_potential.yaml → data (+ fitting_data_info.pckl.gzip, train_ef-distributions.png) → fit with
+log lines and metrics files, interim potentials, callbacks → output_potential.yaml (+ .yace) →
+train/test predictions and report/ plots. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import json
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paceui import __version__
+from paceui.ace.basis import build_potential, delta_crad
+from paceui.ace.ctilde import save_yace
+from paceui.ace.potential import ACEPotential
+from paceui.ace.yaml_io import load_potential, save_potential
+from paceui.fit.callbacks import load_callbacks
+from paceui.fit.config import InputConfig
+from paceui.fit.data import fit_arrays
+from paceui.fit.fitter import Fitter, IterationRecord
+from paceui.fit.logfmt import extended_block, iteration_line
+from paceui.fit.metrics import MetricsFileWriter
+from paceui.fit.repulsion import add_zbl_repulsion
+
+LOG = logging.getLogger("paceui.fit")
+
+
+@dataclass
+class FitRun:
+    """Everything a finished ``paceui fit`` produced (paths relative to ``workdir``)."""
+
+    workdir: Path
+    target: ACEPotential
+    output: ACEPotential | None
+    fitter: Fitter | None
+    prepared: Any
+
+
+def _setup_logging(workdir: Path, log: str) -> None:
+    LOG.setLevel(logging.INFO)
+    for h in list(LOG.handlers):
+        LOG.removeHandler(h)
+    fh = logging.FileHandler(workdir / log, mode="a", encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s - %(message)s", "%Y/%m/%d %H:%M:%S"))
+    LOG.addHandler(fh)
+    sh = logging.StreamHandler()
+    sh.setFormatter(logging.Formatter("%(message)s"))
+    LOG.addHandler(sh)
+    LOG.propagate = False
+
+
+def reset_potential(pot: ACEPotential) -> ACEPotential:
+    """crad = δ_nk and every function coefficient 0 (``potential: reset: true``)."""
+    out = pot.copy()
+    for b in out.blocks:
+        if b.bond is not None:
+            b.bond.crad = delta_crad(*b.bond.crad.shape[:1], b.bond.lmax, b.bond.nradbase)
+        for f in b.functions:
+            f.coeffs = [0.0] * len(f.coeffs)
+    return out
+
+
+def merge_potentials(pots: list[ACEPotential]) -> ACEPotential:
+    """Sum of potentials (an ``initial_potential`` list): blocks merged, functions appended."""
+    out = pots[0].copy()
+    by = {b.elements: b for b in out.blocks}
+    for p in pots[1:]:
+        for b in p.blocks:
+            if b.elements in by:
+                have = {(f.elements, f.ns, f.ls, f.LS) for f in by[b.elements].functions}
+                by[b.elements].functions += [f for f in b.functions if (f.elements, f.ns, f.ls, f.LS) not in have]
+            else:
+                out.blocks.append(b)
+                by[b.elements] = b
+    out.blocks.sort(key=lambda b: (len(b.elements), b.elements))
+    return out
+
+
+def build_target(cfg: InputConfig) -> tuple[ACEPotential, ACEPotential | None]:
+    """Target potential from ``potential:`` (dict or file) and the optional initial potential."""
+    base = Path(cfg.base_dir)
+    resolve = lambda f: str(f if Path(f).is_absolute() or Path(f).exists() else base / f)  # noqa: E731
+    meta = {"starttime": str(_dt.datetime.now()), "user": getpass.getuser(), "paceui_version": __version__,
+            **cfg.metadata}
+    pot_cfg = cfg.potential
+    initial = None
+    if isinstance(pot_cfg, str):
+        target = load_potential(resolve(pot_cfg))
+    else:
+        if "filename" in pot_cfg:
+            target = load_potential(resolve(pot_cfg["filename"]))
+            if pot_cfg.get("reset"):
+                target = reset_potential(target)
+        else:
+            target = build_potential(pot_cfg, seed=cfg.seed)
+        ip = pot_cfg.get("initial_potential")
+        if ip:
+            files = ip if isinstance(ip, list) else [ip]
+            initial = merge_potentials([load_potential(resolve(f)) for f in files])
+    target.metadata.update(meta)
+    return target, initial
+
+
+def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.yaml", potential: str | None = None,
+            initial_potential: str | None = None, data: str | None = None, dry_run: bool = False,
+            no_fit: bool = False, no_predict: bool = False, log: str = "log.txt",
+            workdir: str | os.PathLike[str] | None = None) -> FitRun:
+    """Run pacemaker's workflow on ``input_file`` in ``workdir`` (default: the current directory)."""
+    from paceui.data import prepare_dataset
+    from paceui.fit.report import ef_distributions, write_report
+    from paceui.data.io import save_dataframe
+
+    wd = Path(workdir or ".").resolve()
+    wd.mkdir(parents=True, exist_ok=True)
+    _setup_logging(wd, log)
+    cfg = InputConfig.from_file(input_file).with_overrides(potential, initial_potential, data)
+    LOG.info(f"paceui {__version__}: {cfg.source}")
+    target, initial = build_target(cfg)
+    counts = target.counts()
+    LOG.info(f"Target potential: {counts['functions']} functions {counts['functions_per_element']}, "
+             f"{counts['coefficients_func'] + counts['coefficients_crad']} coefficients, cutoff {target.cutoff:g} Å")
+    save_potential(target, wd / "target_potential.yaml")
+    data_cfg = {"filename": cfg.data} if isinstance(cfg.data, str) else dict(cfg.data)
+    data_cfg.setdefault("datapath", cfg.base_dir)
+    prepared = prepare_dataset(data_cfg, elements=target.elements, cutoff=target.cutoff,
+                               weighting=cfg.fit.weighting, seed=cfg.seed, progress=True)
+    for line in prepared.summary().splitlines():
+        LOG.info(line)
+    if prepared.reference_energy_json:
+        target.metadata["reference_energy"] = prepared.reference_energy_json
+    drop = ["ase_atoms"]
+    save_dataframe(prepared.train.drop(columns=drop, errors="ignore"), wd / "fitting_data_info.pckl.gzip")
+    if prepared.test is not None:
+        save_dataframe(prepared.test.drop(columns=drop, errors="ignore"), wd / "test_data_info.pckl.gzip")
+    ef_distributions(wd / f"train_ef-distributions.{cfg.backend.imagetype}",
+                     prepared.train["energy_corrected_per_atom"].to_numpy(),
+                     np.concatenate([np.linalg.norm(np.asarray(f).reshape(-1, 3), axis=1) for f in prepared.train["forces"]]),
+                     image_format=cfg.backend.imagetype)
+    if dry_run:
+        LOG.info("Dry run: basis, data and neighbour lists prepared; no fit.")
+        return FitRun(wd, target, None, None, prepared)
+    train = fit_arrays(prepared.train, prepared.train_neighbors)
+    test = fit_arrays(prepared.test, prepared.test_neighbors) if prepared.test is not None and len(prepared.test) else None
+    fit_cfg = replace(cfg.fit, maxiter=0) if no_fit else cfg.fit
+    fitter = Fitter(target, train, fit_cfg, test=test, backend=cfg.backend, initial=initial, seed=cfg.seed,
+                    callbacks=load_callbacks(cfg.fit.callbacks, cfg.base_dir))
+    _drive(fitter, wd, cfg)
+    out = fitter.state.best_potential or fitter.potential()
+    out.metadata.update(target.metadata)
+    out.metadata.pop("_fit_cycles", None)
+    if cfg.fit.repulsion == "auto":
+        out = add_zbl_repulsion(out, prepared.train_neighbors)
+    save_potential(out, wd / output)
+    save_yace(out, wd / (str(Path(output).with_suffix(".yace")) if output.endswith((".yaml", ".yml")) else output + ".yace"))
+    LOG.info(f"Fit stopped: {fitter.state.stop_message}. Potential saved to {output}")
+    for err in fitter.callback_errors:
+        LOG.warning(f"callback error: {err}")
+    if not no_predict:
+        _predict(out, prepared, wd, cfg, fitter, write_report, save_dataframe)
+    return FitRun(wd, target, out, fitter, prepared)
+
+
+def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
+    """Step the fit to its end, writing logs, metrics files and interim potentials."""
+    writers = {k: MetricsFileWriter.for_run(wd, lvl, test=t) for k, (lvl, t) in
+               {"it": ("iteration", False), "it_test": ("iteration", True), "cyc": ("cycle", False),
+                "cyc_test": ("cycle", True), "lad": ("ladder", False), "lad_test": ("ladder", True)}.items()}
+    last: IterationRecord | None = None
+    disp = cfg.backend.display_step
+    try:
+        while (rec := fitter.step()) is not None:
+            if last is not None and (rec.cycle != last.cycle or rec.ladder_step != last.ladder_step):
+                _end_of(last, writers, wd, fitter, ladder=rec.ladder_step != last.ladder_step)
+            title = "Initial state:" if rec.event == "initial" else "Iteration"
+            LOG.info(iteration_line(title, rec.iteration, rec.n_evals, rec.train, rec.seconds_per_eval_atom or None))
+            writers["it"].append(rec.train, ladder_step=rec.ladder_step, cycle_step=rec.cycle, iter_num=rec.iteration)
+            if rec.test is not None:
+                writers["it_test"].append(rec.test, ladder_step=rec.ladder_step, cycle_step=rec.cycle,
+                                          iter_num=rec.iteration)
+            if rec.iteration % disp == 0:
+                LOG.info(extended_block("INIT STATS" if rec.iteration == 0 else "FIT STATS", rec.iteration, rec.train,
+                                        rec.seconds_per_eval_atom))
+                if rec.test is not None:
+                    LOG.info(extended_block("TEST STATS", rec.iteration, rec.test, rec.seconds_per_eval_atom))
+            if rec.event == "iteration":
+                pot = fitter.potential()
+                pot.metadata["intermediate_time"] = str(_dt.datetime.now())
+                save_potential(pot, wd / f"interim_potential_{rec.cycle}.yaml")
+            last = rec
+        if last is not None:
+            _end_of(last, writers, wd, fitter, ladder=cfg.fit.ladder)
+    finally:
+        for w in writers.values():
+            w.close()
+
+
+def _end_of(rec: IterationRecord, writers: dict, wd: Path, fitter: Fitter, ladder: bool) -> None:
+    writers["cyc"].append(rec.train, ladder_step=rec.ladder_step, cycle_step=rec.cycle)
+    if rec.test is not None:
+        writers["cyc_test"].append(rec.test, ladder_step=rec.ladder_step, cycle_step=rec.cycle)
+    LOG.info(extended_block("Cycle last iteration:", rec.iteration, rec.train, rec.seconds_per_eval_atom))
+    if ladder and fitter.cfg.ladder:
+        writers["lad"].append(rec.train, ladder_step=rec.ladder_step)
+        if rec.test is not None:
+            writers["lad_test"].append(rec.test, ladder_step=rec.ladder_step)
+        save_potential(fitter.potential(), wd / f"interim_potential_ladder_step_{rec.ladder_step}.yaml")
+        LOG.info(extended_block("LADDER STEP", rec.ladder_step, rec.train, rec.seconds_per_eval_atom))
+
+
+def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitter: Fitter, write_report: Any,
+             save_dataframe: Any) -> None:
+    from paceui.fit.loss import ACELoss, LossConfig
+
+    loss = ACELoss(pot, LossConfig())
+    theta = loss.pmap.get(pot)
+    sets = {"train": (prepared.train, prepared.train_neighbors)}
+    if prepared.test is not None and len(prepared.test):
+        sets["test"] = (prepared.test, prepared.test_neighbors)
+    report: dict[str, dict] = {}
+    for name, (frame, packed) in sets.items():
+        arr = fit_arrays(frame, packed)
+        e, f = loss.predict(theta, arr)
+        nat = arr.n_atoms
+        forces = np.split(f, np.cumsum(nat)[:-1])
+        df = frame.drop(columns=["ase_atoms"], errors="ignore").copy()
+        df["energy_pred"] = e
+        df["forces_pred"] = forces
+        df["nn_min"] = _nn_min(packed)
+        save_dataframe(df, wd / f"{name}_pred.pckl.gzip")
+        report[name] = {"e_ref_per_atom": arr.e_ref / nat, "e_pred_per_atom": e / nat, "f_ref": arr.f_ref,
+                        "f_pred": f, "nn_min": df["nn_min"].to_numpy()}
+    import pandas as pd
+
+    write_report(wd / "report", report["train"], report.get("test"), pd.DataFrame(fitter.state.history),
+                 image_format=cfg.backend.imagetype)
+    (wd / "report" / "history.json").write_text(json.dumps({"stop_reason": fitter.state.stop_message}))
+
+
+def _nn_min(packed: Any) -> np.ndarray:
+    d = np.sqrt(np.einsum("ij,ij->i", packed.vec, packed.vec))
+    out = np.full(packed.n_structures, np.nan)
+    for s in range(packed.n_structures):
+        sl = packed.pair_slice(s)
+        if sl.stop > sl.start:
+            out[s] = d[sl].min()
+    return out

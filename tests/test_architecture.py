@@ -1,0 +1,50 @@
+"""The layering of DEVELOPERS.md: the core never imports a UI library; modules stay readable."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "paceui"
+UI_LIBS = {"textual", "ipywidgets", "IPython"}
+LAYERS = {"ace": 0, "data": 1, "fit": 2, "session": 3}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_core_never_imports_ui_libraries():
+    offenders = []
+    for f in PKG.rglob("*.py"):
+        rel = f.relative_to(PKG)
+        if rel.parts[0] in ("tui", "notebook"):
+            continue
+        for mod in _imports(f):
+            if mod.split(".")[0] in UI_LIBS:
+                offenders.append(f"{rel}: {mod}")
+    assert not offenders, offenders
+
+
+def test_dependencies_point_one_way():
+    """ace <- data <- fit <- session: a lower layer never imports a higher one."""
+    offenders = []
+    for layer, rank in LAYERS.items():
+        for f in (PKG / layer).rglob("*.py") if (PKG / layer).exists() else []:
+            for mod in _imports(f):
+                parts = mod.split(".")
+                if parts[0] == "paceui" and len(parts) > 1 and parts[1] in LAYERS and LAYERS[parts[1]] > rank:
+                    offenders.append(f"{f.relative_to(PKG)} imports {mod}")
+    assert not offenders, offenders
+
+
+def test_modules_stay_under_400_lines():
+    long = [f"{f.relative_to(PKG)}: {n}" for f in PKG.rglob("*.py") if (n := len(f.read_text().splitlines())) > 400]
+    assert not long, long
