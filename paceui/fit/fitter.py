@@ -25,6 +25,7 @@ STOP_REASONS = {
     "maxiter": "maximum number of iterations reached",
     "converged": "optimizer converged",
     "early_stopping": "early stopping: relative loss change stayed above the threshold",
+    "stalled": "the optimizer could not make further progress",
     "user": "stopped by the user",
     "finished": "fit finished",
     "error": "error",
@@ -227,8 +228,9 @@ class Fitter:
                 yield rec
                 reason = self._stop_check(info, rec, train_losses, test_losses)
                 if reason:
-                    self.state.stop_reason = None if reason in ("maxiter", "converged", "early_stopping") else reason
-                    self.state.stop_message = info.message if reason == "converged" else STOP_REASONS[reason]
+                    self.state.stop_reason = None if reason != "user" else reason
+                    self.state.stop_message = f"{STOP_REASONS[reason]} ({info.message})" if info.message and \
+                        reason in ("converged", "stalled") else STOP_REASONS[reason]
                     self._last_cycle_reason = reason
                     break
         finally:
@@ -244,7 +246,9 @@ class Fitter:
             self.state.stop_reason = "user"
             return "user"
         if info.converged:
-            return "converged"
+            if getattr(info, "success", True):
+                return "converged"
+            return "maxiter" if "iteration" in info.message.lower() else "stalled"
         train_losses.append(rec.loss)
         if rec.test is not None:
             test_losses.append(rec.test.loss)
