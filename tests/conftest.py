@@ -45,3 +45,22 @@ def random_cluster(symbols: list[str], seed: int, density: float = 0.06, dmin: f
             pos.append(p)
     at.positions = np.array(pos)
     return at
+
+
+def modified_potential(name: str, kind: str | None):
+    """A reference potential changed in memory to reach a radial basis or inner-cutoff type."""
+    from paceui.ace.yaml_io import load_potential
+
+    need_reference()
+    pot = load_potential(POTENTIALS / name)
+    for b in pot.blocks:
+        if b.bond is None or kind is None:
+            continue
+        if kind in ("ChebLinear", "SBessel", "ChebPow"):
+            b.bond.radbase = kind
+        if kind in ("distance", "zbl"):
+            b.bond.inner_cutoff_type = kind
+            b.bond.r_in, b.bond.delta_in = 2.6, 0.5
+            if kind == "zbl":
+                b.bond.core_repulsion = [1.0, 1.0]
+    return pot

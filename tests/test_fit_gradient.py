@@ -7,23 +7,8 @@ import pytest
 
 from paceui.ace.yaml_io import load_potential
 from paceui.fit.loss import ACELoss, LossConfig
-from tests.conftest import POTENTIALS, need_reference
+from tests.conftest import POTENTIALS, modified_potential, need_reference
 from tests.fitdata import random_problem
-
-
-def _variant(name: str, kind: str | None):
-    pot = load_potential(POTENTIALS / name)
-    for b in pot.blocks:
-        if b.bond is None or kind is None:
-            continue
-        if kind in ("ChebLinear", "SBessel", "ChebPow"):
-            b.bond.radbase = kind
-        if kind in ("distance", "zbl"):
-            b.bond.inner_cutoff_type = kind
-            b.bond.r_in, b.bond.delta_in = 2.6, 0.5
-            if kind == "zbl":
-                b.bond.core_repulsion = [1.0, 1.0]
-    return pot
 
 
 def _fd(loss, th, data, i):
@@ -50,7 +35,7 @@ CASES = [("Cu-III.yaml", None, LossConfig(kappa=0.4)),  # ndensity 2, ChebExpCos
 @pytest.mark.parametrize("name,kind,cfg", CASES, ids=[f"{n}-{k}-{i}" for i, (n, k, _) in enumerate(CASES)])
 def test_gradient_equals_finite_differences(name, kind, cfg):
     need_reference()
-    pot = _variant(name, kind)
+    pot = modified_potential(name, kind)
     loss = ACELoss(pot, cfg)
     data = random_problem(pot)
     rng = np.random.default_rng(1)

@@ -12,25 +12,15 @@ from scipy.spatial.transform import Rotation
 
 from paceui.ace.evaluator import ACEModel
 from paceui.ace.yaml_io import load_potential
-from tests.conftest import POTENTIALS, need_reference, random_cluster
+from tests.conftest import POTENTIALS, modified_potential, need_reference, random_cluster
 
 
 def _variant(kind: str):
     """Reference potentials, modified in memory to reach every radial basis and inner cutoff."""
     need_reference()
     if kind in ("ChebExpCos+ChebPow", "ChebLinear", "SBessel", "distance", "zbl"):
-        pot = load_potential(POTENTIALS / "Al-Ni_opt_all.yaml")  # FS + FSShiftedScaled ndens 2, core-rep
-        for b in pot.blocks:
-            if b.bond is None:
-                continue
-            if kind in ("ChebLinear", "SBessel"):
-                b.bond.radbase = kind
-            if kind in ("distance", "zbl"):
-                b.bond.inner_cutoff_type = kind
-                b.bond.r_in, b.bond.delta_in = 2.6, 0.5
-                if kind == "zbl":
-                    b.bond.core_repulsion = [1.0, 1.0]
-        return pot, ["Al", "Ni"]
+        # Al-Ni_opt_all: FS + FSShiftedScaled ndens 2, core repulsion, ChebExpCos + ChebPow
+        return modified_potential("Al-Ni_opt_all.yaml", None if kind == "ChebExpCos+ChebPow" else kind), ["Al", "Ni"]
     if kind == "ethanol":
         return load_potential(POTENTIALS / "ethanol.yaml"), ["C", "H", "O"]
     return load_potential(POTENTIALS / kind), None

@@ -192,38 +192,14 @@ def core_repulsion(inner: int, pre: float, lamc: float, rc: float, dc: float, r_
 
 
 @nb.njit(**_JIT)
-def embedding(code: int, rho: float, m: float) -> tuple[float, float]:
-    """F(ρ; m) and F'(ρ) of FinnisSinclairShiftedScaled (code 0) or FinnisSinclair (code 1)."""
-    if code == 0:
-        if abs(m - 1.0) < 1e-10:
-            return rho, 1.0
-        a = abs(rho)
-        e = math.exp(-a)
-        nu = 1.0 / m
-        x0 = nu ** (nu / (1.0 - nu)) * e
-        y0 = nu ** (1.0 / (1.0 - nu)) * e
-        sgn = 1.0 if rho > 0 else (-1.0 if rho < 0 else 0.0)
-        return sgn * ((x0 + a) ** m - y0), y0 + m * (1.0 - x0) * (x0 + a) ** (m - 1.0)
-    w = 1.0e6
-    lam = (1.0 / w) ** (m - 1.0)
-    if abs(rho) <= 1e-10:
-        return lam * rho, lam
-    a = abs(rho)
-    wa3 = (w * a) ** 3
-    g = 0.0 if wa3 > 30.0 else math.exp(-wa3)
-    dg = -3.0 * w ** 3 * a * a * g
-    sgn = 1.0 if rho > 0 else -1.0
-    am = a ** m
-    return sgn * ((1.0 - g) * am + lam * g * a), m * a ** (m - 1.0) * (1.0 - g) - am * dg + lam * dg * a + lam * g
-
-
-@nb.njit(**_JIT)
 def embedding2(code: int, rho: float, m: float) -> tuple[float, float, float]:
-    """F(ρ), F'(ρ) and F''(ρ) (for the force term of the loss gradient)."""
-    F, dF = embedding(code, rho, m)
+    """F(ρ; m), F'(ρ), F''(ρ) of FinnisSinclairShiftedScaled (code 0) or FinnisSinclair (code 1).
+
+    F'' (needed by the force term of the loss gradient) jumps at ρ = 0 for m < 1.
+    """
     if code == 0:
         if abs(m - 1.0) < 1e-10:
-            return F, dF, 0.0
+            return rho, 1.0, 0.0
         a = abs(rho)
         e = math.exp(-a)
         nu = 1.0 / m
@@ -232,11 +208,11 @@ def embedding2(code: int, rho: float, m: float) -> tuple[float, float, float]:
         sgn = 1.0 if rho > 0 else (-1.0 if rho < 0 else 0.0)
         xa = x0 + a
         d2 = -y0 + m * x0 * xa ** (m - 1.0) + m * (m - 1.0) * (1.0 - x0) ** 2 * xa ** (m - 2.0)
-        return F, dF, sgn * d2
-    if abs(rho) <= 1e-10:
-        return F, dF, 0.0
-    w = 1.0e6
+        return sgn * (xa ** m - y0), y0 + m * (1.0 - x0) * xa ** (m - 1.0), sgn * d2
+    w = 1.0e6  # C++ Fexp regulariser: F = λρ near 0, |ρ|^m beyond
     lam = (1.0 / w) ** (m - 1.0)
+    if abs(rho) <= 1e-10:
+        return lam * rho, lam, 0.0
     a = abs(rho)
     wa3 = (w * a) ** 3
     g = 0.0 if wa3 > 30.0 else math.exp(-wa3)
@@ -245,6 +221,14 @@ def embedding2(code: int, rho: float, m: float) -> tuple[float, float, float]:
     ddg = -6.0 * w3 * a * g - 3.0 * w3 * a * a * dg
     sgn = 1.0 if rho > 0 else -1.0
     am = a ** m
+    d1 = m * a ** (m - 1.0) * (1.0 - g) - am * dg + lam * dg * a + lam * g
     d2 = (m * (m - 1.0) * a ** (m - 2.0) * (1.0 - g) - 2.0 * m * a ** (m - 1.0) * dg - am * ddg
           + lam * a * ddg + 2.0 * lam * dg)
-    return F, dF, sgn * d2
+    return sgn * ((1.0 - g) * am + lam * g * a), d1, sgn * d2
+
+
+@nb.njit(**_JIT)
+def embedding(code: int, rho: float, m: float) -> tuple[float, float]:
+    """F(ρ; m) and F'(ρ) (the evaluator's embedding)."""
+    F, dF, _ = embedding2(code, rho, m)
+    return F, dF
