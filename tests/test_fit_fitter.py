@@ -102,3 +102,31 @@ def test_trainable_func_only_keeps_radial_coefficients(problem):
         if b.bond is not None:
             np.testing.assert_array_equal(b.bond.crad, before[b.elements])
     assert any(any(c != 0 for c in f.coeffs) for f in fitter.potential().functions())
+
+
+@pytest.mark.parametrize("optimizer", ["trf", "L-BFGS-B", "Adam"])
+def test_other_optimizers_reduce_the_loss(problem, optimizer):
+    target, train, _ = problem
+    opts = {"learning_rate": 1e-6} if optimizer == "Adam" else None  # Adam steps are ≈ lr per coefficient
+    st = Fitter(target, train, FitConfig(loss={"kappa": 0.3}, optimizer=optimizer, maxiter=4, options=opts)).run()
+    assert st.history[-1]["loss"] < st.history[0]["loss"]
+
+
+def test_repulsion_auto_adds_zbl_with_the_shortest_distance(problem, tmp_path):
+    from paceui.ace.evaluator import ACEModel
+    from paceui.fit.repulsion import add_zbl_repulsion, min_pair_distances
+
+    target, train, _ = problem
+    frames = [a for a in ase.io.read(ZUO, index=":") if len(a) <= 30][:12]
+    from paceui.data.nlcache import build_packed_neighbors
+    packed = build_packed_neighbors(frames, 4.5, ["Cu"], use_cache=False, progress=False)
+    dmin = min_pair_distances(packed)[("Cu", "Cu")]
+    assert 1.9 < dmin < 2.6
+    pot = add_zbl_repulsion(target, packed)
+    bond = pot.bonds()[("Cu", "Cu")]
+    assert bond.inner_cutoff_type == "zbl" and bond.r_in == dmin and bond.delta_in == 0.1
+    from ase import Atoms
+    model = ACEModel(pot)
+    e_close = model.evaluate(Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 1.0]])).energy
+    e_far = model.evaluate(Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 2.5]])).energy
+    assert e_close > 10.0 and abs(e_far) < 1.0  # strong screened-Coulomb wall below r_in, none beyond
