@@ -208,6 +208,10 @@ def _end_of(rec: IterationRecord, writers: dict, wd: Path, fitter: Fitter, ladde
     if rec.test is not None:
         writers["cyc_test"].append(rec.test, ladder_step=rec.ladder_step, cycle_step=rec.cycle)
     LOG.info(extended_block("Cycle last iteration:", rec.iteration, rec.train, rec.seconds_per_eval_atom))
+    if fitter.cfg.randomize_func_coeffs:
+        save_potential(fitter.potential(), wd / f"ensemble_potential_{rec.cycle}.yaml")
+    if fitter.cfg.fit_cycles > 1 and fitter.state.best_potential is not None:
+        save_potential(fitter.state.best_potential, wd / "interim_potential_best_cycle.yaml")
     if ladder and fitter.cfg.ladder:
         writers["lad"].append(rec.train, ladder_step=rec.ladder_step)
         if rec.test is not None:
