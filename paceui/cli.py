@@ -60,19 +60,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     for info in infos:
         con.print(f"[bold]{info['file']}[/] ({info['format']}): elements {', '.join(info['elements'])}, "
                   f"{info['functions']} functions, cutoff {info['cutoff']:g} Å")
-        t = Table("element", "ndensity", "embedding", "FS parameters", "functions", "per rank", title="Embeddings")
+        t = Table("element", "ρ", "embedding", "FS parameters", "functions", "per rank", title="Embeddings")
         for el, e in info["embeddings"].items():
             per = info["functions_per_element_rank"].get(el, {})
-            t.add_row(el, str(e["ndensity"]), e["npoti"], str(e["fs_parameters"]),
+            t.add_row(el, str(e["ndensity"]), e["npoti"].replace("FinnisSinclair", "FS"), " ".join(f"{x:g}" for x in e["fs_parameters"]),
                       str(info["functions_per_element"].get(el, 0)),
                       " ".join(f"r{k}:{v}" for k, v in per.items()))
         con.print(t)
-        t = Table("bond", "radbase", "λ", "nradmax", "lmax", "nradbase", "rcut Å", "r_in Å", "δ_in Å",
-                  "inner", "core-rep", title="Bonds")
+        t = Table("bond", "radial basis", "n/l/k", "rcut Å", "inner cutoff", "core rep.", title="Bonds")
         for k, b in info["bonds"].items():
-            t.add_row(k, b["radbase"], ",".join(f"{x:g}" for x in b["radparameters"]), str(b["nradmax"]),
-                      str(b["lmax"]), str(b["nradbase"]), f"{b['rcut']:g}", f"{b['r_in']:g}", f"{b['delta_in']:g}",
-                      b["inner_cutoff_type"], ",".join(f"{x:g}" for x in b["core_repulsion"]))
+            lam = ",".join(f"{x:g}" for x in b["radparameters"])
+            inner = b["inner_cutoff_type"] + (f" {b['r_in']:g}±{b['delta_in']:g}" if b["r_in"] or b["delta_in"] else "")
+            t.add_row(k, f"{b['radbase']}({lam})", f"{b['nradmax']}/{b['lmax']}/{b['nradbase']}", f"{b['rcut']:g}",
+                      inner, ",".join(f"{x:g}" for x in b["core_repulsion"]))
         con.print(t)
     return 0
 
