@@ -58,6 +58,7 @@ def grad_pass(struct_off, species, nbr_off, nbr_j, vec, v, alpha, kappa,
         dP = np.empty(nlm)
         Y = np.empty(nlm, np.complex128)
         dY = np.empty((nlm, 3), np.complex128)
+        Yd = np.empty(nlm, np.complex128)
         G = np.empty(gsz, np.complex128)
         Gd = np.empty(gsz, np.complex128)
         A = np.empty(asz, np.complex128)
@@ -105,14 +106,16 @@ def grad_pass(struct_off, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                     radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[0], bp[1], bp[2], bp[3], bp[4], inner, nb_, r,
                                  gk, dgk, T, dT)
                     ylm_with_grad(ux, uy, uz, r, lb, P, dP, Y, dY)
+                    nlm_b = lm_index(lb, lb) + 1
+                    for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
+                        Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
                     for k in range(nb_):
                         base = (mu_j * kmax + k) * nlm
-                        g0, g1 = gk[k], dgk[k]
-                        for lm in range(lm_index(lb, lb) + 1):
+                        g0, g1u = gk[k], dgk[k] * ur
+                        for lm in range(nlm_b):
                             y = Y[lm]
-                            yd = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
                             G[base + lm] += g0 * y
-                            Gd[base + lm] += g1 * ur * y + g0 * yd
+                            Gd[base + lm] += g1u * y + g0 * Yd[lm]
                     phi, dphi = core_repulsion(inner, bp[5], bp[6], bp[1], bp[2], bp[3], bp[4], bp[7], bp[8], r)
                     rho_core += phi
                     rhod_core += dphi * ur
