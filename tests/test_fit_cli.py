@@ -48,7 +48,9 @@ def test_full_run_writes_pacemaker_outputs(cu_i):
     assert "reference_energy" not in pot.metadata or pot.metadata["reference_energy"].startswith("{")
 
 
-def test_missing_cutoff_is_a_clear_error(tmp_path, capsys):
+def test_missing_cutoff_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "input.yaml").write_text("potential: p.yaml\ndata: d.pckl.gzip\n")
-    assert main(["fit", str(tmp_path / "input.yaml")]) == 1
+    assert main(["fit", "input.yaml"]) == 1
     assert "cutoff" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.yaml"]  # nothing written for a bad input

@@ -119,10 +119,10 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     from paceui.fit.report import ef_distributions, write_report
     from paceui.data.io import save_dataframe
 
+    cfg = InputConfig.from_file(input_file).with_overrides(potential, initial_potential, data)  # fail before any file
     wd = Path(workdir or ".").resolve()
     wd.mkdir(parents=True, exist_ok=True)
     _setup_logging(wd, log)
-    cfg = InputConfig.from_file(input_file).with_overrides(potential, initial_potential, data)
     LOG.info(f"paceui {__version__}: {cfg.source}")
     target, initial = build_target(cfg)
     counts = target.counts()
