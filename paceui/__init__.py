@@ -13,5 +13,14 @@ from paceui.ace import (
 
 __version__ = "0.1.0"
 
-__all__ = ["ACECalculator", "ACEModel", "ACEPotential", "PotentialError", "__version__", "load_potential",
+__all__ = ["ACECalculator", "ACEModel", "ACEPotential", "PotentialError", "Session", "__version__", "load_potential",
            "load_yace", "save_potential", "save_yace"]
+
+
+def __getattr__(name: str) -> object:
+    """``paceui.Session`` is imported on first use (it pulls in the data and fit layers)."""
+    if name == "Session":
+        from paceui.session import Session
+
+        return Session
+    raise AttributeError(f"module 'paceui' has no attribute {name!r}")

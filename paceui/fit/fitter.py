@@ -1,8 +1,9 @@
 """The fit as a stepper: ladder steps → fit cycles → optimizer iterations (pacemaker_inventory §5–§6).
 
-:class:`Fitter` is a generator underneath: :meth:`Fitter.step` runs exactly one optimizer iteration
-and its bookkeeping (metrics, interim potential, callbacks, early stopping) and returns a record,
-so a background thread can pause between iterations, resume, or stop; :meth:`Fitter.run` loops.
+:meth:`Fitter.step` runs one optimizer iteration and its bookkeeping (metrics, callbacks, early stopping)
+and returns a record; :meth:`Fitter.run` loops. Between steps, :meth:`Fitter.state_dict` is the whole fit,
+:meth:`Fitter.from_state_dict` continues from it (bit-identically for the own optimizers), and
+:meth:`Fitter.update` / :meth:`Fitter.restart` change settings, θ or the basis.
 """
 
 from __future__ import annotations
@@ -18,18 +19,15 @@ from paceui.ace.ladder import actual_ladder_step, empty_like, extend_basis
 from paceui.ace.potential import ACEPotential
 from paceui.fit.config import BackendConfig, FitConfig
 from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
-from paceui.fit.metrics import FitMetrics, compute_metrics
-from paceui.fit.optimizers import make_stepper
+from paceui.fit.metrics import REG_KEYS, FitMetrics, compute_metrics
+from paceui.fit.optimizers import Stepper, make_stepper
 
-STOP_REASONS = {
-    "maxiter": "maximum number of iterations reached",
-    "converged": "optimizer converged",
-    "early_stopping": "early stopping: relative loss change stayed above the threshold",
-    "stalled": "the optimizer could not make further progress",
-    "user": "stopped by the user",
-    "finished": "fit finished",
-    "error": "error",
-}
+STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": "optimizer converged",
+                "early_stopping": "early stopping: relative loss change stayed above the threshold",
+                "stalled": "the optimizer could not make further progress", "user": "stopped by the user",
+                "finished": "fit finished", "error": "error"}
+STATE_VERSION = 1  # version of the :meth:`Fitter.state_dict` layout
+_KEEP: Any = object()  # "unchanged" for :meth:`Fitter.update`
 
 
 @dataclass
@@ -45,7 +43,7 @@ class IterationRecord:
     test: FitMetrics | None
     seconds_per_eval_atom: float
     nfuncs: int
-    event: str = "iteration"  # iteration | cycle_end | ladder_end | finished
+    event: str = "iteration"  # iteration | initial (iteration 0 of a cycle)
 
 
 @dataclass
@@ -60,6 +58,31 @@ class FitState:
     best_potential: ACEPotential | None = None
     stop_reason: str | None = None
     stop_message: str = ""
+
+
+@dataclass
+class _Cycle:
+    """Position inside a ladder step: mask, θ at the cycle start, best of its cycles, a saved optimizer,
+    early-stopping windows, the stop reason of the last record (acted on at the next step)."""
+
+    mask: np.ndarray
+    fixed: np.ndarray
+    n_cycles: int
+    best_loss: float | None = None
+    best_theta: np.ndarray | None = None
+    started: bool = False
+    stepper_state: dict[str, Any] | None = None
+    train_losses: list[float] = field(default_factory=list)
+    test_losses: list[float] = field(default_factory=list)
+    pending: str | None = None
+    n_evals: int = 0
+
+
+def _copy(v: Any) -> Any:
+    """A copy of a state value (arrays, potentials, lists, tuples, dicts); scalars as they are."""
+    if isinstance(v, (list, tuple)):
+        return type(v)(_copy(x) for x in v)
+    return v.copy() if isinstance(v, (np.ndarray, ACEPotential, dict)) else v
 
 
 def resolve_kappa(kappa: Any, data: FitArrays) -> float:
@@ -79,42 +102,36 @@ class Fitter:
                  backend: BackendConfig | None = None, initial: ACEPotential | None = None, seed: int = 42,
                  callbacks: list[Callable[..., Any]] | None = None,
                  on_potential: Callable[[ACEPotential, IterationRecord], None] | None = None) -> None:
-        self.target, self.train, self.test, self.cfg = target, train, test, fit
-        self.backend = backend or BackendConfig()
-        loss = dict(fit.loss)
-        loss["kappa"] = resolve_kappa(loss.get("kappa", 0.0), train)
-        self.loss_cfg = LossConfig.from_dict(loss)
-        self.rng = np.random.default_rng(seed)
-        self.callbacks = list(callbacks or [])
-        self.callback_errors: list[str] = []
-        self.on_potential = on_potential
-        self.state = FitState()
-        if fit.ladder:
-            self.current = initial.copy() if initial is not None else empty_like(target)
-        else:
-            self.current = (initial or target).copy()
-        self._stop_requested = False
+        self.target, self.rng, self.on_potential = target, np.random.default_rng(seed), on_potential
+        self.callbacks, self.callback_errors, self.state = list(callbacks or []), [], FitState()
+        self.current = (initial if initial is not None else empty_like(target) if fit.ladder else target).copy()
+        self._stop_requested, self._done, self._last_reason = False, False, "finished"
         self._gen: Iterator[IterationRecord] | None = None
+        self._cyc: _Cycle | None = None
+        self._stepper: Stepper | None = None
         self.loss: ACELoss | None = None
         self.theta: np.ndarray | None = None
+        self.update(fit, train, test, backend or BackendConfig())
 
     # ------------------------------------------------------------------ public stepping API
     def step(self) -> IterationRecord | None:
         """One optimizer iteration (or None when the fit has finished)."""
-        if self._gen is None:
-            self._gen = self._run()
+        if self._done:
+            return None
+        self._gen = self._gen or self._run()
         try:
             return next(self._gen)
         except StopIteration:
+            self._done, self._gen = True, None
             return None
+        except BaseException:  # the cycle goes on with a fresh optimizer from the current θ next time
+            self._gen = None
+            raise
 
     def run(self, max_iterations: int | None = None) -> FitState:
         """Run to the end (or for ``max_iterations`` more iterations)."""
         n = 0
-        while max_iterations is None or n < max_iterations:
-            rec = self.step()
-            if rec is None:
-                break
+        while (max_iterations is None or n < max_iterations) and (rec := self.step()) is not None:
             n += rec.event == "iteration"
         return self.state
 
@@ -132,53 +149,140 @@ class Fitter:
             return self.current.copy()
         return self.loss.pmap.apply(self.current, self.theta)
 
+    # ------------------------------------------------------------------ settings and resumable state
+    def update(self, fit: FitConfig | None = None, train: FitArrays | None = None, test: Any = _KEEP,
+               backend: BackendConfig | None = None) -> None:
+        """New settings or data, taking effect at the next :meth:`step` (the optimizer keeps its state,
+        built again with the new options; a changed loss needs :meth:`restart` to be consistent)."""
+        self._suspend()
+        self.cfg: FitConfig = fit or self.cfg
+        self.train: FitArrays = train if train is not None else self.train
+        self.test: FitArrays | None = self.test if test is _KEEP else test
+        self.backend: BackendConfig = backend or self.backend
+        loss = dict(self.cfg.loss)
+        loss["kappa"] = resolve_kappa(loss.get("kappa", 0.0), self.train)
+        self.loss_cfg = LossConfig.from_dict(loss)
+        if self.loss is not None:
+            self.loss.cfg = self.loss_cfg
+
+    def restart(self, theta: np.ndarray | None = None, extend: int = 0) -> None:
+        """A fresh optimizer from θ (default: the current parameters) as a new cycle, at a boundary;
+        ``extend`` > 0 first grows the basis by that many functions per block (a new ladder step).
+        Reopens a finished fit."""
+        self._suspend()
+        st, cyc, loss, cur = self.state, self._cyc, self.loss, self.theta
+        if loss is not None and cur is not None and cyc is not None and cyc.started:  # the interrupted cycle's result
+            final = loss(cur, self.train, grad=False).loss
+            if cyc.best_loss is None or final < cyc.best_loss:
+                cyc.best_loss, cyc.best_theta = final, cur.copy()
+        theta = cur if theta is None else np.array(theta, dtype=float)
+        self._done, st.stop_reason, st.stop_message, self._stop_requested = False, None, "", False
+        if extend > 0:
+            pot = self.current if loss is None or theta is None else loss.pmap.apply(self.current, theta)
+            if cyc is not None and cyc.best_theta is not None and (cyc.best_loss < st.best_loss or self.cfg.ladder):
+                st.best_loss, st.best_potential = cyc.best_loss, loss.pmap.apply(self.current, cyc.best_theta)
+            self.current = extend_basis(pot, self.target, self.cfg.ladder_type, extend)
+            st.ladder_step += cyc is not None
+            self._begin_step(None)
+        elif cyc is None or loss is None:
+            self._begin_step(theta)
+        else:
+            st.cycle += cyc.started
+            cyc.n_cycles = max(cyc.n_cycles, st.cycle + 1)
+            cyc.mask = loss.pmap.trainable_mask(self.cfg.trainable_parameters)
+            self._new_cycle(theta if theta is not None else cyc.fixed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly from here (call between steps; the fit is not disturbed)."""
+        cyc, live = self._cyc, self._stepper.state() if self._stepper is not None else None
+        cs = None if cyc is None else {**vars(cyc), "stepper_state": live or cyc.stepper_state}
+        return {"version": STATE_VERSION, "phase": "done" if self._done else ("start" if cyc is None else "running"),
+                "current": self.current.copy(), "theta": _copy(self.theta), "last_reason": self._last_reason,
+                "rng": self.rng.bit_generator.state, "callback_errors": list(self.callback_errors),
+                "cycle_state": None if cs is None else {k: _copy(v) for k, v in cs.items()},
+                **{k: _copy(v) for k, v in vars(self.state).items()}}
+
+    @classmethod
+    def from_state_dict(cls, sd: dict[str, Any], target: ACEPotential, train: FitArrays, fit: FitConfig,
+                        test: FitArrays | None = None, backend: BackendConfig | None = None, **kw: Any) -> "Fitter":
+        """A fitter that continues from :meth:`state_dict` output (without re-extending or re-randomising);
+        ``kw``: ``callbacks``, ``on_potential`` as for the constructor."""
+        if sd.get("version") != STATE_VERSION:
+            raise ValueError(f"fitter state version {sd.get('version')!r} is not {STATE_VERSION}")
+        self = cls(target, train, fit, test, backend, initial=sd["current"], **kw)
+        self.rng.bit_generator.state = sd["rng"]
+        for k in vars(self.state):
+            setattr(self.state, k, _copy(sd[k]))
+        self.callback_errors, self._last_reason = list(sd["callback_errors"]), sd["last_reason"]
+        self.theta, self._done = _copy(sd["theta"]), sd["phase"] == "done"
+        if sd["cycle_state"] is not None:
+            self.loss = ACELoss(self.current, self.loss_cfg)
+            self._cyc = _Cycle(**{k: _copy(v) for k, v in sd["cycle_state"].items()})
+        return self
+
+    def _suspend(self) -> None:
+        """Close the suspended generator, keeping the optimizer's state for the next step."""
+        if self._gen is not None:
+            if self._stepper is not None and self._cyc is not None:
+                self._cyc.stepper_state = self._stepper.state()
+            gen, self._gen = self._gen, None
+            gen.close()
+
     # ------------------------------------------------------------------ the loops
     def _run(self) -> Iterator[IterationRecord]:
-        cfg = self.cfg
-        target_total = len(self.target.functions())
+        cfg, target_total = self.cfg, len(self.target.functions())
         while True:
-            if cfg.ladder:
-                n = actual_ladder_step(cfg.ladder_step, len(self.current.functions()), target_total)
-                if n <= 0 and self.state.ladder_step > 0:
-                    break
-                if n > 0:
-                    self.current = extend_basis(self.current, self.target, cfg.ladder_type, n)
+            if self._cyc is None:
+                if cfg.ladder:
+                    n = actual_ladder_step(cfg.ladder_step, len(self.current.functions()), target_total)
+                    if n <= 0 and self.state.ladder_step > 0:
+                        break
+                    if n > 0:
+                        self.current = extend_basis(self.current, self.target, cfg.ladder_type, n)
+                self._begin_step(None)
             yield from self._cycles()
-            if self.state.stop_reason == "user" or not cfg.ladder:
+            if self.state.stop_reason == "user" or not cfg.ladder or len(self.current.functions()) >= target_total:
                 break
+            self._cyc = None
             self.state.ladder_step += 1
-            if len(self.current.functions()) >= target_total:
-                break
-        if self.state.stop_reason is None:
-            self.state.stop_reason = getattr(self, "_last_cycle_reason", "finished")
+        self.state.stop_reason = self.state.stop_reason or self._last_reason
         self.state.stop_message = self.state.stop_message or STOP_REASONS[self.state.stop_reason]
 
-    def _cycles(self) -> Iterator[IterationRecord]:
-        cfg = self.cfg
+    def _begin_step(self, theta: np.ndarray | None) -> None:
+        """A new basis (or the first one): loss, mask and cycle 0 from ``theta`` or the current parameters."""
         self.loss = ACELoss(self.current, self.loss_cfg)
-        pmap = self.loss.pmap
-        mask = pmap.trainable_mask(cfg.trainable_parameters)
-        theta0 = pmap.get(self.current)
-        best: tuple[float, np.ndarray] | None = None
-        for cycle in range(cfg.fit_cycles):
-            self.state.cycle = cycle
-            if cycle > 0:
-                theta0 = self._randomize(best[1] if best else theta0, mask)
-            theta = yield from self._minimize(theta0, mask)
+        pmap, self.state.cycle = self.loss.pmap, 0
+        self._cyc = _Cycle(pmap.trainable_mask(self.cfg.trainable_parameters), np.zeros(0), self.cfg.fit_cycles)
+        self._new_cycle(pmap.get(self.current) if theta is None else theta)
+
+    def _new_cycle(self, theta: np.ndarray) -> None:
+        c = self._cyc
+        assert c is not None
+        c.fixed, c.started, c.stepper_state, c.pending, c.n_evals, c.train_losses, c.test_losses = (
+            theta.copy(), False, None, None, 0, [], [])
+        self.theta = c.fixed
+
+    def _cycles(self) -> Iterator[IterationRecord]:
+        cyc, st = self._cyc, self.state
+        assert cyc is not None and self.loss is not None
+        while True:
+            theta = yield from self._minimize(cyc)
             final = self.loss(theta, self.train, grad=False).loss
-            if best is None or final < best[0]:
-                best = (final, theta.copy())
-            if self.state.stop_reason == "user":
+            if cyc.best_loss is None or final < cyc.best_loss:
+                cyc.best_loss, cyc.best_theta = final, theta.copy()
+            if st.stop_reason == "user" or st.cycle + 1 >= cyc.n_cycles:
                 break
-        assert best is not None
-        self.theta = best[1]
-        self.current = pmap.apply(self.current, self.theta)
-        if best[0] < self.state.best_loss or self.cfg.ladder:
-            self.state.best_loss = best[0]
-            self.state.best_potential = self.current.copy()
+            st.cycle += 1
+            self._new_cycle(self._randomize(cyc.best_theta, cyc.mask))
+        assert cyc.best_loss is not None and cyc.best_theta is not None
+        self.theta = cyc.best_theta
+        self.current = self.loss.pmap.apply(self.current, self.theta)
+        if cyc.best_loss < st.best_loss or self.cfg.ladder:
+            st.best_loss, st.best_potential = cyc.best_loss, self.current.copy()
 
     def _randomize(self, theta: np.ndarray, mask: np.ndarray) -> np.ndarray:
         cfg, out = self.cfg, theta.copy()
+        assert self.loss is not None
         fm = mask & self.loss.pmap.func_mask()
         if cfg.randomize_func_coeffs:
             out[fm] = self.rng.normal(0.0, cfg.randomize_func_coeffs, fm.sum())
@@ -188,11 +292,10 @@ class Fitter:
             out[mask] += self.rng.normal(size=mask.sum()) * cfg.noise_absolute_sigma
         return out
 
-    def _minimize(self, theta0: np.ndarray, mask: np.ndarray) -> Iterator[IterationRecord]:
-        """One cycle: iterate the optimizer; returns the final θ (generator return value)."""
-        loss, cfg = self.loss, self.cfg
+    def _minimize(self, cyc: _Cycle) -> Iterator[IterationRecord]:
+        """The rest of one cycle: iterate the optimizer; returns the final θ (generator return value)."""
+        loss, cfg, st, mask, fixed = self.loss, self.cfg, self.state, cyc.mask, cyc.fixed
         assert loss is not None
-        fixed = theta0.copy()
         cache: dict[str, Any] = {}
 
         def expand(x: np.ndarray) -> np.ndarray:
@@ -205,59 +308,53 @@ class Fitter:
             cache["x"], cache["res"] = x.copy(), res
             return res.loss, res.grad[mask]
 
-        stepper = make_stepper(cfg.optimizer, fun, theta0[mask].copy(), cfg.options, cfg.maxiter,
-                               residuals=lambda x: loss.residuals(expand(x), self.train),
-                               jac_t=lambda x, y: loss.residuals_vjp(expand(x), self.train, y)[mask])
-        self.theta = theta0
+        self._stepper = stepper = make_stepper(
+            cfg.optimizer, fun, (self.theta if cyc.started else fixed)[mask].copy(), cfg.options, cfg.maxiter,
+            state=cyc.stepper_state, residuals=lambda x: loss.residuals(expand(x), self.train),
+            jac_t=lambda x, y: loss.residuals_vjp(expand(x), self.train, y)[mask])
+        cyc.stepper_state = None
         try:
-            yield self._record(theta0, loss(theta0, self.train), 0, 1, 0.0, event="initial")
-            self._last_cycle_reason = "maxiter"
-            train_losses: list[float] = []
-            test_losses: list[float] = []
-            for it in range(1, cfg.maxiter + 1):
-                t0 = time.perf_counter()
-                ev0 = cache.get("evals", 0)
-                info = stepper.step()
-                dt = time.perf_counter() - t0
-                x = stepper.x
-                res = cache["res"] if "x" in cache and np.array_equal(cache["x"], x) else loss(expand(x), self.train)
-                self.theta = expand(x)
-                nat = max(len(self.train.species), 1)
-                rec = self._record(self.theta, res, it, info.n_evals, dt / max(info.n_evals - ev0, 1) / nat)
-                cache["evals"] = info.n_evals
+            if not cyc.started:
+                self.theta = fixed
+                rec = self._record(fixed, loss(fixed, self.train), 0, 1, 0.0, event="initial")
+                cyc.started, self._last_reason = True, "maxiter"
                 yield rec
-                reason = self._stop_check(info, rec, train_losses, test_losses)
+            while True:
+                reason = "user" if self._stop_requested else cyc.pending
                 if reason:
-                    self.state.stop_reason = None if reason != "user" else reason
-                    self.state.stop_message = f"{STOP_REASONS[reason]} ({info.message})" if info.message and \
-                        reason in ("converged", "stalled") else STOP_REASONS[reason]
-                    self._last_cycle_reason = reason
+                    msg = stepper.info().message if reason in ("converged", "stalled") else ""
+                    st.stop_reason, self._last_reason = (reason if reason == "user" else None), reason
+                    st.stop_message = f"{STOP_REASONS[reason]} ({msg})" if msg else STOP_REASONS[reason]
                     break
+                if (it := st.iteration + 1) > cfg.maxiter:
+                    break
+                t0, ev0 = time.perf_counter(), cyc.n_evals
+                info = stepper.step()
+                dt, x = time.perf_counter() - t0, stepper.x
+                res = cache["res"] if "x" in cache and np.array_equal(cache["x"], x) else loss(expand(x), self.train)
+                self.theta, nat = expand(x), max(len(self.train.species), 1)
+                rec = self._record(self.theta, res, it, info.n_evals, dt / max(info.n_evals - ev0, 1) / nat)
+                cyc.n_evals = info.n_evals
+                cyc.pending = self._stop_check(info, rec, cyc.train_losses, cyc.test_losses)
+                yield rec
         finally:
-            close = getattr(stepper, "close", None)
-            if close:
-                close()
+            self._stepper = None
+            stepper.close()
         return self.theta
 
     def _stop_check(self, info: Any, rec: IterationRecord, train_losses: list[float],
                     test_losses: list[float]) -> str | None:
         cfg = self.cfg
-        if self._stop_requested:
-            self.state.stop_reason = "user"
-            return "user"
         if info.converged:
-            if getattr(info, "success", True):
-                return "converged"
-            return "maxiter" if "iteration" in info.message.lower() else "stalled"
+            return "converged" if getattr(info, "success", True) else \
+                "maxiter" if "iteration" in info.message.lower() else "stalled"
         train_losses.append(rec.loss)
         if rec.test is not None:
             test_losses.append(rec.test.loss)
         for thr, hist, every in ((cfg.min_relative_train_loss_per_iter, train_losses, 1),
                                  (cfg.min_relative_test_loss_per_iter, test_losses, self.backend.display_step)):
-            if thr is None:
-                continue
             window = math.ceil(cfg.early_stopping_patience / every)
-            if len(hist) > window:
+            if thr is not None and len(hist) > window:
                 last = np.asarray(hist[-window - 1:])
                 d = np.diff(last) / np.where(last[:-1] == 0, 1.0, last[:-1]) / every
                 if np.all(d > -abs(thr)):
@@ -267,10 +364,8 @@ class Fitter:
     # ------------------------------------------------------------------ metrics and callbacks
     def _metrics(self, theta: np.ndarray, res: LossResult | None, data: FitArrays) -> FitMetrics:
         assert self.loss is not None
-        if res is None:
-            res = self.loss(theta, data, grad=False)
-        reg = {k: res.parts[k] for k in ("l1_reg_contrib", "l2_reg_contrib", "smooth_orth", "smooth_w1",
-                                         "smooth_w2", "smooth_w3")}
+        res = res if res is not None else self.loss(theta, data, grad=False)
+        reg = {k: res.parts[k] for k in REG_KEYS.values()}
         return compute_metrics(res.e_pred, data.e_ref, data.n_atoms, res.f_pred, data.f_ref, data.w_e, data.w_f,
                                self.loss_cfg.kappa, reg=reg, nfuncs=len(self.current.functions()),
                                ncoefs=int(self.loss.pmap.size))
@@ -278,9 +373,8 @@ class Fitter:
     def _record(self, theta: np.ndarray, res: LossResult, it: int, n_evals: int, t_atom: float,
                 event: str = "iteration") -> IterationRecord:
         st = self.state
-        st.iteration = it
-        train = self._metrics(theta, res, self.train)
-        test = None
+        assert self.loss is not None
+        st.iteration, train, test = it, self._metrics(theta, res, self.train), None
         if self.test is not None and self.test.n_struct and (it % self.backend.display_step == 0 or it == 0):
             test = self._metrics(theta, None, self.test)
         rec = IterationRecord(st.ladder_step, st.cycle, it, n_evals, train.loss, train, test, t_atom * 1e6,
@@ -302,3 +396,4 @@ class Fitter:
                     self.callback_errors.append(f"iteration {it}: {getattr(cb, '__name__', cb)}: "
                                                 f"{type(exc).__name__}: {exc}")
         return rec
+

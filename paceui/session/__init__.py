@@ -1,0 +1,35 @@
+"""Sessions: one engine behind every front end (TUI, notebook, scripts).
+
+A :class:`Session` holds the basis, the prepared dataset (neighbour lists, weights, split), the
+settings and the fit state; its controller fits in a background thread and takes thread-safe
+commands at iteration boundaries; front ends subscribe to its events and build their keys and
+buttons from :data:`ACTIONS`. Sessions are saved atomically and resume exactly.
+"""
+
+from paceui.session.actions import ACTIONS, Action, action, enabled_actions
+from paceui.session.dataset import DatasetChangedError, SessionData
+from paceui.session.engine import SessionError
+from paceui.session.events import (
+    Changed,
+    CycleChanged,
+    Error,
+    Event,
+    EventBus,
+    FitStarted,
+    LadderStepChanged,
+    Paused,
+    Progress,
+    Resumed,
+    Saved,
+    Stopped,
+    Subscription,
+)
+from paceui.session.session import Session
+from paceui.session.settings import ChangeReport, SettingsError
+from paceui.session.status import Phase, SessionStatus
+from paceui.session.store import FORMAT_VERSION, SessionFormatError
+
+__all__ = ["ACTIONS", "Action", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError", "Error", "Event",
+           "EventBus", "FORMAT_VERSION", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress", "Resumed",
+           "Saved", "Session", "SessionData", "SessionError", "SessionFormatError", "SessionStatus", "SettingsError",
+           "Stopped", "Subscription", "action", "enabled_actions"]

@@ -1,0 +1,205 @@
+"""The dataset of a session: prepared train/test frames, neighbour lists, weights and the packed arrays.
+
+:func:`prepare_session_data` runs the data pipeline (paceui.data) on pacemaker's ``data:`` section
+and records the SHA-256 of every source file; per-structure weight factors (by structure ``name``)
+are applied on top and the weights normalised again. :func:`save_session_data` writes the prepared
+frames and neighbour lists into a folder (atomically, file by file) so that a saved session loads
+without reading, validating or re-weighting the source again; the source files are only read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from paceui._atomic import atomic_write_bytes, atomic_write_text
+from paceui.data import DataConfig, PackedNeighbors, PreparedData, normalize_weights, prepare_dataset
+from paceui.data.io import load_dataframe, resolve_path, save_dataframe
+from paceui.data.validate import DropRecord
+from paceui.fit.data import fit_arrays
+from paceui.fit.loss import FitArrays
+
+DATA_FILES = ("data.json", "train.pckl.gzip", "train_neighbors.npz", "test.pckl.gzip", "test_neighbors.npz")
+
+
+class DatasetChangedError(RuntimeError):
+    """A source file of the session's dataset is missing or differs from the one the session was made from."""
+
+
+@dataclass(frozen=True)
+class SessionData:
+    """Prepared data (weights as prepared) and the arrays the fit uses (with ``weight_factors`` applied)."""
+
+    prepared: PreparedData
+    train: FitArrays
+    test: FitArrays | None
+    sources: tuple[tuple[str, str], ...]      # (path as given in the data config, sha256) per source file
+    weight_factors: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def revision(self) -> str:
+        """Content key: same sources, settings and factors ↔ same key (names the saved folder)."""
+        cfg = dataclasses.asdict(self.prepared.config)
+        key = json.dumps([self.sources, cfg, self.prepared.elements, self.prepared.cutoff,
+                          _frame_key(self.prepared.train), _frame_key(self.prepared.test), self.weight_factors],
+                         sort_keys=True, default=str)
+        return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+    @property
+    def n_train(self) -> int:
+        return self.train.n_struct
+
+    @property
+    def n_test(self) -> int:
+        return 0 if self.test is None else self.test.n_struct
+
+    def with_weight_factors(self, factors: Mapping[str, float]) -> "SessionData":
+        """The same data with per-structure weight factors (by name; replaces earlier factors)."""
+        return _with_arrays(self.prepared, self.sources, factors)
+
+    def summary(self) -> str:
+        return self.prepared.summary()
+
+
+def _frame_key(df: pd.DataFrame | None) -> list[Any]:
+    if df is None:
+        return []
+    return [len(df), hashlib.sha256(df["w_energy"].to_numpy(float).tobytes()).hexdigest()[:16],
+            hashlib.sha256(pd.util.hash_pandas_object(df["name"].astype(str), index=False).to_numpy().tobytes())
+            .hexdigest()[:16]]
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def source_files(data: Mapping[str, Any], base_dir: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """(name as given, resolved path) of every train/test file of a ``data:`` section."""
+    cfg = DataConfig.from_dict(data)
+    out = []
+    for name in cfg.filename + (cfg.test_filename or ()):
+        p = Path(name)
+        p = p if p.is_absolute() else Path(base_dir) / p
+        out.append((name, p if p.exists() else resolve_path(name, cfg.datapath)))
+    return out
+
+
+def check_sources(data: Mapping[str, Any], base_dir: str | os.PathLike[str],
+                  recorded: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """SHA-256 of the source files; raises :class:`DatasetChangedError` when one differs from ``recorded``."""
+    want = dict(recorded)
+    out = []
+    for name, path in source_files(data, base_dir):
+        if not path.exists():
+            raise DatasetChangedError(f"dataset file {name} not found (looked at {path})")
+        digest = file_sha256(path)
+        if name in want and want[name] != digest:
+            raise DatasetChangedError(f"dataset file {path} changed since the session was created "
+                                      f"(sha256 {digest[:12]}… now, {want[name][:12]}… then); the session's "
+                                      "saved copy of the prepared data is still usable, but re-preparing it "
+                                      "(new weighting, split or cutoff) needs the original file")
+        out.append((name, digest))
+    return out
+
+
+def prepare_session_data(data: Mapping[str, Any], base_dir: str | os.PathLike[str], elements: list[str],
+                         cutoff: float, weighting: Mapping[str, Any] | None, seed: int,
+                         weight_factors: Mapping[str, float] | None = None,
+                         cache_dir: str | os.PathLike[str] | None = None,
+                         recorded: tuple[tuple[str, str], ...] = ()) -> SessionData:
+    """Run the data pipeline; ``cutoff`` (Å) for the neighbour lists; relative files from ``base_dir``."""
+    sources = tuple(check_sources(data, base_dir, recorded))
+    cfg = dict(data)
+    cfg["filename"] = [str(p) for _, p in source_files({"filename": cfg["filename"]}, base_dir)]
+    if cfg.get("test_filename"):
+        cfg["test_filename"] = [str(p) for _, p in source_files({"filename": cfg["test_filename"]}, base_dir)]
+    prepared = prepare_dataset(cfg, elements=elements, cutoff=cutoff, weighting=weighting, seed=seed,
+                               cache_dir=cache_dir, progress=False)
+    return _with_arrays(prepared, sources, weight_factors or {})
+
+
+def _with_arrays(prepared: PreparedData, sources: tuple[tuple[str, str], ...],
+                 factors: Mapping[str, float]) -> SessionData:
+    factors = {str(k): float(v) for k, v in factors.items()}
+    bad = [f"{k}: {v}" for k, v in factors.items() if not (np.isfinite(v) and v >= 0)]
+    if bad:
+        raise ValueError(f"weight factors must be finite and >= 0: {', '.join(bad)}")
+    frames = [_weighted(prepared.train, factors), _weighted(prepared.test, factors)]
+    known = set(prepared.train["name"].astype(str)) | (set() if prepared.test is None else
+                                                        set(prepared.test["name"].astype(str)))
+    if unknown := sorted(set(factors) - known):
+        raise ValueError(f"weight factors for unknown structure name(s): {', '.join(unknown[:5])}"
+                         + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
+    train = fit_arrays(frames[0], prepared.train_neighbors)
+    test = None
+    if frames[1] is not None and len(frames[1]) and prepared.test_neighbors is not None:
+        test = fit_arrays(frames[1], prepared.test_neighbors)
+    return SessionData(prepared, train, test, tuple(sources), tuple(sorted(factors.items())))
+
+
+def _weighted(df: pd.DataFrame | None, factors: Mapping[str, float]) -> pd.DataFrame | None:
+    if df is None or not factors:
+        return df
+    f = df["name"].astype(str).map(lambda n: factors.get(n, 1.0)).to_numpy(float)
+    if np.all(f == 1.0):
+        return df
+    out = df.copy()
+    out["w_energy"] = out["w_energy"].to_numpy(float) * f
+    out["w_forces"] = [np.asarray(w, float) * k for w, k in zip(out["w_forces"], f)]
+    return normalize_weights(out)
+
+
+# ---------------------------------------------------------------------------------- saved copy
+def save_session_data(data: SessionData, folder: str | os.PathLike[str]) -> dict[str, str]:
+    """Write the prepared data into ``folder`` (atomically, file by file); returns {file: sha256}."""
+    folder = Path(folder)
+    p = data.prepared
+    written: dict[str, bytes] = {}
+    for split, frame, packed in (("train", p.train, p.train_neighbors), ("test", p.test, p.test_neighbors)):
+        if frame is None or packed is None:
+            continue
+        save_dataframe(frame, folder / f"{split}.pckl.gzip")
+        written[f"{split}.pckl.gzip"] = (folder / f"{split}.pckl.gzip").read_bytes()
+        written[f"{split}_neighbors.npz"] = packed.to_npz_bytes()
+        atomic_write_bytes(folder / f"{split}_neighbors.npz", written[f"{split}_neighbors.npz"])
+    meta = {"format": "paceui-session-data", "version": 1, "config": dataclasses.asdict(p.config),
+            "elements": list(p.elements), "reference_energy": p.reference_energy, "cutoff": p.cutoff,
+            "dropped": [[str(r.index), r.name, r.reason] for r in p.dropped], "messages": list(p.messages),
+            "sources": [list(s) for s in data.sources], "revision": data.revision}
+    written["data.json"] = json.dumps(meta, indent=1, default=str).encode()
+    atomic_write_text(folder / "data.json", written["data.json"].decode())
+    return {k: hashlib.sha256(v).hexdigest() for k, v in written.items()}
+
+
+def load_session_data(folder: str | os.PathLike[str], weight_factors: Mapping[str, float] | None = None) -> SessionData:
+    """Read a folder written by :func:`save_session_data`."""
+    folder = Path(folder)
+    meta = json.loads((folder / "data.json").read_text())
+    cfg = meta["config"]
+    config = DataConfig(tuple(cfg["filename"]), tuple(cfg["test_filename"]) if cfg["test_filename"] else None,
+                        cfg["test_size"], cfg["reference_energy"], cfg["datapath"], cfg["ignore_weights"],
+                        cfg["aug_factor"], cfg["seed"])
+    frames: dict[str, pd.DataFrame | None] = {"train": None, "test": None}
+    packs: dict[str, PackedNeighbors | None] = {"train": None, "test": None}
+    for split in frames:
+        if (folder / f"{split}.pckl.gzip").exists():
+            frames[split] = load_dataframe(folder / f"{split}.pckl.gzip")
+            packs[split] = PackedNeighbors.from_npz(folder / f"{split}_neighbors.npz", use_mmap=False)[0]
+    assert frames["train"] is not None
+    prepared = PreparedData(frames["train"], frames["test"], tuple(meta["elements"]), meta["reference_energy"],
+                            tuple(DropRecord(*r) for r in meta["dropped"]), config, meta["cutoff"], packs["train"],
+                            packs["test"], tuple(meta["messages"]))
+    return _with_arrays(prepared, tuple((str(a), str(b)) for a, b in meta["sources"]), weight_factors or {})

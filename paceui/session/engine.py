@@ -1,0 +1,306 @@
+"""The controller of a session: one background thread that fits and applies commands between iterations.
+
+Commands (start, pause, resume, stop, randomize, extend_ladder, change_settings, save) are queued
+from any thread and return a :class:`~concurrent.futures.Future` at once. The engine thread takes
+them at the next iteration boundary (so pause takes effect within one iteration), runs the fit
+while it is running, and exits when there is nothing to do; it alone changes the session's fit
+state. Other threads read what it publishes at each boundary (status, parameters, history length).
+An exception in an iteration or a command becomes an :class:`~paceui.session.events.Error` event
+(and, for an iteration, the ``error`` stop reason), never an exception in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import traceback
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from paceui.ace.ladder import actual_ladder_step
+from paceui.fit.fitter import IterationRecord
+from paceui.session.events import (
+    Changed,
+    CycleChanged,
+    Error,
+    FitStarted,
+    LadderStepChanged,
+    Paused,
+    Progress,
+    Resumed,
+    Saved,
+    Stopped,
+)
+from paceui.session.settings import ChangeReport
+from paceui.session.status import STOP_MESSAGES, Phase, SessionStatus
+
+if TYPE_CHECKING:
+    from paceui.session.session import Session
+
+
+class SessionError(RuntimeError):
+    """A command that cannot be carried out now (the message says why)."""
+
+
+@dataclass
+class _Command:
+    name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
+class Engine:
+    """Command queue and fit thread of one :class:`~paceui.session.Session`."""
+
+    def __init__(self, session: "Session") -> None:
+        self.s = session
+        self._cv = threading.Condition()
+        self._queue: deque[_Command] = deque()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._running = False
+        self._target: int | None = None          # total_iterations at which run(N) halts
+        self._halts: list[Future[SessionStatus]] = []
+        self._closed = False
+        self.commands_done = 0                   # commands taken from the queue (for tests)
+
+    # ------------------------------------------------------------------ any thread
+    def submit(self, name: str, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Queue command ``name``; its Future gets the result (or the exception) once it has run."""
+        cmd = _Command(name, args, kwargs)
+        with self._cv:
+            if self._closed:
+                cmd.future.set_exception(SessionError("the session is closed"))
+                return cmd.future
+            self._queue.append(cmd)
+            self._idle.clear()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=f"paceui-session-{self.s.name}",
+                                                daemon=True)
+                self._thread.start()
+        return cmd.future
+
+    def check_not_engine_thread(self, what: str) -> None:
+        """Blocking calls from an event callback (the engine thread) would wait for themselves."""
+        if threading.current_thread() is self._thread:
+            raise SessionError(f"{what}() blocks until the fit thread has done it, so it cannot be called from "
+                               f"an event callback (which runs in that thread); use the Future-returning commands")
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no fit runs and no command is queued (False on timeout)."""
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop a running fit, save what is not saved yet (with a folder), and refuse further commands."""
+        self.submit("close")
+        self.wait_idle(timeout)
+        with self._cv:
+            self._closed = True
+
+    # ------------------------------------------------------------------ engine thread
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._cv:
+                    cmds = list(self._queue)
+                    self._queue.clear()
+                    if not cmds and not self._running:
+                        self._thread = None
+                        self._idle.set()
+                        return
+                for cmd in cmds:
+                    self._execute(cmd)
+                if self._running:
+                    self._advance(run=True)
+        except BaseException as exc:  # a bug or an interpreter exit: never leave callers waiting
+            with self._cv:
+                self._thread, self._running, pending = None, False, list(self._queue)
+                self._queue.clear()
+                self._idle.set()
+            for f in [c.future for c in pending] + self._halts:
+                if not f.done():
+                    f.set_exception(SessionError(f"the session's fit thread failed: {exc!r}"))
+            self._halts = []
+            raise
+
+    def _execute(self, cmd: _Command) -> None:
+        try:
+            result = getattr(self, f"_cmd_{cmd.name}")(*cmd.args, **cmd.kwargs)
+        except Exception as exc:
+            self.s._emit(Error(f"{cmd.name}: {exc}", traceback.format_exc()))
+            cmd.future.set_exception(exc)
+        else:
+            cmd.future.set_result(result)
+        self.commands_done += 1
+
+    def _advance(self, run: bool = False) -> IterationRecord | None:
+        """One fitter step with its bookkeeping; ``run``: part of a running fit (halts at its end)."""
+        s = self.s
+        try:
+            rec = s.fitter.step()
+        except Exception as exc:
+            msg = f"{type(exc).__name__}: {exc}"
+            s._emit(Error(msg, traceback.format_exc()))
+            self._halt(Phase.ERROR, "error", f"{STOP_MESSAGES['error']}: {msg}", error=msg)
+            return None
+        if rec is None:  # the fit ended on its best cycle's parameters
+            st = s.fitter.state
+            s._publish()
+            self._halt(Phase.FINISHED, st.stop_reason or "finished", st.stop_message, finished=True)
+            return None
+        s._on_record(rec)
+        every = int(s.options.get("autosave_every") or 0)
+        if run and self._target is not None and s.total_iterations >= self._target:
+            self._halt(Phase.STOPPED, "iterations", STOP_MESSAGES["iterations"])
+        elif rec.event == "iteration" and every and s.total_iterations % every == 0:
+            self._autosave()
+        return rec
+
+    def _halt(self, phase: Phase, reason: str | None, message: str, finished: bool = False,
+              error: str | None = None) -> None:
+        """Leave the running state (or record an end while halted): event, autosave, wake run() callers."""
+        self._running = False
+        if phase is not Phase.PAUSED:
+            self._target = None
+        s = self.s
+        s._set_status(phase=phase, stop_reason=reason, stop_message=message, error=error)
+        if phase is Phase.PAUSED:
+            s._emit(Paused(s.total_iterations))
+        else:
+            s._emit(Stopped(reason or "", message, s.total_iterations, finished))
+        self._autosave()
+        halts, self._halts = self._halts, []
+        for f in halts:
+            f.set_result(s.status)
+
+    def _autosave(self) -> None:
+        if self.s.path is None:
+            return
+        try:
+            self._cmd_save(None, autosave=True)
+        except Exception as exc:  # a full disk must not stop the fit: report it
+            self.s._emit(Error(f"autosave to {self.s.path} failed: {exc}", traceback.format_exc()))
+
+    def _reopened(self) -> None:
+        """After a change that reopened a finished (or failed) fit: halted, start() continues."""
+        if self.s.status.phase in (Phase.FINISHED, Phase.ERROR):
+            self.s._set_status(phase=Phase.STOPPED, stop_reason=None, error=None,
+                               stop_message="the fit was changed; start() continues it")
+
+    def _ensure_started(self) -> None:
+        """Make the fit's first record (builds the first ladder step) so parameters exist."""
+        if self.s.fitter.loss is None:
+            self._advance()
+            if self.s.fitter.loss is None:
+                raise SessionError("the fit could not start (see the error event)")
+
+    # ------------------------------------------------------------------ commands (engine thread)
+    def _cmd_start(self, iterations: int | None = None, halt: Future[SessionStatus] | None = None,
+                   resume: bool = False) -> bool:
+        s = self.s
+        if iterations is not None and (isinstance(iterations, bool) or int(iterations) < 0):
+            raise SessionError(f"iterations must be a count >= 0, got {iterations!r}")
+        phase = s.status.phase
+        if halt is not None:
+            self._halts.append(halt)
+        if iterations is not None:
+            self._target = s.total_iterations + int(iterations)
+        elif not (resume and phase is Phase.PAUSED):
+            self._target = None
+        if self._running:
+            return False
+        if phase is Phase.FINISHED:
+            s.fitter.restart()  # a finished fit goes on: a fresh optimizer from the current parameters
+        self._running = True
+        s._set_status(phase=Phase.RUNNING, stop_reason=None, stop_message="", error=None)
+        s._emit(Resumed(s.total_iterations) if phase is Phase.PAUSED else
+                FitStarted(s.total_iterations, s.status.ladder_step, s.status.cycle))
+        if self._target is not None and s.total_iterations >= self._target:
+            self._halt(Phase.STOPPED, "iterations", STOP_MESSAGES["iterations"])
+        return True
+
+    def _cmd_pause(self) -> bool:
+        if not self._running:
+            return False
+        self._halt(Phase.PAUSED, None, "paused")
+        return True
+
+    def _cmd_stop(self) -> bool:
+        if not self._running and self.s.status.phase is not Phase.PAUSED:
+            return False
+        self._halt(Phase.STOPPED, "user", STOP_MESSAGES["user"])
+        return True
+
+    def _cmd_randomize(self, sigma: float, relative: bool = True, seed: int | None = None,
+                       what: str = "all") -> str:
+        s = self.s
+        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+            raise SessionError(f"sigma must be a finite number >= 0, got {sigma!r}")
+        if what not in ("all", "func", "radial"):
+            raise SessionError(f"what must be 'all', 'func' or 'radial', got {what!r}")
+        self._ensure_started()
+        f = s.fitter
+        assert f.loss is not None and f.theta is not None
+        pmap = f.loss.pmap
+        mask = pmap.trainable_mask(f.cfg.trainable_parameters)
+        if what != "all":
+            mask &= pmap.func_mask() if what == "func" else ~pmap.func_mask()
+        rng = f.rng if seed is None else np.random.default_rng(seed)
+        theta = f.theta.copy()
+        noise = rng.normal(size=int(mask.sum())) * float(sigma)
+        theta[mask] += noise * np.maximum(np.abs(theta[mask]), 1e-2) if relative else noise
+        f.restart(theta=theta)
+        self._reopened()
+        self._advance()
+        msg = (f"{'relative' if relative else 'absolute'} noise σ={sigma:g} on {int(mask.sum())} {what} parameters"
+               f"{'' if seed is None else f' (seed {seed})'}; the optimizer restarts as cycle {f.state.cycle}")
+        s._emit(Changed("randomize", msg))
+        return msg
+
+    def _cmd_extend_ladder(self, n: int | None = None) -> int:
+        s = self.s
+        self._ensure_started()
+        f = s.fitter
+        have, total = len(f.current.functions()), len(f.target.functions())
+        if have >= total:
+            raise SessionError(f"the basis already has all {total} target functions")
+        if n is None:
+            n = actual_ladder_step(f.cfg.ladder_step, have, total) if f.cfg.ladder else total - have
+        if isinstance(n, bool) or int(n) <= 0:
+            raise SessionError(f"n must be a positive number of functions, got {n!r}")
+        f.restart(extend=int(n))
+        self._reopened()
+        self._advance()
+        added = len(f.current.functions()) - have
+        s._emit(Changed("extend_ladder", f"added {added} functions: {have} → {have + added} of {total}; "
+                                         f"ladder step {f.state.ladder_step} starts with a fresh optimizer"))
+        return added
+
+    def _cmd_change_settings(self, changes: dict[str, Any]) -> ChangeReport:
+        report = self.s._apply_settings(changes)
+        if report.restarts_optimizer:
+            self._reopened()
+            self._advance()
+        if not report.empty:
+            self.s._emit(Changed("settings", str(report)))
+        return report
+
+    def _cmd_save(self, path: Any = None, autosave: bool = False) -> Any:
+        s = self.s
+        out, gen = s._write(path)
+        s._emit(Saved(str(out), gen, s.total_iterations, autosave))
+        return out
+
+    def _cmd_close(self) -> None:
+        if not self._cmd_stop() and self.s._dirty:
+            self._autosave()
+
+    def _cmd_call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` in the engine thread at a boundary (reads consistent with the fit)."""
+        return fn()

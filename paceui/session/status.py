@@ -1,0 +1,59 @@
+"""The phase of a session and an immutable snapshot of where its fit stands (what front ends show)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Phase(str, Enum):
+    """What the session's fit is doing."""
+
+    READY = "ready"          # created or loaded; not fitting yet
+    RUNNING = "running"      # the background thread iterates
+    PAUSED = "paused"        # halted at an iteration boundary; resume continues exactly
+    STOPPED = "stopped"      # halted by stop() or after run(iterations=N); start() continues exactly
+    FINISHED = "finished"    # the fit reached its end (maxiter, convergence, early stopping, full ladder)
+    ERROR = "error"          # an iteration raised; start() continues with a fresh optimizer
+
+
+STOP_MESSAGES = {"iterations": "the requested number of iterations is done", "user": "stopped by the user",
+                 "error": "the fit raised an error"}
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """A consistent view of the session at an iteration boundary (losses in loss units, see FitMetrics)."""
+
+    phase: Phase = Phase.READY
+    total_iterations: int = 0     # optimizer iterations done by this session, over all runs (monotonic)
+    ladder_step: int = 0
+    cycle: int = 0
+    iteration: int = 0            # iteration within the current cycle (0: its initial state)
+    loss: float = math.nan        # train loss of the latest record
+    best_loss: float = math.inf   # lowest train loss of any record
+    nfuncs: int = 0               # basis functions of the current potential
+    target_nfuncs: int = 0        # basis functions of the target (the full ladder)
+    ladder: bool = False          # the fit grows its basis by a ladder
+    stop_reason: str | None = None
+    stop_message: str = ""
+    error: str | None = None      # message of the last error
+    generation: int = 0           # last saved generation (0: never saved)
+    path: str | None = None       # where the session is saved (None: not yet)
+
+    @property
+    def functions_left(self) -> int:
+        """Target functions not yet in the basis (what extending the ladder can add)."""
+        return max(self.target_nfuncs - self.nfuncs, 0)
+
+    @property
+    def running(self) -> bool:
+        return self.phase is Phase.RUNNING
+
+    def describe(self) -> str:
+        """One line for logs and status bars."""
+        where = f"ladder step {self.ladder_step}, cycle {self.cycle}, iteration {self.iteration}"
+        why = f" ({self.stop_message})" if self.stop_message and self.phase is not Phase.RUNNING else ""
+        return (f"{self.phase.value}{why}: {where}, {self.total_iterations} iterations in total, loss {self.loss:.6g}, "
+                f"{self.nfuncs}/{self.target_nfuncs} functions")
