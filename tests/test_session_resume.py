@@ -19,14 +19,7 @@ from paceui.session.testing import comparable, tiny_session, zuo_frame
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PACEUI_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def frame():
-    return zuo_frame(10)
+from tests.session_fixtures import _cache, frame  # noqa: E402,F401  (shared fixtures)
 
 
 def continue_in_fresh_process(path: Path, iterations: int) -> None:
