@@ -195,9 +195,9 @@ class ACEModel:
         """Evaluate from species ids and a neighbour list (rows r_j − r_i, Å)."""
         n = len(species)
         if len(nl) and self.spline:
-            dmin = float(np.sqrt(np.min(np.einsum("ij,ij->i", nl.vec, nl.vec))))
+            k = int(np.argmin(np.einsum("ij,ij->i", nl.vec, nl.vec)))
+            dmin = float(np.linalg.norm(nl.vec[k]))
             if dmin < 1.0 / max(self._sp_scale.max(), 1e-300):
-                k = int(np.argmin(np.einsum("ij,ij->i", nl.vec, nl.vec)))
                 raise ValueError(f"atoms {int(nl.i[k])} and {int(nl.j[k])} are {dmin:.2e} Å apart: "
                                  f"closer than the spline step DeltaSplineBins")
         energies = np.zeros(n)

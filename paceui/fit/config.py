@@ -28,6 +28,15 @@ class InputError(ValueError):
     """An input.yaml that cannot be used; the message names the file and the key."""
 
 
+def _check_keys(d: Any, known: set[str], where: str) -> None:
+    """Refuse a non-mapping section or keys it does not know (a typo must not fall back to a default)."""
+    if not isinstance(d, dict):
+        raise InputError(f"{where} must be a mapping")
+    bad = set(d) - known
+    if bad:
+        raise InputError(f"{where}: unknown keys {sorted(bad)} (known: {sorted(known)})")
+
+
 def _num(v: Any, where: str) -> float:
     try:
         return float(v)
@@ -99,11 +108,7 @@ class InputConfig:
 
     @classmethod
     def from_dict(cls, d: Any, source: str = "<dict>", base_dir: str = ".") -> "InputConfig":
-        if not isinstance(d, dict):
-            raise InputError(f"{source}: top level must be a mapping")
-        bad = set(d) - TOP_KEYS
-        if bad:
-            raise InputError(f"{source}: unknown top-level keys {sorted(bad)} (known: {sorted(TOP_KEYS)})")
+        _check_keys(d, TOP_KEYS, f"{source}: top level")
         if "cutoff" not in d:
             raise InputError(f"{source}: 'cutoff' is required (neighbour-list cutoff in Å)")
         for k in ("potential", "data"):
@@ -130,15 +135,9 @@ class InputConfig:
 
 
 def _fit(d: dict[str, Any], src: str) -> FitConfig:
-    if not isinstance(d, dict):
-        raise InputError(f"{src}: 'fit' must be a mapping")
-    bad = set(d) - FIT_KEYS
-    if bad:
-        raise InputError(f"{src}: unknown keys in fit: {sorted(bad)} (known: {sorted(FIT_KEYS)})")
+    _check_keys(d, FIT_KEYS, f"{src}: fit")
     loss = dict(d.get("loss") or {})
-    bad = set(loss) - LOSS_KEYS
-    if bad:
-        raise InputError(f"{src}: unknown keys in fit.loss: {sorted(bad)} (known: {sorted(LOSS_KEYS)})")
+    _check_keys(loss, LOSS_KEYS, f"{src}: fit.loss")
     for k, v in loss.items():
         if not (k == "kappa" and v == "auto"):
             loss[k] = _num(v, f"{src}: fit.loss.{k}")
@@ -179,11 +178,7 @@ def _step(s: Any, src: str) -> int | float:
 
 
 def _backend(d: dict[str, Any], src: str) -> BackendConfig:
-    if not isinstance(d, dict):
-        raise InputError(f"{src}: 'backend' must be a mapping")
-    bad = set(d) - BACKEND_KEYS
-    if bad:
-        raise InputError(f"{src}: unknown keys in backend: {sorted(bad)} (known: {sorted(BACKEND_KEYS)})")
+    _check_keys(d, BACKEND_KEYS, f"{src}: backend")
     ev = str(d.get("evaluator", "numba"))
     if ev in ("tensorpot", "pyace"):
         ev = "numba"  # pacemaker's two backends are both served by paceui's numba engine
