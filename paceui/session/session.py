@@ -30,6 +30,7 @@ from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter, IterationRecord
 from paceui.fit.params import ParamMap
 from paceui.session.actions import Action, enabled_actions
+from paceui.session.analysis import Predictions, predict_set, structures_table
 from paceui.session.build import (Parts, effective_settings, move_sources, parts_from_input, parts_from_objects,
                                   rebuild_data, with_cutoff)
 from paceui.session.dataset import SessionData
@@ -172,6 +173,16 @@ class Session:
     def actions(self) -> list[Action]:
         """The actions a front end should offer now (see :mod:`paceui.session.actions`)."""
         return enabled_actions(self._status)
+
+    def structures(self, subset: str = "all") -> pd.DataFrame:
+        """The dataset, one row per structure (see :func:`paceui.session.analysis.structures_table`)."""
+        return structures_table(self.data, subset)  # type: ignore[arg-type]
+
+    def predictions(self, subset: str = "train", best: bool = False) -> Predictions:
+        """The current (or best) potential on the train or test set: per-structure errors and force parity
+        arrays (see :class:`paceui.session.analysis.Predictions`); blocks, so call it from a worker."""
+        pot = (self.best_potential if best else None) or self.potential
+        return predict_set(pot, self.data, subset)  # type: ignore[arg-type]
 
     def subscribe(self, callback: Callable[[Event], Any] | None = None, *, kinds: Sequence[str] | None = None,
                   maxlen: int = 10_000) -> Subscription:
