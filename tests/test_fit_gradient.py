@@ -78,3 +78,27 @@ def test_predict_matches_the_evaluator(reference):
         r = model.evaluate_arrays(data.species[a0:a1], nl)
         assert r.energy == pytest.approx(e[s], rel=1e-12)
         np.testing.assert_allclose(r.forces, f[a0:a1], atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", [None, "zbl"])
+def test_chunked_fused_passes_equal_the_two_pass_gradient(reference, monkeypatch, kind):
+    """Both passes chunk by chunk with kept pair data (one structure per chunk here) give the same loss and
+    gradient as pass 1 over all data followed by pass 2 recomputing every pair quantity."""
+    import paceui.fit.loss as L
+
+    pot = modified_potential("Al-Ni_opt_all.yaml", kind)
+    loss = ACELoss(pot, LossConfig(kappa=0.4))
+    data = random_problem(pot, n_struct=4, seed=11)
+    th = loss.pmap.get(pot) * (1 + 0.1 * np.random.default_rng(0).normal(size=loss.pmap.size))
+    monkeypatch.setattr(L, "CHUNK_BYTES", 1)
+    res = loss(th, data)
+    assert len(loss._chunks(data)) == data.n_struct
+    e, f = loss.predict(th, data)
+    nat = data.n_atoms.astype(float)
+    g = np.zeros(loss.pmap.size)
+    loss._pass2(data, 2.0 * data.w_f[:, None] * (f - data.f_ref),
+                2.0 * 0.6 * data.w_e * (e - data.e_ref) / nat ** 2, 0.4, g)
+    loss._regularize(th, loss._load(th), {}, g)
+    np.testing.assert_allclose(res.e_pred, e, rtol=1e-14)
+    np.testing.assert_allclose(res.f_pred, f, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(res.grad, g, rtol=1e-12, atol=1e-13 * np.abs(g).max())

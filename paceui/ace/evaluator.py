@@ -207,7 +207,7 @@ class ACEModel:
                         self._e_int, self._e_par, self._E0, self._sp_r1, self._r1_aidx, self._r1_ct,
                         self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
                         self.spline, self._sp_tab, self._sp_scale, self.nmax, self.lmax, self.kmax,
-                        self._rmax, numba.get_num_threads(), energies, pairf)
+                        self._rmax, numba.get_num_threads(), energies, pairf, False, *K.empty_pair_cache())
         forces, vir = K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pairf)
         return EvalResult(energy=float(energies.sum()), energies=energies, forces=forces, virial=vir,
                           stress=None)

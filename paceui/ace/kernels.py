@@ -76,6 +76,27 @@ def radial_values(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.n
 
 
 @nb.njit(nogil=True, cache=True)
+def store_pair(p: int, kmax: int, nf: int, nlm_b: int, g: np.ndarray, dg: np.ndarray, val: np.ndarray,
+               dval: np.ndarray, Y: np.ndarray, dY: np.ndarray, pc_r: np.ndarray, pc_y: np.ndarray) -> None:
+    """Keep pair p's radial basis, core term and harmonics for the gradient pass."""
+    for k in range(kmax):
+        pc_r[p, k] = g[k]
+        pc_r[p, kmax + k] = dg[k]
+    pc_r[p, 2 * kmax] = val[nf - 1]
+    pc_r[p, 2 * kmax + 1] = dval[nf - 1]
+    for lm in range(nlm_b):
+        pc_y[p, 0, lm] = Y[lm]
+        pc_y[p, 1, lm] = dY[lm, 0]
+        pc_y[p, 2, lm] = dY[lm, 1]
+        pc_y[p, 3, lm] = dY[lm, 2]
+
+
+def empty_pair_cache(nlm: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays for ``ace_atoms(store=False)``: nothing is kept."""
+    return np.zeros((0, 2)), np.zeros((0, 4, nlm), np.complex128)
+
+
+@nb.njit(nogil=True, cache=True)
 def _atom_range_maxn(offsets: np.ndarray, a0: int, a1: int) -> int:
     mx = 0
     for i in range(a0, a1):
@@ -86,10 +107,13 @@ def _atom_range_maxn(offsets: np.ndarray, a0: int, a1: int) -> int:
 @nb.njit(parallel=True, nogil=True, cache=True)
 def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0,
               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
-              use_spline, sp_tab, sp_scale, nmax, lmax, kmax, rmax, nthreads, energies, pairf):
+              use_spline, sp_tab, sp_scale, nmax, lmax, kmax, rmax, nthreads, energies, pairf,
+              store, pc_r, pc_y):
     """Atomic energies (eV) and pair forces pairf[p] = ∂E_i/∂r_ij (eV/Å) for every atom.
 
     e_int[mu] = (npoti code, ndensity); e_par[mu] = (w1, m1, w2, m2, ..., rho_core_cut, drho_core_cut).
+    With ``store`` (analytic radial functions only), the pair quantities the gradient pass needs are kept
+    for every pair inside the cutoff: pc_r[p] = (g_k, dg_k/dr, φ, dφ/dr), pc_y[p] = (Ŷ_lm, ∇Ŷ_lm).
     """
     n_atoms = species.shape[0]
     S = b_int.shape[0]
@@ -146,6 +170,9 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                               kmax, lmax1, val[cnt], dval[cnt], g, dg, T, dT)
                 lb = b_int[mu_i, mu_j, BI_LMAX]
                 ylm_with_grad(uu[cnt, 0], uu[cnt, 1], uu[cnt, 2], r, lb, P, dP, Y[cnt], dY[cnt])
+                if store:
+                    store_pair(p, kmax, nf, lm_index(lb, lb) + 1, g, dg, val[cnt], dval[cnt], Y[cnt], dY[cnt],
+                               pc_r, pc_y)
                 for k in range(kmax):
                     A1[mu_j * kmax + k] += val[cnt, k]
                 for n in range(b_int[mu_i, mu_j, BI_NRAD]):

@@ -5,7 +5,7 @@ Given per-atom force residual weights v_j = 2 w_j (F_j − F_ref_j) and per-stru
 Ė_i is the tangent of E_i along the displacement field u_ij = v_j − v_i. The tangent is carried in
 forward mode (Ġ = Σ_j u·∇(g_k Ŷ_lm)), the products of A's as dual numbers, and one reverse sweep per
 atom gives the gradients with respect to the C-tilde coefficients and to crad. Parallel over chunks
-of structures with per-chunk accumulators (no atomics, deterministic sums).
+of atoms (atom_struct[i]: the structure of atom i) with per-chunk accumulators (no atomics, deterministic sums).
 """
 
 from __future__ import annotations
@@ -31,12 +31,16 @@ def _sign_conj(z: complex, m: int) -> complex:
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
-def grad_pass(struct_off, species, nbr_off, nbr_j, vec, v, alpha, kappa,
+def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
               b_int, b_par, crad, inner, e_int, e_par,
               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
-              nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad):
-    """Accumulate ∂Σ_i Φ_i/∂(r1_ct, comb_ct, crad) into per-chunk arrays g_r1, g_comb, g_crad."""
-    n_struct = struct_off.shape[0] - 1
+              nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y):
+    """Accumulate ∂Σ_i Φ_i/∂(r1_ct, comb_ct, crad) into per-chunk arrays g_r1, g_comb, g_crad.
+
+    With ``cached``, each pair's radial basis, core term and harmonics are read from pc_r / pc_y
+    (kept by the first pass, :func:`paceui.ace.kernels.ace_atoms` with ``store``) instead of recomputed.
+    """
+    n_atoms = species.shape[0]
     S = b_int.shape[0]
     lmax1 = lmax + 1
     nlm = (lmax + 1) * (lmax + 2) // 2
@@ -45,10 +49,10 @@ def grad_pass(struct_off, species, nbr_off, nbr_j, vec, v, alpha, kappa,
     dmax = r1_ct.shape[1]
     n_comb = comb_ct.shape[0]
     for c in nb.prange(nchunk):
-        s0 = c * n_struct // nchunk
-        s1 = (c + 1) * n_struct // nchunk
+        a0 = c * n_atoms // nchunk
+        a1 = (c + 1) * n_atoms // nchunk
         mn = 0
-        for i in range(struct_off[s0], struct_off[s1]):
+        for i in range(a0, a1):
             mn = max(mn, nbr_off[i + 1] - nbr_off[i])
         gk = np.empty(kmax + 2)
         dgk = np.empty(kmax + 2)
@@ -79,165 +83,177 @@ def grad_pass(struct_off, species, nbr_off, nbr_j, vec, v, alpha, kappa,
         pd = np.empty(rmax + 1, np.complex128)
         sa = np.empty(rmax + 1, np.complex128)
         sd = np.empty(rmax + 1, np.complex128)
-        for s in range(s0, s1):
-            for i in range(struct_off[s], struct_off[s + 1]):
-                mu_i = species[i]
-                G[:] = 0.0
-                Gd[:] = 0.0
-                rho_core = 0.0
-                rhod_core = 0.0
-                dmin = 1e300
-                r_min = 0.0
-                ud_min = 0.0
-                qmin = -1
-                for p in range(nbr_off[i], nbr_off[i + 1]):
-                    j = nbr_j[p]
-                    mu_j = species[j]
-                    dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
-                    r = math.sqrt(dx * dx + dy * dy + dz * dz)
-                    if r >= b_par[mu_i, mu_j, BP_RC]:
-                        continue
-                    ux, uy, uz = dx / r, dy / r, dz / r
-                    wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
-                    ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
-                    bp = b_par[mu_i, mu_j]
-                    nb_ = b_int[mu_i, mu_j, BI_NBASE]
-                    lb = b_int[mu_i, mu_j, BI_LMAX]
+        for i in range(a0, a1):
+            s = atom_struct[i]
+            mu_i = species[i]
+            G[:] = 0.0
+            Gd[:] = 0.0
+            rho_core = 0.0
+            rhod_core = 0.0
+            dmin = 1e300
+            r_min = 0.0
+            ud_min = 0.0
+            qmin = -1
+            for p in range(nbr_off[i], nbr_off[i + 1]):
+                j = nbr_j[p]
+                mu_j = species[j]
+                dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
+                r = math.sqrt(dx * dx + dy * dy + dz * dz)
+                if r >= b_par[mu_i, mu_j, BP_RC]:
+                    continue
+                ux, uy, uz = dx / r, dy / r, dz / r
+                wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
+                ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
+                bp = b_par[mu_i, mu_j]
+                nb_ = b_int[mu_i, mu_j, BI_NBASE]
+                lb = b_int[mu_i, mu_j, BI_LMAX]
+                nlm_b = lm_index(lb, lb) + 1
+                if cached:
+                    for k in range(nb_):
+                        gk[k] = pc_r[p, k]
+                        dgk[k] = pc_r[p, kmax + k]
+                    phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
+                    for lm in range(nlm_b):
+                        Y[lm] = pc_y[p, 0, lm]
+                        dY[lm, 0] = pc_y[p, 1, lm]
+                        dY[lm, 1] = pc_y[p, 2, lm]
+                        dY[lm, 2] = pc_y[p, 3, lm]
+                else:
                     radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[0], bp[1], bp[2], bp[3], bp[4], inner, nb_, r,
                                  gk, dgk, T, dT)
                     ylm_with_grad(ux, uy, uz, r, lb, P, dP, Y, dY)
-                    nlm_b = lm_index(lb, lb) + 1
-                    for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
-                        Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
-                    for k in range(nb_):
-                        base = (mu_j * kmax + k) * nlm
-                        g0, g1u = gk[k], dgk[k] * ur
-                        for lm in range(nlm_b):
-                            y = Y[lm]
-                            G[base + lm] += g0 * y
-                            Gd[base + lm] += g1u * y + g0 * Yd[lm]
-                    phi, dphi = core_repulsion(inner, bp[5], bp[6], bp[1], bp[2], bp[3], bp[4], bp[7], bp[8], r)
-                    rho_core += phi
-                    rhod_core += dphi * ur
-                    if inner == 2:
-                        d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
-                        if d < dmin:
-                            dmin, r_min, ud_min, qmin = d, r, ur, mu_j
-                # ---- A = crad·G, Ȧ = crad·Ġ
-                A[:] = 0.0
-                Ad[:] = 0.0
-                for mu in range(S):
-                    lb = b_int[mu_i, mu, BI_LMAX]
-                    for n in range(b_int[mu_i, mu, BI_NRAD]):
-                        for l in range(lb + 1):
-                            for k in range(b_int[mu_i, mu, BI_NBASE]):
-                                cr = crad[mu_i, mu, n, l, k]
-                                if cr == 0.0:
-                                    continue
-                                gb = (mu * kmax + k) * nlm
-                                ab = (mu * nmax + n) * nlm
-                                for m in range(l + 1):
-                                    lm = lm_index(l, m)
-                                    A[ab + lm] += cr * G[gb + lm]
-                                    Ad[ab + lm] += cr * Gd[gb + lm]
-                # ---- densities, tangents, Jacobians J = ∂ρ/∂A and H = ∂ρ̇/∂A
-                nd = e_int[mu_i, 1]
-                J[:nd, :] = 0.0
-                H[:nd, :] = 0.0
-                for d in range(nd):
-                    rho[d] = 0.0
-                    rhod[d] = 0.0
-                for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
-                    a = r1_aidx[f]  # = mu*kmax + k
-                    a1 = G[a * nlm].real
-                    a1d = Gd[a * nlm].real
-                    for d in range(nd):
-                        rho[d] += r1_ct[f, d] * a1
-                        rhod[d] += r1_ct[f, d] * a1d
-                for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
-                    for cc in range(fn_c0[f], fn_c0[f + 1]):
-                        rk = comb_rank[cc]
-                        for t in range(rk):
-                            fa[t] = _sign_conj(A[comb_aidx[cc, t]], comb_m[cc, t])
-                            fd[t] = _sign_conj(Ad[comb_aidx[cc, t]], comb_m[cc, t])
-                        pa[0] = 1.0
-                        pd[0] = 0.0
-                        for t in range(rk):  # dual-number prefix products
-                            pa[t + 1] = pa[t] * fa[t]
-                            pd[t + 1] = pd[t] * fa[t] + pa[t] * fd[t]
-                        sa[rk] = 1.0
-                        sd[rk] = 0.0
-                        for t in range(rk - 1, -1, -1):
-                            sa[t] = sa[t + 1] * fa[t]
-                            sd[t] = sd[t + 1] * fa[t] + sa[t + 1] * fd[t]
-                        PR[cc] = pa[rk].real
-                        PdR[cc] = pd[rk].real
-                        for t in range(rk):
-                            wj = pa[t] * sa[t + 1]
-                            wh = pa[t] * sd[t + 1] + pd[t] * sa[t + 1]
-                            m = comb_m[cc, t]
-                            wj = _sign_conj(wj, m)
-                            wh = _sign_conj(wh, m)
-                            ai = comb_aidx[cc, t]
-                            for d in range(nd):
-                                J[d, ai] += comb_ct[cc, d] * wj
-                                H[d, ai] += comb_ct[cc, d] * wh
-                        for d in range(nd):
-                            rho[d] += comb_ct[cc, d] * PR[cc]
-                            rhod[d] += comb_ct[cc, d] * PdR[cc]
-                # ---- embedding, inner cutoffs: Φ = α' E_ACE − κ' Ė_ACE
-                code = e_int[mu_i, 0]
-                e_ace = 0.0
-                for d in range(nd):
-                    F, dF, d2F = embedding2(code, rho[d], e_par[mu_i, 2 * d + 1])
-                    w = e_par[mu_i, 2 * d]
-                    e_ace += w * F
-                    beta[d] = w * dF   # temporarily F'
-                    gamma[d] = w * d2F  # temporarily F''
+                    phi, dphi = core_repulsion(inner, bp[5], bp[6], bp[1], bp[2], bp[3], bp[4], bp[7], bp[8],
+                                               r)
+                for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
+                    Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
+                for k in range(nb_):
+                    base = (mu_j * kmax + k) * nlm
+                    g0, g1u = gk[k], dgk[k] * ur
+                    for lm in range(nlm_b):
+                        y = Y[lm]
+                        G[base + lm] += g0 * y
+                        Gd[base + lm] += g1u * y + g0 * Yd[lm]
+                rho_core += phi
+                rhod_core += dphi * ur
                 if inner == 2:
-                    fcut, fdot = 1.0, 0.0
-                    if qmin >= 0:
-                        din = b_par[mu_i, qmin, BP_DIN]
-                        fcut, dft = poly_switch(b_par[mu_i, qmin, BP_RIN] - r_min, din, din)
-                        fdot = -dft * ud_min
-                else:
-                    fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
-                    fdot = dfc * rhod_core
-                al = alpha[s] * fcut - kappa * fdot
-                ka = kappa * fcut
-                for d in range(nd):
-                    dF, d2F = beta[d], gamma[d]
-                    beta[d] = al * dF - ka * d2F * rhod[d]
-                    gamma[d] = -ka * dF
-                # ---- gradients w.r.t. C-tilde coefficients
-                for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
-                    a = r1_aidx[f]
-                    a1 = G[a * nlm].real
-                    a1d = Gd[a * nlm].real
-                    for d in range(nd):
-                        g_r1[c, f, d] += beta[d] * a1 + gamma[d] * a1d
-                for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
-                    for cc in range(fn_c0[f], fn_c0[f + 1]):
-                        for d in range(nd):
-                            g_comb[c, cc, d] += beta[d] * PR[cc] + gamma[d] * PdR[cc]
-                # ---- gradient w.r.t. crad: Σ_m Re(Ā_Φ G + Ǡ_Φ Ġ)
-                for a in range(asz):
-                    zf = 0.0j
-                    zd = 0.0j
-                    for d in range(nd):
-                        zf += beta[d] * J[d, a] + gamma[d] * H[d, a]
-                        zd += gamma[d] * J[d, a]
-                    AbarF[a] = zf
-                    AbarD[a] = zd
-                for mu in range(S):
-                    lb = b_int[mu_i, mu, BI_LMAX]
-                    for n in range(b_int[mu_i, mu, BI_NRAD]):
-                        for l in range(lb + 1):
+                    d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
+                    if d < dmin:
+                        dmin, r_min, ud_min, qmin = d, r, ur, mu_j
+            # ---- A = crad·G, Ȧ = crad·Ġ
+            A[:] = 0.0
+            Ad[:] = 0.0
+            for mu in range(S):
+                lb = b_int[mu_i, mu, BI_LMAX]
+                for n in range(b_int[mu_i, mu, BI_NRAD]):
+                    for l in range(lb + 1):
+                        for k in range(b_int[mu_i, mu, BI_NBASE]):
+                            cr = crad[mu_i, mu, n, l, k]
+                            if cr == 0.0:
+                                continue
+                            gb = (mu * kmax + k) * nlm
                             ab = (mu * nmax + n) * nlm
-                            for k in range(b_int[mu_i, mu, BI_NBASE]):
-                                gb = (mu * kmax + k) * nlm
-                                acc = 0.0
-                                for m in range(l + 1):
-                                    lm = lm_index(l, m)
-                                    acc += (AbarF[ab + lm] * G[gb + lm]).real + (AbarD[ab + lm] * Gd[gb + lm]).real
-                                g_crad[c, mu_i, mu, n, l, k] += acc
+                            for m in range(l + 1):
+                                lm = lm_index(l, m)
+                                A[ab + lm] += cr * G[gb + lm]
+                                Ad[ab + lm] += cr * Gd[gb + lm]
+            # ---- densities, tangents, Jacobians J = ∂ρ/∂A and H = ∂ρ̇/∂A
+            nd = e_int[mu_i, 1]
+            J[:nd, :] = 0.0
+            H[:nd, :] = 0.0
+            for d in range(nd):
+                rho[d] = 0.0
+                rhod[d] = 0.0
+            for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
+                a = r1_aidx[f]  # = mu*kmax + k
+                a1 = G[a * nlm].real
+                a1d = Gd[a * nlm].real
+                for d in range(nd):
+                    rho[d] += r1_ct[f, d] * a1
+                    rhod[d] += r1_ct[f, d] * a1d
+            for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
+                for cc in range(fn_c0[f], fn_c0[f + 1]):
+                    rk = comb_rank[cc]
+                    for t in range(rk):
+                        fa[t] = _sign_conj(A[comb_aidx[cc, t]], comb_m[cc, t])
+                        fd[t] = _sign_conj(Ad[comb_aidx[cc, t]], comb_m[cc, t])
+                    pa[0] = 1.0
+                    pd[0] = 0.0
+                    for t in range(rk):  # dual-number prefix products
+                        pa[t + 1] = pa[t] * fa[t]
+                        pd[t + 1] = pd[t] * fa[t] + pa[t] * fd[t]
+                    sa[rk] = 1.0
+                    sd[rk] = 0.0
+                    for t in range(rk - 1, -1, -1):
+                        sa[t] = sa[t + 1] * fa[t]
+                        sd[t] = sd[t + 1] * fa[t] + sa[t + 1] * fd[t]
+                    PR[cc] = pa[rk].real
+                    PdR[cc] = pd[rk].real
+                    for t in range(rk):
+                        wj = pa[t] * sa[t + 1]
+                        wh = pa[t] * sd[t + 1] + pd[t] * sa[t + 1]
+                        m = comb_m[cc, t]
+                        wj = _sign_conj(wj, m)
+                        wh = _sign_conj(wh, m)
+                        ai = comb_aidx[cc, t]
+                        for d in range(nd):
+                            J[d, ai] += comb_ct[cc, d] * wj
+                            H[d, ai] += comb_ct[cc, d] * wh
+                    for d in range(nd):
+                        rho[d] += comb_ct[cc, d] * PR[cc]
+                        rhod[d] += comb_ct[cc, d] * PdR[cc]
+            # ---- embedding, inner cutoffs: Φ = α' E_ACE − κ' Ė_ACE
+            code = e_int[mu_i, 0]
+            e_ace = 0.0
+            for d in range(nd):
+                F, dF, d2F = embedding2(code, rho[d], e_par[mu_i, 2 * d + 1])
+                w = e_par[mu_i, 2 * d]
+                e_ace += w * F
+                beta[d] = w * dF   # temporarily F'
+                gamma[d] = w * d2F  # temporarily F''
+            if inner == 2:
+                fcut, fdot = 1.0, 0.0
+                if qmin >= 0:
+                    din = b_par[mu_i, qmin, BP_DIN]
+                    fcut, dft = poly_switch(b_par[mu_i, qmin, BP_RIN] - r_min, din, din)
+                    fdot = -dft * ud_min
+            else:
+                fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
+                fdot = dfc * rhod_core
+            al = alpha[s] * fcut - kappa * fdot
+            ka = kappa * fcut
+            for d in range(nd):
+                dF, d2F = beta[d], gamma[d]
+                beta[d] = al * dF - ka * d2F * rhod[d]
+                gamma[d] = -ka * dF
+            # ---- gradients w.r.t. C-tilde coefficients
+            for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
+                a = r1_aidx[f]
+                a1 = G[a * nlm].real
+                a1d = Gd[a * nlm].real
+                for d in range(nd):
+                    g_r1[c, f, d] += beta[d] * a1 + gamma[d] * a1d
+            for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
+                for cc in range(fn_c0[f], fn_c0[f + 1]):
+                    for d in range(nd):
+                        g_comb[c, cc, d] += beta[d] * PR[cc] + gamma[d] * PdR[cc]
+            # ---- gradient w.r.t. crad: Σ_m Re(Ā_Φ G + Ǡ_Φ Ġ)
+            for a in range(asz):
+                zf = 0.0j
+                zd = 0.0j
+                for d in range(nd):
+                    zf += beta[d] * J[d, a] + gamma[d] * H[d, a]
+                    zd += gamma[d] * J[d, a]
+                AbarF[a] = zf
+                AbarD[a] = zd
+            for mu in range(S):
+                lb = b_int[mu_i, mu, BI_LMAX]
+                for n in range(b_int[mu_i, mu, BI_NRAD]):
+                    for l in range(lb + 1):
+                        ab = (mu * nmax + n) * nlm
+                        for k in range(b_int[mu_i, mu, BI_NBASE]):
+                            gb = (mu * kmax + k) * nlm
+                            acc = 0.0
+                            for m in range(l + 1):
+                                lm = lm_index(l, m)
+                                acc += (AbarF[ab + lm] * G[gb + lm]).real + (AbarD[ab + lm] * Gd[gb + lm]).real
+                            g_crad[c, mu_i, mu, n, l, k] += acc

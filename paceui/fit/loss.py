@@ -71,6 +71,19 @@ class FitArrays:
         return np.diff(self.struct_off)
 
 
+def slice_structures(data: FitArrays, s0: int, s1: int) -> FitArrays:
+    """Structures s0..s1-1 as FitArrays of their own (offsets and atom indices rebased)."""
+    a0, a1 = int(data.struct_off[s0]), int(data.struct_off[s1])
+    p0, p1 = int(data.nbr_off[a0]), int(data.nbr_off[a1])
+    return FitArrays(data.struct_off[s0:s1 + 1] - a0, data.species[a0:a1], data.nbr_off[a0:a1 + 1] - p0,
+                     data.nbr_j[p0:p1] - a0, data.vec[p0:p1], data.e_ref[s0:s1], data.f_ref[a0:a1],
+                     data.w_e[s0:s1], data.w_f[a0:a1])
+
+
+CHUNK_BYTES = 24 * 2**20
+"""Most memory kept for pair quantities between the two passes of one chunk of structures (bytes)."""
+
+
 @dataclass
 class LossResult:
     loss: float
@@ -94,6 +107,8 @@ class ACELoss:
         self.ndmax = self.model._r1_ct.shape[1]
         self._build_comb_index()
         self.radial = RadialRegularizer(potential, self.pmap)
+        self._pc: tuple[np.ndarray, np.ndarray] | None = None
+        self._chunk_memo: dict[int, tuple[FitArrays, list]] = {}
 
     def _build_comb_index(self) -> None:
         """Template comb index of every rank-1 entry and every combination of the kernel."""
@@ -131,15 +146,19 @@ class ACELoss:
         self._load(theta)
         return self._pass1(data)
 
-    def _pass1(self, data: FitArrays) -> tuple[np.ndarray, np.ndarray]:
+    def _pass1(self, data: FitArrays, pc: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Energies and forces; with ``pc`` the pair quantities of pass 2 are kept there."""
         m = self.model
         n = len(data.species)
         energies = np.zeros(n)
         pairf = np.zeros((len(data.nbr_j), 3))
+        store = pc is not None
+        pc = pc if pc is not None else K.empty_pair_cache()
         K.ace_atoms(data.species, data.nbr_off, data.nbr_j, data.vec, m._b_int, m._b_par, m._crad, m.inner,
                     m._e_int, m._e_par, m._E0, m._sp_r1, m._r1_aidx, m._r1_ct, m._sp_fn, m._fn_c0, m._c_aidx,
                     m._c_m, m._c_rank, m._c_ct, False, m._sp_tab, m._sp_scale, m.nmax, m.lmax, m.kmax,
-                    m._rmax, numba.get_num_threads(), energies, pairf)
+                    m._rmax, numba.get_num_threads(), energies, pairf, store, *pc)
         forces, _ = K.reduce_pair_forces(n, data.nbr_off, data.nbr_j, data.vec, pairf)
         e_struct = np.add.reduceat(energies, data.struct_off[:-1]) if n else np.zeros(0)
         return e_struct, forces
@@ -148,7 +167,11 @@ class ACELoss:
         t0 = time.perf_counter()
         C = self._load(theta)
         cfg = self.cfg
-        e_pred, f_pred = self._pass1(data)
+        g = np.zeros(self.pmap.size) if grad else None
+        if g is not None:
+            e_pred, f_pred = self._fused(data, g)
+        else:
+            e_pred, f_pred = self._pass1(data)
         nat = data.n_atoms.astype(float)
         de = (e_pred - data.e_ref) / nat
         df = f_pred - data.f_ref
@@ -156,11 +179,6 @@ class ACELoss:
         f_loss = float(np.sum(data.w_f * np.einsum("ij,ij->i", df, df)))
         parts = {"e_loss": e_loss, "f_loss": f_loss, "e_loss_contrib": (1 - cfg.kappa) * e_loss,
                  "f_loss_contrib": cfg.kappa * f_loss}
-        g = np.zeros(self.pmap.size) if grad else None
-        if grad:
-            v = 2.0 * data.w_f[:, None] * df
-            alpha = 2.0 * (1.0 - cfg.kappa) * data.w_e * de / nat
-            self._pass2(data, v, alpha, cfg.kappa, g)
         self._regularize(theta, C, parts, g)
         loss = parts["e_loss_contrib"] + parts["f_loss_contrib"] + parts["reg_loss"]
         return LossResult(loss=loss, grad=g, parts=parts, e_pred=e_pred, f_pred=f_pred,
@@ -188,17 +206,78 @@ class ACELoss:
         g[self.pmap.func_mask()] += np.sqrt(self.cfg.L2_coeffs) * y[ns + 3 * na:]
         return g
 
-    def _pass2(self, data: FitArrays, v: np.ndarray, alpha: np.ndarray, kappa: float, g: np.ndarray) -> None:
-        """Add ∂/∂θ Σ_i (α_s E_i − κ Ė_i) (Ė along v) to g."""
+    def _fused(self, data: FitArrays, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both passes, chunk by chunk of whole structures (a structure's residuals need only its own
+        forces): pass 1 keeps each pair's radial basis and harmonics, pass 2 reads them back instead of
+        recomputing them. The kept data is bounded by :data:`CHUNK_BYTES`. Adds ∂(loss terms)/∂θ to g."""
+        cfg = self.cfg
+        e_pred, f_pred = np.empty(data.n_struct), np.empty((len(data.species), 3))
+        acc = self._grad_acc(len(data.species))
+        for s0, s1, a0, a1, sub in self._chunks(data):
+            e, f = self._pass1(sub, self._pair_cache(len(sub.nbr_j)))
+            e_pred[s0:s1], f_pred[a0:a1] = e, f
+            v = 2.0 * sub.w_f[:, None] * (f - sub.f_ref)
+            alpha = 2.0 * (1.0 - cfg.kappa) * sub.w_e * (e - sub.e_ref) / sub.n_atoms.astype(float) ** 2
+            self._grad_kernel(sub, v, alpha, cfg.kappa, acc, self._pc)
+        self._grad_finish(acc, g)
+        return e_pred, f_pred
+
+    def _chunks(self, data: FitArrays) -> list[tuple[int, int, int, int, FitArrays]]:
+        """Runs of whole structures with at most as many pairs as the pair cache holds (cached per data)."""
+        key = id(data)
+        hit = self._chunk_memo.get(key)
+        if hit is not None and hit[0] is data:
+            return hit[1]
         m = self.model
-        nchunk = max(1, min(data.n_struct, 4 * numba.get_num_threads()))
-        g_r1 = np.zeros((nchunk,) + m._r1_ct.shape)
-        g_comb = np.zeros((nchunk,) + m._c_ct.shape)
-        g_crad = np.zeros((nchunk,) + m._crad.shape)
-        grad_pass(data.struct_off, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
+        per_pair = 8 * (2 * m.kmax + 2) + 16 * 4 * ((m.lmax + 1) * (m.lmax + 2) // 2)
+        budget = max(1, CHUNK_BYTES // per_pair)
+        so, no = data.struct_off, data.nbr_off
+        out, s0 = [], 0
+        while s0 < data.n_struct:
+            s1 = s0 + 1
+            while s1 < data.n_struct and no[so[s1 + 1]] - no[so[s0]] <= budget:
+                s1 += 1
+            out.append((s0, s1, int(so[s0]), int(so[s1]), slice_structures(data, s0, s1)))
+            s0 = s1
+        self._chunk_memo = {key: (data, out)}
+        return out
+
+    def _pair_cache(self, n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+        m = self.model
+        nlm = (m.lmax + 1) * (m.lmax + 2) // 2
+        if self._pc is None or len(self._pc[0]) < n_pairs:
+            self._pc = (np.empty((n_pairs, 2 * m.kmax + 2)), np.empty((n_pairs, 4, nlm), np.complex128))
+        return self._pc
+
+    def _pass2(self, data: FitArrays, v: np.ndarray, alpha: np.ndarray, kappa: float, g: np.ndarray) -> None:
+        """Add ∂/∂θ Σ_i (α_s E_i − κ Ė_i) (Ė along v) to g (pair quantities recomputed)."""
+        acc = self._grad_acc(len(data.species))
+        self._grad_kernel(data, v, alpha, kappa, acc, None)
+        self._grad_finish(acc, g)
+
+    def _grad_acc(self, n_atoms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = self.model
+        nchunk = max(1, min(n_atoms, 4 * numba.get_num_threads()))
+        return (np.zeros((nchunk,) + m._r1_ct.shape), np.zeros((nchunk,) + m._c_ct.shape),
+                np.zeros((nchunk,) + m._crad.shape))
+
+    def _grad_kernel(self, data: FitArrays, v: np.ndarray, alpha: np.ndarray, kappa: float,
+                     acc: tuple[np.ndarray, np.ndarray, np.ndarray],
+                     pc: tuple[np.ndarray, np.ndarray] | None) -> None:
+        m = self.model
+        nchunk = max(1, min(len(data.species), len(acc[0])))
+        cached = pc is not None
+        pc = pc if pc is not None else K.empty_pair_cache()
+        atom_struct = np.repeat(np.arange(data.n_struct), data.n_atoms)
+        grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
                   m._b_int, m._b_par, m._crad, m.inner, m._e_int, m._e_par, m._sp_r1, m._r1_aidx, m._r1_ct,
                   m._sp_fn, m._fn_c0, m._c_aidx, m._c_m, m._c_rank, m._c_ct, m.nmax, m.lmax, m.kmax, m._rmax,
-                  nchunk, g_r1, g_comb, g_crad)
+                  nchunk, *acc, cached, *pc)
+
+    def _grad_finish(self, acc: tuple[np.ndarray, np.ndarray, np.ndarray], g: np.ndarray) -> None:
+        """Map the kernel's C-tilde and crad accumulators onto θ and add them to g."""
+        g_r1, g_comb, g_crad = acc
+        m = self.model
         g_ct = np.zeros((self.tpl.matrix.shape[1], self.ndmax))
         g_ct[self.r1_tidx] = g_r1.sum(axis=0)
         g_ct[self.comb_tidx] = g_comb.sum(axis=0)
