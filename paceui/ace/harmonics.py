@@ -12,6 +12,24 @@ import numba as nb
 import numpy as np
 
 _JIT = dict(nogil=True, cache=True)
+LMAX_TABLE = 40
+"""Largest l of the precomputed recursion coefficients (ACE bases use l <= ~10)."""
+
+
+def _recursion_tables(lmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients of the normalised Legendre recursion, so that no square root is taken per pair."""
+    diag, sub = np.zeros(lmax + 2), np.zeros(lmax + 2)
+    a, b = np.zeros((lmax + 2, lmax + 2)), np.zeros((lmax + 2, lmax + 2))
+    for m in range(lmax + 2):
+        diag[m] = -math.sqrt((2.0 * m + 1.0) / (2.0 * m)) if m else 1.0
+        sub[m] = math.sqrt(2.0 * m + 3.0)
+        for l in range(m + 2, lmax + 2):
+            a[l, m] = math.sqrt((4.0 * l * l - 1.0) / (l * l - m * m))
+            b[l, m] = math.sqrt(((l - 1.0) ** 2 - m * m) / (4.0 * (l - 1.0) ** 2 - 1.0))
+    return diag, sub, a, b
+
+
+_DIAG, _SUB, _A, _B = _recursion_tables(LMAX_TABLE)
 
 
 def n_lm(lmax: int) -> int:
@@ -32,26 +50,29 @@ def ylm_with_grad(ux: float, uy: float, uz: float, r: float, lmax: int, P: np.nd
     (ux, uy, uz) is the unit vector, r the length; P, dP are real scratch arrays of n_lm(lmax).
     Ŷ_lm = p̄_lm(z) (x + iy)^m with p̄ a polynomial in z, from the stable normalised recursion.
     """
+    if lmax > LMAX_TABLE:
+        raise ValueError("lmax above paceui.ace.harmonics.LMAX_TABLE")
     # normalised associated Legendre polynomials divided by sin^m θ
     for m in range(lmax + 1):
         i_mm = lm_index(m, m)
         if m == 0:
             P[i_mm] = 1.0
         else:
-            P[i_mm] = -math.sqrt((2.0 * m + 1.0) / (2.0 * m)) * P[lm_index(m - 1, m - 1)]
+            P[i_mm] = _DIAG[m] * P[lm_index(m - 1, m - 1)]
         dP[i_mm] = 0.0
         if m + 1 <= lmax:
             i1 = lm_index(m + 1, m)
-            c = math.sqrt(2.0 * m + 3.0)
+            c = _SUB[m]
             P[i1] = c * uz * P[i_mm]
             dP[i1] = c * P[i_mm]
         for l in range(m + 2, lmax + 1):
-            a = math.sqrt((4.0 * l * l - 1.0) / (l * l - m * m))
-            b = math.sqrt(((l - 1.0) ** 2 - m * m) / (4.0 * (l - 1.0) ** 2 - 1.0))
+            a = _A[l, m]
+            b = _B[l, m]
             i, i1, i2 = lm_index(l, m), lm_index(l - 1, m), lm_index(l - 2, m)
             P[i] = a * (uz * P[i1] - b * P[i2])
             dP[i] = a * (P[i1] + uz * dP[i1] - b * dP[i2])
     # (x + iy)^m and the gradient on the unit sphere, projected: ∇_r = (I - u uᵀ)/r ∇_u
+    ir = 1.0 / r
     w = complex(ux, uy)
     wm = complex(1.0, 0.0)
     wm1 = complex(0.0, 0.0)  # (x+iy)^(m-1)
@@ -64,8 +85,8 @@ def ylm_with_grad(ux: float, uy: float, uz: float, r: float, lmax: int, P: np.nd
             gy = p * m * wm1 * 1j
             gz = dP[i] * wm
             proj = ux * gx + uy * gy + uz * gz
-            dY[i, 0] = (gx - ux * proj) / r
-            dY[i, 1] = (gy - uy * proj) / r
-            dY[i, 2] = (gz - uz * proj) / r
+            dY[i, 0] = (gx - ux * proj) * ir
+            dY[i, 1] = (gy - uy * proj) * ir
+            dY[i, 2] = (gz - uz * proj) * ir
         wm1 = wm
         wm = wm * w
