@@ -302,3 +302,16 @@ def test_a_cycle_interrupted_by_randomize_still_competes_for_the_best(frame):
         assert st.phase is Phase.FINISHED and h[h["cycle"] == 1]["loss"].min() > before
         assert loss_of(s, s.potential) == pytest.approx(before, rel=1e-12)  # the fit ends on its best cycle
         assert s.best_potential.functions()[2].coeffs == s.potential.functions()[2].coeffs
+
+
+def test_saved_potential_gets_zbl_repulsion_when_asked(tmp_path, frame):
+    """fit: repulsion: auto adds ZBL core repulsion to a potential saved from a session, as paceui fit does."""
+    from paceui.fit.repulsion import min_pair_distances
+
+    with tiny_session(tmp_path / "s", data=frame, fit={"repulsion": "auto"}) as s:
+        s.run(iterations=1)
+        bond = load_potential(s.save_potential(tmp_path / "zbl.yaml")).blocks[0].bond
+        assert bond.inner_cutoff_type == "zbl" and bond.core_repulsion == [1.0, 1.0]
+        assert bond.r_in == pytest.approx(min_pair_distances(s.data.prepared.train_neighbors)[("Cu", "Cu")])
+        raw = load_potential(s.save_potential(tmp_path / "raw.yaml", repulsion=False)).blocks[0].bond
+        assert raw.inner_cutoff_type != "zbl"

@@ -252,14 +252,18 @@ class Session:
         """:meth:`save` without waiting: the Future gets the folder."""
         return self._engine.submit("save", path)
 
-    def save_potential(self, path: str | os.PathLike[str], best: bool = False) -> Path:
-        """Write the current (or best) potential as pacemaker YAML, atomically (a ``.yace`` path: LAMMPS format)."""
+    def save_potential(self, path: str | os.PathLike[str], best: bool = False, repulsion: bool = True) -> Path:
+        """Write the current (or best) potential as pacemaker YAML, atomically (a ``.yace`` path: LAMMPS format);
+        with ``fit: repulsion: auto`` the ZBL core repulsion is added as ``paceui fit`` adds it to its output."""
         from paceui.ace.ctilde import save_yace
         from paceui.ace.yaml_io import save_potential
+        from paceui.fit.repulsion import add_zbl_repulsion
 
         pot = self.best_potential if best else self.potential
         if pot is None:
             raise SessionError("no potential recorded yet: fit at least one iteration")
+        if repulsion and self.fitter.cfg.repulsion == "auto":
+            pot = add_zbl_repulsion(pot, self.data.prepared.train_neighbors)
         p = Path(path)
         return save_yace(pot, p) if p.suffix == ".yace" else save_potential(pot, p)
 
