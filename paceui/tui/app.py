@@ -37,12 +37,12 @@ class PaceApp(App[None]):
     BINDINGS = action_bindings()
 
     def __init__(self, session: Session, *, folder: str | Path | None = None, poll_interval: float = 0.1,
-                 redraw_interval: float = 0.25, initial_tab: str = "fit") -> None:
+                 redraw_interval: float = 0.25, initial_tab: str = "fit", autostart: bool = False) -> None:
         super().__init__()
         self.session = session
         self.folder = Path(folder) if folder else (session.path.parent if session.path else Path("sessions"))
         self.poll_interval, self.redraw_interval = poll_interval, redraw_interval
-        self.initial_tab = initial_tab
+        self.initial_tab, self.autostart = initial_tab, autostart
         self.subscription = session.subscribe()
         self.messages: list[str] = []   # notifications shown (tests and the Fit log read them)
         self._pending: list[tuple[Future[Any], str, Callable[[Any], None] | None]] = []
@@ -63,6 +63,8 @@ class PaceApp(App[None]):
     def on_mount(self) -> None:
         self.set_interval(self.poll_interval, self.poll_events, name="poll")
         self.show_session()
+        if self.autostart:
+            self.run_named_action("start")
 
     def show_session(self) -> None:
         """Fill every pane from the current session (after start or after opening another one)."""
@@ -151,6 +153,11 @@ class PaceApp(App[None]):
         self.query_one(TabbedContent).active = tab
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Focus the tab's main widget (so its keys work at once); refresh what may be stale."""
+        focus = {"setup": "#setup-scroll", "data": "#data-table", "fit": "FitPane", "analysis": "#an-table",
+                 "sessions": "#sessions-table"}.get(str(event.pane.id))
+        if focus:
+            self.query_one(focus).focus()
         if event.pane.id == "analysis":
             self.query_one(AnalysisPane).refresh_if_stale()
         elif event.pane.id == "sessions":

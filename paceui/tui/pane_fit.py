@@ -52,6 +52,7 @@ class FitPane(Widget):
     """Curves, metrics and the progress log; ``m`` cycles the plotted metric."""
 
     BINDINGS = [Binding("m", "next_metric", "Metric")]
+    can_focus = True
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)

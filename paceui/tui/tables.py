@@ -31,7 +31,8 @@ def filter_frame(frame: pd.DataFrame, query: str) -> tuple[pd.DataFrame, str | N
             return frame[_OPS[op](frame[col].astype(float), float(val))], None
         except ValueError as exc:
             return frame, f"{q}: {exc}"
-    text = [c for c in frame.columns if frame[c].dtype == object]
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])]
     mask = pd.Series(False, index=frame.index)
     for c in text:
         mask |= frame[c].astype(str).map(short_name).str.contains(q, case=False, regex=False)
