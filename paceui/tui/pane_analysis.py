@@ -33,8 +33,8 @@ MAX_POINTS = 3000  # force components drawn in the parity plot (evenly subsample
 class AnalysisPane(Widget):
     """Keys: ``t`` train/test, ``b`` current/best potential, ``u`` recompute, ``o`` next sort column."""
 
-    BINDINGS = [Binding("t", "subset", "Train/test"), Binding("b", "best", "Best/current"),
-                Binding("u", "update", "Update"), Binding("o", "sort", "Sort")]
+    BINDINGS = [Binding("t", "subset", "Train/test", show=False), Binding("b", "best", "Best/current", show=False),
+                Binding("u", "update", "Update", show=False), Binding("o", "sort", "Sort", show=False)]
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)

@@ -51,7 +51,7 @@ def metrics_text(history: pd.DataFrame, status: SessionStatus) -> str:
 class FitPane(Widget):
     """Curves, metrics and the progress log; ``m`` cycles the plotted metric."""
 
-    BINDINGS = [Binding("m", "next_metric", "Metric")]
+    BINDINGS = [Binding("m", "next_metric", "Metric", show=False)]
     can_focus = True
 
     def __init__(self, **kw: Any) -> None:

@@ -17,6 +17,14 @@ from paceui.session.store import SESSION_FILE
 from paceui.tui.format import num
 
 
+def shown_path(p: Path) -> str:
+    """``p`` relative to the working folder when it lies below it (short, and the same on every machine)."""
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(p)
+
+
 def list_sessions(folder: Path) -> list[dict[str, Any]]:
     """Sessions saved in ``folder`` (its sub-folders, and the folder itself), with their status."""
     out = []
@@ -61,7 +69,7 @@ class SessionsPane(Widget):
         app: Any = self.app
         inp = self.query_one("#sessions-folder", Input)
         with inp.prevent(Input.Changed):
-            inp.value = str(app.folder)
+            inp.value = shown_path(Path(app.folder))
         self.rescan()
 
     def focus_table(self) -> None:
