@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from textual.app import App, ComposeResult
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from paceui.session import (Changed, Error, Event, Paused, Phase, Progress, Saved, Session, SessionStatus,
+from paceui.session import (ACTIONS, Changed, Error, Event, Paused, Phase, Progress, Saved, Session, SessionStatus,
                             Stopped, action)
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
 from paceui.tui.dialogs import Confirm, ParamsDialog
@@ -36,8 +37,8 @@ class PaceApp(App[None]):
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = action_bindings()
 
-    def __init__(self, session: Session, *, folder: str | Path | None = None, poll_interval: float = 0.1,
-                 redraw_interval: float = 0.25, initial_tab: str = "fit", autostart: bool = False) -> None:
+    def __init__(self, session: Session, *, folder: str | Path | None = None, poll_interval: float = 0.2,
+                 redraw_interval: float = 1.0, initial_tab: str = "fit", autostart: bool = False) -> None:
         super().__init__()
         self.session = session
         self.folder = Path(folder) if folder else (session.path.parent if session.path else Path("sessions"))
@@ -47,7 +48,9 @@ class PaceApp(App[None]):
         self.messages: list[str] = []   # notifications shown (tests and the Fit log read them)
         self._pending: list[tuple[Future[Any], str, Callable[[Any], None] | None]] = []
         self._shown_status: SessionStatus | None = None
+        self._enabled: tuple[bool, ...] = ()
         self._fit_dirty, self._last_redraw = True, 0.0
+        self._last_progress: Progress | None = None
         self.redraws = 0                # plot redraws done (the benchmark reads it)
 
     # ------------------------------------------------------------------ layout
@@ -75,6 +78,15 @@ class PaceApp(App[None]):
 
     # ------------------------------------------------------------------ events (UI thread only)
     def poll_events(self) -> None:
+        """Timer callback: :meth:`_poll`, never raising (an error becomes a notification, not a traceback)."""
+        try:
+            self._poll()
+        except NoMatches:  # the app is closing: its widgets are gone
+            pass
+        except Exception as exc:  # noqa: BLE001
+            self.report(f"display error: {exc}", "error")
+
+    def _poll(self) -> None:
         """Drain the subscription, finish command futures, redraw what changed (rate-limited)."""
         for ev in self.subscription.poll():
             self.handle_event(ev)
@@ -88,9 +100,14 @@ class PaceApp(App[None]):
                 self.report(f"{label}: {exc}", "error")
             elif then is not None:
                 then(fut.result())
-        self.update_status()
         now = time.monotonic()
-        if self._fit_dirty and now - self._last_redraw >= self.redraw_interval:
+        due = now - self._last_redraw >= self.redraw_interval
+        if due or self.session.status.phase is not Phase.RUNNING:  # while fitting: at the redraw rate
+            self.update_status()
+        if due and self._last_progress is not None:
+            self.query_one(FitPane).log_progress(self._last_progress)  # the latest of the coalesced records
+            self._last_progress = None
+        if self._fit_dirty and due:
             self._fit_dirty, self._last_redraw = False, now
             self.redraws += 1
             self.query_one(FitPane).redraw(self.session)
@@ -98,8 +115,7 @@ class PaceApp(App[None]):
     def handle_event(self, ev: Event) -> None:
         fit = self.query_one(FitPane)
         if isinstance(ev, Progress):
-            self._fit_dirty = True
-            fit.log_progress(ev)
+            self._fit_dirty, self._last_progress = True, ev
             return
         if isinstance(ev, Error):
             self.report(f"engine error: {ev.message}", "error")
@@ -123,7 +139,10 @@ class PaceApp(App[None]):
         """A notification (never a traceback on screen); also kept in ``messages`` and the Fit log."""
         self.messages.append(message)
         self.notify(message, severity=severity, timeout=6 if severity != "error" else 12)  # type: ignore[arg-type]
-        self.query_one(FitPane).log_line(message)
+        try:
+            self.query_one(FitPane).log_line(message)
+        except NoMatches:
+            pass
 
     def track(self, fut: Future[Any], label: str, then: Callable[[Any], None] | None = None) -> None:
         """Watch a command future from the poll timer: errors become notifications, ``then(result)`` runs
@@ -137,10 +156,14 @@ class PaceApp(App[None]):
         self._shown_status = st
         self.query_one("#status", Static).update(
             f"[b]{self.session.name}[/b] │ [b]{st.phase.value.upper()}[/b] │ step {st.ladder_step} cycle {st.cycle} "
-            f"it {st.iteration} │ total {st.total_iterations} │ loss {num(st.loss)} │ {st.nfuncs}/{st.target_nfuncs} fn")
-        self.refresh_bindings()
-        self.query_one(FitPane).show_status(st)
+            f"it {st.iteration} │ total {st.total_iterations} │ loss {num(st.loss)} │ {st.nfuncs}/{st.target_nfuncs} fn", layout=False)  # fixed size: no layout pass
+        enabled = tuple(a.enabled(st) for a in ACTIONS)
+        if enabled != self._enabled:  # re-render the footer only when a key changes state
+            self._enabled = enabled
+            self.refresh_bindings()
         self.query_one(SetupPane).show_counts(st)
+        if force or st.phase is not Phase.RUNNING:
+            self.query_one(FitPane).show_status(st)  # while running: with the rate-limited redraw
 
     # ------------------------------------------------------------------ actions
     def check_action(self, name: str, parameters: tuple[object, ...]) -> bool | None:

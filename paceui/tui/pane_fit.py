@@ -75,9 +75,10 @@ class FitPane(Widget):
         if self.session is not None:
             self.redraw(self.session)
 
-    def show_status(self, status: SessionStatus) -> None:
+    def show_status(self, status: SessionStatus, history: pd.DataFrame | None = None) -> None:
         if self.session is not None:
-            self.query_one("#fit-metrics", Static).update(metrics_text(self.session.history, status))
+            hist = self.session.history if history is None else history
+            self.query_one("#fit-metrics", Static).update(metrics_text(hist, status), layout=False)  # fixed size
 
     def log_line(self, text: str) -> None:
         self.log_lines.append(text)
@@ -100,19 +101,21 @@ class FitPane(Widget):
         plt.clear_figure()
         plt.title(f"{label} {unit} (m: next metric)".strip())
         if len(hist) and col in hist:
+            # log10 values on a linear axis with labelled ticks: plotext's own log scale transforms the data
+            # again on every render, which breaks repeated renders of one figure
             x = np.arange(len(hist), dtype=float)
             y = hist[col].to_numpy(float) * scale
-            ok = np.isfinite(y) & (y > 0)
-            if ok.any():
-                plt.plot(x[ok].tolist(), y[ok].tolist(), label="train", marker="braille")
             tcol = f"test_{col}"
-            if tcol in hist:
-                yt = hist[tcol].to_numpy(float) * scale
-                okt = np.isfinite(yt) & (yt > 0)
-                if okt.any():
-                    plt.scatter(x[okt].tolist(), yt[okt].tolist(), label="test", marker="dot")
+            yt = hist[tcol].to_numpy(float) * scale if tcol in hist else np.full(len(hist), np.nan)
+            ok, okt = np.isfinite(y) & (y > 0), np.isfinite(yt) & (yt > 0)
             if ok.any():
-                plt.yscale("log")
+                plt.plot(x[ok].tolist(), np.log10(y[ok]).tolist(), label="train", marker="braille")
+            if okt.any():
+                plt.scatter(x[okt].tolist(), np.log10(yt[okt]).tolist(), label="test", marker="dot")
+            both = np.concatenate([np.log10(y[ok]), np.log10(yt[okt])])
+            if both.size:
+                ticks = np.linspace(both.min(), both.max(), 5) if np.ptp(both) > 0 else both[:1]
+                plt.yticks(ticks.tolist(), [num(10 ** t, 3) for t in ticks])
             plt.xlabel("record")
-        self.show_status(session.status)
+        self.show_status(session.status, hist)
         plot.refresh()
