@@ -17,8 +17,8 @@ from textual.app import App, ComposeResult
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from paceui.session import (ACTIONS, Changed, Error, Event, Paused, Phase, Progress, Saved, Session, SessionStatus,
-                            Stopped, action)
+from paceui.session import (ACTIONS, Changed, CycleChanged, Error, Event, FitStarted, LadderStepChanged, Paused,
+                            Phase, Progress, Saved, Session, SessionStatus, Stopped, action)
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
 from paceui.tui.dialogs import Confirm, ParamsDialog
 from paceui.tui.format import num
@@ -132,8 +132,13 @@ class PaceApp(App[None]):
         elif isinstance(ev, Paused):
             fit.log_line(f"paused after {ev.total_iterations} iterations")
             return
-        else:
-            fit.log_line(f"{ev.kind}: " + ", ".join(f"{k}={v}" for k, v in vars(ev).items() if k != "time"))
+        elif isinstance(ev, FitStarted):
+            fit.log_line(f"fit started at ladder step {ev.ladder_step}, cycle {ev.cycle} "
+                         f"({ev.total_iterations} iterations so far)")
+        elif isinstance(ev, LadderStepChanged):
+            fit.log_line(f"ladder step {ev.ladder_step}: {ev.nfuncs} functions")
+        elif isinstance(ev, CycleChanged):
+            fit.log_line(f"cycle {ev.cycle} of ladder step {ev.ladder_step}")
 
     def report(self, message: str, severity: str = "information") -> None:
         """A notification (never a traceback on screen); also kept in ``messages`` and the Fit log."""
