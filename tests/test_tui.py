@@ -14,6 +14,7 @@ from paceui.session.testing import tiny_session  # noqa: E402
 from paceui.tui import PaceApp  # noqa: E402
 from paceui.tui.dialogs import Confirm, ParamsDialog  # noqa: E402
 from paceui.tui.pane_analysis import AnalysisPane  # noqa: E402
+from paceui.tui.pane_fit import FitPane  # noqa: E402
 from paceui.tui.pane_setup import SetupPane  # noqa: E402
 from tests.session_fixtures import _cache  # noqa: E402,F401
 from tests.tui_helpers import text, until  # noqa: E402
@@ -34,9 +35,11 @@ async def test_fit_lifecycle_through_keys(ladder_session, tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.check_action("act", ("pause",)) is None   # greyed out before a fit
         assert app.check_action("act", ("start",)) is True
+        fit = app.query_one(FitPane)
         redraws = app.redraws
         await pilot.press("s")
         await until(pilot, lambda: s.status.total_iterations >= 3 and app.redraws > redraws + 1)
+        await until(pilot, lambda: fit.plotted >= 3)  # the curve holds the new records
         log = app.query_one("#fit-log", Log)
         assert any(line.startswith("iteration ") and "loss" in line for line in log.lines)
         assert "train" in text(app.query_one("#fit-metrics"))

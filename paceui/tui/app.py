@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 from textual.app import App, ComposeResult
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
 from paceui.session import (ACTIONS, Changed, CycleChanged, Error, Event, FitStarted, LadderStepChanged, Paused,
                             Phase, Progress, Saved, Session, SessionStatus, Stopped, action)
@@ -251,6 +253,7 @@ class PaceApp(App[None]):
 
     def _quit_answer(self, yes: bool | None) -> None:
         if yes:
+            self.report("stopping at the end of the current iteration, then saving…")
             self.track(self.session.stop(), "stop", lambda _: self._save_and_exit())
 
     def _save_and_exit(self) -> None:
@@ -260,21 +263,30 @@ class PaceApp(App[None]):
         self.track(self.session.save_async(), "save", lambda _: self.exit())
 
     def open_session(self, path: str | Path) -> None:
-        """Replace the session by the one saved at ``path`` (the current one is saved and closed)."""
+        """Replace the session by the one saved at ``path``: the current one is saved and the other loaded
+        in a thread worker (seconds for large data sets), then the panes are filled again."""
         if self.session.status.phase is Phase.RUNNING:
             self.report("stop or pause the fit before opening another session", "warning")
             return
-        try:
-            new = Session.load(path)
-        except Exception as exc:  # noqa: BLE001 - any load failure is shown, never raised over the screen
-            self.report(f"cannot open {Path(path).name}: {exc}", "error")
-            return
-        old = self.session
-        self.subscription.close()
+        self.report(f"opening {Path(path).name}…")
+        self.run_worker(partial(self._save_and_load, self.session, Path(path)), thread=True, group="open",
+                        exit_on_error=False)
+
+    @staticmethod
+    def _save_and_load(old: Session, path: Path) -> Session:
         if old.path is not None:
             old.save()
-        old.close()
-        self.session, self.subscription = new, new.subscribe()
-        self.show_session()
-        self.report(f"opened {new.name}")
+        return Session.load(path)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "open":
+            return
+        if event.state is WorkerState.ERROR:
+            self.report(f"cannot open the session: {event.worker.error}", "error")
+        elif event.state is WorkerState.SUCCESS and isinstance(event.worker.result, Session):
+            old, new = self.session, event.worker.result
+            self.subscription.close()
+            old.close()
+            self.session, self.subscription = new, new.subscribe()
+            self.show_session()
+            self.report(f"opened {new.name}")

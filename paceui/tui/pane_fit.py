@@ -59,6 +59,7 @@ class FitPane(Widget):
         self.metric = 0
         self.session: Session | None = None
         self.log_lines: list[str] = []
+        self.plotted = 0  # history records in the curve now (tests read it)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="fit-top"):
@@ -117,5 +118,6 @@ class FitPane(Widget):
                 ticks = np.linspace(both.min(), both.max(), 5) if np.ptp(both) > 0 else both[:1]
                 plt.yticks(ticks.tolist(), [num(10 ** t, 3) for t in ticks])
             plt.xlabel("record")
+        self.plotted = len(hist)
         self.show_status(session.status, hist)
         plot.refresh()
