@@ -49,8 +49,9 @@ def _headless(path: Path, iterations: int) -> float:
     return dt
 
 
-async def _tui_throughput(path: Path, iterations: int) -> float:
-    """Seconds for ``iterations`` started from the TUI (events polled, curves redrawn as in use)."""
+async def _tui_throughput(path: Path, iterations: int) -> tuple[float, float]:
+    """Seconds for ``iterations`` started from the TUI (events polled, curves redrawn as in use), and the
+    CPU seconds the UI thread used meanwhile (the UI's whole cost, immune to other load on the machine)."""
     from paceui.session import Session
     from paceui.tui import PaceApp
 
@@ -58,13 +59,13 @@ async def _tui_throughput(path: Path, iterations: int) -> float:
     app = PaceApp(s)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         done = s.start(iterations)
         while not done.done():
             await asyncio.sleep(0.01)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.thread_time() - c0
     s.close()
-    return dt
+    return dt, cpu
 
 
 async def _tui_latency(path: Path, presses: int) -> tuple[list[float], int]:
@@ -116,10 +117,12 @@ def main() -> int:
 
         os.environ.setdefault("PACEUI_CACHE_DIR", str(Path(tmp) / "cache"))
         path = _prepare(args, Path(tmp))
-        headless, tui = [], []
+        headless, tui, ui_cpu = [], [], []
         for _ in range(args.repeats):  # interleaved: other load on the machine hits both alike
             headless.append(_headless(path, args.iterations))
-            tui.append(asyncio.run(_tui_throughput(path, args.iterations)))
+            dt, cpu = asyncio.run(_tui_throughput(path, args.iterations))
+            tui.append(dt)
+            ui_cpu.append(cpu / dt)
         lat, redraws = asyncio.run(_tui_latency(path, args.presses))
     h, tui_s = min(headless), min(tui)
     lat_ms = sorted(1e3 * x for x in lat)
@@ -129,6 +132,7 @@ def main() -> int:
     print(f"headless Session.run: {h:.3f} s ({args.iterations / h:.2f} it/s; runs {', '.join(f'{x:.3f}' for x in headless)})")
     print(f"with the TUI open:    {tui_s:.3f} s ({args.iterations / tui_s:.2f} it/s; runs {', '.join(f'{x:.3f}' for x in tui)})")
     print(f"ratio TUI/headless:   {tui_s / h:.3f} (goal <= 1.05)")
+    print(f"UI thread CPU while fitting: {100 * statistics.median(ui_cpu):.1f}% of one core (median of runs)")
     print(f"key-to-redraw latency while fitting ({len(lat_ms)} presses): median {statistics.median(lat_ms):.1f} ms, "
           f"p95 {p95:.1f} ms, max {lat_ms[-1]:.1f} ms (goal median < 100 ms); plot redraws {redraws}")
     return 0

@@ -19,6 +19,9 @@ from paceui.session import Progress, Session, SessionStatus
 from paceui.tui.format import CONTRIBUTIONS, METRICS, num
 
 
+MAX_POINTS = 400  # records drawn per curve
+
+
 def metrics_text(history: pd.DataFrame, status: SessionStatus) -> str:
     """The metrics panel: latest train and test errors, loss contributions, where the fit stands."""
     lines = [f"step [b]{status.ladder_step}[/b] cycle [b]{status.cycle}[/b] it {status.iteration}",
@@ -104,10 +107,13 @@ class FitPane(Widget):
         if len(hist) and col in hist:
             # log10 values on a linear axis with labelled ticks: plotext's own log scale transforms the data
             # again on every render, which breaks repeated renders of one figure
-            x = np.arange(len(hist), dtype=float)
-            y = hist[col].to_numpy(float) * scale
+            # at most MAX_POINTS records (evenly spaced, the last always): braille resolution is 2 per cell,
+            # and a long fit must not make every redraw slower
+            idx = np.unique(np.linspace(0, len(hist) - 1, min(len(hist), MAX_POINTS)).round().astype(int))
+            x = idx.astype(float)
+            y = hist[col].to_numpy(float)[idx] * scale
             tcol = f"test_{col}"
-            yt = hist[tcol].to_numpy(float) * scale if tcol in hist else np.full(len(hist), np.nan)
+            yt = hist[tcol].to_numpy(float)[idx] * scale if tcol in hist else np.full(len(idx), np.nan)
             ok, okt = np.isfinite(y) & (y > 0), np.isfinite(yt) & (yt > 0)
             if ok.any():
                 plt.plot(x[ok].tolist(), np.log10(y[ok]).tolist(), label="train", marker="braille")
