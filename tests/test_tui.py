@@ -17,7 +17,7 @@ from paceui.tui.pane_analysis import AnalysisPane  # noqa: E402
 from paceui.tui.pane_fit import FitPane  # noqa: E402
 from paceui.tui.pane_setup import SetupPane  # noqa: E402
 from tests.session_fixtures import _cache  # noqa: E402,F401
-from tests.tui_helpers import text, until  # noqa: E402
+from paceui.tui.testing import text, until  # noqa: E402
 
 pytestmark = pytest.mark.asyncio
 

@@ -1,4 +1,5 @@
-"""Helpers of the TUI tests: wait on a condition while the app runs, plain text of widgets."""
+"""Helpers for tests of the TUI (as paceui.session.testing for sessions): wait on a condition while the
+app runs, the plain text of a widget."""
 
 from __future__ import annotations
 
