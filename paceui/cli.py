@@ -1,4 +1,5 @@
-"""Command line: ``paceui info``, ``paceui yaml2yace``, ``paceui eval``, ``paceui demo``."""
+"""Command line: ``paceui info``, ``paceui yaml2yace``, ``paceui eval``, ``paceui fit``, ``paceui demo``, and
+the terminal UI: ``paceui`` (demo session), ``paceui SESSION_DIR``, ``paceui new input.yaml [-o DIR]``."""
 
 from __future__ import annotations
 
@@ -131,10 +132,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(quick=args.quick)
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from paceui.tui.launch import main_new
+
+    return main_new(args.input, args.output)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from paceui import __version__
 
-    p = argparse.ArgumentParser(prog="paceui", description="Fit and use Atomic Cluster Expansion potentials.")
+    p = argparse.ArgumentParser(prog="paceui", description="Fit and use Atomic Cluster Expansion potentials. "
+                                "'paceui' alone opens the terminal UI on the demo session, 'paceui SESSION_DIR' "
+                                "on a saved session.")
     p.add_argument("-V", "--version", action="version", version=f"paceui {__version__}")
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("info", help="summarise a .yaml/.yace potential")
@@ -167,11 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="evaluate the bundled demo potential on the bundled Zuo Cu data")
     s.add_argument("--quick", action="store_true", help="fewer structures")
     s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("new", help="terminal UI on a new session from a pacemaker input.yaml")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", help="session folder (default: sessions/<folder of the input>)")
+    s.set_defaults(func=cmd_new)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    if not argv or (len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in commands):
+        return _tui(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -180,6 +197,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, KeyError) as exc:  # PotentialError, InputError are ValueErrors
         print(f"paceui {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _tui(argv: list[str]) -> int:
+    """``paceui`` (demo session) or ``paceui SESSION_DIR``: the terminal UI, imported only here."""
+    try:
+        from paceui.tui.launch import main_demo, main_open
+
+        return main_demo() if not argv else main_open(argv[0])
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+        print(f"paceui: error: {exc}", file=sys.stderr)
         return 1
 
 

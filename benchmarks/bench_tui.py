@@ -1,0 +1,142 @@
+"""TUI cost: key-press-to-redraw latency while a fit runs, and fit throughput with the TUI open vs a
+headless ``Session.run`` of the same iterations.
+
+Usage: python benchmarks/bench_tui.py [--structures 60] [--iterations 40] [--presses 30] [--demo]
+A tiny-basis Zuo Cu session on ``--structures`` structures (``--demo``: the bundled demo input, 55
+functions on the full Zuo set) is saved once; the headless run and the TUI run both load that save, so
+they do the same iterations from the same state. Latency: time from a key press (``m``, which replots the
+Fit tab) to the end of the plot's next render, while a fit runs; goal median < 100 ms. Throughput: best of
+``--repeats`` interleaved runs each; goal TUI within 5% of headless (ratio ≤ 1.05).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _prepare(args: argparse.Namespace, folder: Path) -> Path:
+    from paceui.session import Session
+    from paceui.session.testing import tiny_session
+
+    path = folder / "session"
+    if args.demo:
+        s = Session.from_input(ROOT / "assets" / "demo" / "input.yaml", path=path)
+    else:
+        s = tiny_session(path=path, n=args.structures, fit={"maxiter": 100_000})
+    s.run(iterations=2)  # compile numba kernels and leave a started optimizer behind
+    s.save()
+    s.close()
+    return path
+
+
+def _headless(path: Path, iterations: int) -> float:
+    from paceui.session import Session
+
+    s = Session.load(path)
+    t0 = time.perf_counter()
+    s.run(iterations=iterations)
+    dt = time.perf_counter() - t0
+    s.close()
+    return dt
+
+
+async def _tui_throughput(path: Path, iterations: int) -> tuple[float, float]:
+    """Seconds for ``iterations`` started from the TUI (events polled, curves redrawn as in use), and the
+    CPU seconds the UI thread used meanwhile (the UI's whole cost, immune to other load on the machine)."""
+    from paceui.session import Session
+    from paceui.tui import PaceApp
+
+    s = Session.load(path)
+    app = PaceApp(s)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        t0, c0 = time.perf_counter(), time.thread_time()
+        done = s.start(iterations)
+        while not done.done():
+            await asyncio.sleep(0.01)
+        dt, cpu = time.perf_counter() - t0, time.thread_time() - c0
+    s.close()
+    return dt, cpu
+
+
+async def _tui_latency(path: Path, presses: int) -> tuple[list[float], int]:
+    """Key-to-render times (s) of ``m`` (replot) while a fit runs, and the number of redraws."""
+    from textual_plotext import PlotextPlot
+
+    from paceui.session import Session
+    from paceui.tui import PaceApp
+
+    renders: list[float] = []
+    orig = PlotextPlot.render
+
+    def timed(self):  # type: ignore[no-untyped-def]
+        out = orig(self)
+        if self.id == "fit-plot":
+            renders.append(time.perf_counter())
+        return out
+    PlotextPlot.render = timed  # type: ignore[method-assign]
+    s = Session.load(path)
+    app = PaceApp(s)
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        s.start()
+        await pilot.pause(0.5)
+        for _ in range(presses):
+            t_key = time.perf_counter()
+            app.simulate_key("m")  # as a terminal key arrives; pilot.press would also wait for idle
+            while not renders or renders[-1] < t_key:
+                await asyncio.sleep(0.001)
+            latencies.append(renders[-1] - t_key)
+            await asyncio.sleep(0.1)
+        redraws = app.redraws
+        s.stop().result()
+    PlotextPlot.render = orig  # type: ignore[method-assign]
+    s.close()
+    return latencies, redraws
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--structures", type=int, default=60)
+    ap.add_argument("--iterations", type=int, default=40)
+    ap.add_argument("--presses", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved headless/TUI runs (best of each)")
+    ap.add_argument("--demo", action="store_true", help="the bundled demo session instead of a tiny basis")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="paceui-bench-tui-") as tmp:
+        import os
+
+        os.environ.setdefault("PACEUI_CACHE_DIR", str(Path(tmp) / "cache"))
+        path = _prepare(args, Path(tmp))
+        headless, tui, ui_cpu = [], [], []
+        for _ in range(args.repeats):  # interleaved: other load on the machine hits both alike
+            headless.append(_headless(path, args.iterations))
+            dt, cpu = asyncio.run(_tui_throughput(path, args.iterations))
+            tui.append(dt)
+            ui_cpu.append(cpu / dt)
+        lat, redraws = asyncio.run(_tui_latency(path, args.presses))
+    h, tui_s = min(headless), min(tui)
+    lat_ms = sorted(1e3 * x for x in lat)
+    p95 = lat_ms[min(len(lat_ms) - 1, int(round(0.95 * (len(lat_ms) - 1))))]
+    what = "demo (55 functions, full Zuo Cu)" if args.demo else f"tiny basis (14 functions), {args.structures} structures"
+    print(f"session: {what}; {args.iterations} iterations")
+    print(f"headless Session.run: {h:.3f} s ({args.iterations / h:.2f} it/s; runs {', '.join(f'{x:.3f}' for x in headless)})")
+    print(f"with the TUI open:    {tui_s:.3f} s ({args.iterations / tui_s:.2f} it/s; runs {', '.join(f'{x:.3f}' for x in tui)})")
+    print(f"ratio TUI/headless:   {tui_s / h:.3f} (goal <= 1.05)")
+    print(f"UI thread CPU while fitting: {100 * statistics.median(ui_cpu):.1f}% of one core (median of runs)")
+    print(f"key-to-redraw latency while fitting ({len(lat_ms)} presses): median {statistics.median(lat_ms):.1f} ms, "
+          f"p95 {p95:.1f} ms, max {lat_ms[-1]:.1f} ms (goal median < 100 ms); plot redraws {redraws}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""The paceui Textual app: a status line, five tabs (Setup, Data, Fit, Analysis, Sessions) and a footer
+whose keys come from the session action table.
+
+Threads: the fit runs in the session's own thread and only emits events; the app polls its
+:class:`~paceui.session.Subscription` from a timer on the UI loop (progress is coalesced by the
+subscription, redraws of plots are rate-limited here), and checks command futures the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from textual.app import App, ComposeResult
+from textual.css.query import NoMatches
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from paceui.session import (ACTIONS, Changed, CycleChanged, Error, Event, FitStarted, LadderStepChanged, Paused,
+                            Phase, Progress, Saved, Session, SessionStatus, Stopped, action)
+from paceui.tui.commands import TABS, ActionCommands, action_bindings
+from paceui.tui.dialogs import Confirm, ParamsDialog
+from paceui.tui.format import num
+from paceui.tui.pane_analysis import AnalysisPane
+from paceui.tui.pane_data import DataPane
+from paceui.tui.pane_fit import FitPane
+from paceui.tui.pane_sessions import SessionsPane
+from paceui.tui.pane_setup import SetupPane
+
+
+class PaceApp(App[None]):
+    """Steer one :class:`Session` (``session``); ``folder`` is where the Sessions tab looks for others."""
+
+    CSS_PATH = "paceui.tcss"
+    TITLE = "paceui"
+    COMMANDS = App.COMMANDS | {ActionCommands}
+    BINDINGS = action_bindings()
+
+    def __init__(self, session: Session, *, folder: str | Path | None = None, poll_interval: float = 0.2,
+                 redraw_interval: float = 1.0, initial_tab: str = "fit", autostart: bool = False) -> None:
+        super().__init__()
+        self.session = session
+        self.folder = Path(folder) if folder else (session.path.parent if session.path else Path("sessions"))
+        self.poll_interval, self.redraw_interval = poll_interval, redraw_interval
+        self.initial_tab, self.autostart = initial_tab, autostart
+        self.subscription = session.subscribe()
+        self.messages: list[str] = []   # notifications shown (tests and the Fit log read them)
+        self._pending: list[tuple[Future[Any], str, Callable[[Any], None] | None]] = []
+        self._shown_status: SessionStatus | None = None
+        self._enabled: tuple[bool, ...] = ()
+        self._fit_dirty, self._last_redraw = True, 0.0
+        self._last_progress: Progress | None = None
+        self.redraws = 0                # plot redraws done (the benchmark reads it)
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status")
+        with TabbedContent(initial=self.initial_tab, id="tabs"):
+            for tab, title in TABS:
+                with TabPane(title, id=tab):
+                    yield {"setup": SetupPane, "data": DataPane, "fit": FitPane, "analysis": AnalysisPane,
+                           "sessions": SessionsPane}[tab](id=f"{tab}-pane")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.set_interval(self.poll_interval, self.poll_events, name="poll")
+        self.show_session()
+        if self.autostart:
+            self.run_named_action("start")
+
+    def show_session(self) -> None:
+        """Fill every pane from the current session (after start or after opening another one)."""
+        for pane in (SetupPane, DataPane, FitPane, AnalysisPane, SessionsPane):
+            self.query_one(pane).load_session(self.session)
+        self._fit_dirty = True
+        self.update_status(force=True)
+
+    # ------------------------------------------------------------------ events (UI thread only)
+    def poll_events(self) -> None:
+        """Timer callback: :meth:`_poll`, never raising (an error becomes a notification, not a traceback)."""
+        try:
+            self._poll()
+        except NoMatches:  # the app is closing: its widgets are gone
+            pass
+        except Exception as exc:  # noqa: BLE001
+            self.report(f"display error: {exc}", "error")
+
+    def _poll(self) -> None:
+        """Drain the subscription, finish command futures, redraw what changed (rate-limited)."""
+        for ev in self.subscription.poll():
+            self.handle_event(ev)
+        for item in list(self._pending):
+            fut, label, then = item
+            if not fut.done():
+                continue
+            self._pending.remove(item)
+            exc = fut.exception()
+            if exc is not None:
+                self.report(f"{label}: {exc}", "error")
+            elif then is not None:
+                then(fut.result())
+        now = time.monotonic()
+        due = now - self._last_redraw >= self.redraw_interval
+        if due or self.session.status.phase is not Phase.RUNNING:  # while fitting: at the redraw rate
+            self.update_status()
+        if due and self._last_progress is not None:
+            self.query_one(FitPane).log_progress(self._last_progress)  # the latest of the coalesced records
+            self._last_progress = None
+        if self._fit_dirty and due:
+            self._fit_dirty, self._last_redraw = False, now
+            self.redraws += 1
+            self.query_one(FitPane).redraw(self.session)
+
+    def handle_event(self, ev: Event) -> None:
+        fit = self.query_one(FitPane)
+        if isinstance(ev, Progress):
+            self._fit_dirty, self._last_progress = True, ev
+            return
+        if isinstance(ev, Error):
+            self.report(f"engine error: {ev.message}", "error")
+        elif isinstance(ev, Stopped):
+            self.report(f"fit halted: {ev.message}")
+        elif isinstance(ev, Changed):
+            self.report(f"{ev.action}: {ev.message}")
+            self._fit_dirty = True
+        elif isinstance(ev, Saved):
+            if not ev.autosave:
+                self.report(f"saved {self.session.name} (generation {ev.generation})")
+            else:
+                fit.log_line(f"autosaved (generation {ev.generation}, {ev.total_iterations} iterations)")
+        elif isinstance(ev, Paused):
+            fit.log_line(f"paused after {ev.total_iterations} iterations")
+            return
+        elif isinstance(ev, FitStarted):
+            fit.log_line(f"fit started at ladder step {ev.ladder_step}, cycle {ev.cycle} "
+                         f"({ev.total_iterations} iterations so far)")
+        elif isinstance(ev, LadderStepChanged):
+            fit.log_line(f"ladder step {ev.ladder_step}: {ev.nfuncs} functions")
+        elif isinstance(ev, CycleChanged):
+            fit.log_line(f"cycle {ev.cycle} of ladder step {ev.ladder_step}")
+
+    def report(self, message: str, severity: str = "information") -> None:
+        """A notification (never a traceback on screen); also kept in ``messages`` and the Fit log."""
+        self.messages.append(message)
+        self.notify(message, severity=severity, timeout=6 if severity != "error" else 12)  # type: ignore[arg-type]
+        try:
+            self.query_one(FitPane).log_line(message)
+        except NoMatches:
+            pass
+
+    def track(self, fut: Future[Any], label: str, then: Callable[[Any], None] | None = None) -> None:
+        """Watch a command future from the poll timer: errors become notifications, ``then(result)`` runs
+        on the UI thread."""
+        self._pending.append((fut, label, then))
+
+    def update_status(self, force: bool = False) -> None:
+        st = self.session.status
+        if not force and st == self._shown_status:
+            return
+        self._shown_status = st
+        self.query_one("#status", Static).update(
+            f"[b]{self.session.name}[/b] │ [b]{st.phase.value.upper()}[/b] │ step {st.ladder_step} cycle {st.cycle} "
+            f"it {st.iteration} │ total {st.total_iterations} │ loss {num(st.loss)} │ {st.nfuncs}/{st.target_nfuncs} fn", layout=False)  # fixed size: no layout pass
+        enabled = tuple(a.enabled(st) for a in ACTIONS)
+        if enabled != self._enabled:  # re-render the footer only when a key changes state
+            self._enabled = enabled
+            self.refresh_bindings()
+        self.query_one(SetupPane).show_counts(st)
+        if force or st.phase is not Phase.RUNNING:
+            self.query_one(FitPane).show_status(st)  # while running: with the rate-limited redraw
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, name: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey out (None) the session actions that are not enabled in the current phase."""
+        if name == "act" and parameters:
+            return True if action(str(parameters[0])).enabled(self.session.status) else None
+        return True
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Focus the tab's main widget (so its keys work at once); refresh what may be stale."""
+        focus = {"setup": "#setup-scroll", "data": "#data-table", "fit": "FitPane", "analysis": "#an-table",
+                 "sessions": "#sessions-table"}.get(str(event.pane.id))
+        if focus:
+            self.query_one(focus).focus()
+        if event.pane.id == "analysis":
+            self.query_one(AnalysisPane).refresh_if_stale()
+        elif event.pane.id == "sessions":
+            self.query_one(SessionsPane).rescan()
+
+    def action_act(self, name: str) -> None:
+        self.run_named_action(name)
+
+    def run_named_action(self, name: str) -> None:
+        """Run one action of the table (keys and the command palette both end here)."""
+        s = self.session
+        if not action(name).enabled(s.status):
+            self.report(f"{action(name).title} is not possible now ({s.status.phase.value})", "warning")
+            return
+        if name == "start":
+            self.track(s.start(), "start")
+        elif name == "pause":
+            self.track(s.pause(), "pause")
+        elif name == "resume":
+            self.track(s.resume(), "resume")
+        elif name == "stop":
+            self.track(s.stop(), "stop")
+        elif name == "randomize":
+            self.push_screen(ParamsDialog("Randomize coefficients", [
+                ("sigma", "σ (relative to |θ| unless relative is false)", "0.1"), ("relative", "relative", "true"),
+                ("seed", "seed (empty: random)", "")]), self._randomize)
+        elif name == "extend_ladder":
+            left = s.status.functions_left
+            self.push_screen(ParamsDialog(f"Extend ladder ({left} functions left)", [
+                ("n", "functions per element (empty: the next ladder step)", "")]), self._extend)
+        elif name == "change_settings":
+            self.action_tab("setup")
+            self.query_one(SetupPane).apply()
+        elif name == "save":
+            self.save()
+        elif name == "load":
+            self.action_tab("sessions")
+            self.query_one(SessionsPane).focus_table()
+
+    def _randomize(self, params: dict[str, Any] | None) -> None:
+        if params is not None:
+            self.track(self.session.randomize(**params), "randomize")
+
+    def _extend(self, params: dict[str, Any] | None) -> None:
+        if params is not None:
+            self.track(self.session.extend_ladder(**params), "extend ladder",
+                       lambda n: self.report(f"ladder extended: {n} functions added"))
+
+    def save(self, path: str | Path | None = None, then: Callable[[Any], None] | None = None) -> None:
+        """Save (to ``path``, else the session's folder); without a folder, ask for one in Sessions."""
+        if path is None and self.session.path is None:
+            self.report("this session has no folder yet: give one under 'save as' (Sessions tab)", "warning")
+            self.action_tab("sessions")
+            return
+        self.track(self.session.save_async(path), "save", then)
+
+    async def action_quit(self) -> None:
+        """Quit; a running fit is stopped and saved after a confirmation, any other session is saved."""
+        if self.session.status.phase is Phase.RUNNING:
+            self.push_screen(Confirm("A fit is running. Stop it, save the session and quit?"), self._quit_answer)
+            return
+        self._save_and_exit()
+
+    def _quit_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.report("stopping at the end of the current iteration, then saving…")
+            self.track(self.session.stop(), "stop", lambda _: self._save_and_exit())
+
+    def _save_and_exit(self) -> None:
+        if self.session.path is None:
+            self.exit()
+            return
+        self.track(self.session.save_async(), "save", lambda _: self.exit())
+
+    def open_session(self, path: str | Path) -> None:
+        """Replace the session by the one saved at ``path``: the current one is saved and the other loaded
+        in a thread worker (seconds for large data sets), then the panes are filled again."""
+        if self.session.status.phase is Phase.RUNNING:
+            self.report("stop or pause the fit before opening another session", "warning")
+            return
+        self.report(f"opening {Path(path).name}…")
+        self.run_worker(partial(self._save_and_load, self.session, Path(path)), thread=True, group="open",
+                        exit_on_error=False)
+
+    @staticmethod
+    def _save_and_load(old: Session, path: Path) -> Session:
+        if old.path is not None:
+            old.save()
+        return Session.load(path)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "open":
+            return
+        if event.state is WorkerState.ERROR:
+            self.report(f"cannot open the session: {event.worker.error}", "error")
+        elif event.state is WorkerState.SUCCESS and isinstance(event.worker.result, Session):
+            old, new = self.session, event.worker.result
+            self.subscription.close()
+            old.close()
+            self.session, self.subscription = new, new.subscribe()
+            self.show_session()
+            self.report(f"opened {new.name}")

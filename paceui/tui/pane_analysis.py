@@ -1,0 +1,155 @@
+"""Analysis tab: energy and force parity plots and the per-structure error table of
+``Session.predictions(subset, best)``, computed in a Textual thread worker (never on the UI thread);
+the table is searchable and sortable by key (``o``), worst structures first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Label, Static
+from textual.worker import Worker, WorkerState
+from textual_plotext import PlotextPlot
+
+from paceui.session import Session
+from paceui.session.analysis import Predictions
+from paceui.tui.format import num, short_name
+from paceui.tui.tables import fill_table, filter_frame
+
+COLUMNS = [("name", "name", 1.0), ("n_atoms", "atoms", 1.0), ("de_per_atom_mev", "ΔE meV/at", 1.0),
+           ("f_rmse_mev", "F RMSE meV/Å", 1.0), ("df_max_mev", "max ΔF meV/Å", 1.0),
+           ("e_ref_per_atom", "E ref eV/at", 1.0), ("w_energy", "w E", 1.0)]
+SORTS = [("de_per_atom_mev", "|ΔE|", True), ("f_rmse_mev", "F RMSE", False), ("df_max_mev", "max ΔF", False),
+         ("n_atoms", "atoms", False), ("name", "name", False)]
+MAX_POINTS = 3000  # force components drawn in the parity plot (evenly subsampled)
+
+
+class AnalysisPane(Widget):
+    """Keys: ``t`` train/test, ``b`` current/best potential, ``u`` recompute, ``o`` next sort column."""
+
+    BINDINGS = [Binding("t", "subset", "Train/test", show=False), Binding("b", "best", "Best/current", show=False),
+                Binding("u", "update", "Update", show=False), Binding("o", "sort", "Sort", show=False)]
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.session: Session | None = None
+        self.subset, self.best, self.sort = "train", False, 0
+        self.predictions: Predictions | None = None
+        self.computed_at: tuple[int, str, bool] | None = None  # (total iterations, subset, best)
+        self.shown = pd.DataFrame()
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="an-head")
+        with Horizontal(id="an-plots"):
+            yield PlotextPlot(id="an-eparity")
+            yield PlotextPlot(id="an-fparity")
+        with Horizontal(classes="bar"):
+            yield Label("search")
+            yield Input(placeholder="name, or column op number: de_per_atom_mev>5", id="an-search",
+                        classes="compact")
+        yield DataTable(id="an-table", cursor_type="row", zebra_stripes=True)
+
+    def load_session(self, session: Session) -> None:
+        self.session, self.predictions, self.computed_at = session, None, None
+        self._head("press u (or open this tab) to evaluate the potential")
+        self.query_one("#an-table", DataTable).clear(columns=True)
+
+    def _head(self, extra: str) -> None:
+        _, label, _ = SORTS[self.sort]
+        self.query_one("#an-head", Static).update(
+            f"[b]{self.subset}[/b] set, [b]{'best' if self.best else 'current'}[/b] potential, sorted by {label}"
+            f" (t b u o)  {extra}")
+
+    def refresh_if_stale(self) -> None:
+        """Compute predictions when the tab is shown and the fit moved on since the last computation."""
+        if self.session is not None and self.computed_at != self._key():
+            self.action_update()
+
+    def _key(self) -> tuple[int, str, bool]:
+        assert self.session is not None
+        return (self.session.status.total_iterations, self.subset, self.best)
+
+    def action_subset(self) -> None:
+        self.subset = "test" if self.subset == "train" else "train"
+        self.action_update()
+
+    def action_best(self) -> None:
+        self.best = not self.best
+        self.action_update()
+
+    def action_sort(self) -> None:
+        self.sort = (self.sort + 1) % len(SORTS)
+        self.show_table()
+
+    def action_update(self) -> None:
+        if self.session is None:
+            return
+        self._head("computing…")
+        self.compute(self.session, self.subset, self.best, self._key())
+
+    @work(thread=True, exclusive=True, group="predictions", exit_on_error=False)
+    def compute(self, session: Session, subset: str, best: bool, key: tuple[int, str, bool]
+                ) -> tuple[Predictions, tuple[int, str, bool]]:
+        """Runs in a thread worker: evaluates the potential on the set (seconds on large sets)."""
+        return session.predictions(subset, best), key
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "predictions":
+            return
+        if event.state is WorkerState.ERROR:
+            self._head("")
+            self.app.notify(f"predictions failed: {event.worker.error}", severity="error")
+        elif event.state is WorkerState.SUCCESS and event.worker.result is not None:
+            self.predictions, self.computed_at = event.worker.result
+            self.show_plots()
+            self.show_table()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "an-search":
+            event.stop()
+            self.show_table()
+
+    def show_table(self) -> None:
+        p = self.predictions
+        if p is None:
+            self._head("")
+            return
+        col, _label, absolute = SORTS[self.sort]
+        t = p.table
+        order = (t[col].abs() if absolute else t[col]).sort_values(ascending=col == "name", kind="stable").index
+        shown, problem = filter_frame(t.loc[order], self.query_one("#an-search", Input).value)
+        self.shown = shown
+        fill_table(self.query_one("#an-table", DataTable), shown, COLUMNS)
+        worst = p.worst(1)
+        w = "" if not len(worst) else (f"worst {short_name(worst['name'].iloc[0])} "
+                                      f"{num(worst['de_per_atom_mev'].iloc[0], 3)} meV/atom")
+        self._head(problem or f"E MAE {num(p.energy_mae_mev, 3)} meV/atom, F RMSE {num(p.force_rmse_mev, 3)} "
+                              f"meV/Å; {w}")
+
+    def show_plots(self) -> None:
+        p = self.predictions
+        if p is None:
+            return
+        ep, fp = self.query_one("#an-eparity", PlotextPlot), self.query_one("#an-fparity", PlotextPlot)
+        t = p.table
+        ref = t["e_ref_per_atom"].to_numpy(float)
+        pred = t["e_pred_per_atom"].to_numpy(float)
+        fr, fq = p.f_ref.ravel(), p.f_pred.ravel()
+        if fr.size > MAX_POINTS:
+            idx = np.linspace(0, fr.size - 1, MAX_POINTS).astype(int)
+            fr, fq = fr[idx], fq[idx]
+        for plot, x, y, title in ((ep, ref, pred, "E pred vs ref eV/atom"), (fp, fr, fq, "F pred vs ref eV/Å")):
+            plt = plot.plt
+            plt.clear_figure()
+            plt.title(title)
+            if x.size:
+                lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+                plt.plot([lo, hi], [lo, hi], marker="dot")
+                plt.scatter(x.tolist(), y.tolist(), marker="dot")
+            plot.refresh()

@@ -1,0 +1,59 @@
+"""Table helpers shared by the Data and Analysis tabs: filtering a frame by a typed query and filling a
+DataTable (names shortened, numbers rounded)."""
+
+from __future__ import annotations
+
+import operator
+import re
+from typing import Any, Callable
+
+import pandas as pd
+from textual.widgets import DataTable
+
+from paceui.tui.format import num, short_name
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt,
+                                               ">": operator.gt, "==": operator.eq, "=": operator.eq}
+_COND = re.compile(r"^\s*(\w+)\s*(<=|>=|==|=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+def filter_frame(frame: pd.DataFrame, query: str) -> tuple[pd.DataFrame, str | None]:
+    """Rows matching ``query``: ``column op number`` (e.g. ``n_atoms>50``, ``f_max<=2``) or text found in
+    any text column (case-insensitive); returns (rows, problem or None)."""
+    q = query.strip()
+    if not q:
+        return frame, None
+    if m := _COND.match(q):
+        col, op, val = m.groups()
+        if col not in frame:
+            return frame, f"no column {col!r}; columns: {', '.join(map(str, frame.columns))}"
+        try:
+            return frame[_OPS[op](frame[col].astype(float), float(val))], None
+        except ValueError as exc:
+            return frame, f"{q}: {exc}"
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])]
+    mask = pd.Series(False, index=frame.index)
+    for c in text:
+        mask |= frame[c].astype(str).map(short_name).str.contains(q, case=False, regex=False)
+    return frame[mask], None
+
+
+def fill_table(table: DataTable, frame: pd.DataFrame, columns: list[tuple[str, str, float]],
+               limit: int = 2000) -> None:
+    """Replace the rows of ``table`` with ``frame`` (columns: (frame column, header, scale)); row keys
+    are the frame's index."""
+    table.clear(columns=True)
+    for _col, header, _scale in columns:
+        table.add_column(header, key=header)
+    for idx, row in frame.head(limit).iterrows():
+        cells = []
+        for col, _h, scale in columns:
+            v = row[col]
+            if col == "name":
+                cells.append(short_name(v))
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                cells.append(num(v * scale if scale != 1 else v, 5))
+            else:
+                cells.append(str(v))
+        table.add_row(*cells, key=str(idx))
