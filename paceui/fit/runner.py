@@ -153,7 +153,10 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     fit_cfg = replace(cfg.fit, maxiter=0) if no_fit else cfg.fit
     fitter = Fitter(target, train, fit_cfg, test=test, backend=cfg.backend, initial=initial, seed=cfg.seed,
                     callbacks=load_callbacks(cfg.fit.callbacks, cfg.base_dir))
-    _drive(fitter, wd, cfg)
+    try:
+        _drive(fitter, wd, cfg)
+    finally:
+        fitter.close()  # the Dask evaluator's shards and cluster, if any
     out = fitter.state.best_potential or fitter.potential()
     out.metadata.update(target.metadata)
     out.metadata.pop("_fit_cycles", None)
