@@ -195,12 +195,22 @@ class DaskEvaluator:
 
     def _load(self, name: str, sels: list[np.ndarray], recipes: list[ShardRecipe], e_ref: np.ndarray,
               w_e: np.ndarray, nat: np.ndarray, source: FitArrays | None) -> ShardedSet:
-        c = self.client
-        futs = [c.submit(load_shard, r, key=f"paceui-shard-{r.key}", workers=[self.workers[k % len(self.workers)]],
-                         allow_other_workers=True, retries=RETRIES, pure=False) for k, r in enumerate(recipes)]
-        info = self._gather([c.submit(shard_info, f, pure=False) for f in futs], f"loading the {name} shards")
+        futs = [self._submit_shard(r, k) for k, r in enumerate(recipes)]
+        info = self._gather([self.client.submit(shard_info, f, pure=False) for f in futs], f"loading the {name} shards")
         return ShardedSet(self, name, sels, recipes, futs, np.asarray(e_ref, float), np.asarray(w_e, float),
                           np.asarray(nat, np.int64), info, source)
+
+    def _submit_shard(self, recipe: ShardRecipe, k: int) -> Any:
+        """Load shard ``k`` on its worker (others if that one is gone); Dask reruns it if its worker dies."""
+        return self.client.submit(load_shard, recipe, key=f"paceui-shard-{recipe.key}-{uuid.uuid4().hex[:8]}",
+                                  workers=[self.workers[k % len(self.workers)]], allow_other_workers=True,
+                                  retries=RETRIES, pure=False)
+
+    def _heal(self, data: ShardedSet) -> None:
+        """Submit again, from their recipes, the shards whose loading failed (e.g. a file that was missing)."""
+        for k, fut in enumerate(data.futures):
+            if fut.status in ("error", "cancelled"):
+                data.futures[k] = self._submit_shard(data.recipes[k], k)
 
     def _gather(self, futures: list[Any], what: str) -> list[Any]:
         if self._closed:
@@ -214,6 +224,7 @@ class DaskEvaluator:
     def evaluate(self, spec: Any, theta: np.ndarray, data: ShardedSet, grad: bool) -> list[Any]:
         """Shard results at θ, in shard order (``spec``: the future of a :class:`ModelSpec`)."""
         th = np.ascontiguousarray(theta, dtype=float)
+        self._heal(data)
         futs = [self.client.submit(eval_shard, f, spec, th, grad, pure=False, retries=RETRIES,
                                    key=f"paceui-eval-{data.name}-{k}-{uuid.uuid4().hex}")
                 for k, f in enumerate(data.futures)]
