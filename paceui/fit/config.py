@@ -198,8 +198,8 @@ def _backend(d: dict[str, Any], src: str) -> BackendConfig:
         sched = "local"
     return BackendConfig(evaluator=ev, batch_size=int(d.get("batch_size", 10)),
                          display_step=max(1, int(d.get("display_step", 20))), imagetype=str(d.get("imagetype", "png")),
-                         scheduler=None if sched is None else sched.strip(), shard_dir=None if sdir is None else str(sdir),
-                         **counts)
+                         scheduler=None if sched is None else sched.strip(),
+                         shard_dir=None if sdir is None else str(sdir), **counts)
 
 
 def _count(v: Any, where: str) -> int | None:

@@ -164,7 +164,8 @@ class DaskEvaluator:
                 pairs = a.nbr_off[a.struct_off[1:]] - a.nbr_off[a.struct_off[:-1]]
                 low = low_energy_mask(a.e_ref / a.n_atoms)
                 sels = partition(a.n_atoms, pairs, len(ev.workers))
-                recipes = [write_arrays_recipe(a, s, low, ev.folder, f"{ev.uid}-{name}-{k}") for k, s in enumerate(sels)]
+                recipes = [write_arrays_recipe(a, s, low, ev.folder, f"{ev.uid}-{name}-{k}")
+                           for k, s in enumerate(sels)]
                 setattr(ev, name, ev._load(name, sels, recipes, a.e_ref, a.w_e, a.n_atoms, a))
         except BaseException:
             ev.close()

@@ -157,7 +157,8 @@ class Fitter:
         loss["kappa"] = resolve_kappa(loss.get("kappa", 0.0), self.train)
         self.loss_cfg = LossConfig.from_dict(loss)
         if self.loss is not None:  # a new evaluator: the same basis, evaluated elsewhere
-            self.loss = self.loss if self._evaluator is ev else make_loss(self.loss.potential, self.loss_cfg, self._evaluator)
+            if self._evaluator is not ev:
+                self.loss = make_loss(self.loss.potential, self.loss_cfg, self._evaluator)
             self.loss.cfg = self.loss_cfg
 
     def restart(self, theta: np.ndarray | None = None, extend: int = 0) -> None:
