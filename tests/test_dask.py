@@ -155,3 +155,67 @@ def test_backend_keys_are_validated():
                      ({"shards": 2}, "unknown keys")):
         with pytest.raises(InputError, match=key):
             InputConfig.from_dict({**base, "backend": {"evaluator": "dask", **bad}}, source="in.yaml")
+
+
+def test_preparing_on_the_workers_gives_the_frames_of_prepare_dataset(cluster, tmp_path):
+    """The workers find the structures with isolated atoms the client would (one is planted), and the
+    frames, weights and pair counts are those of prepare_dataset."""
+    from ase import Atoms
+
+    from paceui.data import prepare_dataset
+    from paceui.data.io import save_dataframe
+    from paceui.fit.distributed_data import prepare_on_workers
+    from paceui.session.testing import zuo_frame
+
+    lc, _ = cluster
+    frame = zuo_frame(16)
+    frame.at[frame.index[3], "ase_atoms"] = Atoms("Cu2", positions=[[0, 0, 0], [6, 0, 0]], cell=[20] * 3, pbc=True)
+    frame.at[frame.index[3], "forces"] = np.zeros((2, 3))
+    save_dataframe(frame, tmp_path / "d.pckl.gzip")
+    data = {"filename": str(tmp_path / "d.pckl.gzip"), "test_size": 0.25, "reference_energy": "auto"}
+    weighting = {"type": "EnergyBasedWeightingPolicy", "DElow": 0.5, "DEup": 10.0, "seed": 2}
+    want = prepare_dataset(data, elements=["Cu"], cutoff=4.5, weighting=weighting, seed=5, use_cache=False)
+    with distributed.Client(lc.scheduler_address) as client:
+        got, pairs = prepare_on_workers(client, data, ["Cu"], 4.5, weighting, seed=5)
+    assert got.train_neighbors is None and any("isolated" in r.reason for r in want.dropped)
+    assert [(r.name, r.reason) for r in got.dropped] == [(r.name, r.reason) for r in want.dropped]
+    assert got.reference_energy == want.reference_energy
+    for g, w, packed, name in ((got.train, want.train, want.train_neighbors, "train"),
+                               (got.test, want.test, want.test_neighbors, "test")):
+        assert list(g.index) == list(w.index)
+        for col in ("energy_corrected", "w_energy"):
+            np.testing.assert_array_equal(g[col], w[col])
+        np.testing.assert_array_equal(np.concatenate(list(g["w_forces"])), np.concatenate(list(w["w_forces"])))
+        np.testing.assert_array_equal(pairs[name], np.diff(packed.nbr_offsets[packed.atom_offsets]))
+
+
+def test_paceui_fit_on_dask_writes_the_same_results(cluster, tmp_path):
+    import shutil
+
+    from paceui.ace.yaml_io import load_potential
+    from paceui.data.io import load_dataframe, save_dataframe
+    from paceui.fit.runner import run_fit
+    from paceui.session.testing import TINY_BASIS, zuo_frame
+
+    lc, _ = cluster
+    save_dataframe(zuo_frame(20), tmp_path / "data.pckl.gzip")
+    import yaml
+
+    doc = {"cutoff": 4.5, "seed": 1, "potential": TINY_BASIS, "fit": {"loss": {"kappa": 0.3}, "maxiter": 5},
+           "data": {"filename": "data.pckl.gzip", "reference_energy": "auto", "test_size": 4}}
+    runs = {}
+    for name, backend in (("numba", {}), ("dask", {"evaluator": "dask", "scheduler": lc.scheduler_address})):
+        wd = tmp_path / name
+        wd.mkdir()
+        shutil.copy(tmp_path / "data.pckl.gzip", wd)
+        (wd / "input.yaml").write_text(yaml.safe_dump({**doc, "backend": backend}))
+        runs[name] = run_fit(wd / "input.yaml", workdir=wd)
+    a, b = (load_potential(tmp_path / n / "output_potential.yaml") for n in ("numba", "dask"))
+    loss = ACELoss(a, LossConfig())
+    assert_same(loss.pmap.get(b), loss.pmap.get(a), "output potential")
+    assert runs["dask"].prepared.train_neighbors is None  # the client never built neighbour lists
+    for split in ("train", "test"):
+        pa, pb = (load_dataframe(tmp_path / n / f"{split}_pred.pckl.gzip") for n in ("numba", "dask"))
+        assert_same(pb["energy_pred"].to_numpy(), pa["energy_pred"].to_numpy(), f"{split} energies")
+        assert_same(np.concatenate(list(pb["forces_pred"])), np.concatenate(list(pa["forces_pred"])), "forces")
+        np.testing.assert_array_equal(pb["nn_min"], pa["nn_min"])

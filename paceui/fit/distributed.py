@@ -174,9 +174,10 @@ class DaskEvaluator:
 
     @classmethod
     def from_frames(cls, cfg: BackendConfig, train: Any, test: Any, cutoff: float, elements: tuple[str, ...],
-                    workers: list[str] | None = None) -> "DaskEvaluator":
+                    workers: list[str] | None = None, pairs: dict[str, np.ndarray] | None = None) -> "DaskEvaluator":
         """Shards of prepared frames (``paceui.data.prepare_dataset`` rows with weights); the workers read
-        their rows and build the neighbour lists (cutoff in Å), the client never holds them."""
+        their rows and build the neighbour lists (cutoff in Å), the client never holds them. ``pairs``:
+        neighbour pairs per structure of ``train``/``test`` for the balance (else atoms only)."""
         ev = cls(cfg, workers)
         try:
             for name, fr in (("train", train), ("test", test)):
@@ -184,7 +185,7 @@ class DaskEvaluator:
                     continue
                 nat = fr["ase_atoms"].map(len).to_numpy(np.int64)
                 e_ref = fr["energy_corrected"].to_numpy(float)
-                sels = partition(nat, None, len(ev.workers))
+                sels = partition(nat, (pairs or {}).get(name), len(ev.workers))
                 low = low_energy_mask(e_ref / nat)
                 recipes = [write_rows_recipe(fr, s, low, ev.folder, f"{ev.uid}-{name}-{k}", cutoff, elements)
                            for k, s in enumerate(sels)]
@@ -230,6 +231,25 @@ class DaskEvaluator:
                                    key=f"paceui-eval-{data.name}-{k}-{uuid.uuid4().hex}")
                 for k, f in enumerate(data.futures)]
         return self._gather(futs, f"evaluating the {data.name} shards")
+
+    def predict(self, potential: ACEPotential, data: ShardedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Energies (eV) per structure, forces [N, 3] (eV/Å) in structure order and the shortest pair
+        distance (Å) per structure, gathered once (for the prediction files at the end of a run)."""
+        from paceui.fit.distributed_shards import predict_shard
+
+        self._heal(data)
+        spec = self.model(potential, 0.0)
+        theta = ACELoss(potential, LossConfig()).pmap.get(potential)
+        got = self._gather([self.client.submit(predict_shard, f, spec, theta, pure=False, retries=RETRIES)
+                            for f in data.futures], f"predicting the {data.name} shards")
+        e, nn = np.zeros(data.n_struct), np.full(data.n_struct, np.nan)
+        f = np.zeros((int(data.n_atoms.sum()), 3))
+        off = data.struct_off
+        for sel, (es, fs, ns) in zip(data.index, got):
+            e[sel], nn[sel] = es, ns
+            rows = np.concatenate([np.arange(off[s], off[s + 1]) for s in sel])
+            f[rows] = fs
+        return e, f, nn
 
     def model(self, potential: ACEPotential, kappa: float) -> Any:
         """Future of the workers' model (basis and κ); fetched once per worker."""

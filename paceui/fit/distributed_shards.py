@@ -198,3 +198,16 @@ def eval_shard(shard: Shard, spec: ModelSpec, theta: np.ndarray, grad: bool) -> 
     stats = force_stats(res.f_pred - shard.arrays.f_ref, shard.low_atoms)
     return ShardResult(res.parts["e_loss"], res.parts["f_loss"], res.grad, res.e_pred, stats,
                        time.perf_counter() - t0)
+
+
+def predict_shard(shard: Shard, spec: ModelSpec, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energies (eV), forces (eV/Å) and the shortest pair distance (Å) of each structure of a shard."""
+    a = shard.arrays
+    e, f = _model(spec).predict(np.asarray(theta, dtype=float), a)
+    d = np.sqrt(np.einsum("ij,ij->i", a.vec, a.vec))
+    nn = np.full(a.n_struct, np.nan)
+    for s in range(a.n_struct):
+        lo, hi = a.nbr_off[a.struct_off[s]], a.nbr_off[a.struct_off[s + 1]]
+        if hi > lo:
+            nn[s] = d[lo:hi].min()
+    return e, f, nn
