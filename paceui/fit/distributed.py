@@ -96,7 +96,7 @@ def _backend_key(cfg: BackendConfig) -> tuple[Any, ...]:
     return (cfg.scheduler or "local", cfg.n_workers, cfg.threads_per_worker)
 
 
-@dataclass
+@dataclass(eq=False)
 class ShardedSet:
     """Client handle of one sharded data set: what the fitter and the metrics need on the client
     (per-structure energies in eV, weights, sizes), the shards' recipes and the futures of their data."""

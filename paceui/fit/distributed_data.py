@@ -10,7 +10,6 @@ frames), never the neighbour lists; the workers build those again for their shar
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from typing import Any, Mapping, Sequence
 
@@ -102,12 +101,14 @@ def prepare_on_workers(client: Any, data_config: Mapping[str, Any], elements: Se
             raise ValueError("no training structures left after splitting and weighting")
         test = normalize_weights(weighted.iloc[~is_train]) if (~is_train).any() else None
     msgs = tuple(str(w.message) for w in caught if issubclass(w.category, DataWarning))
+    for w in caught:  # as prepare_dataset: recorded, then shown
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     pos = pd.Series(np.arange(len(joint)), index=joint.index)
     counts = {"train": pairs[pos[train.index].to_numpy()]}
     if test is not None:
         counts["test"] = pairs[pos[test.index].to_numpy()]
     prepared = PreparedData(train, test, els, ref_used, tuple(dropped), cfg, float(cutoff), None, None, msgs)
-    return dataclasses.replace(prepared), counts
+    return prepared, counts
 
 
 def prepare_for_dask(cfg: Any, data_cfg: Mapping[str, Any], target: Any) -> tuple[Any, Any]:
