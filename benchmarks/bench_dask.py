@@ -52,6 +52,40 @@ def cluster(n: int):
                         scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
 
 
+def small_overhead(repeat: int) -> None:
+    """The fixed cost of a Dask evaluation: 30 Zuo structures, the 14-function basis of the session tests."""
+    import tempfile
+
+    from paceui.ace.basis import build_potential
+    from paceui.data import prepare_dataset
+    from paceui.data.io import save_dataframe
+    from paceui.fit.config import BackendConfig
+    from paceui.fit.data import fit_arrays
+    from paceui.fit.distributed import DaskEvaluator
+    from paceui.fit.loss import ACELoss, LossConfig
+    from paceui.session.testing import TINY_BASIS, zuo_frame
+
+    pot = build_potential(TINY_BASIS, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_dataframe(zuo_frame(30), Path(tmp) / "d.pckl.gzip")
+        prep = prepare_dataset({"filename": str(Path(tmp) / "d.pckl.gzip"), "reference_energy": "auto"},
+                               elements=pot.elements, cutoff=pot.cutoff, use_cache=False)
+    train, cfg = fit_arrays(prep.train, prep.train_neighbors), LossConfig(kappa=0.3, L2_coeffs=1e-8)
+    local = ACELoss(pot, cfg)
+    theta = local.pmap.get(pot)
+    t_local = per_eval(lambda: local(theta, train), repeat)
+    lc = cluster(2)
+    try:
+        ev = DaskEvaluator.from_arrays(BackendConfig(evaluator="dask", scheduler=lc.scheduler_address), train, None)
+        dl = ev.loss(pot, cfg)
+        t_dask = per_eval(lambda: dl(theta, ev.train), repeat)
+        ev.close()
+    finally:
+        lc.close()
+    print(f"small (30 structures, {len(train.species)} atoms, 14 functions): in process {1e3 * t_local:.1f} ms, "
+          f"Dask 2 workers {1e3 * t_dask:.1f} ms per evaluation: fixed overhead ~{1e3 * (t_dask - t_local):.0f} ms")
+
+
 def main() -> None:
     from paceui.fit.config import BackendConfig
     from paceui.fit.distributed import DaskEvaluator
@@ -82,6 +116,7 @@ def main() -> None:
     finally:
         lc.close()
 
+    small_overhead(args.repeat * 10)
     rows = []
     for k in (int(s) for s in args.scales.split(",")):
         frame = pd.concat([prep.train] * (k * args.copies), ignore_index=True)

@@ -35,6 +35,7 @@ from paceui.fit.metrics import low_energy_mask
 
 LOG = logging.getLogger("paceui.fit")
 RETRIES = 3  # re-runs of a shard task that raised (a dead worker is handled by the scheduler)
+SCATTER_BYTES = 1 << 18  # a θ larger than this is broadcast to the workers once, not sent with every task
 
 
 class DistributedError(RuntimeError):
@@ -198,7 +199,8 @@ class DaskEvaluator:
     def _load(self, name: str, sels: list[np.ndarray], recipes: list[ShardRecipe], e_ref: np.ndarray,
               w_e: np.ndarray, nat: np.ndarray, source: FitArrays | None) -> ShardedSet:
         futs = [self._submit_shard(r, k) for k, r in enumerate(recipes)]
-        info = self._gather([self.client.submit(shard_info, f, pure=False) for f in futs], f"loading the {name} shards")
+        info = self.gather([self.client.submit(shard_info, f, pure=False) for f in futs],
+                           f"loading the {name} shards")
         return ShardedSet(self, name, sels, recipes, futs, np.asarray(e_ref, float), np.asarray(w_e, float),
                           np.asarray(nat, np.int64), info, source)
 
@@ -214,7 +216,8 @@ class DaskEvaluator:
             if fut.status in ("error", "cancelled"):
                 data.futures[k] = self._submit_shard(data.recipes[k], k)
 
-    def _gather(self, futures: list[Any], what: str) -> list[Any]:
+    def gather(self, futures: list[Any], what: str) -> list[Any]:
+        """Results of ``futures``; a failure becomes a :class:`DistributedError` saying what failed."""
         if self._closed:
             raise DistributedError("the Dask evaluator is closed")
         try:
@@ -223,14 +226,20 @@ class DaskEvaluator:
             raise DistributedError(f"dask backend: {what} failed ({type(exc).__name__}: {exc}); the fit state "
                                    "is unchanged and the fit can be resumed once the cluster is healthy") from exc
 
-    def evaluate(self, spec: Any, theta: np.ndarray, data: ShardedSet, grad: bool) -> list[Any]:
-        """Shard results at θ, in shard order (``spec``: the future of a :class:`ModelSpec`)."""
-        th = np.ascontiguousarray(theta, dtype=float)
+    def submit(self, spec: Any, theta: np.ndarray, data: ShardedSet, grad: bool) -> list[Any]:
+        """Futures of the shard results at θ, in shard order (``spec``: the future of a :class:`ModelSpec`);
+        a small θ travels inside each shard's task, a large one is broadcast once per evaluation."""
+        th: Any = np.ascontiguousarray(theta, dtype=float)
         self._heal(data)
-        futs = [self.client.submit(eval_shard, f, spec, th, grad, pure=False, retries=RETRIES,
+        if th.nbytes > SCATTER_BYTES:
+            th = self.client.scatter(th, broadcast=True, hash=False)
+        return [self.client.submit(eval_shard, f, spec, th, grad, pure=False, retries=RETRIES,
                                    key=f"paceui-eval-{data.name}-{k}-{uuid.uuid4().hex}")
                 for k, f in enumerate(data.futures)]
-        return self._gather(futs, f"evaluating the {data.name} shards")
+
+    def evaluate(self, spec: Any, theta: np.ndarray, data: ShardedSet, grad: bool) -> list[Any]:
+        """Shard results at θ, in shard order."""
+        return self.gather(self.submit(spec, theta, data, grad), f"evaluating the {data.name} shards")
 
     def predict(self, potential: ACEPotential, data: ShardedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Energies (eV) per structure, forces [N, 3] (eV/Å) in structure order and the shortest pair
@@ -240,7 +249,7 @@ class DaskEvaluator:
         self._heal(data)
         spec = self.model(potential, 0.0)
         theta = ACELoss(potential, LossConfig()).pmap.get(potential)
-        got = self._gather([self.client.submit(predict_shard, f, spec, theta, pure=False, retries=RETRIES)
+        got = self.gather([self.client.submit(predict_shard, f, spec, theta, pure=False, retries=RETRIES)
                             for f in data.futures], f"predicting the {data.name} shards")
         e, nn = np.zeros(data.n_struct), np.full(data.n_struct, np.nan)
         f = np.zeros((int(data.n_atoms.sum()), 3))
@@ -321,8 +330,9 @@ class DistributedLoss:
         if not isinstance(data, ShardedSet):
             raise TypeError("the dask evaluator works on sharded data sets (ShardedSet), got "
                             f"{type(data).__name__}")
-        results = self.evaluator.evaluate(self._model(), theta, data, grad)
-        reg = self.local(np.asarray(theta, dtype=float), _empty(), grad=grad)
+        futures = self.evaluator.submit(self._model(), theta, data, grad)
+        reg = self.local(np.asarray(theta, dtype=float), _empty(), grad=grad)  # while the workers compute
+        results = self.evaluator.gather(futures, f"evaluating the {data.name} shards")
         e_pred = np.zeros(data.n_struct)
         for sel, r in zip(data.index, results):
             e_pred[sel] = r.e_pred
