@@ -206,7 +206,7 @@ def _count(v: Any, where: str) -> int | None:
     """A positive whole number, or None when absent."""
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float, str)) or _num(v, where) != int(_num(v, where)) \
-            or int(_num(v, where)) < 1:
+    x = _num(v, where) if isinstance(v, (int, float, str)) and not isinstance(v, bool) else float("nan")
+    if not (x >= 1 and x < 1e9 and x == int(x)):
         raise InputError(f"{where} must be a positive whole number, got {v!r}")
-    return int(_num(v, where))
+    return int(x)
