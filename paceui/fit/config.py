@@ -20,7 +20,8 @@ FIT_KEYS = {"loss", "weighting", "optimizer", "maxiter", "options", "repulsion",
             "ladder_type", "min_relative_train_loss_per_iter", "min_relative_test_loss_per_iter",
             "early_stopping_patience", "callbacks"}
 BACKEND_KEYS = {"evaluator", "batch_size", "batch_size_reduction", "batch_size_reduction_factor", "display_step",
-                "gpu_config", "parallel_mode", "n_workers", "imagetype", "scheduler", "threads_per_worker"}
+                "gpu_config", "parallel_mode", "n_workers", "imagetype", "scheduler", "threads_per_worker",
+                "shard_dir"}
 LOSS_KEYS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "w1_coeffs", "w2_coeffs"}
 
 
@@ -73,7 +74,10 @@ class FitConfig:
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """The ``backend:`` section; paceui's evaluator is numba (``numba``), or ``dask`` for clusters."""
+    """The ``backend:`` section; paceui's evaluator is numba (``numba``), or ``dask`` for clusters:
+    ``scheduler`` ``local`` (default: a LocalCluster of ``n_workers`` processes, default one per core) or a
+    scheduler address; ``threads_per_worker`` (default 1); ``shard_dir``: a folder every worker can read
+    for the shard files (default: a temporary folder, enough for a local cluster)."""
 
     evaluator: str = "numba"
     batch_size: int = 10
@@ -82,6 +86,7 @@ class BackendConfig:
     scheduler: str | None = None
     n_workers: int | None = None
     threads_per_worker: int | None = None
+    shard_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,24 @@ def _backend(d: dict[str, Any], src: str) -> BackendConfig:
         ev = "numba"  # pacemaker's two backends are both served by paceui's numba engine
     if ev not in ("numba", "dask"):
         raise InputError(f"{src}: backend.evaluator '{ev}' unknown (numba, dask; tensorpot/pyace map to numba)")
+    counts = {k: _count(d.get(k), f"{src}: backend.{k}") for k in ("n_workers", "threads_per_worker")}
+    sched, sdir = d.get("scheduler"), d.get("shard_dir")
+    if sched is not None and (not isinstance(sched, str) or not sched.strip()):
+        raise InputError(f"{src}: backend.scheduler must be 'local' or a Dask scheduler address "
+                         f"(tcp://host:8786), got {sched!r}")
+    if ev == "dask" and sched is None:
+        sched = "local"
     return BackendConfig(evaluator=ev, batch_size=int(d.get("batch_size", 10)),
                          display_step=max(1, int(d.get("display_step", 20))), imagetype=str(d.get("imagetype", "png")),
-                         scheduler=d.get("scheduler"), n_workers=d.get("n_workers"),
-                         threads_per_worker=d.get("threads_per_worker"))
+                         scheduler=None if sched is None else sched.strip(),
+                         shard_dir=None if sdir is None else str(sdir), **counts)
+
+
+def _count(v: Any, where: str) -> int | None:
+    """A positive whole number, or None when absent."""
+    if v is None:
+        return None
+    x = _num(v, where) if isinstance(v, (int, float, str)) and not isinstance(v, bool) else float("nan")
+    if not (x >= 1 and x < 1e9 and x == int(x)):
+        raise InputError(f"{where} must be a positive whole number, got {v!r}")
+    return int(x)

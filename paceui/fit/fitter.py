@@ -18,8 +18,9 @@ import numpy as np
 from paceui.ace.ladder import actual_ladder_step, empty_like, extend_basis
 from paceui.ace.potential import ACEPotential
 from paceui.fit.config import BackendConfig, FitConfig
+from paceui.fit.evaluation import attach, fit_metrics, make_loss, resolve_kappa  # noqa: F401 (re-exported)
 from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
-from paceui.fit.metrics import REG_KEYS, FitMetrics, compute_metrics
+from paceui.fit.metrics import FitMetrics
 from paceui.fit.optimizers import Stepper, make_stepper
 
 STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": "optimizer converged",
@@ -85,16 +86,6 @@ def _copy(v: Any) -> Any:
     return v.copy() if isinstance(v, (np.ndarray, ACEPotential, dict)) else v
 
 
-def resolve_kappa(kappa: Any, data: FitArrays) -> float:
-    """κ as given, or ``auto``: σ_E²/(σ_E²+σ_F²) from the training energies per atom and force norms."""
-    if kappa != "auto":
-        return float(kappa if kappa is not None else 0.0)
-    epa = data.e_ref / data.n_atoms
-    se2 = float(np.var(epa, ddof=1)) if len(epa) > 1 else 0.0
-    sf2 = float(np.var(np.linalg.norm(data.f_ref, axis=1))) if len(data.f_ref) else 0.0
-    return se2 / (se2 + sf2) if se2 + sf2 > 0 else 0.0
-
-
 class Fitter:
     """Fits ``target`` (or grows it by the ladder from ``initial``) to ``train``."""
 
@@ -111,6 +102,7 @@ class Fitter:
         self._stepper: Stepper | None = None
         self.loss: ACELoss | None = None
         self.theta: np.ndarray | None = None
+        self._evaluator: Any = None  # the Dask evaluator of ``backend: {evaluator: dask}``, else None
         self.update(fit, train, test, backend or BackendConfig())
 
     # ------------------------------------------------------------------ public stepping API
@@ -159,10 +151,14 @@ class Fitter:
         self.train: FitArrays = train if train is not None else self.train
         self.test: FitArrays | None = self.test if test is _KEEP else test
         self.backend: BackendConfig = backend or self.backend
+        ev = self._evaluator
+        self.train, self.test, self._evaluator = attach(self.backend, self.train, self.test, ev)
         loss = dict(self.cfg.loss)
         loss["kappa"] = resolve_kappa(loss.get("kappa", 0.0), self.train)
         self.loss_cfg = LossConfig.from_dict(loss)
-        if self.loss is not None:
+        if self.loss is not None:  # a new evaluator: the same basis, evaluated elsewhere
+            if self._evaluator is not ev:
+                self.loss = make_loss(self.loss.potential, self.loss_cfg, self._evaluator)
             self.loss.cfg = self.loss_cfg
 
     def restart(self, theta: np.ndarray | None = None, extend: int = 0) -> None:
@@ -216,9 +212,15 @@ class Fitter:
         self.callback_errors, self._last_reason = list(sd["callback_errors"]), sd["last_reason"]
         self.theta, self._done = _copy(sd["theta"]), sd["phase"] == "done"
         if sd["cycle_state"] is not None:
-            self.loss = ACELoss(self.current, self.loss_cfg)
+            self.loss = make_loss(self.current, self.loss_cfg, self._evaluator)
             self._cyc = _Cycle(**{k: _copy(v) for k, v in sd["cycle_state"].items()})
         return self
+
+    def close(self) -> None:
+        """Release the Dask evaluator (its shards and, for the last user, the cluster); no-op in process."""
+        if self._evaluator is not None:
+            self._evaluator.close()
+            self._evaluator = None
 
     def _suspend(self) -> None:
         """Close the suspended generator, keeping the optimizer's state for the next step."""
@@ -250,7 +252,7 @@ class Fitter:
 
     def _begin_step(self, theta: np.ndarray | None) -> None:
         """A new basis (or the first one): loss, mask and cycle 0 from ``theta`` or the current parameters."""
-        self.loss = ACELoss(self.current, self.loss_cfg)
+        self.loss = make_loss(self.current, self.loss_cfg, self._evaluator)
         pmap, self.state.cycle = self.loss.pmap, 0
         self._cyc = _Cycle(pmap.trainable_mask(self.cfg.trainable_parameters), np.zeros(0), self.cfg.fit_cycles)
         self._new_cycle(pmap.get(self.current) if theta is None else theta)
@@ -332,7 +334,7 @@ class Fitter:
                 info = stepper.step()
                 dt, x = time.perf_counter() - t0, stepper.x
                 res = cache["res"] if "x" in cache and np.array_equal(cache["x"], x) else loss(expand(x), self.train)
-                self.theta, nat = expand(x), max(len(self.train.species), 1)
+                self.theta, nat = expand(x), max(int(self.train.struct_off[-1]), 1)
                 rec = self._record(self.theta, res, it, info.n_evals, dt / max(info.n_evals - ev0, 1) / nat)
                 cyc.n_evals = info.n_evals
                 cyc.pending = self._stop_check(info, rec, cyc.train_losses, cyc.test_losses)
@@ -365,10 +367,7 @@ class Fitter:
     def _metrics(self, theta: np.ndarray, res: LossResult | None, data: FitArrays) -> FitMetrics:
         assert self.loss is not None
         res = res if res is not None else self.loss(theta, data, grad=False)
-        reg = {k: res.parts[k] for k in REG_KEYS.values()}
-        return compute_metrics(res.e_pred, data.e_ref, data.n_atoms, res.f_pred, data.f_ref, data.w_e, data.w_f,
-                               self.loss_cfg.kappa, reg=reg, nfuncs=len(self.current.functions()),
-                               ncoefs=int(self.loss.pmap.size))
+        return fit_metrics(res, data, self.loss_cfg.kappa, len(self.current.functions()), int(self.loss.pmap.size))
 
     def _record(self, theta: np.ndarray, res: LossResult, it: int, n_evals: int, t_atom: float,
                 event: str = "iteration") -> IterationRecord:

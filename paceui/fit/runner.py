@@ -131,8 +131,14 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     save_potential(target, wd / "target_potential.yaml")
     data_cfg = {"filename": cfg.data} if isinstance(cfg.data, str) else dict(cfg.data)
     data_cfg.setdefault("datapath", cfg.base_dir)
-    prepared = prepare_dataset(data_cfg, elements=target.elements, cutoff=target.cutoff,
-                               weighting=cfg.fit.weighting, seed=cfg.seed, progress=True)
+    ev = None
+    if cfg.backend.evaluator == "dask" and cfg.fit.repulsion != "auto":  # the workers build the neighbour lists
+        from paceui.fit.distributed_data import prepare_for_dask
+
+        prepared, ev = prepare_for_dask(cfg, data_cfg, target)
+    else:
+        prepared = prepare_dataset(data_cfg, elements=target.elements, cutoff=target.cutoff,
+                                   weighting=cfg.fit.weighting, seed=cfg.seed, progress=True)
     for line in prepared.summary().splitlines():
         LOG.info(line)
     if prepared.reference_energy_json:
@@ -147,25 +153,35 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
                      image_format=cfg.backend.imagetype)
     if dry_run:
         LOG.info("Dry run: basis, data and neighbour lists prepared; no fit.")
+        if ev is not None:
+            ev.close()
         return FitRun(wd, target, None, None, prepared)
-    train = fit_arrays(prepared.train, prepared.train_neighbors)
-    test = fit_arrays(prepared.test, prepared.test_neighbors) if prepared.test is not None and len(prepared.test) else None
+    if ev is not None:
+        train, test = ev.train, ev.test
+    else:
+        train = fit_arrays(prepared.train, prepared.train_neighbors)
+        test = fit_arrays(prepared.test, prepared.test_neighbors) if prepared.test is not None and len(prepared.test) \
+            else None
     fit_cfg = replace(cfg.fit, maxiter=0) if no_fit else cfg.fit
     fitter = Fitter(target, train, fit_cfg, test=test, backend=cfg.backend, initial=initial, seed=cfg.seed,
                     callbacks=load_callbacks(cfg.fit.callbacks, cfg.base_dir))
-    _drive(fitter, wd, cfg)
-    out = fitter.state.best_potential or fitter.potential()
-    out.metadata.update(target.metadata)
-    out.metadata.pop("_fit_cycles", None)
-    if cfg.fit.repulsion == "auto":
-        out = add_zbl_repulsion(out, prepared.train_neighbors)
-    save_potential(out, wd / output)
-    save_yace(out, wd / (str(Path(output).with_suffix(".yace")) if output.endswith((".yaml", ".yml")) else output + ".yace"))
-    LOG.info(f"Fit stopped: {fitter.state.stop_message}. Potential saved to {output}")
-    for err in fitter.callback_errors:
-        LOG.warning(f"callback error: {err}")
-    if not no_predict:
-        _predict(out, prepared, wd, cfg, fitter, write_report, save_dataframe)
+    try:
+        _drive(fitter, wd, cfg)
+        out = fitter.state.best_potential or fitter.potential()
+        out.metadata.update(target.metadata)
+        out.metadata.pop("_fit_cycles", None)
+        if cfg.fit.repulsion == "auto":
+            out = add_zbl_repulsion(out, prepared.train_neighbors)
+        save_potential(out, wd / output)
+        save_yace(out, wd / (str(Path(output).with_suffix(".yace")) if output.endswith((".yaml", ".yml"))
+                             else output + ".yace"))
+        LOG.info(f"Fit stopped: {fitter.state.stop_message}. Potential saved to {output}")
+        for err in fitter.callback_errors:
+            LOG.warning(f"callback error: {err}")
+        if not no_predict:
+            _predict(out, prepared, wd, cfg, fitter, write_report, save_dataframe)
+    finally:
+        fitter.close()  # the Dask evaluator's shards and cluster, if any
     return FitRun(wd, target, out, fitter, prepared)
 
 
@@ -231,14 +247,19 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
         sets["test"] = (prepared.test, prepared.test_neighbors)
     report: dict[str, dict] = {}
     for name, (frame, packed) in sets.items():
-        arr = fit_arrays(frame, packed)
-        e, f = loss.predict(theta, arr)
+        if packed is None:  # a Dask run: predictions from the workers' shards
+            from paceui.fit.distributed_data import predictions
+
+            e, f, nn, arr = predictions(pot, frame, fitter.train if name == "train" else fitter.test)
+        else:
+            arr = fit_arrays(frame, packed)
+            (e, f), nn = loss.predict(theta, arr), _nn_min(packed)
         nat = arr.n_atoms
         forces = np.split(f, np.cumsum(nat)[:-1])
         df = frame.drop(columns=["ase_atoms"], errors="ignore").copy()
         df["energy_pred"] = e
         df["forces_pred"] = forces
-        df["nn_min"] = _nn_min(packed)
+        df["nn_min"] = nn
         save_dataframe(df, wd / f"{name}_pred.pckl.gzip")
         report[name] = {"e_ref_per_atom": arr.e_ref / nat, "e_pred_per_atom": e / nat, "f_ref": arr.f_ref,
                         "f_pred": f, "nn_min": df["nn_min"].to_numpy()}

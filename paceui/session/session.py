@@ -279,6 +279,7 @@ class Session:
     def close(self, timeout: float | None = None) -> None:
         """Stop a running fit (autosaving it) and release the session."""
         self._engine.close(timeout)
+        self.fitter.close()  # the Dask evaluator's shards and cluster, if any
         if self._temp_dir:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
 
@@ -342,8 +343,9 @@ class Session:
                 sd["best_loss"] = math.inf
             if "fit_cycles" in keys:
                 cs["n_cycles"] = max(cfg.fit.fit_cycles, int(sd["cycle"]) + 1)
-        fitter = Fitter.from_state_dict(sd, target, data.train, cfg.fit, data.test, cfg.backend,
-                                        callbacks=self._callbacks)
+        old, fitter = fitter, Fitter.from_state_dict(sd, target, data.train, cfg.fit, data.test, cfg.backend,
+                                                     callbacks=self._callbacks)
+        old.close()
         if report.restarts_optimizer and sd["phase"] != "start":
             fitter.restart()
         if new_loss and self._best is not None:
