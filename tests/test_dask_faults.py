@@ -130,3 +130,27 @@ def test_a_session_on_the_cluster_saves_closes_and_resumes(cluster, tmp_path):
     assert list(got.columns) == list(want.columns) and len(got) == len(want)
     np.testing.assert_allclose(got["loss"].to_numpy()[:4], want["loss"].to_numpy()[:4], rtol=1e-8)
     assert got["loss"].iloc[-1] < got["loss"].iloc[0]  # after the failure: a fresh optimizer from the same θ
+
+
+def test_switching_the_evaluator_in_a_running_session_keeps_the_fit(cluster):
+    """change_settings(evaluator=...) moves a session onto the cluster and back; the fit goes on exactly."""
+    from paceui.session.settings import SettingsError
+    from paceui.session.testing import comparable, tiny_session
+
+    _, backend = cluster
+    with tiny_session(n=12) as plain:
+        plain.run(iterations=4)
+        want = comparable(plain.history)
+    with tiny_session(n=12) as s:
+        s.run(iterations=2)
+        report = s.change_settings(evaluator="dask", scheduler=backend.scheduler).result()
+        assert report.kind == "rebuild" and "evaluator" in str(report)
+        assert s.fitter.train.evaluator is not None
+        s.run(iterations=1)
+        s.change_settings(evaluator="numba").result()
+        assert getattr(s.fitter.train, "evaluator", None) is None
+        s.run(iterations=1)
+        got = comparable(s.history)
+        with pytest.raises(SettingsError, match="n_workers"):
+            s.preview_settings(n_workers=0)
+    np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-10)

@@ -26,6 +26,7 @@ from paceui.fit.params import ParamMap
 
 LOSS_KEYS = ("kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth")
 DATA_KEYS = ("test_size", "reference_energy", "aug_factor", "ignore_weights")
+BACKEND_KEYS = ("evaluator", "scheduler", "n_workers", "threads_per_worker", "shard_dir")
 _RESTART = "the optimizer restarts (a new cycle) from the current parameters"
 _EFFECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # key: (kind, what it does, what it invalidates); kinds: none, rebuild (same optimizer state, new
@@ -54,6 +55,8 @@ _EFFECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "cutoff": ("neighbors", f"the radial cutoff rcut of every bond changes and the neighbour lists are rebuilt "
                f"(from the cache when possible); {_RESTART}", ("neighbour lists", "radial basis", "optimizer state")),
     "display_step": ("none", "test metrics every display_step iterations from now on", ()),
+    "backend": ("rebuild", "the evaluator is built again (numba in this process, or Dask workers that load the "
+                "shards); the fit goes on from the same parameters and optimizer state", ()),
     "autosave_every": ("none", "autosave interval from now on (0: only on pause, stop and finish)", ()),
 }
 _KINDS = ("none", "rebuild", "restart", "data", "neighbors")
@@ -103,7 +106,7 @@ class ChangeReport:
 
 
 def _effect_key(key: str) -> str:
-    return "loss" if key in LOSS_KEYS else "data" if key in DATA_KEYS else key
+    return "loss" if key in LOSS_KEYS else "data" if key in DATA_KEYS else "backend" if key in BACKEND_KEYS else key
 
 
 def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes: Mapping[str, Any],
@@ -112,7 +115,8 @@ def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes
 
     Keys: the loss keys (kappa, L1_coeffs, ...) or ``loss={...}``; fit keys (optimizer, options,
     maxiter, fit_cycles, noise_*, ladder_*, early stopping, trainable_parameters, weighting); data
-    keys (test_size, reference_energy, aug_factor, ignore_weights); cutoff (Å); display_step;
+    keys (test_size, reference_energy, aug_factor, ignore_weights); cutoff (Å); display_step; backend keys
+    (evaluator numba|dask, scheduler, n_workers, threads_per_worker, shard_dir);
     autosave_every; weight_factors ({structure name: factor}).
     """
     new, opts = copy.deepcopy(dict(settings)), copy.deepcopy(dict(options))
@@ -133,14 +137,15 @@ def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes
             where = data
         elif key == "cutoff":
             where = new
-        elif key == "display_step":
+        elif key == "display_step" or key in BACKEND_KEYS:
             where = new.setdefault("backend", {})
         elif key in ("autosave_every", "weight_factors"):
             where = opts
         elif key in _EFFECTS:
             where = fit
         else:
-            known = sorted(set(_EFFECTS) - {"loss", "data"} | set(LOSS_KEYS) | set(DATA_KEYS))
+            known = sorted(set(_EFFECTS) - {"loss", "data", "backend"} | set(LOSS_KEYS) | set(DATA_KEYS)
+                           | set(BACKEND_KEYS))
             raise SettingsError(f"unknown setting {key!r}; changeable: {', '.join(known)}")
         old = where.get(key)
         value = plain_value(value)
