@@ -49,6 +49,7 @@ class ActionBar:
             b = w.Button(description=a.title.rstrip("…"), tooltip=f"{a.description} [key {a.key} in the TUI]",
                          icon=_ICONS.get(name, ""), button_style=_STYLES.get(name, ""),
                          layout=w.Layout(width="auto"))
+            b.add_class(f"paceui-action-{name}")  # stable hooks for browser tests and custom CSS
             b.on_click(lambda _b, name=name: self.run(name))
             self.buttons[name] = b
         narrow = w.Layout(width="150px")
@@ -67,6 +68,9 @@ class ActionBar:
                                           tooltip="functions to add (empty: the next ladder step)")},
             "save": {"path": w.Text("", placeholder="folder (the session's)", layout=w.Layout(width="190px"))},
         }
+        for name, fields in self.params.items():
+            for param, wid in fields.items():
+                wid.add_class(f"paceui-param-{name}-{param}")
         self.futures: list[tuple[str, Future[Any]]] = []
         self.message = w.HTML()
         groups = [w.HBox([self.buttons[n], *self.params.get(n, {}).values()],

@@ -96,6 +96,7 @@ class Dashboard:
         self.basis = w.IntProgress(0, min=0, max=1, description="basis", bar_style="success",
                                    layout=w.Layout(width="360px"))
         self.curves = w.Image(format="png", layout=w.Layout(width="100%", max_width="1040px"))
+        self.curves.add_class("paceui-curves")
         self.metrics = w.HTML()
         self.log_html = w.HTML()
         self.subset = w.ToggleButtons(options=["train", "test"], value="train", description="set",

@@ -207,7 +207,7 @@ def metrics_html(history: pd.DataFrame) -> str:
     rows = "".join(f"<tr><td>{html.escape(label)}</td><td style='text-align:right'>{_fmt(m['train'][col])}</td>"
                    f"<td style='text-align:right'>{_fmt(m['test'].get(col, math.nan))}</td>"
                    f"<td>{html.escape(unit)}</td></tr>" for col, label, _, unit in _METRIC_ROWS)
-    return ("<table class='paceui-metrics' style='border-collapse:collapse;font-size:12px'>"
+    return ("<table class='paceui-metrics' style='border-collapse:collapse;font-size:12px;white-space:nowrap'>"
             "<tr><th></th><th>train</th><th>test</th><th></th></tr>" + rows + "</table>")
 
 
@@ -233,5 +233,5 @@ def errors_html(table: pd.DataFrame, n: int = 50, by: str = "de_per_atom_mev") -
         body.append("<tr>" + "".join(f"<td style='padding:0 6px;text-align:{'left' if i == 0 else 'right'}'>{c}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     more = f"<div><i>{len(table) - len(t)} more structures not shown</i></div>" if len(table) > len(t) else ""
-    return ("<table class='paceui-errors' style='border-collapse:collapse;font-size:12px'><tr>" + head + "</tr>"
+    return ("<table class='paceui-errors' style='border-collapse:collapse;font-size:12px;white-space:nowrap'><tr>" + head + "</tr>"
             + "".join(body) + "</table>" + more)
