@@ -229,11 +229,25 @@ def test_analysis_parity_and_error_table(dash: Dashboard, session: Session) -> N
     worst = train.reindex(train["de_per_atom_mev"].abs().sort_values(ascending=False).index)
     first_row = dash.errors.value.split("<tr>")[2]
     assert worst["name"].iloc[0].rsplit("/", 1)[-1] in first_row   # largest error first
-    dash.subset.value = "test"
-    dash.evaluate.click()
+    dash.subset.value = "test"                      # choosing the set evaluates it
+    assert dash._analysis is not None
     dash._analysis.result(60)
     dash.refresh()
     assert dash.predictions.subset == "test" and len(dash.predictions.table) == 3
+    dash.evaluate.click()
+    dash._analysis.result(60)
+    dash.refresh()
+    assert dash.predictions.subset == "test" and "test set" in dash.analysis_msg.value
+
+
+def test_a_closed_session_refuses_with_a_message(session: Session) -> None:
+    d = Dashboard(session, auto_analysis=False)
+    try:
+        session.close()
+        d.buttons["start"].click()
+        assert "the session is closed" in d.controls.message.value
+    finally:
+        d.close()
 
 
 def test_auto_analysis_when_the_fit_halts(session: Session) -> None:

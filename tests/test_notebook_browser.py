@@ -66,9 +66,10 @@ def lab(tmp_path: Path):
     for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
         (tmp_path / name.lower()).mkdir()
         env[name] = str(tmp_path / name.lower())
-    news = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    news.parent.mkdir(parents=True)
-    news.write_text('{"fetchNews": "false", "checkForUpdates": false, "doNotDisturbMode": true}')   # no news pop-up over the dashboard
+    news = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text(  # no news pop-up over the dashboard
+        '{"fetchNews": "false", "checkForUpdates": false, "doNotDisturbMode": true}')
     log = tmp_path / "jupyterlab.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -108,6 +108,8 @@ class ActionBar:
         method = "save_async" if name == "save" else name
         fut: Future[Any] = getattr(self.session, method)(**kw)
         self.futures = self.futures[-20:] + [(name, fut)]
+        if fut.done() and fut.exception() is not None:  # refused at once (e.g. a closed session)
+            self._error(f"{self.actions[name].title}: {fut.exception()}")
         return fut
 
     def update(self, status: SessionStatus) -> None:

@@ -105,6 +105,8 @@ class Dashboard:
         self.evaluate = w.Button(description="Evaluate", icon="refresh",
                                  tooltip="evaluate the potential on this set (runs beside the fit)")
         self.evaluate.on_click(lambda _: self.analyze())
+        self.subset.observe(lambda _: self.analyze(), names="value")
+        self.best.observe(lambda _: self.analyze(), names="value")
         self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px"))
         self.errors = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
         self.analysis_msg = w.HTML("<i>press Evaluate (or let the fit halt) for parity plots and errors</i>")

@@ -233,5 +233,6 @@ def errors_html(table: pd.DataFrame, n: int = 50, by: str = "de_per_atom_mev") -
         body.append("<tr>" + "".join(f"<td style='padding:0 6px;text-align:{'left' if i == 0 else 'right'}'>{c}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
     more = f"<div><i>{len(table) - len(t)} more structures not shown</i></div>" if len(table) > len(t) else ""
-    return ("<table class='paceui-errors' style='border-collapse:collapse;font-size:12px;white-space:nowrap'><tr>" + head + "</tr>"
+    return ("<table class='paceui-errors' style='border-collapse:collapse;font-size:12px;white-space:nowrap'><tr>"
+            + head + "</tr>"
             + "".join(body) + "</table>" + more)
