@@ -288,10 +288,12 @@ async def test_kernel_loop_task_updates_widgets_in_the_loop_thread(session: Sess
     assert not d.polling
 
 
-def test_session_dashboard_and_display(session: Session) -> None:
+def test_session_dashboard_and_display(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     d = session.dashboard(auto_analysis=False)
     assert isinstance(d, Dashboard) and d.session is session and not d.polling   # no loop runs here
     d.close()
+    assert session._repr_mimebundle_() == {"text/plain": repr(session)}   # not in a kernel: no widgets
+    monkeypatch.setattr("paceui.notebook._in_kernel", lambda: True)
     bundle = session._repr_mimebundle_()
     assert bundle["text/plain"] == repr(session)
     view = bundle["application/vnd.jupyter.widget-view+json"]

@@ -17,8 +17,20 @@ from paceui.notebook.dashboard import Dashboard, status_text
 from paceui.notebook.forms import FIELDS, SettingsForm
 
 
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (widgets can be shown); False in a terminal IPython or a script."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
 def session_mimebundle(session: Any, **kw: Any) -> Any:
-    """What ``display(session)`` shows: a new dashboard of the session (its plain-text form: the session)."""
+    """What ``display(session)`` shows: in a Jupyter kernel a new dashboard of the session (its plain-text
+    form: the session's repr); elsewhere just the repr."""
+    if not _in_kernel():
+        return {"text/plain": repr(session)}
     bundle = Dashboard(session)._repr_mimebundle_(**kw)
     if isinstance(bundle, dict):
         bundle["text/plain"] = repr(session)
