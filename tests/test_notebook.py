@@ -222,7 +222,7 @@ def test_extend_ladder_randomize_and_save(tmp_path: Path) -> None:
 def test_analysis_parity_and_error_table(dash: Dashboard, session: Session) -> None:
     session.run(iterations=3)
     dash.analyze(subset="train", wait=True)
-    assert dash.parity.value.tobytes().startswith(PNG)
+    assert dash.parity.value.tobytes().startswith(PNG) and dash.subset.value == "train"
     train = dash.predictions.table
     assert len(train) == 7 and "energy MAE" in dash.analysis_msg.value
     assert dash.errors.value.count("<tr>") == 1 + 7
@@ -238,6 +238,8 @@ def test_analysis_parity_and_error_table(dash: Dashboard, session: Session) -> N
     dash._analysis.result(60)
     dash.refresh()
     assert dash.predictions.subset == "test" and "test set" in dash.analysis_msg.value
+    dash.analyze("train", wait=True)                # the toggle shows what was evaluated
+    assert dash.subset.value == "train" and dash.predictions.subset == "train"
 
 
 def test_a_closed_session_refuses_with_a_message(session: Session) -> None:

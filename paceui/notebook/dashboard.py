@@ -105,8 +105,9 @@ class Dashboard:
         self.evaluate = w.Button(description="Evaluate", icon="refresh",
                                  tooltip="evaluate the potential on this set (runs beside the fit)")
         self.evaluate.on_click(lambda _: self.analyze())
-        self.subset.observe(lambda _: self.analyze(), names="value")
-        self.best.observe(lambda _: self.analyze(), names="value")
+        self._syncing = False  # set while analyze() shows its own arguments in the toggles
+        self.subset.observe(lambda _: None if self._syncing else self.analyze(), names="value")
+        self.best.observe(lambda _: None if self._syncing else self.analyze(), names="value")
         self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px"))
         self.errors = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
         self.analysis_msg = w.HTML("<i>press Evaluate (or let the fit halt) for parity plots and errors</i>")
@@ -235,8 +236,13 @@ class Dashboard:
     def analyze(self, subset: str | None = None, best: bool | None = None, wait: bool = False) -> Future[Any]:
         """Evaluate the current (or best) potential on ``subset`` in a worker thread (parity plots and the
         per-structure error table); ``wait``: block until done and show it now."""
-        subset = subset or self.subset.value
-        best = self.best.value if best is None else best
+        self._syncing = True
+        try:  # the toggles show what is evaluated
+            self.subset.value = subset or self.subset.value
+            self.best.value = self.best.value if best is None else bool(best)
+        finally:
+            self._syncing = False
+        subset, best = self.subset.value, self.best.value
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="paceui-dashboard")
         session = self.session

@@ -142,8 +142,9 @@ def _widget(f: Field, default: Any) -> w.ValueWidget:
         return w.Dropdown(options=list(f.choices), description=f.label, style=style, layout=layout, tooltip=tip)
     cls = w.Combobox if f.kind == "combo" else w.Text
     kw = {"options": list(f.choices), "ensure_option": False} if f.kind == "combo" else {}
-    return cls(description=f.label, placeholder=f"default: {format_value(default)}" if default is not None else "",
-               continuous_update=False, style=style, layout=layout, tooltip=tip, **kw)
+    hint = f"default: {format_value(default)}" if default is not None else "default"
+    return cls(description=f.label, placeholder=hint, continuous_update=False, style=style, layout=layout,
+               tooltip=tip, **kw)
 
 
 class SettingsForm:
