@@ -292,6 +292,15 @@ class Session:
     def __repr__(self) -> str:
         return f"<Session {self.name!r} {self._status.describe()}>"
 
+    def dashboard(self, **kw: Any) -> Any:
+        """Jupyter widgets to steer and watch this session (:class:`paceui.notebook.Dashboard`)."""
+        from paceui.notebook import Dashboard
+        return Dashboard(self, **kw)
+
+    def _repr_mimebundle_(self, **kw: Any) -> Any:  # display(session) in Jupyter: a new dashboard
+        from paceui.notebook import session_mimebundle
+        return session_mimebundle(self, **kw)
+
     # ------------------------------------------------------------------ engine thread only
     def _emit(self, ev: Event) -> None:
         self.events.emit(ev)

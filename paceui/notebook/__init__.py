@@ -1,0 +1,41 @@
+"""Jupyter front end: widgets that steer a :class:`~paceui.session.Session` from a notebook.
+
+>>> from paceui.notebook import Dashboard        # doctest: +SKIP
+>>> Dashboard(session)                           # doctest: +SKIP   (or session.dashboard(), display(session))
+
+Built on ipywidgets 8; the plots are matplotlib figures rendered to PNG into ``ipywidgets.Image`` (see
+the README's "Notebook" section). The buttons come from :data:`paceui.session.ACTIONS`; settings go
+through :meth:`Session.preview_settings` / :meth:`Session.change_settings`; no fitting logic lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paceui.notebook.controls import NOTEBOOK_ACTIONS, ActionBar
+from paceui.notebook.dashboard import Dashboard, status_text
+from paceui.notebook.forms import FIELDS, SettingsForm
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (widgets can be shown); False in a terminal IPython or a script."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def session_mimebundle(session: Any, **kw: Any) -> Any:
+    """What ``display(session)`` shows: in a Jupyter kernel a new dashboard of the session (its plain-text
+    form: the session's repr); elsewhere just the repr."""
+    if not _in_kernel():
+        return {"text/plain": repr(session)}
+    bundle = Dashboard(session)._repr_mimebundle_(**kw)
+    if isinstance(bundle, dict):
+        bundle["text/plain"] = repr(session)
+    return bundle
+
+
+__all__ = ["ActionBar", "Dashboard", "FIELDS", "NOTEBOOK_ACTIONS", "SettingsForm", "session_mimebundle",
+           "status_text"]

@@ -1,0 +1,294 @@
+"""``Dashboard(session)``: steer a session's fit from a Jupyter notebook (ipywidgets 8).
+
+The fit runs in the session's own thread and never touches a widget. The dashboard pulls the
+session's events from a :class:`~paceui.session.Subscription` and reads its status and history in
+:meth:`Dashboard.refresh`, which runs on the kernel's own event loop: an asyncio task started where a
+loop runs (every cell of ipykernel 6 and 7 runs inside it) calls it every ``poll_interval`` seconds
+while the kernel is idle or awaiting. Without a running loop (scripts, tests) call ``refresh()``
+yourself. A cell that blocks (``session.run()``) holds the loop, so widgets update when it returns;
+``await dashboard.until(...)`` waits with live updates.
+
+>>> dash = session.dashboard(); dash      # doctest: +SKIP
+>>> await dash.until(lambda st: st.total_iterations >= 20)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import math
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+import ipywidgets as w
+import numpy as np
+
+from paceui.notebook.controls import ActionBar
+from paceui.notebook.forms import SettingsForm
+from paceui.notebook.plots import CurvePlot, curve_data, errors_html, metrics_html, render_parity
+from paceui.session import Changed, Error, Event, Paused, Phase, Saved, Session, SessionStatus, Stopped
+
+_PHASE_COLORS = {Phase.READY: "#555", Phase.RUNNING: "#1565c0", Phase.PAUSED: "#ef6c00", Phase.STOPPED: "#6a1b9a",
+                 Phase.FINISHED: "#2e7d32", Phase.ERROR: "#b00020"}
+
+
+def status_text(st: SessionStatus) -> str:
+    """The status line: phase, where the fit stands, loss, basis size and (when halted) why it stopped."""
+    best = f" (best {st.best_loss:.6g})" if math.isfinite(st.best_loss) else ""
+    text = (f"{st.phase.value} — ladder step {st.ladder_step}, cycle {st.cycle}, iteration {st.iteration}; "
+            f"{st.total_iterations} iterations in total; loss {st.loss:.6g}{best}; "
+            f"{st.nfuncs}/{st.target_nfuncs} functions")
+    if st.phase is not Phase.RUNNING and (st.stop_reason or st.stop_message):
+        text += f"\nstop reason: {st.stop_message or st.stop_reason}"
+        if st.stop_reason and st.stop_message and st.stop_reason not in st.stop_message:
+            text += f" ({st.stop_reason})"
+    if st.error:
+        text += f"\nerror: {st.error}"
+    return text
+
+
+def describe_event(ev: Event) -> str | None:
+    """One log line for an event (None for progress and ladder/cycle events, which the curves show)."""
+    if isinstance(ev, Stopped):
+        return f"stopped after {ev.total_iterations} iterations: {ev.message or ev.reason}"
+    if isinstance(ev, Paused):
+        return f"paused after {ev.total_iterations} iterations"
+    if isinstance(ev, Saved):
+        return f"{'autosaved' if ev.autosave else 'saved'} generation {ev.generation} to {ev.path}"
+    if isinstance(ev, Changed):
+        return f"{ev.action}: {ev.message}"
+    if isinstance(ev, Error):
+        return f"error: {ev.message}"
+    if ev.kind in ("started", "resumed"):
+        return f"{ev.kind} at {getattr(ev, 'total_iterations', '?')} iterations"
+    return None
+
+
+def _close_tree(widget: w.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
+class Dashboard:
+    """Widgets to steer and watch a :class:`~paceui.session.Session`; display it (``dash`` as a cell's last
+    line) to see it.
+
+    ``poll_interval`` (s): how often the kernel-loop task refreshes; ``redraw_interval`` (s): the least
+    time between two renderings of the learning curves (PNG); ``auto_analysis``: evaluate the parity
+    plots and the error table whenever the fit halts.
+    """
+
+    def __init__(self, session: Session, *, poll_interval: float = 0.25, redraw_interval: float = 1.0,
+                 auto_analysis: bool = True, log_lines: int = 8) -> None:
+        self.session = session
+        self.poll_interval, self.redraw_interval, self.auto_analysis = poll_interval, redraw_interval, auto_analysis
+        self._sub = session.subscribe(maxlen=1000)
+        self.log: list[str] = []
+        self._log_lines = log_lines
+        self.controls = ActionBar(session, on_error=self._note)
+        self.buttons = self.controls.buttons
+        self.form = SettingsForm(session)
+        self.status_html = w.HTML()
+        self.progress = w.IntProgress(0, min=0, max=1, description="cycle", bar_style="info",
+                                      layout=w.Layout(width="360px"))
+        self.basis = w.IntProgress(0, min=0, max=1, description="basis", bar_style="success",
+                                   layout=w.Layout(width="360px"))
+        self.curves = w.Image(format="png", layout=w.Layout(width="100%", max_width="1040px"))
+        self.curves.add_class("paceui-curves")
+        self.metrics = w.HTML()
+        self.log_html = w.HTML()
+        self.subset = w.ToggleButtons(options=["train", "test"], value="train", description="set",
+                                      style={"button_width": "70px"})
+        self.best = w.Checkbox(False, description="best potential", indent=False)
+        self.evaluate = w.Button(description="Evaluate", icon="refresh",
+                                 tooltip="evaluate the potential on this set (runs beside the fit)")
+        self.evaluate.on_click(lambda _: self.analyze())
+        self._syncing = False  # set while analyze() shows its own arguments in the toggles
+        self.subset.observe(lambda _: None if self._syncing else self.analyze(), names="value")
+        self.best.observe(lambda _: None if self._syncing else self.analyze(), names="value")
+        self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px"))
+        self.errors = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.analysis_msg = w.HTML("<i>press Evaluate (or let the fit halt) for parity plots and errors</i>")
+        fit_tab = w.VBox([self.curves, w.HBox([self.metrics, self.log_html], layout=w.Layout(grid_gap="24px"))])
+        ana_tab = w.VBox([w.HBox([self.subset, self.best, self.evaluate]), self.analysis_msg, self.parity,
+                          self.errors])
+        self.tabs = w.Tab(children=[fit_tab, self.form.widget, ana_tab], titles=("Fit", "Settings", "Analysis"))
+        self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.basis]), self.controls.widget,
+                              self.tabs], layout=w.Layout(width="100%"))
+        self.curve_data: dict[str, np.ndarray] = curve_data(session.history.iloc[:0])
+        self.predictions: Any = None
+        self.redraws = 0
+        self._key: tuple[Any, ...] | None = None
+        self._drawn_key: tuple[Any, ...] | None = None
+        self._last_draw = -math.inf
+        self._plot: CurvePlot | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._analysis: Future[tuple[Any, bytes, str]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.refresh(force=True)
+        self.start_polling()
+
+    # ------------------------------------------------------------------ the kernel loop
+    def start_polling(self) -> bool:
+        """Refresh from an asyncio task on the running loop (the kernel's); False where no loop runs."""
+        if self._closed:
+            return False
+        if self._task is not None and not self._task.done():
+            return True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._task = loop.create_task(self._poll_forever())
+        return True
+
+    @property
+    def polling(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _poll_forever(self) -> None:
+        while not self._closed:
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - a dashboard bug must not end its updates silently
+                self._note(f"dashboard update failed: {exc!r}")
+            await asyncio.sleep(self.poll_interval)
+
+    async def until(self, predicate: Callable[[SessionStatus], bool], timeout: float | None = None) -> SessionStatus:
+        """Wait (in a cell: ``await dash.until(...)``) until ``predicate(status)`` holds or the fit halts,
+        refreshing the widgets meanwhile; TimeoutError after ``timeout`` s."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.refresh()
+            st = self.session.status
+            if predicate(st) or (st.phase is not Phase.RUNNING and self.session.wait(0)):
+                return st  # wait(0): the fit thread has nothing left to do
+            if end is not None and time.monotonic() > end:
+                raise TimeoutError(f"waited {timeout} s; the session is {st.describe()}")
+            await asyncio.sleep(self.poll_interval)
+
+    # ------------------------------------------------------------------ updates (the kernel's thread)
+    def refresh(self, force: bool = False) -> None:
+        """Bring every widget up to date with the session (events, status, curves, metrics, analysis);
+        ``force``: render the curves now regardless of ``redraw_interval``."""
+        if self._closed:
+            return
+        halted = False
+        for ev in self._sub.poll():
+            line = describe_event(ev)
+            if line:
+                self._note(line)
+            halted |= isinstance(ev, (Stopped, Paused, Error))
+            if isinstance(ev, Changed) and ev.action == "settings" and self.form.pending is None:
+                self.form.load()
+        self.form.poll()
+        st = self.session.status
+        self._show_status(st)
+        key = (st.total_iterations, st.ladder_step, st.cycle, st.iteration, st.loss, st.nfuncs, st.generation)
+        if key != self._key or force:
+            self._key = key
+            hist = self.session.history
+            self.curve_data = curve_data(hist)
+            self.metrics.value = "<b>current metrics</b>" + metrics_html(hist)
+        due = time.monotonic() - self._last_draw >= self.redraw_interval or st.phase is not Phase.RUNNING
+        if self._key != self._drawn_key and (due or force):
+            self._draw(st)
+        if halted and self.auto_analysis:
+            self.analyze()
+        self._take_analysis()
+
+    def _show_status(self, st: SessionStatus) -> None:
+        color = _PHASE_COLORS.get(st.phase, "#555")
+        first, *rest = status_text(st).split("\n")
+        phase, where = first.split(" — ", 1)
+        extra = "".join(f"<div>{html.escape(r)}</div>" for r in rest)
+        value = (f"<div class='paceui-status'><b style='color:{color}'>{html.escape(phase.upper())}</b> "
+                 f"{html.escape(where)}{extra}</div>")
+        if self.status_html.value != value:
+            self.status_html.value = value
+        maxiter = int((self.session.settings.get("fit") or {}).get("maxiter") or 100)
+        with self.progress.hold_sync():
+            self.progress.max = max(maxiter, st.iteration, 1)
+            self.progress.value = st.iteration
+            self.progress.bar_style = "info" if st.running else ""
+        with self.basis.hold_sync():
+            self.basis.max = max(st.target_nfuncs, 1)
+            self.basis.value = st.nfuncs
+        self.controls.update(st)
+
+    def _draw(self, st: SessionStatus) -> None:
+        if self._plot is None:
+            self._plot = CurvePlot()
+        self.curves.value = self._plot.render(self.curve_data, f"{self.session.name}: {st.phase.value}, "
+                                                               f"{st.total_iterations} iterations")
+        self._drawn_key, self._last_draw = self._key, time.monotonic()
+        self.redraws += 1
+
+    def _note(self, line: str) -> None:
+        self.log = (self.log + [f"{time.strftime('%H:%M:%S')} {line}"])[-50:]
+        items = "".join(f"<li>{html.escape(x)}</li>" for x in reversed(self.log[-self._log_lines:]))
+        self.log_html.value = f"<b>events</b><ul style='margin:0;padding-left:1.2em;font-size:12px'>{items}</ul>"
+
+    # ------------------------------------------------------------------ analysis (a worker thread)
+    def analyze(self, subset: str | None = None, best: bool | None = None, wait: bool = False) -> Future[Any]:
+        """Evaluate the current (or best) potential on ``subset`` in a worker thread (parity plots and the
+        per-structure error table); ``wait``: block until done and show it now."""
+        self._syncing = True
+        try:  # the toggles show what is evaluated
+            self.subset.value = subset or self.subset.value
+            self.best.value = self.best.value if best is None else bool(best)
+        finally:
+            self._syncing = False
+        subset, best = self.subset.value, self.best.value
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="paceui-dashboard")
+        session = self.session
+
+        def job() -> tuple[Any, bytes, str]:
+            pred = session.predictions(subset, best)
+            title = f"{subset} set, {'best' if best else 'current'} potential: {len(pred.table)} structures"
+            return pred, render_parity(pred, title), errors_html(pred.table)
+
+        self.analysis_msg.value = f"<i>evaluating the {html.escape(subset)} set…</i>"
+        self._analysis = self._pool.submit(job)
+        if wait:
+            self._analysis.result()
+            self._take_analysis()
+        return self._analysis
+
+    def _take_analysis(self) -> None:
+        fut = self._analysis
+        if fut is None or not fut.done():
+            return
+        self._analysis = None
+        exc = fut.exception()
+        if exc is not None:
+            self.analysis_msg.value = f"<span style='color:#b00020'>⚠ {html.escape(str(exc))}</span>"
+            return
+        self.predictions, png, table = fut.result()
+        p = self.predictions
+        self.parity.value = png
+        self.errors.value = table
+        self.analysis_msg.value = (f"{p.subset} set: energy MAE {p.energy_mae_mev:.4g} meV/atom, force RMSE "
+                                   f"{p.force_rmse_mev:.4g} meV/Å ({len(p.table)} structures, largest errors first)")
+
+    # ------------------------------------------------------------------ display and teardown
+    def _repr_mimebundle_(self, **kw: Any) -> Any:
+        self.start_polling()
+        return self.widget._repr_mimebundle_(**kw)
+
+    def close(self) -> None:
+        """Stop updating, drop the subscription and close the widgets (the session is left as it is)."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+        self._sub.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        _close_tree(self.widget)
+
+    def __repr__(self) -> str:
+        return f"<Dashboard of {self.session!r}>"

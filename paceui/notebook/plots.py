@@ -1,0 +1,238 @@
+"""Figures and tables of the notebook dashboard: learning curves, parity plots, metrics, error table.
+
+Everything here is pure: arrays and DataFrames in, PNG bytes or HTML strings out. Matplotlib is used
+through ``Figure`` objects on an Agg canvas (no pyplot state, no GUI backend), so rendering works in
+any thread and never changes the notebook's own ``%matplotlib`` setting. Units: errors in meV/atom
+(energy) and meV/Å (force components), as in the fit log.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from paceui.session.analysis import Predictions
+
+CURVES = (("loss", "Loss", "", 1.0),
+          ("rmse_epa", "RMSE energy", "meV/atom", 1e3),
+          ("rmse_f_comp", "RMSE force components", "meV/Å", 1e3))
+"""(history column, title, unit, scale from the history's eV-based unit) of each learning-curve panel."""
+
+MAX_PARITY_POINTS = 20_000
+"""Force parity plots show at most this many (evenly strided) components; statistics use all."""
+
+
+def curve_data(history: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The arrays the learning curves show, from :attr:`Session.history`.
+
+    ``x``: optimizer iterations over the whole session (a cycle's initial record shares the x of the
+    iteration before it); ``train_<col>`` / ``test_<col>`` for each curve column (scaled to meV, NaN
+    where not evaluated: test metrics come every ``display_step`` iterations); ``ladder_step`` and
+    ``cycle`` per record (to mark where the basis grew or the optimizer restarted).
+    """
+    n = len(history)
+    if n == 0:
+        empty = np.zeros(0)
+        return {"x": empty, "ladder_step": empty, "cycle": empty,
+                **{f"{p}_{c}": empty for c, *_ in CURVES for p in ("train", "test")}}
+    it = history["iteration"].to_numpy(dtype=np.int64) if "iteration" in history else np.ones(n, np.int64)
+    out = {"x": np.cumsum(it > 0).astype(np.float64),
+           "ladder_step": history.get("ladder_step", pd.Series(np.zeros(n))).to_numpy(dtype=np.float64),
+           "cycle": history.get("cycle", pd.Series(np.zeros(n))).to_numpy(dtype=np.float64)}
+    for col, _, _, scale in CURVES:
+        for prefix, name in (("", "train"), ("test_", "test")):
+            c = prefix + col
+            out[f"{name}_{col}"] = (history[c].to_numpy(dtype=np.float64) * scale if c in history
+                                    else np.full(n, np.nan))
+    return out
+
+
+def _figure(ncols: int, size: tuple[float, float], layout: str | None = "constrained"
+            ) -> tuple["Figure", list["Axes"]]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=90, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig, list(fig.subplots(1, ncols, squeeze=False).reshape(-1))
+
+
+def _png(fig: "Figure") -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _changes(x: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """x where ``key`` (ladder step or cycle) changes from one record to the next."""
+    return x[1:][np.diff(key) != 0] if len(key) > 1 else np.zeros(0)
+
+
+class CurvePlot:
+    """Learning curves (loss, energy and force RMSE; train solid, test dashed with markers; log y) kept
+    as one figure whose lines are updated in place, so a redraw costs one Agg render (no new axes, ticks
+    or layout pass). Dotted grey lines: a new cycle; solid grey: a new ladder step (the basis grew)."""
+
+    def __init__(self) -> None:
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        self.fig, self.axes = _figure(len(CURVES), (11.5, 3.3), layout=None)
+        self.fig.subplots_adjust(left=0.05, right=0.99, bottom=0.15, top=0.84, wspace=0.22)
+        self._plain, self._none = FuncFormatter(lambda v, _: f"{v:g}"), NullFormatter()
+        self._minor = FuncFormatter(lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** math.floor(math.log10(v)))
+                                    in (2, 5) else "")
+        self.lines: dict[str, Any] = {}
+        self._marks: list[Any] = []
+        for ax, (col, name, unit, _) in zip(self.axes, CURVES):
+            (self.lines[f"train_{col}"],) = ax.plot([], [], "-", color="C0", label="train")
+            (self.lines[f"test_{col}"],) = ax.plot([], [], "--", color="C1", marker="o", ms=3, label="test")
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(self._plain)
+            ax.set_title(name if not unit else f"{name} ({unit})", fontsize=10)
+            ax.set_xlabel("iteration", fontsize=9)
+            ax.tick_params(which="both", labelsize=8)
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=8, loc="upper right")
+        self.title = self.fig.suptitle("", fontsize=10)
+
+    def render(self, data: Mapping[str, np.ndarray], title: str = "") -> bytes:
+        """The figure for ``data`` (from :func:`curve_data`) as PNG bytes."""
+        x = data["x"]
+        for m in self._marks:
+            m.remove()
+        self._marks = []
+        for ax, (col, *_) in zip(self.axes, CURVES):
+            lo, hi = math.inf, -math.inf
+            for subset in ("train", "test"):
+                y = data[f"{subset}_{col}"]
+                ok = np.isfinite(y) & (y > 0)
+                self.lines[f"{subset}_{col}"].set_data(x[ok], y[ok])
+                if ok.any():
+                    lo, hi = min(lo, float(y[ok].min())), max(hi, float(y[ok].max()))
+            for xs in _changes(x, data["cycle"]):
+                self._marks.append(ax.axvline(xs, color="0.6", ls=":", lw=0.8))
+            for xs in _changes(x, data["ladder_step"]):
+                self._marks.append(ax.axvline(xs, color="0.4", ls="-", lw=0.9))
+            xmax = float(x.max()) if len(x) else 1.0
+            ax.set_xlim(-0.02 * max(xmax, 1.0), max(xmax, 1.0) * 1.02)
+            if math.isfinite(lo):
+                ax.set_ylim(lo / 1.3, hi * 1.3)
+                # label the minor ticks (2, 3, 5 × 10ⁿ) only where the range is short of a decade or so
+                ax.yaxis.set_minor_formatter(self._minor if hi / lo < 20 else self._none)
+        self.title.set_text(title)
+        return _png(self.fig)
+
+
+def render_curves(data: Mapping[str, np.ndarray], title: str = "") -> bytes:
+    """The learning curves of ``data`` (from :func:`curve_data`) as PNG (a one-off :class:`CurvePlot`)."""
+    return CurvePlot().render(data, title)
+
+
+def _parity(ax: "Axes", ref: np.ndarray, pred: np.ndarray, label: str, unit: str, err: str, size: float) -> None:
+    ok = np.isfinite(ref) & np.isfinite(pred)
+    ref, pred = ref[ok], pred[ok]
+    if ref.size == 0:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        return
+    stride = max(1, ref.size // MAX_PARITY_POINTS)
+    ax.scatter(ref[::stride], pred[::stride], s=size, alpha=0.5, lw=0, color="C0")
+    lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
+    pad = 0.03 * (hi - lo or 1.0)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="k", lw=0.8)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlabel(f"reference {label} ({unit})", fontsize=9)
+    ax.set_ylabel(f"predicted {label} ({unit})", fontsize=9)
+    ax.set_title(err, fontsize=10)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+
+
+def render_parity(pred: "Predictions", title: str = "") -> bytes:
+    """Energy-per-atom (eV/atom) and force-component (eV/Å) parity plots of one set as PNG."""
+    fig, (ae, af) = _figure(2, (8.5, 3.8))
+    t = pred.table
+    _parity(ae, t["e_ref_per_atom"].to_numpy(float), t["e_pred_per_atom"].to_numpy(float), "E", "eV/atom",
+            f"energy: MAE {pred.energy_mae_mev:.3g} meV/atom", 16)
+    _parity(af, np.asarray(pred.f_ref, float).reshape(-1), np.asarray(pred.f_pred, float).reshape(-1), "F",
+            "eV/Å", f"forces: RMSE {pred.force_rmse_mev:.3g} meV/Å", 5)
+    fig.suptitle(title or f"{pred.subset} set: {len(t)} structures", fontsize=10)
+    return _png(fig)
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "–" if not math.isfinite(float(v)) else f"{float(v):.{digits}g}"
+    return html.escape(str(v))
+
+
+_METRIC_ROWS = (("loss", "loss", 1.0, ""),
+                ("e_loss_contrib", "energy contribution", 1.0, ""),
+                ("f_loss_contrib", "force contribution", 1.0, ""),
+                ("reg_loss", "regularisation", 1.0, ""),
+                ("rmse_epa", "RMSE E", 1e3, "meV/atom"),
+                ("mae_epa", "MAE E", 1e3, "meV/atom"),
+                ("rmse_f_comp", "RMSE F", 1e3, "meV/Å"),
+                ("mae_f_comp", "MAE F", 1e3, "meV/Å"))
+
+
+def last_metrics(history: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """The latest train metrics and the latest evaluated test metrics (scaled as shown: meV units)."""
+    out: dict[str, dict[str, float]] = {"train": {}, "test": {}}
+    if len(history) == 0:
+        return out
+    last = history.iloc[-1]
+    test_rows = history[history["test_loss"].notna()] if "test_loss" in history else history.iloc[:0]
+    for col, _, scale, _ in _METRIC_ROWS:
+        out["train"][col] = float(last.get(col, math.nan)) * scale
+        if len(test_rows):
+            out["test"][col] = float(test_rows.iloc[-1].get("test_" + col, math.nan)) * scale
+    return out
+
+
+def metrics_html(history: pd.DataFrame) -> str:
+    """The current metrics and loss contributions as a small HTML table (train; test as last evaluated)."""
+    m = last_metrics(history)
+    if not m["train"]:
+        return "<i>no metrics yet: start the fit</i>"
+    rows = "".join(f"<tr><td>{html.escape(label)}</td><td style='text-align:right'>{_fmt(m['train'][col])}</td>"
+                   f"<td style='text-align:right'>{_fmt(m['test'].get(col, math.nan))}</td>"
+                   f"<td>{html.escape(unit)}</td></tr>" for col, label, _, unit in _METRIC_ROWS)
+    return ("<table class='paceui-metrics' style='border-collapse:collapse;font-size:12px;white-space:nowrap'>"
+            "<tr><th></th><th>train</th><th>test</th><th></th></tr>" + rows + "</table>")
+
+
+ERROR_COLUMNS = (("name", "structure"), ("n_atoms", "atoms"), ("de_per_atom_mev", "ΔE (meV/atom)"),
+                 ("f_rmse_mev", "RMSE F (meV/Å)"), ("df_max_mev", "max |ΔF| (meV/Å)"), ("w_energy", "weight"))
+
+
+def short_name(name: str) -> str:
+    """A structure name without its folder (``/…/Cu_train.xyz.gz:5`` → ``Cu_train.xyz.gz:5``)."""
+    return name.rsplit("/", 1)[-1]
+
+
+def errors_html(table: pd.DataFrame, n: int = 50, by: str = "de_per_atom_mev") -> str:
+    """The per-structure error table, largest |``by``| first (at most ``n`` rows), as HTML."""
+    if len(table) == 0:
+        return "<i>no structures</i>"
+    t = table.reindex(table[by].abs().sort_values(ascending=False).index).head(n)
+    head = "".join(f"<th style='padding:0 6px'>{html.escape(label)}</th>" for _, label in ERROR_COLUMNS)
+    body = []
+    for _, row in t.iterrows():
+        cells = [html.escape(short_name(str(row.get("name", ""))))] + [
+            _fmt(row.get(col, math.nan)) for col, _ in ERROR_COLUMNS[1:]]
+        body.append("<tr>" + "".join(f"<td style='padding:0 6px;text-align:{'left' if i == 0 else 'right'}'>{c}</td>"
+                                     for i, c in enumerate(cells)) + "</tr>")
+    more = f"<div><i>{len(table) - len(t)} more structures not shown</i></div>" if len(table) > len(t) else ""
+    return ("<table class='paceui-errors' style='border-collapse:collapse;font-size:12px;white-space:nowrap'><tr>"
+            + head + "</tr>"
+            + "".join(body) + "</table>" + more)

@@ -1,0 +1,171 @@
+"""The dashboard in a real browser: JupyterLab on loopback, headless Chromium driven by Playwright.
+
+The test starts JupyterLab (random free port, a token, no browser) on a temporary root with a copy of
+the example notebook, runs all its cells, sets the reloaded session's *iterations* field, presses its
+*Start* button and watches the learning curve grow. The screenshot is kept under ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.test_notebook_exec import NOTEBOOK, ROOT, kernel_env
+
+if TYPE_CHECKING:  # pragma: no cover
+    from playwright.sync_api import Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_server(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"JupyterLab did not answer {url} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def lab(tmp_path: Path):
+    """A JupyterLab server on 127.0.0.1 serving a temporary root with the example notebook: (base url, token)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) for the browser test")
+    pytest.importorskip("playwright.sync_api", reason="the python package playwright is not installed")
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, **kernel_env(tmp_path, tmp_path / "work")}
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        (tmp_path / name.lower()).mkdir()
+        env[name] = str(tmp_path / name.lower())
+    news = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text(  # no news pop-up over the dashboard
+        '{"fetchNews": "false", "checkForUpdates": false, "doNotDisturbMode": true}')
+    log = tmp_path / "jupyterlab.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
+             "--ServerApp.terminals_enabled=False", "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for_server(f"{base}/api/status?token={token}", proc, log)
+        yield base, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _iterations(status_text: str) -> int:
+    m = re.search(r"(\d+) iterations in total", status_text)
+    assert m, status_text
+    return int(m.group(1))
+
+
+def test_start_button_grows_the_curve_in_jupyterlab(lab: tuple[str, str]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+            try:
+                _run_notebook_and_start(page)
+            except Exception:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "notebook_browser_failure.png"), full_page=True)
+                print(f"screenshot of the failure: {ARTIFACTS / 'notebook_browser_failure.png'}")
+                raise
+        finally:
+            browser.close()
+
+
+def _run_all(page: "Page") -> None:
+    """Run → Run All Cells, once the kernel is idle and the notebook has the focus; retried once."""
+    from playwright.sync_api import expect
+
+    page.locator(".jp-Notebook").wait_for()
+    expect(page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle"))).not_to_have_count(0)
+    for attempt in range(2):
+        page.locator(".jp-Cell").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+        try:
+            expect(started).not_to_have_count(0, timeout=60_000)
+            return
+        except AssertionError:
+            if attempt:
+                raise
+
+
+def _run_notebook_and_start(page: "Page") -> None:
+    from playwright.sync_api import expect
+
+    _run_all(page)
+    n_code = NOTEBOOK.read_text().count('"cell_type": "code"')
+    prompt = page.locator(".jp-InputPrompt", has_text=f"[{n_code}]:")   # the last cell has run
+    expect(prompt).to_have_count(1, timeout=600_000)
+    last = page.locator(".jp-Cell", has=prompt)       # the reloaded session's dashboard
+    status = last.locator(".paceui-status")
+    status.scroll_into_view_if_needed()
+    expect(page.locator(".jp-OutputArea-output:has-text('Traceback')")).to_have_count(0)
+    expect(page.locator(".paceui-status")).to_have_count(1)   # the first dashboard was closed
+    before = _iterations(status.inner_text())
+    curve = last.locator("img.paceui-curves")
+    expect(curve).to_have_attribute("src", re.compile(".+"))
+    src_before = curve.get_attribute("src")
+
+    field = last.locator(".paceui-param-start-iterations input")
+    field.fill("3")
+    field.press("Enter")
+    last.locator("button.paceui-action-start").click()
+    expect(status).to_contain_text(f"{before + 3} iterations in total", timeout=600_000)
+    expect(status).to_contain_text("STOPPED")
+    expect(status).to_contain_text("the requested number of iterations is done")
+    expect(curve).not_to_have_attribute("src", src_before or "")   # the curve was drawn again
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "notebook_dashboard_chromium.png"
+    last.locator(".jp-OutputArea-output").last.screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
+    assert _iterations(status.inner_text()) == before + 3
