@@ -177,6 +177,28 @@ def prepare_dataset(data_config: Mapping[str, Any] | DataConfig | str, elements:
     return dataclasses.replace(result, messages=tuple(msgs))
 
 
+def split_and_weight(joint: pd.DataFrame, cfg: DataConfig, policy: Any, seed: int
+                     ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, list[DropRecord]]:
+    """The train/test split (test_size) and the weights of the structures kept: (train, test, all
+    weighted, structures the weighting policy left out); weights normalised per set."""
+    joint = joint.copy()
+    if not cfg.test_filename and cfg.test_size is not None:
+        train_pos = np.flatnonzero(joint["train"].to_numpy(bool))
+        _, te = split_indices(len(train_pos), cfg.test_size, seed)
+        flags = joint["train"].to_numpy(bool).copy()
+        flags[train_pos[te]] = False
+        joint["train"] = flags
+    weighted = assign_weights(joint, policy, ignore_weights=cfg.ignore_weights, seed=seed)
+    dropped = _dropped_by(joint, weighted, f"not selected by {type(policy).__name__}")
+    weighted = apply_w_factor(adjust_aug_weights(weighted, cfg.aug_factor))
+    is_train = weighted["train"].to_numpy(bool)
+    train = normalize_weights(weighted.iloc[is_train])
+    if len(train) == 0:
+        raise ValueError("no training structures left after splitting and weighting")
+    test = normalize_weights(weighted.iloc[~is_train]) if (~is_train).any() else None
+    return train, test, weighted, list(dropped)
+
+
 def _prepare(cfg: DataConfig, elements: Sequence[str] | None, cutoff: float | None, policy: WeightingPolicy,
              seed: int, cache_dir: str | os.PathLike[str] | None, use_cache: bool, progress: bool,
              strict: bool) -> PreparedData:
@@ -208,20 +230,8 @@ def _prepare(cfg: DataConfig, elements: Sequence[str] | None, cutoff: float | No
             dropped += recs
             keep = np.setdiff1d(np.arange(len(joint)), np.fromiter(lonely, dtype=np.int64))
             joint, pack = joint.iloc[keep].copy(), pack.select(keep)
-    if not cfg.test_filename and cfg.test_size is not None:
-        train_pos = np.flatnonzero(joint["train"].to_numpy(bool))
-        _, te = split_indices(len(train_pos), cfg.test_size, seed)
-        flags = joint["train"].to_numpy(bool).copy()
-        flags[train_pos[te]] = False
-        joint["train"] = flags
-    weighted = assign_weights(joint, policy, ignore_weights=cfg.ignore_weights, seed=seed)
-    dropped += _dropped_by(joint, weighted, f"not selected by {type(policy).__name__}")
-    weighted = apply_w_factor(adjust_aug_weights(weighted, cfg.aug_factor))
-    is_train = weighted["train"].to_numpy(bool)
-    train = normalize_weights(weighted.iloc[is_train])
-    if len(train) == 0:
-        raise ValueError("no training structures left after splitting and weighting")
-    test = normalize_weights(weighted.iloc[~is_train]) if (~is_train).any() else None
+    train, test, weighted, more = split_and_weight(joint, cfg, policy, seed)
+    dropped += more
     if cfg.test_size is not None and test is None and not cfg.test_filename:
         warnings.warn(f"test_size {cfg.test_size} gives an empty test set for {len(weighted)} structures",
                       DataWarning, stacklevel=3)

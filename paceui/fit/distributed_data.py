@@ -57,12 +57,10 @@ def prepare_on_workers(client: Any, data_config: Mapping[str, Any], elements: Se
     those of :func:`paceui.data.prepare_dataset` with the same arguments (``cutoff`` in Å)."""
     from paceui.data import DataConfig, PreparedData
     from paceui.data.io import load_files
-    from paceui.data.prepare import _dropped_by
+    from paceui.data.prepare import split_and_weight
     from paceui.data.reference import DataWarning, apply_reference_energy
-    from paceui.data.split import split_indices
     from paceui.data.validate import DropRecord, filter_rows
-    from paceui.data.weights import (adjust_aug_weights, apply_w_factor, assign_weights, normalize_weights,
-                                     weighting_from_dict)
+    from paceui.data.weights import weighting_from_dict
 
     cfg = DataConfig.from_dict(data_config)
     policy = weighting_from_dict(weighting)
@@ -86,20 +84,8 @@ def prepare_on_workers(client: Any, data_config: Mapping[str, Any], elements: Se
             dropped += [DropRecord(joint.index[p], str(joint["name"].iloc[p]), r) for p, r in sorted(lonely.items())]
             keep = np.setdiff1d(np.arange(len(joint)), np.fromiter(lonely, dtype=np.int64))
             joint, pairs = joint.iloc[keep].copy(), pairs[keep]
-        if not cfg.test_filename and cfg.test_size is not None:
-            train_pos = np.flatnonzero(joint["train"].to_numpy(bool))
-            _, te = split_indices(len(train_pos), cfg.test_size, seed)
-            flags = joint["train"].to_numpy(bool).copy()
-            flags[train_pos[te]] = False
-            joint["train"] = flags
-        weighted = assign_weights(joint, policy, ignore_weights=cfg.ignore_weights, seed=seed)
-        dropped += _dropped_by(joint, weighted, f"not selected by {type(policy).__name__}")
-        weighted = apply_w_factor(adjust_aug_weights(weighted, cfg.aug_factor))
-        is_train = weighted["train"].to_numpy(bool)
-        train = normalize_weights(weighted.iloc[is_train])
-        if len(train) == 0:
-            raise ValueError("no training structures left after splitting and weighting")
-        test = normalize_weights(weighted.iloc[~is_train]) if (~is_train).any() else None
+        train, test, _, more = split_and_weight(joint, cfg, policy, seed)
+        dropped += more
     msgs = tuple(str(w.message) for w in caught if issubclass(w.category, DataWarning))
     for w in caught:  # as prepare_dataset: recorded, then shown
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
