@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def run(element: str, data_dir: Path, threads: int | None, maxiter: int | None, 
     text = recipe.replace("elements: [Cu]", f"elements: [{element}]").replace("Cu_train", f"{element}_train")
     text = text.replace("Cu_test", f"{element}_test")
     if maxiter:
-        text = text.replace("maxiter: 700", f"maxiter: {maxiter}")
+        text = re.sub(r"maxiter: \d+", f"maxiter: {maxiter}", text)
     wd = Path(tempfile.mkdtemp(prefix=f"zuo-{element}-"))
     for part in ("train", "test"):
         src = data_dir / f"{element}_{part}.xyz.gz"
