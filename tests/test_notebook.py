@@ -165,6 +165,10 @@ def test_backend_section_is_in_the_form(dash: Dashboard) -> None:
     form.fields["n_workers"].value = "2"
     form.fields["scheduler"].value = "tcp://127.0.0.1:8786"
     assert form.changes() == {"evaluator": "dask", "scheduler": "tcp://127.0.0.1:8786", "n_workers": 2}
+    assert "→ 'dask'" in form.message_text and not form.apply_button.disabled  # the session accepts it
+    form.fields["n_workers"].value = "0"
+    assert "n_workers" in form.message_text and form.apply_button.disabled  # the session's validation
+    form.fields["n_workers"].value = "2"
     form.fields["threads_per_worker"].value = "two"
     assert "threads_per_worker: 'two' is not an integer" in form.message_text and form.apply_button.disabled
 
