@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from paceui.session import (ACTIONS, Changed, CycleChanged, Error, Event, FitStarted, LadderStepChanged, Paused,
                             Phase, Progress, Saved, Session, SessionStatus, Stopped, action)
+from paceui.tui.basis_form import create_with_basis
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
 from paceui.tui.dialogs import Confirm, ParamsDialog
 from paceui.tui.format import num
@@ -270,7 +271,17 @@ class PaceApp(App[None]):
             return
         self.report(f"opening {Path(path).name}…")
         self.run_worker(partial(self._save_and_load, self.session, Path(path)), thread=True, group="open",
-                        exit_on_error=False)
+                        name="open the session", exit_on_error=False)
+
+    def new_session(self, potential: dict[str, Any], path: str | Path) -> None:
+        """Switch to a new session in ``path``: this one's settings with ``potential`` as its basis (this one
+        is saved first); built in a thread worker (data preparation), then opened as :meth:`open_session`."""
+        if self.session.status.phase is Phase.RUNNING:
+            self.report("stop or pause the fit before creating another session", "warning")
+            return
+        self.report(f"creating {Path(path).name}…")
+        self.run_worker(partial(create_with_basis, self.session, potential, Path(path)), thread=True,
+                        group="open", name="create the session", exit_on_error=False)
 
     @staticmethod
     def _save_and_load(old: Session, path: Path) -> Session:
@@ -282,7 +293,7 @@ class PaceApp(App[None]):
         if event.worker.group != "open":
             return
         if event.state is WorkerState.ERROR:
-            self.report(f"cannot open the session: {event.worker.error}", "error")
+            self.report(f"cannot {event.worker.name or 'open the session'}: {event.worker.error}", "error")
         elif event.state is WorkerState.SUCCESS and isinstance(event.worker.result, Session):
             old, new = self.session, event.worker.result
             self.subscription.close()
