@@ -109,7 +109,11 @@ def main() -> None:
         ev = DaskEvaluator.from_arrays(BackendConfig(evaluator="dask", scheduler=lc.scheduler_address), train, None)
         dl = ev.loss(pot, cfg)
         t_dask = per_eval(lambda: dl(theta, ev.train), args.repeat)
-        shard = max(dl(theta, ev.train).extra["shard_seconds"])
+        got, want = dl(theta, ev.train), local(theta, train)
+        shard = max(got.extra["shard_seconds"])
+        dg = float(np.max(np.abs(got.grad - want.grad)) / np.max(np.abs(want.grad)))
+        print(f"whole Zuo Cu, 2 workers vs in process: loss relative difference "
+              f"{abs(got.loss - want.loss) / abs(want.loss):.1e}, gradient (max, relative) {dg:.1e}")
         print(f"Dask, 2 workers x 1 thread: {t_dask:.3f} s per evaluation (slowest shard {shard:.3f} s); "
               f"overhead vs in process {t_dask - t_local:+.3f} s ({t_dask / t_local:.2f}x)")
         ev.close()
