@@ -177,6 +177,17 @@ def prepare_dataset(data_config: Mapping[str, Any] | DataConfig | str, elements:
     return dataclasses.replace(result, messages=tuple(msgs))
 
 
+def load_joint(cfg: DataConfig) -> pd.DataFrame:
+    """The training file(s) and the test file(s) of ``cfg`` in one frame, column ``train`` telling which."""
+    joint = load_files(cfg.filename, cfg.datapath)
+    joint["train"] = True
+    if cfg.test_filename:
+        test_raw = load_files(cfg.test_filename, cfg.datapath)
+        test_raw["train"] = False
+        joint = pd.concat([joint, test_raw], axis=0, ignore_index=True, sort=False)
+    return joint
+
+
 def split_and_weight(joint: pd.DataFrame, cfg: DataConfig, policy: Any, seed: int
                      ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, list[DropRecord]]:
     """The train/test split (test_size) and the weights of the structures kept: (train, test, all
@@ -202,12 +213,7 @@ def split_and_weight(joint: pd.DataFrame, cfg: DataConfig, policy: Any, seed: in
 def _prepare(cfg: DataConfig, elements: Sequence[str] | None, cutoff: float | None, policy: WeightingPolicy,
              seed: int, cache_dir: str | os.PathLike[str] | None, use_cache: bool, progress: bool,
              strict: bool) -> PreparedData:
-    joint = load_files(cfg.filename, cfg.datapath)
-    joint["train"] = True
-    if cfg.test_filename:
-        test_raw = load_files(cfg.test_filename, cfg.datapath)
-        test_raw["train"] = False
-        joint = pd.concat([joint, test_raw], axis=0, ignore_index=True, sort=False)
+    joint = load_joint(cfg)
     els = tuple(sorted(set(elements))) if elements is not None else None
     ecols = [c for c in ("energy_corrected", "energy") if c in joint.columns]
     joint, dropped = filter_rows(joint, els, energy_columns=ecols, strict=strict)

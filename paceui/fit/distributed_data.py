@@ -56,8 +56,7 @@ def prepare_on_workers(client: Any, data_config: Mapping[str, Any], elements: Se
     """(PreparedData without neighbour lists, pairs per structure of ``train``/``test``): the frames equal
     those of :func:`paceui.data.prepare_dataset` with the same arguments (``cutoff`` in Å)."""
     from paceui.data import DataConfig, PreparedData
-    from paceui.data.io import load_files
-    from paceui.data.prepare import split_and_weight
+    from paceui.data.prepare import load_joint, split_and_weight
     from paceui.data.reference import DataWarning, apply_reference_energy
     from paceui.data.validate import DropRecord, filter_rows
     from paceui.data.weights import weighting_from_dict
@@ -67,12 +66,7 @@ def prepare_on_workers(client: Any, data_config: Mapping[str, Any], elements: Se
     seed = cfg.seed if cfg.seed is not None else seed
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        joint = load_files(cfg.filename, cfg.datapath)
-        joint["train"] = True
-        if cfg.test_filename:
-            test_raw = load_files(cfg.test_filename, cfg.datapath)
-            test_raw["train"] = False
-            joint = pd.concat([joint, test_raw], axis=0, ignore_index=True, sort=False)
+        joint = load_joint(cfg)
         els = tuple(sorted(set(elements)))
         ecols = [c for c in ("energy_corrected", "energy") if c in joint.columns]
         joint, dropped = filter_rows(joint, els, energy_columns=ecols)
