@@ -9,6 +9,12 @@ from paceui.data.nlcache import PackedNeighbors
 from paceui.fit.loss import FitArrays
 
 
+def _owned(a: np.ndarray, dtype: type) -> np.ndarray:
+    """C-contiguous and writeable (a cached read-only array is copied): the kernels then see one array
+    type whatever the source, so numba compiles each kernel once (read-only arrays are another type)."""
+    return np.require(a, dtype=dtype, requirements=["C", "W"])
+
+
 def fit_arrays(frame: pd.DataFrame, packed: PackedNeighbors) -> FitArrays:
     """Row k of ``frame`` is structure k of ``packed``; weights come from w_energy / w_forces."""
     if len(frame) != packed.n_structures:
@@ -17,11 +23,9 @@ def fit_arrays(frame: pd.DataFrame, packed: PackedNeighbors) -> FitArrays:
         if len(frame) else np.zeros((0, 3))
     w_f = np.concatenate([np.broadcast_to(np.asarray(w, dtype=float), (len(np.asarray(f).reshape(-1, 3)),))
                           for w, f in zip(frame["w_forces"], frame["forces"])]) if len(frame) else np.zeros(0)
-    return FitArrays(struct_off=np.ascontiguousarray(packed.atom_offsets, dtype=np.int64),
-                     species=np.ascontiguousarray(packed.species, dtype=np.int64),
-                     nbr_off=np.ascontiguousarray(packed.nbr_offsets, dtype=np.int64),
-                     nbr_j=np.ascontiguousarray(packed.nbr_j, dtype=np.int64),
-                     vec=np.ascontiguousarray(packed.vec, dtype=float),
+    return FitArrays(struct_off=_owned(packed.atom_offsets, np.int64), species=_owned(packed.species, np.int64),
+                     nbr_off=_owned(packed.nbr_offsets, np.int64), nbr_j=_owned(packed.nbr_j, np.int64),
+                     vec=_owned(packed.vec, np.float64),
                      e_ref=frame["energy_corrected"].to_numpy(dtype=float),
                      f_ref=np.ascontiguousarray(f_ref), w_e=frame["w_energy"].to_numpy(dtype=float),
                      w_f=np.ascontiguousarray(w_f))
