@@ -29,3 +29,14 @@ def fit_arrays(frame: pd.DataFrame, packed: PackedNeighbors) -> FitArrays:
                      e_ref=frame["energy_corrected"].to_numpy(dtype=float),
                      f_ref=np.ascontiguousarray(f_ref), w_e=frame["w_energy"].to_numpy(dtype=float),
                      w_f=np.ascontiguousarray(w_f))
+
+
+def shortest_pair_distances(data: FitArrays) -> np.ndarray:
+    """The shortest neighbour distance (Å) of each structure; NaN for a structure without pairs."""
+    d = np.sqrt(np.einsum("ij,ij->i", data.vec, data.vec))
+    out = np.full(data.n_struct, np.nan)
+    for s in range(data.n_struct):
+        lo, hi = data.nbr_off[data.struct_off[s]], data.nbr_off[data.struct_off[s + 1]]
+        if hi > lo:
+            out[s] = d[lo:hi].min()
+    return out

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from paceui._atomic import atomic_write_bytes
+from paceui.fit.data import shortest_pair_distances
 from paceui.fit.loss import ACELoss, FitArrays, LossConfig
 
 ARRAY_FIELDS = tuple(f.name for f in fields(FitArrays))
@@ -202,12 +203,5 @@ def eval_shard(shard: Shard, spec: ModelSpec, theta: np.ndarray, grad: bool) -> 
 
 def predict_shard(shard: Shard, spec: ModelSpec, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (eV), forces (eV/Å) and the shortest pair distance (Å) of each structure of a shard."""
-    a = shard.arrays
-    e, f = _model(spec).predict(np.asarray(theta, dtype=float), a)
-    d = np.sqrt(np.einsum("ij,ij->i", a.vec, a.vec))
-    nn = np.full(a.n_struct, np.nan)
-    for s in range(a.n_struct):
-        lo, hi = a.nbr_off[a.struct_off[s]], a.nbr_off[a.struct_off[s + 1]]
-        if hi > lo:
-            nn[s] = d[lo:hi].min()
-    return e, f, nn
+    e, f = _model(spec).predict(np.asarray(theta, dtype=float), shard.arrays)
+    return e, f, shortest_pair_distances(shard.arrays)

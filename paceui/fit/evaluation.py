@@ -15,7 +15,8 @@ import numpy as np
 from paceui.ace.potential import ACEPotential
 from paceui.fit.config import BackendConfig
 from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
-from paceui.fit.metrics import NAN, REG_KEYS, FitMetrics, compute_metrics, low_energy_mask
+from paceui.fit.metrics import (REG_KEYS, FitMetrics, compute_metrics, energy_stats, force_stats_from_sums,
+                                low_energy_mask)
 
 
 def resolve_kappa(kappa: Any, data: Any) -> float:
@@ -65,6 +66,8 @@ def make_loss(potential: ACEPotential, cfg: LossConfig, evaluator: Any) -> Any:
 def fit_metrics(res: LossResult, data: Any, kappa: float, nfuncs: int, ncoefs: int) -> FitMetrics:
     """Metrics of one evaluation ``res`` on ``data`` (eV/atom, eV/Å); a sharded evaluation's force errors
     come as sums (``res.extra['force_stats']``), everything else as in :func:`compute_metrics`."""
+    from paceui.fit.distributed_shards import STAT_KEYS  # the order of force_stats_from_sums' arguments
+
     reg = {k: res.parts[k] for k in REG_KEYS.values()}
     if "force_stats" not in res.extra:
         return compute_metrics(res.e_pred, data.e_ref, data.n_atoms, res.f_pred, data.f_ref, data.w_e, data.w_f,
@@ -76,18 +79,11 @@ def fit_metrics(res: LossResult, data: Any, kappa: float, nfuncs: int, ncoefs: i
     reg_vals = {k: float(v) for k, v in reg.items()}
     reg_loss = float(sum(reg_vals.values()))
     out: dict[str, Any] = {}
-    for prefix, d in (("", de), ("low_", de[low])):
-        a = np.abs(d)
-        out.update({f"{prefix}rmse_epa": float(np.sqrt(np.mean(d * d))) if d.size else NAN,
-                    f"{prefix}mae_epa": float(a.mean()) if d.size else NAN,
-                    f"{prefix}max_abs_epa": float(a.max()) if d.size else NAN})
     st = res.extra["force_stats"]
-    for col, prefix in ((0, ""), (1, "low_")):
-        n = float(st["n"][col])
-        vals = (np.sqrt(st["sq"][col] / n), np.sqrt(st["sq"][col] / (3 * n)), st["norm"][col] / n,
-                st["comp"][col] / (3 * n), st["max_norm"][col], st["max_comp"][col]) if n else (NAN,) * 6
-        out.update({prefix + k: float(v) for k, v in zip(("rmse_f", "rmse_f_comp", "mae_f", "mae_f_comp", "max_abs_f",
-                                                          "max_abs_f_comp"), vals)})
+    for col, prefix, d in ((0, "", de), (1, "low_", de[low])):
+        out.update(zip((f"{prefix}rmse_epa", f"{prefix}mae_epa", f"{prefix}max_abs_epa"), energy_stats(d)))
+        fs = force_stats_from_sums(*(float(st[k][col]) for k in STAT_KEYS))
+        out.update({prefix + k: v for k, v in fs.items()})
     e_c, f_c = (1.0 - kappa) * e_loss, kappa * f_loss
     return FitMetrics(loss=e_c + f_c + reg_loss, e_loss=e_loss, f_loss=f_loss, e_loss_contrib=e_c, f_loss_contrib=f_c,
                       reg_loss=reg_loss, kappa=float(kappa), nfuncs=int(nfuncs), ncoefs=int(ncoefs),

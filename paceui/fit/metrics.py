@@ -129,7 +129,7 @@ def _resolve_low(low_mask: object | None, e_ref_pa: np.ndarray) -> np.ndarray:
     return low
 
 
-def _energy_stats(de: np.ndarray) -> tuple[float, float, float]:
+def energy_stats(de: np.ndarray) -> tuple[float, float, float]:
     """(rmse, mae, max |·|) of per-atom energy errors (eV/atom); NaN when empty."""
     if de.size == 0:
         return NAN, NAN, NAN
@@ -137,9 +137,12 @@ def _energy_stats(de: np.ndarray) -> tuple[float, float, float]:
     return float(np.sqrt(np.mean(de * de))), float(a.mean()), float(a.max())
 
 
+FORCE_STAT_KEYS = ("rmse_f", "rmse_f_comp", "mae_f", "mae_f_comp", "max_abs_f", "max_abs_f_comp")
+
+
 def _force_stats(df: np.ndarray) -> dict[str, float]:
     """Norm and component statistics of force errors ``[n, 3]`` (eV/Å); NaN when empty."""
-    keys = ("rmse_f", "rmse_f_comp", "mae_f", "mae_f_comp", "max_abs_f", "max_abs_f_comp")
+    keys = FORCE_STAT_KEYS
     if df.shape[0] == 0:
         return dict.fromkeys(keys, NAN)
     sq = np.sum(df * df, axis=1)
@@ -148,6 +151,16 @@ def _force_stats(df: np.ndarray) -> dict[str, float]:
     vals = (np.sqrt(sq.mean()), np.sqrt(np.mean(df * df)), norm.mean(), comp.mean(),
             norm.max(), comp.max())
     return {k: float(v) for k, v in zip(keys, vals)}
+
+
+def force_stats_from_sums(n: float, sq: float, norm: float, comp: float, max_norm: float,
+                          max_comp: float) -> dict[str, float]:
+    """:func:`_force_stats` from sums over n atoms (Σ|ΔF|², Σ|ΔF|, Σ|ΔF_c|, max |ΔF|, max |ΔF_c|): shards add
+    their sums, then the statistics are those of all atoms together."""
+    if not n:
+        return dict.fromkeys(FORCE_STAT_KEYS, NAN)
+    vals = (np.sqrt(sq / n), np.sqrt(sq / (3 * n)), norm / n, comp / (3 * n), max_norm, max_comp)
+    return {k: float(v) for k, v in zip(FORCE_STAT_KEYS, vals)}
 
 
 def _weights(name: str, w: object | None, n: int) -> np.ndarray:
@@ -193,8 +206,8 @@ def compute_metrics(e_pred: np.ndarray, e_ref: np.ndarray, n_atoms: np.ndarray,
     reg_loss = float(sum(reg_vals.values()))
     e_contrib, f_contrib = (1.0 - kappa) * e_loss, kappa * f_loss
 
-    rmse_e, mae_e, max_e = _energy_stats(de)
-    low_rmse_e, low_mae_e, low_max_e = _energy_stats(de[low])
+    rmse_e, mae_e, max_e = energy_stats(de)
+    low_rmse_e, low_mae_e, low_max_e = energy_stats(de[low])
     fstats = _force_stats(df)
     low_fstats = {"low_" + k: v for k, v in _force_stats(df[low_atoms]).items()}
     return FitMetrics(

@@ -25,7 +25,7 @@ from paceui.ace.potential import ACEPotential
 from paceui.ace.yaml_io import load_potential, save_potential
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import InputConfig
-from paceui.fit.data import fit_arrays
+from paceui.fit.data import fit_arrays, shortest_pair_distances
 from paceui.fit.fitter import Fitter, IterationRecord
 from paceui.fit.logfmt import extended_block, iteration_line
 from paceui.fit.metrics import MetricsFileWriter
@@ -253,7 +253,7 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
             e, f, nn, arr = predictions(pot, frame, fitter.train if name == "train" else fitter.test)
         else:
             arr = fit_arrays(frame, packed)
-            (e, f), nn = loss.predict(theta, arr), _nn_min(packed)
+            (e, f), nn = loss.predict(theta, arr), shortest_pair_distances(arr)
         nat = arr.n_atoms
         forces = np.split(f, np.cumsum(nat)[:-1])
         df = frame.drop(columns=["ase_atoms"], errors="ignore").copy()
@@ -269,12 +269,3 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
                  image_format=cfg.backend.imagetype)
     (wd / "report" / "history.json").write_text(json.dumps({"stop_reason": fitter.state.stop_message}))
 
-
-def _nn_min(packed: Any) -> np.ndarray:
-    d = np.sqrt(np.einsum("ij,ij->i", packed.vec, packed.vec))
-    out = np.full(packed.n_structures, np.nan)
-    for s in range(packed.n_structures):
-        sl = packed.pair_slice(s)
-        if sl.stop > sl.start:
-            out[s] = d[sl].min()
-    return out
