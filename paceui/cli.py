@@ -12,8 +12,6 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"  # the checkout's assets/ (editable install)
-
 
 def _info_dict(path: str) -> dict[str, Any]:
     from paceui.ace.evaluator import load_any

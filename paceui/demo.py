@@ -7,14 +7,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # the checkout's assets/ (editable install)
+DEMO_INPUT = ASSETS / "demo" / "input.yaml"
 
 
 def run_demo(workdir: str = "paceui-demo", quick: bool = False) -> int:
     """Copy assets/demo/input.yaml (data paths made absolute) to ``workdir`` and run ``paceui fit``."""
     from paceui.fit.runner import run_fit
 
-    src = ASSETS / "demo" / "input.yaml"
+    src = DEMO_INPUT
     if not src.exists():
         raise FileNotFoundError(f"demo input not found at {src} (install paceui from its checkout: pip install -e .)")
     wd = Path(workdir).resolve()

@@ -7,11 +7,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from paceui.demo import DEMO_INPUT
 from paceui.session import Session
 from paceui.session.store import SESSION_FILE
-
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-DEMO_INPUT = ASSETS / "demo" / "input.yaml"
 
 
 def demo_session(workdir: str | Path = "paceui-demo") -> tuple[Session, bool]:
