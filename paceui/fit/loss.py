@@ -80,6 +80,11 @@ def slice_structures(data: FitArrays, s0: int, s1: int) -> FitArrays:
                      data.w_e[s0:s1], data.w_f[a0:a1])
 
 
+def _atom_structures(data: FitArrays) -> np.ndarray:
+    """The structure index of every atom (int64[N])."""
+    return np.repeat(np.arange(data.n_struct), data.n_atoms)
+
+
 CHUNK_BYTES = 24 * 2**20
 """Most memory kept for pair quantities between the two passes of one chunk of structures (bytes)."""
 
@@ -213,17 +218,18 @@ class ACELoss:
         cfg = self.cfg
         e_pred, f_pred = np.empty(data.n_struct), np.empty((len(data.species), 3))
         acc = self._grad_acc(len(data.species))
-        for s0, s1, a0, a1, sub in self._chunks(data):
+        for s0, s1, a0, a1, sub, atom_struct in self._chunks(data):
             e, f = self._pass1(sub, self._pair_cache(len(sub.nbr_j)))
             e_pred[s0:s1], f_pred[a0:a1] = e, f
             v = 2.0 * sub.w_f[:, None] * (f - sub.f_ref)
             alpha = 2.0 * (1.0 - cfg.kappa) * sub.w_e * (e - sub.e_ref) / sub.n_atoms.astype(float) ** 2
-            self._grad_kernel(sub, v, alpha, cfg.kappa, acc, self._pc)
+            self._grad_kernel(sub, v, alpha, cfg.kappa, acc, self._pc, atom_struct)
         self._grad_finish(acc, g)
         return e_pred, f_pred
 
-    def _chunks(self, data: FitArrays) -> list[tuple[int, int, int, int, FitArrays]]:
-        """Runs of whole structures with at most as many pairs as the pair cache holds (cached per data)."""
+    def _chunks(self, data: FitArrays) -> list[tuple[int, int, int, int, FitArrays, np.ndarray]]:
+        """Runs of whole structures with at most as many pairs as the pair cache holds, with the structure of
+        each of their atoms (cached per data)."""
         key = id(data)
         hit = self._chunk_memo.get(key)
         if hit is not None and hit[0] is data:
@@ -237,7 +243,8 @@ class ACELoss:
             s1 = s0 + 1
             while s1 < data.n_struct and no[so[s1 + 1]] - no[so[s0]] <= budget:
                 s1 += 1
-            out.append((s0, s1, int(so[s0]), int(so[s1]), slice_structures(data, s0, s1)))
+            sub = slice_structures(data, s0, s1)
+            out.append((s0, s1, int(so[s0]), int(so[s1]), sub, _atom_structures(sub)))
             s0 = s1
         self._chunk_memo = {key: (data, out)}
         return out
@@ -263,12 +270,12 @@ class ACELoss:
 
     def _grad_kernel(self, data: FitArrays, v: np.ndarray, alpha: np.ndarray, kappa: float,
                      acc: tuple[np.ndarray, np.ndarray, np.ndarray],
-                     pc: tuple[np.ndarray, np.ndarray] | None) -> None:
+                     pc: tuple[np.ndarray, np.ndarray] | None, atom_struct: np.ndarray | None = None) -> None:
         m = self.model
         nchunk = max(1, min(len(data.species), len(acc[0])))
         cached = pc is not None
         pc = pc if pc is not None else K.empty_pair_cache()
-        atom_struct = np.repeat(np.arange(data.n_struct), data.n_atoms)
+        atom_struct = _atom_structures(data) if atom_struct is None else atom_struct
         grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
                   m._b_int, m._b_par, m._crad, m.inner, m._e_int, m._e_par, m._sp_r1, m._r1_aidx, m._r1_ct,
                   m._sp_fn, m._fn_c0, m._c_aidx, m._c_m, m._c_rank, m._c_ct, m.nmax, m.lmax, m.kmax, m._rmax,
