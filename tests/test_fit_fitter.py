@@ -12,8 +12,8 @@ import pytest
 
 from paceui.ace.basis import build_potential
 from paceui.data import prepare_dataset
+from paceui.fit.arrays import fit_arrays
 from paceui.fit.config import FitConfig
-from paceui.fit.data import fit_arrays
 from paceui.fit.fitter import Fitter
 
 ZUO = Path(__file__).resolve().parents[1] / "assets" / "zuo" / "Cu_train.xyz.gz"

@@ -1,4 +1,4 @@
-"""Steppable optimizers (paceui.fit.optimizers / optim_scipy): convergence, scipy agreement,
+"""Steppable optimizers (paceui.fit.optim): convergence, scipy agreement,
 state round trips, threaded stepping (once per iteration, clean close, no leaked threads)."""
 
 from __future__ import annotations
@@ -11,9 +11,20 @@ import numpy as np
 import pytest
 from scipy.optimize import least_squares, minimize, rosen, rosen_der
 
-from paceui.fit.optim_scipy import LeastSquaresStepper, ScipyStepper
-from paceui.fit.optimizers import (AdamStepper, BFGSStepper, CGStepper, LBFGSStepper, SGDStepper,
-                                   Stepper, StepInfo, load_value, make_stepper, pacemaker_options)
+from paceui.fit.optim import (
+    AdamStepper,
+    BFGSStepper,
+    CGStepper,
+    LBFGSStepper,
+    LeastSquaresStepper,
+    ScipyStepper,
+    SGDStepper,
+    StepInfo,
+    Stepper,
+    load_value,
+    make_stepper,
+    pacemaker_options,
+)
 
 
 def restore_stepper(state, fun, options, maxiter, **kw) -> Stepper:
@@ -552,7 +563,7 @@ def test_threaded_resume_after_maxiter_with_larger_budget() -> None:
 
 
 def test_names_and_reexports() -> None:
-    import paceui.fit.optimizers as O
+    import paceui.fit.optim as O
     assert O.ScipyStepper is ScipyStepper and O.LeastSquaresStepper is LeastSquaresStepper
     assert make_stepper("scipy:BFGS", rosen_fun, rosen_x0(2), None, 5).name == "scipy:BFGS"
     assert make_stepper("nelder-mead", rosen_fun, rosen_x0(2), None, 5).name == "nelder-mead"
@@ -581,7 +592,7 @@ def test_least_squares_state_restore(tmp_path, exp_reference: np.ndarray) -> Non
 
 def test_bfgs_takes_a_stiff_first_step():
     """A direction ~1e12 stiffer than the loss (a new rank-5 function of a ladder step) needs α ~ 1e-13."""
-    from paceui.fit.optimizers import make_stepper
+    from paceui.fit.optim import make_stepper
 
     scale = np.array([1e12, 1.0, 1.0])
 
