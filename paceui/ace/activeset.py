@@ -193,7 +193,7 @@ def build_active_set(model: ACEModel | ACEPotential | str | os.PathLike[str], st
             res = _maxvol(pool, el, tol, max_iters, kind)
             iters[el] += res[1]
             active[el] = pool.take(res[0])
-        del proj
+        last = proj if batches == 1 else None
     inverse = {el: _inverse(active[el]) for el in elements}
     # stage 2: refinement with the atoms that the current set extrapolates
     if batches > 1:
@@ -228,9 +228,9 @@ def build_active_set(model: ACEModel | ACEPotential | str | os.PathLike[str], st
             if not grown:
                 break
     aset = ActiveSet(kind=kind, inverse=inverse)
-    # report: max γ over all data
+    # report: max γ over all data (one batch: its projections are still at hand)
     gmax = dict.fromkeys(elements, 0.0)
-    for proj in iter_projections(m, structures, kind, batch_atoms):
+    for proj in ([last] if batches == 1 else iter_projections(m, structures, kind, batch_atoms)):
         for el, g in aset.gamma(proj).items():
             if len(g):
                 gmax[el] = max(gmax[el], float(g.max()))
