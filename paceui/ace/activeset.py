@@ -25,6 +25,8 @@ from paceui.ace.projections import batches as projection_batches
 DEFAULT_TOL = 1.01
 DEFAULT_MAX_ITERS = 300
 DEFAULT_MEMORY_MB = 1000.0
+PAIR_DENSITY = 0.1
+"""Atoms per Å³ assumed when sizing batches by the neighbour-list memory (dense metals: ~0.085)."""
 
 
 class ActiveSetError(ValueError):
@@ -137,8 +139,10 @@ class _Pool:
 def batch_atoms_for(model: ACEModel, kind: str, memory_limit_mb: float) -> int:
     """Atoms per projection batch so that a batch's rows, C = A A_act⁻¹ and scratch fit the limit."""
     w = max(list(layout(model).width(kind).values()) + [1])
-    per_atom = 8.0 * w * 4  # kernel output, per-element copy, C of MaxVol, γ products
-    fixed = sum(8.0 * v * v * 6 for v in layout(model).width(kind).values())
+    per_atom = 8.0 * w * 5  # kernel output, per-element copy, scaled copy and C of MaxVol, γ products
+    pairs = 4.0 / 3.0 * np.pi * model.cutoff ** 3 * PAIR_DENSITY
+    per_atom += pairs * 2 * 64  # neighbour list (j, vec, shift, offsets) and the batch's joined copy
+    fixed = sum(8.0 * v * v * 8 for v in layout(model).width(kind).values())
     avail = memory_limit_mb * 1e6 - fixed
     n = int(avail / per_atom)
     if n < 1:
