@@ -21,16 +21,13 @@ from paceui.ace.maxvol import ZERO_COLUMN_EPS, MaxVolError, gamma_of, maxvol
 from paceui.ace.potential import ACEPotential
 from paceui.ace.projections import KINDS, Projections, as_model, iter_projections, layout
 from paceui.ace.projections import batches as projection_batches
+from paceui.errors import ActiveSetError
 
 DEFAULT_TOL = 1.01
 DEFAULT_MAX_ITERS = 300
 DEFAULT_MEMORY_MB = 1000.0
 PAIR_DENSITY = 0.1
 """Atoms per Å³ assumed when sizing batches by the neighbour-list memory (dense metals: ~0.085)."""
-
-
-class ActiveSetError(ValueError):
-    """An active set cannot be built or does not fit the potential."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +194,7 @@ def build_active_set(model: ACEModel | ACEPotential | str | os.PathLike[str], st
             res = _maxvol(pool, el, tol, max_iters, kind)
             iters[el] += res[1]
             active[el] = pool.take(res[0])
-        last = proj if batches == 1 else None
+        last: Projections | None = proj if batches == 1 else None
     inverse = {el: _inverse(active[el]) for el in elements}
     # stage 2: refinement with the atoms that the current set extrapolates
     if batches > 1:
@@ -234,7 +231,8 @@ def build_active_set(model: ACEModel | ACEPotential | str | os.PathLike[str], st
     aset = ActiveSet(kind=kind, inverse=inverse)
     # report: max γ over all data (one batch: its projections are still at hand)
     gmax = dict.fromkeys(elements, 0.0)
-    for proj in ([last] if batches == 1 else iter_projections(m, structures, kind, batch_atoms)):
+    passes = [last] if last is not None else iter_projections(m, structures, kind, batch_atoms)
+    for proj in passes:
         for el, g in aset.gamma(proj).items():
             if len(g):
                 gmax[el] = max(gmax[el], float(g.max()))

@@ -14,11 +14,13 @@ import numba as nb
 import numpy as np
 from scipy.linalg import lapack
 
+from paceui.errors import ActiveSetError
+
 ZERO_COLUMN_EPS = 1e-16
 """Diagonal entry given to a column that is zero over the whole data, so A_act stays invertible."""
 
 
-class MaxVolError(ValueError):
+class MaxVolError(ActiveSetError):
     """The matrix cannot give an active set (too few rows, singular)."""
 
 
