@@ -104,8 +104,8 @@ def test_real_dataset_batches_and_refinement():
     from paceui.ace.activeset import batch_atoms_for
     from paceui.ace.projections import as_model
 
-    assert batch_atoms_for(as_model(pot), "linear", 0.03) < 100  # several batches
-    many, rep2 = build_active_set(pot, st, memory_limit_mb=0.03, refinement_steps=3)
+    assert batch_atoms_for(as_model(pot), "linear", 3.0) < 100  # several batches
+    many, rep2 = build_active_set(pot, st, memory_limit_mb=3.0, refinement_steps=3)
     for a in (one, many):
         assert max(g.max() for g in structure_gamma(pot, a, st)) <= 1.01 + 1e-9
     for r1, r2 in zip(rep1, rep2):

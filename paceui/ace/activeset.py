@@ -144,7 +144,8 @@ def batch_atoms_for(model: ACEModel, kind: str, memory_limit_mb: float) -> int:
     n = int(avail / per_atom)
     if n < 1:
         raise ActiveSetError(f"memory limit {memory_limit_mb} MB is too small for {kind} projections "
-                             f"of width {w} (needs about {(fixed + 1000 * per_atom) / 1e6:.0f} MB)")
+                             f"of width {w} and cutoff {model.cutoff:g} Å (one atom per batch needs "
+                             f"{(fixed + per_atom) / 1e6:.2f} MB)")
     return n
 
 
