@@ -20,7 +20,7 @@ from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter
 from paceui.fit.runner import build_target
-from paceui.session.dataset import SessionData, prepare_session_data, source_files
+from paceui.session.dataset import SessionData, extend_session_data, prepare_session_data, source_files
 from paceui.session.settings import plain_value
 
 SOURCE_DIR = "source"  # in-session copy of a dataset given as a DataFrame
@@ -113,8 +113,11 @@ def rebuild_data(settings: Mapping[str, Any], options: Mapping[str, Any], base_d
     if only_factors:
         return old.with_weight_factors(factors)
     cfg = InputConfig.from_dict(dict(settings), source="session settings", base_dir=base_dir)
-    return prepare_session_data(settings["data"], base_dir, target.elements, target.cutoff, cfg.fit.weighting,
+    data = prepare_session_data(settings["data"], base_dir, target.elements, target.cutoff, cfg.fit.weighting,
                                 cfg.seed, factors, cache_dir=cache_dir, recorded=old.sources)
+    if old.added is not None and len(old.added):  # structures the session added stay in the training set
+        data = extend_session_data(data, old.added, cfg.fit.weighting, cfg.seed, cache_dir)[0]
+    return data
 
 
 def effective_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
