@@ -194,11 +194,19 @@ class Session:
         """The dataset, one row per structure (see :func:`paceui.session.analysis.structures_table`)."""
         return structures_table(self.data, subset)  # type: ignore[arg-type]
 
-    def predictions(self, subset: str = "train", best: bool = False) -> Predictions:
+    def predictions(self, subset: str = "train", best: bool = False, gamma: bool = True) -> Predictions:
         """The current (or best) potential on the train or test set: per-structure errors and force parity
-        arrays (see :class:`paceui.session.analysis.Predictions`); blocks, so call it from a worker."""
+        arrays (see :class:`paceui.session.analysis.Predictions`); with an active set (and ``gamma``), the
+        table of the current potential has a ``gamma`` column (max γ per structure). Blocks, so call it
+        from a worker."""
         pot = (self.best_potential if best else None) or self.potential
-        return predict_set(pot, self.data, subset)  # type: ignore[arg-type]
+        pred = predict_set(pot, self.data, subset)  # type: ignore[arg-type]
+        if gamma and not best and self._active is not None:
+            self._engine.check_not_engine_thread("predictions(gamma=True)")
+            g = self.gamma(subset).result()
+            if len(g.table) == len(pred.table):
+                pred = replace(pred, table=pred.table.assign(gamma=g.table["gamma"].to_numpy()))
+        return pred
 
     def subscribe(self, callback: Callable[[Event], Any] | None = None, *, kinds: Sequence[str] | None = None,
                   maxlen: int = 10_000) -> Subscription:
