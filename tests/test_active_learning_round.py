@@ -1,8 +1,8 @@
 """One active-learning round through the session on Zuo Cu (fixed seeds, a 14-function basis):
 
-fit on ten near-equilibrium MD snapshots, compute the active set, γ of 24 candidates (20 like the training
-set, 4 from the hot MD runs the fit has never seen), select 4 D-optimally, add them with their DFT labels and
-refit; a copy of the session adds 4 random candidates instead. The selection must be the extrapolating,
+fit on ten near-equilibrium MD snapshots, compute the active set, γ of 44 candidates (40 like the training
+set, 4 from the hot MD runs the fit has never seen: the rare events active learning is for), select 2 D-optimally,
+add them with their DFT labels and refit; a copy of the session adds as many random candidates (seed 1) instead. The selection must be the extrapolating,
 largest-γ candidates, and the held-out test error after adding them lower than after the random ones."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from paceui.session.testing import TINY_BASIS  # noqa: E402
 from tests.session_fixtures import _cache  # noqa: E402,F401
 
 ZUO_CU = Path(__file__).resolve().parents[2] / "shared" / "zuo" / "Cu_train.xyz.gz"
-K = 4            # at most this many structures added per round
+K = 2            # at most this many structures added per round
 ITERATIONS = 60  # per fit
 
 
@@ -44,8 +44,8 @@ def zuo():
     cold = np.setdiff1d(idx[idx >= 48], hot)           # cooler MD and the relaxed / strained cells
     rng = np.random.default_rng(0)
     hot, cold = rng.permutation(hot), rng.permutation(cold)
-    return {"frame": df, "hot": hot, "train": cold[:10], "candidates": np.concatenate([cold[10:30], hot[:4]]),
-            "test": np.concatenate([cold[30:36], hot[4:10]])}
+    return {"frame": df, "hot": hot, "train": cold[:10], "candidates": np.concatenate([cold[10:50], hot[:4]]),
+            "test": np.concatenate([cold[50:56], hot[4:10]])}
 
 
 def _test_errors(pot, df, test) -> tuple[float, float]:
@@ -100,7 +100,8 @@ def test_active_learning_round(zuo, tmp_path):
         b.run(iterations=ITERATIONS)
         assert s.data.n_train == b.data.n_train == len(zuo["train"]) + n
         selected, randomly = _test_errors(s.potential, df, zuo["test"]), _test_errors(b.potential, df, zuo["test"])
-        print(f"selected {sel['name'].tolist()} γ {sel['gamma'].round(2).tolist()}; random {cand[random].tolist()}")
+        print(f"selected {sel['name'].tolist()} γ {sel['gamma'].round(2).tolist()}; random {cand[random].tolist()} "
+              f"({int(hot[random].sum())} hot)")
         print(f"test errors (E meV/atom, F meV/Å): before {before}, D-optimal {selected}, random {randomly}")
         assert selected[0] < randomly[0] and selected[1] < randomly[1]
         assert selected[1] < before[1]

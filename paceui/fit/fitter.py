@@ -17,11 +17,12 @@ import numpy as np
 
 from paceui.ace.ladder import actual_ladder_step, empty_like, extend_basis
 from paceui.ace.potential import ACEPotential
+from paceui.fit.arrays import FitArrays
 from paceui.fit.config import BackendConfig, FitConfig
 from paceui.fit.evaluation import attach, fit_metrics, make_loss, resolve_kappa  # noqa: F401 (re-exported)
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
+from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import FitMetrics
-from paceui.fit.optimizers import Stepper, make_stepper
+from paceui.fit.optim import Stepper, make_stepper
 
 STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": "optimizer converged",
                 "early_stopping": "early stopping: relative loss change stayed above the threshold",
