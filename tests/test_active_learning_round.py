@@ -1,9 +1,10 @@
 """One active-learning round through the session on Zuo Cu (fixed seeds, a 14-function basis):
 
 fit on ten near-equilibrium MD snapshots, compute the active set, γ of 44 candidates (40 like the training
-set, 4 from the hot MD runs the fit has never seen: the rare events active learning is for), select 2 D-optimally,
-add them with their DFT labels and refit; a copy of the session adds as many random candidates (seed 1) instead. The selection must be the extrapolating,
-largest-γ candidates, and the held-out test error after adding them lower than after the random ones."""
+set, 4 from the hot MD runs the fit has never seen: the rare events active learning is for), select 2
+D-optimally, add them with their DFT labels and refit; a copy of the session adds as many random candidates
+(seed 1) instead. The selection must be the extrapolating, largest-γ candidates, and the held-out test error
+after adding them lower than after the random ones."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ iteration boundary; :meth:`Session.run` and :meth:`Session.save` block. Events: 
 from __future__ import annotations
 
 import copy
-import io
 import math
 import os
 import shutil
@@ -44,12 +43,11 @@ from paceui.session.build import (
 )
 from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
+from paceui.session.learning import ActiveLearning
 from paceui.session.session_data import SessionData
 from paceui.session.settings import LOSS_KEYS, ChangeReport, plan_change
 from paceui.session.status import Phase, SessionStatus
 from paceui.session.store import Snapshot, load_snapshot, save_snapshot
-from paceui.session.trust import (ActiveSetState, GammaTable, asi_bytes, frame_bytes, frame_from_bytes, gamma_table,
-                                  is_labelled, potential_digest, read_structures, selection_table, write_selection)
 
 DEFAULT_AUTOSAVE = 20  # iterations
 
@@ -66,14 +64,14 @@ class _View:
     best: tuple[float, ACEPotential, np.ndarray | None] | None  # (loss, basis, θ) or (loss, potential, None)
 
 
-class Session:
+class Session(ActiveLearning):
     """A fitting session; create with :meth:`from_input`, :meth:`from_objects` or :meth:`load`."""
 
     def __init__(self, parts: Parts, name: str, path: str | os.PathLike[str] | None = None,
                  options: Mapping[str, Any] | None = None, cache_dir: str | os.PathLike[str] | None = None,
                  status: SessionStatus | None = None, total_iterations: int = 0,
                  best: tuple[float, ACEPotential, np.ndarray | None] | None = None,
-                 temp_dir: str | None = None, trust: Mapping[str, Any] | None = None) -> None:
+                 temp_dir: str | None = None) -> None:
         self.name = name
         self.path: Path | None = None if path is None else Path(path).resolve()
         self._settings, self.base_dir, self.target = parts.settings, parts.base_dir, parts.target
@@ -84,10 +82,6 @@ class Session:
         self.cache_dir, self._temp_dir = cache_dir, temp_dir
         self.total_iterations = total_iterations
         self._best, self._dirty = best, False  # dirty: changed since the last save
-        trust = dict(trust or {})
-        self._active: ActiveSetState | None = trust.get("active_set")
-        self._candidates: pd.DataFrame | None = trust.get("candidates")
-        self._selection: pd.DataFrame | None = trust.get("selection")
         self.events = EventBus()
         self._engine = Engine(self)
         st = self.fitter.state
@@ -97,7 +91,6 @@ class Session:
                                iteration=st.iteration, nfuncs=len(self.fitter.current.functions()),
                                best_loss=math.inf if best is None else best[0])
         self._publish()
-        self._trust_status()
         self._dirty = status is None  # a loaded session is saved as it is
 
     # ------------------------------------------------------------------ construction
@@ -151,16 +144,8 @@ class Session:
                                generation=int(doc["generation"]))
         best = got.potentials.get("best_potential")
         best_t = None if best is None else (float(st.get("best_loss", math.inf)), best, None)
-        tdoc, files, trust = doc.get("trust") or {}, got.files, {}
-        if tdoc.get("active_set") and "active_set.asi" in files:
-            trust["active_set"] = ActiveSetState.from_doc(tdoc["active_set"], files["active_set.asi"])
-        if "candidates.pckl.gzip" in files:
-            trust["candidates"] = frame_from_bytes(files["candidates.pckl.gzip"])
-        if "selection.csv" in files:
-            trust["selection"] = pd.read_csv(io.BytesIO(files["selection.csv"]),
-                                             dtype={"name": str, "labelled": bool})
         return cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
-                   doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t, trust=trust)
+                   doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t).restored(got)
 
     # ------------------------------------------------------------------ reading (any thread)
     @property
@@ -203,18 +188,9 @@ class Session:
         return structures_table(self.data, subset)  # type: ignore[arg-type]
 
     def predictions(self, subset: str = "train", best: bool = False, gamma: bool = True) -> Predictions:
-        """The current (or best) potential on the train or test set: per-structure errors and force parity
-        arrays (see :class:`paceui.session.analysis.Predictions`); with an active set (and ``gamma``), the
-        table of the current potential has a ``gamma`` column (max γ per structure). Blocks, so call it
-        from a worker."""
+        """The current (or best) potential on a set: errors, parity arrays (:class:`Predictions`), γ; blocks."""
         pot = (self.best_potential if best else None) or self.potential
-        pred = predict_set(pot, self.data, subset)  # type: ignore[arg-type]
-        if gamma and not best and self._active is not None:
-            self._engine.check_not_engine_thread("predictions(gamma=True)")
-            g = self.gamma(subset).result()
-            if len(g.table) == len(pred.table):
-                pred = replace(pred, table=pred.table.assign(gamma=g.table["gamma"].to_numpy()))
-        return pred
+        return self._with_gamma(predict_set(pot, self.data, subset), subset, gamma and not best)  # type: ignore
 
     def subscribe(self, callback: Callable[[Event], Any] | None = None, *, kinds: Sequence[str] | None = None,
                   maxlen: int = 10_000) -> Subscription:
@@ -274,69 +250,6 @@ class Session:
     def change_settings(self, changes: Mapping[str, Any] | None = None, /, **kw: Any) -> Future[ChangeReport]:
         """Change settings (see :func:`paceui.session.settings.plan_change`); the report says what it did."""
         return self._engine.submit("change_settings", {**(changes or {}), **kw})
-
-    # ------------------------------------------------------------------ trust and active learning
-    @property
-    def active_set(self) -> ActiveSetState | None:
-        """The active set of :meth:`compute_active_set` and the potential it belongs to (None: none yet);
-        ``status.active_set`` says whether it is still that of the current potential."""
-        return self._active
-
-    @property
-    def candidates(self) -> pd.DataFrame | None:
-        """The candidate structures of :meth:`load_candidates` (``ase_atoms``, ``name``, labels if any)."""
-        return self._candidates
-
-    @property
-    def selection(self) -> pd.DataFrame | None:
-        """The last D-optimal selection (see :func:`paceui.session.trust.selection_table`)."""
-        return self._selection
-
-    def compute_active_set(self, kind: str = "linear", tol: float = 1.01, max_iters: int = 300,
-                           memory_limit_mb: float = 1000.0) -> Future[ActiveSetState]:
-        """The active set (MaxVol per element, ``kind`` linear or full) of the current potential over the
-        training set, kept in the session (saved with it, stale once the coefficients change)."""
-        return self._engine.submit("compute_active_set", kind, tol, max_iters, memory_limit_mb)
-
-    def gamma(self, subset: str = "train") -> Future[GammaTable]:
-        """Per-structure γ of the current potential against the session's active set on ``subset``
-        (train, test or candidates)."""
-        return self._engine.submit("gamma", subset)
-
-    def load_candidates(self, source: Any) -> Future[int]:
-        """Candidate structures for γ and selection (file: extxyz, ASE trajectory, LAMMPS dump, dataframe;
-        or a DataFrame / ASE Atoms); labels are optional. Replaces earlier candidates; returns their number."""
-        return self._engine.submit("load_candidates", source)
-
-    def select_candidates(self, max_structures: int | None = None) -> Future[pd.DataFrame]:
-        """D-optimal selection among the candidates (against the session's active set when it is current):
-        at most ``max_structures``, largest γ first; the table also becomes :attr:`selection`."""
-        return self._engine.submit("select_candidates", max_structures)
-
-    def save_selection(self, path: str | os.PathLike[str]) -> Path:
-        """Write the selected candidates for DFT (extxyz with ``gamma`` in each frame's info, or a
-        ``.pckl.gzip`` dataframe)."""
-        sel, cand = self._selection, self._candidates
-        if sel is None or cand is None or not len(sel):
-            raise SessionError("no selection yet: load candidates and select first")
-        return write_selection(cand, sel, path)
-
-    def save_active_set(self, path: str | os.PathLike[str]) -> Path:
-        """Write the active set as a pyace/LAMMPS ``.asi`` file (it belongs to the potential of
-        ``active_set.iteration``: save that potential beside it)."""
-        from paceui._atomic import atomic_write_bytes
-
-        if self._active is None:
-            raise SessionError("no active set yet: compute_active_set() first")
-        return atomic_write_bytes(Path(path), asi_bytes(self._active.active_set))
-
-    def add_structures(self, structures: Any = "selection", weight: float | None = None) -> Future[int]:
-        """Add labelled structures (DFT energies and forces) to the training set and continue the fit from
-        the current potential (a new cycle): a file (extxyz, ASE trajectory, dataframe), a DataFrame, ASE
-        Atoms, or ``"selection"`` (the selected candidates, which must carry labels). Their neighbour
-        lists and weights are computed for them only; ``weight`` multiplies their weights (a weight factor).
-        Returns the number of structures added."""
-        return self._engine.submit("add_structures", structures, weight)
 
     def save(self, path: str | os.PathLike[str] | None = None, timeout: float | None = None) -> Path:
         """Save (to ``path``, else to the session's folder) at the next boundary; blocks; returns the folder."""
@@ -415,9 +328,7 @@ class Session:
         self._publish()
         self._status = replace(old, total_iterations=self.total_iterations, ladder_step=rec.ladder_step,
                                cycle=rec.cycle, iteration=rec.iteration, loss=rec.loss, nfuncs=rec.nfuncs,
-                               best_loss=self._best[0] if self._best else math.inf)
-        if old.active_set == "current":  # the coefficients may have moved: the active set may be stale
-            self._trust_status()
+                               best_loss=self._best[0] if self._best else math.inf, active_set=self._recheck(old))
         if self.events.n_subscribers:
             if rec.ladder_step != old.ladder_step:
                 self._emit(LadderStepChanged(rec.ladder_step, rec.nfuncs))
@@ -460,153 +371,6 @@ class Session:
         self._publish()
         return report
 
-    def _trust_status(self) -> None:
-        """Status fields of the active set (current / stale), candidates and selection."""
-        a = self._active
-        state = "none" if a is None else "current" if a.digest == potential_digest(self._view_potential()) else "stale"
-        self._status = replace(self._status, active_set=state,
-                               n_candidates=0 if self._candidates is None else len(self._candidates),
-                               n_selected=0 if self._selection is None else len(self._selection))
-
-    def _view_potential(self) -> ACEPotential:
-        v = self._view
-        return v.current if v.pmap is None or v.theta is None else v.pmap.apply(v.current, v.theta)
-
-    def _compute_active_set(self, kind: str, tol: float, max_iters: int, memory_limit_mb: float) -> ActiveSetState:
-        import time
-
-        from paceui.ace.activeset import build_active_set
-        from paceui.ace.evaluator import ACEModel
-
-        if kind not in ("linear", "full"):
-            raise SessionError(f"kind must be 'linear' or 'full', got {kind!r}")
-        pot = self._view_potential()
-        t0 = time.perf_counter()
-        aset, _reports = build_active_set(ACEModel(pot), list(self.data.prepared.train["ase_atoms"]), kind=kind,
-                                          tol=tol, max_iters=max_iters, memory_limit_mb=memory_limit_mb)
-        st = self._status
-        self._active = ActiveSetState(aset, kind, self.total_iterations, st.ladder_step, st.cycle,
-                                      potential_digest(pot), self.data.n_train,
-                                      {str(e): int(np.shape(m)[0]) for e, m in aset.inverse.items()},
-                                      time.perf_counter() - t0)
-        self._dirty = True
-        self._trust_status()
-        return self._active
-
-    def _gamma(self, subset: str) -> GammaTable:
-        from paceui.ace.activeset import structure_gamma
-        from paceui.ace.evaluator import ACEModel
-
-        if self._active is None:
-            raise SessionError("no active set yet: compute_active_set() first")
-        if subset == "candidates":
-            if self._candidates is None:
-                raise SessionError("no candidates loaded: load_candidates(path) first")
-            frame = self._candidates
-        elif subset in ("train", "test"):
-            frame = self.data.prepared.train if subset == "train" else self.data.prepared.test
-            if frame is None or not len(frame):
-                raise SessionError(f"the session has no {subset} set")
-        else:
-            raise SessionError(f"subset must be 'train', 'test' or 'candidates', got {subset!r}")
-        pot = self._view_potential()
-        per_atom = structure_gamma(ACEModel(pot), self._active.active_set, list(frame["ase_atoms"]))
-        self._trust_status()
-        return gamma_table(subset, frame["name"].astype(str).tolist(), per_atom, self._active.iteration,
-                           self.total_iterations, self._status.active_set == "stale")
-
-    def _load_candidates(self, source: Any) -> int:
-        df = read_structures(source, "candidates")
-        bad = sorted({s for a in df["ase_atoms"] for s in a.get_chemical_symbols()} - set(self.target.elements))
-        if bad:
-            raise SessionError(f"candidates contain element(s) {', '.join(bad)} that the potential "
-                               f"({', '.join(self.target.elements)}) does not describe")
-        self._candidates, self._selection, self._dirty = df, None, True
-        self._trust_status()
-        return len(df)
-
-    def _select_candidates(self, max_structures: int | None) -> pd.DataFrame:
-        from paceui.ace.evaluator import ACEModel
-        from paceui.ace.selection import select_d_optimal
-
-        if self._candidates is None:
-            raise SessionError("no candidates loaded: load_candidates(path) first")
-        if max_structures is not None and (isinstance(max_structures, bool) or int(max_structures) <= 0):
-            raise SessionError(f"max_structures must be a positive count, got {max_structures!r}")
-        self._trust_status()
-        current = self._active if self._status.active_set == "current" else None
-        kind = current.kind if current is not None else "linear"
-        sel = select_d_optimal(ACEModel(self._view_potential()), list(self._candidates["ase_atoms"]),
-                               None if current is None else current.active_set,
-                               None if max_structures is None else int(max_structures), kind=kind)
-        self._selection, self._dirty = selection_table(self._candidates, sel.indices, sel.gamma), True
-        self._trust_status()
-        return self._selection.copy()
-
-    def _add_structures(self, structures: Any, weight: float | None) -> tuple[int, str]:
-        from paceui.session.session_data import extend_session_data, labelled_frame
-
-        if isinstance(structures, str) and structures == "selection":
-            if self._selection is None or self._candidates is None or not len(self._selection):
-                raise SessionError("no selection to add: select_candidates() first, or give a labelled file")
-            sel = self._selection
-            if not sel["labelled"].all():
-                missing = sel.loc[~sel["labelled"], "name"].astype(str).tolist()
-                raise SessionError(f"{len(missing)} selected structure(s) have no DFT labels (energy and forces), "
-                                   f"e.g. {missing[0]}: write them with save_selection(), compute them, and add "
-                                   "the labelled file")
-            new = labelled_frame(self._candidates.iloc[sel["index"].to_numpy(int)], "selection")
-        else:
-            new = labelled_frame(structures, str(structures) if isinstance(structures, (str, os.PathLike))
-                                 else "added")
-        if weight is not None and not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
-            raise SessionError(f"weight must be a finite number > 0, got {weight!r}")
-        cfg = InputConfig.from_dict(self._settings, source="session settings", base_dir=self.base_dir)
-        n_before = self.data.n_train
-        data, dropped = extend_session_data(self.data, new, cfg.fit.weighting, cfg.seed, self.cache_dir)
-        added = data.n_train - n_before
-        if weight is not None and weight != 1.0:
-            names = data.prepared.train["name"].astype(str).iloc[n_before:]
-            factors = {**self.options.get("weight_factors", {}), **{n: float(weight) for n in names}}
-            self.options = {**self.options, "weight_factors": factors}
-            data = data.with_weight_factors(factors)
-        sd = self.fitter.state_dict()  # the fit continues from the current parameters on the larger set
-        old = self.fitter
-        old.update()
-        if (cs := sd["cycle_state"]) is not None:  # losses over different data are not comparable
-            cs["best_loss"] = cs["best_theta"] = None
-            sd["best_loss"] = math.inf
-        self.fitter = Fitter.from_state_dict(sd, self.target, data.train, cfg.fit, data.test, cfg.backend,
-                                             callbacks=self._callbacks)
-        old.close()
-        if sd["phase"] != "start":
-            self.fitter.restart()
-        if self._best is not None:
-            self._best = (math.inf, *self._best[1:])
-        self.data = data
-        if isinstance(structures, str) and structures == "selection":
-            self._selection = None
-        self._publish()
-        self._trust_status()
-        msg = (f"added {added} structure(s) to the training set (now {data.n_train})"
-               + (f"; dropped {len(dropped)}: " + "; ".join(map(str, dropped[:3])) if dropped else "")
-               + "; the fit continues from the current potential as a new cycle")
-        return added, msg
-
-    def _trust_doc(self) -> tuple[dict[str, Any], dict[str, bytes]]:
-        doc: dict[str, Any] = {}
-        files: dict[str, bytes] = {}
-        if self._active is not None:
-            doc["active_set"] = self._active.to_doc()
-            files["active_set.asi"] = asi_bytes(self._active.active_set)
-        if self._candidates is not None:
-            doc["n_candidates"] = len(self._candidates)
-            files["candidates.pckl.gzip"] = frame_bytes(self._candidates)
-        if self._selection is not None:
-            doc["n_selected"] = len(self._selection)
-            files["selection.csv"] = self._selection.to_csv(index=False).encode()
-        return doc, files
-
     def _write(self, path: str | os.PathLike[str] | None) -> tuple[Path, int]:
         root = Path(path).resolve() if path is not None else self.path
         if root is None:
@@ -630,10 +394,7 @@ class Session:
                           "target_nfuncs": st.target_nfuncs, "stop_reason": st.stop_reason,
                           "stop_message": st.stop_message, "error": st.error},
                "settings": self._settings, "options": self.options, "effective": effective_settings(self._settings)}
-        tdoc, extra = self._trust_doc()
-        if tdoc:
-            doc["trust"] = tdoc
-        gen = save_snapshot(root, Snapshot(doc, sd, history, pots, extra), self.data)
+        gen = save_snapshot(root, Snapshot(doc, sd, history, pots, self._trust_doc(doc)), self.data)
         self.path, self._dirty = root, False
         self._set_status(path=str(root), generation=gen)
         return root, gen

@@ -24,7 +24,7 @@ from paceui._atomic import atomic_write_bytes, atomic_write_text
 from paceui.data import DataConfig, PackedNeighbors, PreparedData, normalize_weights, prepare_dataset
 from paceui.data.io import load_dataframe, resolve_path, save_dataframe
 from paceui.data.validate import DropRecord
-from paceui.errors import DatasetChangedError
+from paceui.errors import DataError, DatasetChangedError
 from paceui.fit.arrays import FitArrays, fit_arrays
 
 DATA_FILES = ("data.json", "train.pckl.gzip", "train_neighbors.npz", "test.pckl.gzip", "test_neighbors.npz")
@@ -223,11 +223,11 @@ def labelled_frame(structures: Any, what: str = "structures") -> pd.DataFrame:
 
         df = frame_from_atoms(list(structures), what)
     if "ase_atoms" not in df or not len(df):
-        raise ValueError(f"{what}: no structures")
+        raise DataError(f"{what}: no structures")
     if "energy" not in df and "energy_corrected" not in df:
-        raise ValueError(f"{what}: no energies (DFT labels are needed to add structures to the training set)")
+        raise DataError(f"{what}: no energies (DFT labels are needed to add structures to the training set)")
     if "forces" not in df:
-        raise ValueError(f"{what}: no forces (DFT labels are needed to add structures to the training set)")
+        raise DataError(f"{what}: no forces (DFT labels are needed to add structures to the training set)")
     if "name" not in df:
         df["name"] = [f"{what}:{i}" for i in range(len(df))]
     return df.reset_index(drop=True)
@@ -251,11 +251,11 @@ def extend_session_data(data: SessionData, new: pd.DataFrame, weighting: Mapping
 
     p = data.prepared
     if p.train_neighbors is None or p.cutoff is None:
-        raise ValueError("the session's data has no neighbour lists: cannot add structures")
+        raise DataError("the session's data has no neighbour lists: cannot add structures")
     raw = new.reset_index(drop=True)
     names = set(p.train["name"].astype(str)) | (set() if p.test is None else set(p.test["name"].astype(str)))
     if dup := sorted(set(raw["name"].astype(str)) & names):
-        raise ValueError(f"structure name(s) already in the dataset: {', '.join(dup[:5])}"
+        raise DataError(f"structure name(s) already in the dataset: {', '.join(dup[:5])}"
                          + (f" and {len(dup) - 5} more" if len(dup) > 5 else ""))
     ecols = [c for c in ("energy_corrected", "energy") if c in raw.columns]
     df, dropped = filter_rows(raw, p.elements, energy_columns=ecols)
@@ -267,12 +267,12 @@ def extend_session_data(data: SessionData, new: pd.DataFrame, weighting: Mapping
         dropped += [DropRecord(df.index[k], str(df["name"].iloc[k]), r) for k, r in sorted(lonely.items())]
         keep = np.setdiff1d(np.arange(len(df)), np.fromiter(lonely, dtype=np.int64))
         if not len(keep):
-            raise ValueError("no structure left to add: " + "; ".join(map(str, dropped[:5])))
+            raise DataError("no structure left to add: " + "; ".join(map(str, dropped[:5])))
         df, pack = df.iloc[keep].copy(), pack.select(keep)
     df["train"] = True
     w = assign_weights(df, weighting_from_dict(weighting), ignore_weights=p.config.ignore_weights, seed=seed)
     if len(w) != len(df):
-        raise ValueError(f"the weighting policy kept {len(w)} of the {len(df)} new structures; add them with "
+        raise DataError(f"the weighting policy kept {len(w)} of the {len(df)} new structures; add them with "
                          "uniform weighting or weights of their own (w_energy, w_forces columns)")
     w = normalize_weights(apply_w_factor(adjust_aug_weights(w, p.config.aug_factor)))
     old = p.train

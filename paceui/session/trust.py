@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from paceui.ace.potential import ACEPotential
+from paceui.errors import DataError
 
 GammaSubset = Literal["train", "test", "candidates"]
 GAMMA_LOWER, GAMMA_UPPER = 1.1, 5.0
@@ -154,7 +155,7 @@ def read_structures(source: Any, what: str = "candidates") -> pd.DataFrame:
     elif isinstance(source, (str, os.PathLike)):
         p = Path(source)
         if not p.exists():
-            raise FileNotFoundError(f"{what}: file {p} not found")
+            raise DataError(f"{what}: file {p} not found")
         name = p.name.lower()
         if any(name.endswith(s) for s in (".pckl.gzip", ".pkl.gz", ".pckl", ".pkl", ".pkl.gzip")):
             df = load_dataframe(p)
@@ -165,17 +166,17 @@ def read_structures(source: Any, what: str = "candidates") -> pd.DataFrame:
             try:
                 images = ase.io.read(str(p), index=":", format=fmt)
             except Exception as exc:  # noqa: BLE001 - ASE raises many kinds
-                raise ValueError(f"{what}: cannot read {p} ({type(exc).__name__}: {exc})") from None
+                raise DataError(f"{what}: cannot read {p} ({type(exc).__name__}: {exc})") from None
             df = frame_from_atoms(images if isinstance(images, list) else [images], str(p))
     else:
         atoms = list(source)
         if not atoms:
-            raise ValueError(f"{what}: no structures")
+            raise DataError(f"{what}: no structures")
         df = frame_from_atoms(atoms, what)
     if "ase_atoms" not in df:
-        raise ValueError(f"{what}: no 'ase_atoms' column")
+        raise DataError(f"{what}: no 'ase_atoms' column")
     if not len(df):
-        raise ValueError(f"{what}: no structures")
+        raise DataError(f"{what}: no structures")
     if "name" not in df:
         src = str(source) if isinstance(source, (str, os.PathLike)) else what
         df["name"] = [f"{src}:{i}" for i in range(len(df))]
