@@ -80,13 +80,13 @@ class TrustPane(Widget):
             return ""
         st, a = s.status, s.active_set
         if a is None:
-            line = "no active set: press [b]a[/b] to compute one of the current potential"
+            line = "no active set: press [b]a[/b] (then g γ, k candidates, d select, + add)"
         else:
             line = a.describe() + (" — [b]STALE[/b] (the fit moved on: press a again)"
                                    if st.active_set == "stale" else "")
         cand = (f"{st.n_candidates} candidates" if st.n_candidates else "no candidates (k loads them)")
         sel = f", {st.n_selected} selected" if st.n_selected else ""
-        return f"{line}\n{cand}{sel}; view [b]{self.view}[/b] (v next, u update, g γ, d select, + add)"
+        return f"{line}\n{cand}{sel}; view [b]{self.view}[/b] (v next view, u update)"
 
     def show(self) -> None:
         """Redraw the head, the histogram and the table of the current view."""
