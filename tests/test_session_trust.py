@@ -67,6 +67,17 @@ def test_add_structures_equals_a_full_preparation(tmp_path):
     s.close()
 
 
+def test_added_structures_keep_their_weight_factor(session):
+    new = _named(zuo_frame(2, start=20), "new")
+    assert session.add_structures(new, weight=3.0).result(60) == 2
+    w = session.data.train.w_e
+    assert np.allclose(w[-2:], 3 * w[0]) and np.isclose(w.sum(), 1.0)
+    assert session.options["weight_factors"] == {"new0": 3.0, "new1": 3.0}
+    session.change_settings(aug_factor=2e-4).result(60)    # the data are prepared again from the sources
+    w = session.data.train.w_e
+    assert session.data.n_train == 9 and np.allclose(w[-2:], 3 * w[0])
+
+
 def test_add_structures_refuses_bad_input(session):
     with pytest.raises(ValueError, match="already in the dataset"):
         session.add_structures(zuo_frame(2)).result(60)

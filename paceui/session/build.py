@@ -112,10 +112,12 @@ def rebuild_data(settings: Mapping[str, Any], options: Mapping[str, Any], base_d
     if only_factors:
         return old.with_weight_factors(factors)
     cfg = InputConfig.from_dict(dict(settings), source="session settings", base_dir=base_dir)
+    added = old.added is not None and len(old.added) > 0  # structures the session added stay in the training set
     data = prepare_session_data(settings["data"], base_dir, target.elements, target.cutoff, cfg.fit.weighting,
-                                cfg.seed, factors, cache_dir=cache_dir, recorded=old.sources)
-    if old.added is not None and len(old.added):  # structures the session added stay in the training set
+                                cfg.seed, {} if added else factors, cache_dir=cache_dir, recorded=old.sources)
+    if added:  # their weight factors apply once they are back
         data = extend_session_data(data, old.added, cfg.fit.weighting, cfg.seed, cache_dir)[0]
+        data = data.with_weight_factors(factors) if factors else data
     return data
 
 
