@@ -26,8 +26,16 @@ import numpy as np
 
 from paceui.notebook.controls import TRUST_ACTIONS, ActionBar
 from paceui.notebook.forms import SettingsForm
-from paceui.notebook.plots import (CurvePlot, curve_data, errors_html, gamma_html, metrics_html, render_gamma_histogram,
-                                   render_parity, selection_html)
+from paceui.notebook.plots import (
+    CurvePlot,
+    curve_data,
+    errors_html,
+    gamma_html,
+    metrics_html,
+    render_gamma_histogram,
+    render_parity,
+    selection_html,
+)
 from paceui.session import Changed, Event, Failed, Paused, Phase, Saved, Session, SessionStatus, Stopped
 
 _PHASE_COLORS = {Phase.READY: "#555", Phase.RUNNING: "#1565c0", Phase.PAUSED: "#ef6c00", Phase.STOPPED: "#6a1b9a",

@@ -24,8 +24,18 @@ from paceui.ace.potential import ACEPotential
 from paceui.errors import SessionError
 from paceui.fit.config import InputConfig
 from paceui.fit.fitter import Fitter
-from paceui.session.trust import (ActiveSetState, GammaTable, asi_bytes, frame_bytes, frame_from_bytes, gamma_table,
-                                  potential_digest, read_structures, selection_table, write_selection)
+from paceui.session.trust import (
+    ActiveSetState,
+    GammaTable,
+    asi_bytes,
+    frame_bytes,
+    frame_from_bytes,
+    gamma_table,
+    potential_digest,
+    read_structures,
+    selection_table,
+    write_selection,
+)
 
 if TYPE_CHECKING:
     from paceui.session.session import Session

@@ -47,7 +47,6 @@ from paceui.tui.pane_sessions import SessionsPane
 from paceui.tui.pane_setup import SetupPane
 from paceui.tui.pane_trust import TrustPane
 
-
 TRUST_DIALOGS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     "compute_active_set": ("Compute the active set", [("kind", "projections: linear or full", "linear")]),
     "gamma": ("Extrapolation grade γ", [("subset", "set: train, test or candidates", "train")]),
