@@ -104,8 +104,8 @@ def test_real_dataset_batches_and_refinement():
     from paceui.ace.activeset import batch_atoms_for
     from paceui.ace.projections import as_model
 
-    assert batch_atoms_for(as_model(pot), "linear", 0.03) < 100  # several batches
-    many, rep2 = build_active_set(pot, st, memory_limit_mb=0.03, refinement_steps=3)
+    assert batch_atoms_for(as_model(pot), "linear", 3.0) < 100  # several batches
+    many, rep2 = build_active_set(pot, st, memory_limit_mb=3.0, refinement_steps=3)
     for a in (one, many):
         assert max(g.max() for g in structure_gamma(pot, a, st)) <= 1.01 + 1e-9
     for r1, r2 in zip(rep1, rep2):
@@ -158,3 +158,30 @@ def test_calculator_thresholds():
         warnings.simplefilter("error")
         e = a.get_potential_energy()
     assert e == pytest.approx(ACECalculator(pot).get_potential_energy(a.copy()))
+
+
+def test_memory_limit_holds_on_zuo_cu():
+    """Zuo Cu (first 15 structures) with Cu-I's 82 functions: numpy memory peak within the limit."""
+    import tracemalloc
+
+    from paceui.ace.evaluator import ACEModel
+    from paceui.ace.projections import compute_projections, layout
+    from paceui.data.io import load_dataframe
+    from tests.conftest import ROOT
+
+    need_reference()
+    model = ACEModel(POTENTIALS / "Cu-I_active_learning.yaml")
+    st = list(load_dataframe(ROOT / "assets" / "zuo" / "Cu_train.xyz.gz").ase_atoms[:15])
+    n_atoms = sum(len(a) for a in st)
+    layout(model)
+    compute_projections(model, st[:1])  # compile/load kernels outside the measurement
+    limit = 3.0  # MB; neighbour lists and rows of all atoms would take ~60 MB
+    from paceui.ace.activeset import batch_atoms_for
+
+    assert n_atoms / batch_atoms_for(model, "linear", limit) > 5
+    tracemalloc.start()
+    aset, rep = build_active_set(model, st, memory_limit_mb=limit)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak / 1e6 < limit, peak / 1e6
+    assert rep[0].size == 82 and rep[0].n_rows == n_atoms

@@ -28,7 +28,7 @@ def test_activeset_eval_select(tmp_path):
     pot = tmp_path / "AlNi.yaml"
     pot.write_text((POTENTIALS / "multispecies_AlNi.yaml").read_text())
     data = REFERENCE / "datasets" / "exmpl_df_AlNi.pckl.gzip"
-    r = paceui("activeset", pot, "-d", data, "--memory-limit", "0.05", cwd=tmp_path)
+    r = paceui("activeset", pot, "-d", data, "--memory-limit", "3", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "AlNi.asi").exists()
     for el, size in (("Al", "9"), ("Ni", "8")):

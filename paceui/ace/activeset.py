@@ -21,14 +21,13 @@ from paceui.ace.maxvol import ZERO_COLUMN_EPS, MaxVolError, gamma_of, maxvol
 from paceui.ace.potential import ACEPotential
 from paceui.ace.projections import KINDS, Projections, as_model, iter_projections, layout
 from paceui.ace.projections import batches as projection_batches
+from paceui.errors import ActiveSetError
 
 DEFAULT_TOL = 1.01
 DEFAULT_MAX_ITERS = 300
 DEFAULT_MEMORY_MB = 1000.0
-
-
-class ActiveSetError(ValueError):
-    """An active set cannot be built or does not fit the potential."""
+PAIR_DENSITY = 0.1
+"""Atoms per Å³ assumed when sizing batches by the neighbour-list memory (dense metals: ~0.085)."""
 
 
 @dataclass(frozen=True)
@@ -137,13 +136,16 @@ class _Pool:
 def batch_atoms_for(model: ACEModel, kind: str, memory_limit_mb: float) -> int:
     """Atoms per projection batch so that a batch's rows, C = A A_act⁻¹ and scratch fit the limit."""
     w = max(list(layout(model).width(kind).values()) + [1])
-    per_atom = 8.0 * w * 4  # kernel output, per-element copy, C of MaxVol, γ products
-    fixed = sum(8.0 * v * v * 6 for v in layout(model).width(kind).values())
+    per_atom = 8.0 * w * 5  # kernel output, per-element copy, scaled copy and C of MaxVol, γ products
+    pairs = 4.0 / 3.0 * np.pi * model.cutoff ** 3 * PAIR_DENSITY
+    per_atom += pairs * 2 * 64  # neighbour list (j, vec, shift, offsets) and the batch's joined copy
+    fixed = sum(8.0 * v * v * 8 for v in layout(model).width(kind).values())
     avail = memory_limit_mb * 1e6 - fixed
     n = int(avail / per_atom)
     if n < 1:
         raise ActiveSetError(f"memory limit {memory_limit_mb} MB is too small for {kind} projections "
-                             f"of width {w} (needs about {(fixed + 1000 * per_atom) / 1e6:.0f} MB)")
+                             f"of width {w} and cutoff {model.cutoff:g} Å (one atom per batch needs "
+                             f"{(fixed + per_atom) / 1e6:.2f} MB)")
     return n
 
 
@@ -193,7 +195,7 @@ def build_active_set(model: ACEModel | ACEPotential | str | os.PathLike[str], st
             res = _maxvol(pool, el, tol, max_iters, kind)
             iters[el] += res[1]
             active[el] = pool.take(res[0])
-        del proj
+        last: Projections | None = proj if batches == 1 else None
     inverse = {el: _inverse(active[el]) for el in elements}
     # stage 2: refinement with the atoms that the current set extrapolates
     if batches > 1:
@@ -228,9 +230,10 @@ def build_active_set(model: ACEModel | ACEPotential | str | os.PathLike[str], st
             if not grown:
                 break
     aset = ActiveSet(kind=kind, inverse=inverse)
-    # report: max γ over all data
+    # report: max γ over all data (one batch: its projections are still at hand)
     gmax = dict.fromkeys(elements, 0.0)
-    for proj in iter_projections(m, structures, kind, batch_atoms):
+    passes = [last] if last is not None else iter_projections(m, structures, kind, batch_atoms)
+    for proj in passes:
         for el, g in aset.gamma(proj).items():
             if len(g):
                 gmax[el] = max(gmax[el], float(g.max()))

@@ -16,10 +16,9 @@ from ase.calculators.calculator import Calculator, all_changes
 from paceui.ace.ctilde import CTildePotential
 from paceui.ace.evaluator import ACEModel
 from paceui.ace.potential import ACEPotential
+from paceui.errors import ExtrapolationError
 
-
-class ExtrapolationError(RuntimeError):
-    """max γ of a structure exceeds ``gamma_upper_bound`` and ``stop_at_large_extrapolation`` is set."""
+__all__ = ["ACECalculator", "ExtrapolationError", "ExtrapolationWarning"]
 
 
 class ExtrapolationWarning(UserWarning):
@@ -83,6 +82,7 @@ class ACECalculator(Calculator):
     def _gamma(self) -> None:
         from paceui.ace.activeset import structure_gamma
 
+        assert self.active_set is not None
         g = structure_gamma(self.model, self.active_set, [self.atoms])[0]
         gmax = float(g.max()) if len(g) else 0.0
         self.results["gamma"] = g

@@ -14,11 +14,13 @@ import numba as nb
 import numpy as np
 from scipy.linalg import lapack
 
+from paceui.errors import ActiveSetError
+
 ZERO_COLUMN_EPS = 1e-16
 """Diagonal entry given to a column that is zero over the whole data, so A_act stays invertible."""
 
 
-class MaxVolError(ValueError):
+class MaxVolError(ActiveSetError):
     """The matrix cannot give an active set (too few rows, singular)."""
 
 
@@ -54,12 +56,40 @@ def _argmax_abs(C: np.ndarray) -> tuple[int, int, float]:
     return bi, bj, bv
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, fastmath=True)
+def _update_rows(C: np.ndarray, col: np.ndarray, v: np.ndarray, r0: int, r1: int) -> tuple[int, int, float]:
+    """C[r] −= col[r]·v for rows r0..r1; the position and value of the largest |C| among them."""
+    n = C.shape[1]
+    bi, bj, bv = r0, 0, -1.0
+    for r in range(r0, r1):
+        cr = col[r]
+        row = C[r]
+        m = 0.0
+        for q in range(n):
+            x = row[q] - cr * v[q]
+            row[q] = x
+            m = max(m, abs(x))
+        if m > bv:
+            bv = m
+            bi = r
+    row = C[bi]
+    for q in range(n):
+        if abs(row[q]) == bv:
+            bj = q
+            break
+    return bi, bj, bv
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
 def _swaps(C: np.ndarray, rows: np.ndarray, tol: float, max_iters: int) -> tuple[int, float]:
     """Swap rows in place while max |C| > tol; C ← C − C[:, j] (C[i] − e_j)ᵀ / C_ij per swap."""
     N, n = C.shape
     col = np.empty(N)
     v = np.empty(n)
+    nblk = max(1, min(64, N // 256))
+    bis = np.empty(nblk, np.int64)
+    bjs = np.empty(nblk, np.int64)
+    bvs = np.empty(nblk)
     it = 0
     i, j, cmax = _argmax_abs(C)
     while cmax > tol and it < max_iters:
@@ -69,18 +99,12 @@ def _swaps(C: np.ndarray, rows: np.ndarray, tol: float, max_iters: int) -> tuple
         v[j] -= 1.0
         for r in range(N):
             col[r] = C[r, j] / piv
-        bi, bj, bv = 0, 0, -1.0
-        for r in range(N):
-            cr = col[r]
-            for q in range(n):
-                x = C[r, q] - cr * v[q]
-                C[r, q] = x
-                ax = abs(x)
-                if ax > bv:
-                    bi, bj, bv = r, q, ax
+        for b in nb.prange(nblk):
+            bis[b], bjs[b], bvs[b] = _update_rows(C, col, v, b * N // nblk, (b + 1) * N // nblk)
+        k = int(np.argmax(bvs))
         rows[j] = i
         it += 1
-        i, j, cmax = bi, bj, bv
+        i, j, cmax = bis[k], bjs[k], bvs[k]
     return it, cmax
 
 
@@ -94,8 +118,10 @@ def _inv(M: np.ndarray) -> np.ndarray:
 def maxvol(A: np.ndarray, tol: float = 1.01, max_iters: int = 300, what: str = "matrix") -> MaxVolResult:
     """MaxVol on A (N×n, N ≥ n); columns zero over all rows get ε on the active set's diagonal.
 
-    Columns are scaled to unit max (γ does not change) to keep A_act well conditioned; after the swaps
-    C is recomputed from scratch and the swaps continue while the recomputed max |C| exceeds tol.
+    Columns are scaled to unit max (γ does not change) to keep A_act well conditioned; the swaps use
+    the global argmax of |C| (kept by rank-1 updates, parallel over rows). ``max_coef`` is the final
+    max |C| of the updated C; recomputed from the final A_act it may be larger by the round-off of an
+    ill-conditioned A_act (cond ~1e16 is common: the radial functions of bulk data are nearly dependent).
     """
     A = np.ascontiguousarray(A, dtype=float)
     N, n = A.shape
@@ -109,19 +135,12 @@ def maxvol(A: np.ndarray, tol: float = 1.01, max_iters: int = 300, what: str = "
     As = A[:, nz] / scale[nz]
     rows = lu_pivot_rows(As).astype(np.int64) if m else np.zeros(0, np.int64)
     it, cmax = 0, 0.0
-    for _ in range(10):
+    if m:
         inv = _inv(As[rows])
         if not np.all(np.isfinite(inv)):
             raise MaxVolError(f"{what}: the active submatrix is singular (the data spans fewer than {m} "
                               f"independent directions)")
-        C = As @ inv
-        if not m or it >= max_iters:
-            cmax = float(np.abs(C).max()) if m else 0.0
-            break
-        k, cmax = _swaps(C, rows, float(tol), int(max_iters - it))
-        it += k
-        if k == 0:
-            break
+        it, cmax = _swaps(As @ inv, rows, float(tol), int(max_iters))
     inv_s = _inv(As[rows]) / scale[nz][:, None]  # inverse of the unscaled active submatrix
     if m == n:
         return MaxVolResult(rows=rows, inverse=inv_s, n_iters=int(it), max_coef=float(cmax))

@@ -15,8 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from paceui.ace.activeset import DEFAULT_MEMORY_MB, DEFAULT_TOL, ActiveSet, ActiveSetError, _maxvol, _Pool
-from paceui.ace.activeset import batch_atoms_for, structure_gamma
+from paceui.ace.activeset import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TOL,
+    ActiveSet,
+    ActiveSetError,
+    _maxvol,
+    _Pool,
+    batch_atoms_for,
+    structure_gamma,
+)
 from paceui.ace.evaluator import ACEModel
 from paceui.ace.maxvol import gamma_of
 from paceui.ace.potential import ACEPotential
