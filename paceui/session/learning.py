@@ -38,7 +38,9 @@ from paceui.session.trust import (
 )
 
 if TYPE_CHECKING:
-    from paceui.session.session import Session
+    from paceui.session.engine import Engine
+    from paceui.session.session_data import SessionData
+    from paceui.session.status import SessionStatus
 
 
 def trust_from_files(doc: Mapping[str, Any], files: Mapping[str, bytes]) -> dict[str, Any]:
@@ -59,8 +61,25 @@ class ActiveLearning:
     _active: ActiveSetState | None = None
     _candidates: pd.DataFrame | None = None
     _selection: pd.DataFrame | None = None
+    if TYPE_CHECKING:  # what the mixin uses of Session
+        data: SessionData
+        fitter: Fitter
+        target: ACEPotential
+        options: dict[str, Any]
+        total_iterations: int
+        cache_dir: str | os.PathLike[str] | None
+        base_dir: str
+        _engine: Engine
+        _status: SessionStatus
+        _view: Any
+        _settings: dict[str, Any]
+        _callbacks: list[Any]
+        _best: tuple[float, ACEPotential, np.ndarray | None] | None
+        _dirty: bool
 
-    def restored(self: Session, loaded: Any) -> Session:
+        def _publish(self) -> None: ...
+
+    def restored(self, loaded: Any) -> Any:
         """This (just loaded) session with the active set, candidates and selection saved in ``loaded``
         (a :class:`paceui.session.store.Loaded`); returns the session."""
         trust = trust_from_files(loaded.doc.get("trust") or {}, loaded.files)
@@ -71,43 +90,43 @@ class ActiveLearning:
         return self
 
     @property
-    def active_set(self: Session) -> ActiveSetState | None:
+    def active_set(self) -> ActiveSetState | None:
         """The active set of :meth:`compute_active_set` and the potential it belongs to (None: none yet);
         ``status.active_set`` says whether it is still that of the current potential."""
         return self._active
 
     @property
-    def candidates(self: Session) -> pd.DataFrame | None:
+    def candidates(self) -> pd.DataFrame | None:
         """The candidate structures of :meth:`load_candidates` (``ase_atoms``, ``name``, labels if any)."""
         return self._candidates
 
     @property
-    def selection(self: Session) -> pd.DataFrame | None:
+    def selection(self) -> pd.DataFrame | None:
         """The last D-optimal selection (see :func:`paceui.session.trust.selection_table`)."""
         return self._selection
 
-    def compute_active_set(self: Session, kind: str = "linear", tol: float = 1.01, max_iters: int = 300,
+    def compute_active_set(self, kind: str = "linear", tol: float = 1.01, max_iters: int = 300,
                            memory_limit_mb: float = 1000.0) -> Future[ActiveSetState]:
         """The active set (MaxVol per element, ``kind`` linear or full) of the current potential over the
         training set, kept in the session (saved with it, stale once the coefficients change)."""
         return self._engine.submit("compute_active_set", kind, tol, max_iters, memory_limit_mb)
 
-    def gamma(self: Session, subset: str = "train") -> Future[GammaTable]:
+    def gamma(self, subset: str = "train") -> Future[GammaTable]:
         """Per-structure γ of the current potential against the session's active set on ``subset``
         (train, test or candidates)."""
         return self._engine.submit("gamma", subset)
 
-    def load_candidates(self: Session, source: Any) -> Future[int]:
+    def load_candidates(self, source: Any) -> Future[int]:
         """Candidate structures for γ and selection (file: extxyz, ASE trajectory, LAMMPS dump, dataframe;
         or a DataFrame / ASE Atoms); labels are optional. Replaces earlier candidates; returns their number."""
         return self._engine.submit("load_candidates", source)
 
-    def select_candidates(self: Session, max_structures: int | None = None) -> Future[pd.DataFrame]:
+    def select_candidates(self, max_structures: int | None = None) -> Future[pd.DataFrame]:
         """D-optimal selection among the candidates (against the session's active set when it is current):
         at most ``max_structures``, largest γ first; the table also becomes :attr:`selection`."""
         return self._engine.submit("select_candidates", max_structures)
 
-    def save_selection(self: Session, path: str | os.PathLike[str]) -> Path:
+    def save_selection(self, path: str | os.PathLike[str]) -> Path:
         """Write the selected candidates for DFT (extxyz with ``gamma`` in each frame's info, or a
         ``.pckl.gzip`` dataframe)."""
         sel, cand = self._selection, self._candidates
@@ -115,7 +134,7 @@ class ActiveLearning:
             raise SessionError("no selection yet: load candidates and select first")
         return write_selection(cand, sel, path)
 
-    def save_active_set(self: Session, path: str | os.PathLike[str]) -> Path:
+    def save_active_set(self, path: str | os.PathLike[str]) -> Path:
         """Write the active set as a pyace/LAMMPS ``.asi`` file (it belongs to the potential of
         ``active_set.iteration``: save that potential beside it)."""
         from paceui._atomic import atomic_write_bytes
@@ -124,7 +143,7 @@ class ActiveLearning:
             raise SessionError("no active set yet: compute_active_set() first")
         return atomic_write_bytes(Path(path), asi_bytes(self._active.active_set))
 
-    def add_structures(self: Session, structures: Any = "selection", weight: float | None = None) -> Future[int]:
+    def add_structures(self, structures: Any = "selection", weight: float | None = None) -> Future[int]:
         """Add labelled structures (DFT energies and forces) to the training set and continue the fit from
         the current potential (a new cycle): a file (extxyz, ASE trajectory, dataframe), a DataFrame, ASE
         Atoms, or ``"selection"`` (the selected candidates, which must carry labels). Their neighbour
@@ -133,7 +152,7 @@ class ActiveLearning:
         return self._engine.submit("add_structures", structures, weight)
 
     # ------------------------------------------------------------------ engine thread only
-    def _trust_status(self: Session) -> None:
+    def _trust_status(self) -> None:
         """Status fields of the active set (current / stale), candidates and selection."""
         a = self._active
         state = "none" if a is None else "current" if a.digest == potential_digest(self._view_potential()) else "stale"
@@ -141,11 +160,11 @@ class ActiveLearning:
                                n_candidates=0 if self._candidates is None else len(self._candidates),
                                n_selected=0 if self._selection is None else len(self._selection))
 
-    def _view_potential(self: Session) -> ACEPotential:
+    def _view_potential(self) -> ACEPotential:
         v = self._view
         return v.current if v.pmap is None or v.theta is None else v.pmap.apply(v.current, v.theta)
 
-    def _compute_active_set(self: Session, kind: str, tol: float, max_iters: int,
+    def _compute_active_set(self, kind: str, tol: float, max_iters: int,
                             memory_limit_mb: float) -> ActiveSetState:
         import time
 
@@ -167,7 +186,7 @@ class ActiveLearning:
         self._trust_status()
         return self._active
 
-    def _gamma(self: Session, subset: str) -> GammaTable:
+    def _gamma(self, subset: str) -> GammaTable:
         from paceui.ace.activeset import structure_gamma
         from paceui.ace.evaluator import ACEModel
 
@@ -189,7 +208,7 @@ class ActiveLearning:
         return gamma_table(subset, frame["name"].astype(str).tolist(), per_atom, self._active.iteration,
                            self.total_iterations, self._status.active_set == "stale")
 
-    def _load_candidates(self: Session, source: Any) -> int:
+    def _load_candidates(self, source: Any) -> int:
         df = read_structures(source, "candidates")
         bad = sorted({s for a in df["ase_atoms"] for s in a.get_chemical_symbols()} - set(self.target.elements))
         if bad:
@@ -199,7 +218,7 @@ class ActiveLearning:
         self._trust_status()
         return len(df)
 
-    def _select_candidates(self: Session, max_structures: int | None) -> pd.DataFrame:
+    def _select_candidates(self, max_structures: int | None) -> pd.DataFrame:
         from paceui.ace.evaluator import ACEModel
         from paceui.ace.selection import select_d_optimal
 
@@ -217,7 +236,7 @@ class ActiveLearning:
         self._trust_status()
         return self._selection.copy()
 
-    def _add_structures(self: Session, structures: Any, weight: float | None) -> tuple[int, str]:
+    def _add_structures(self, structures: Any, weight: float | None) -> tuple[int, str]:
         from paceui.session.session_data import extend_session_data, labelled_frame
 
         if isinstance(structures, str) and structures == "selection":
@@ -267,7 +286,7 @@ class ActiveLearning:
                + "; the fit continues from the current potential as a new cycle")
         return added, msg
 
-    def _with_gamma(self: Session, pred: Any, subset: str, gamma: bool) -> Any:
+    def _with_gamma(self, pred: Any, subset: str, gamma: bool) -> Any:
         """``pred`` (Predictions of the current potential) with a ``gamma`` column when an active set exists."""
         if not gamma or self._active is None:
             return pred
@@ -277,13 +296,13 @@ class ActiveLearning:
             return pred
         return replace(pred, table=pred.table.assign(gamma=g.table["gamma"].to_numpy()))
 
-    def _recheck(self: Session, old: Any) -> str:
+    def _recheck(self, old: Any) -> str:
         """The active-set state after a record (the coefficients may have moved: a current set may be stale)."""
         if old.active_set != "current" or self._active is None:
             return str(old.active_set)
         return "current" if self._active.digest == potential_digest(self._view_potential()) else "stale"
 
-    def _trust_doc(self: Session, session_doc: dict[str, Any]) -> dict[str, bytes]:
+    def _trust_doc(self, session_doc: dict[str, Any]) -> dict[str, bytes]:
         """Add the ``trust`` entry to the session document; returns the snapshot files it needs."""
         doc: dict[str, Any] = {}
         files: dict[str, bytes] = {}

@@ -82,7 +82,8 @@ class ActiveSetState:
 def asi_bytes(active_set: Any) -> bytes:
     """The ``.asi`` content of an active set: an npz of A_act⁻¹ per element symbol (pyace's format)."""
     buf = io.BytesIO()
-    np.savez(buf, **{str(k): np.asarray(v, dtype=np.float64) for k, v in active_set.inverse.items()})
+    arrays: dict[str, Any] = {str(k): np.asarray(v, dtype=np.float64) for k, v in active_set.inverse.items()}
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
