@@ -23,7 +23,7 @@ import json
 import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -55,6 +55,7 @@ class Snapshot:
     fit_state: dict[str, Any]                  # Fitter.state_dict() without its history
     history: list[dict[str, Any]]
     potentials: dict[str, ACEPotential]        # potential, best_potential, target_potential
+    extra: dict[str, bytes] = field(default_factory=dict)  # more snapshot files (active set, candidates)
 
 
 def _flatten(v: Any, key: str, arrays: dict[str, np.ndarray], pots: dict[str, ACEPotential]) -> Any:
@@ -154,7 +155,7 @@ def save_snapshot(root: str | os.PathLike[str], snap: Snapshot, data: SessionDat
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     files = {"state.json": json.dumps(state).encode(), "state.npz": buf.getvalue(),
-             "history.csv": history_csv(snap.history)}
+             "history.csv": history_csv(snap.history), **snap.extra}
     for key, pot in {**snap.potentials, **{k.replace(".", "_"): p for k, p in pots.items()}}.items():
         files[f"{key}.yaml"] = potential_to_yaml(pot).encode()
     for name, content in files.items():
@@ -222,6 +223,7 @@ class Loaded:
     fit_state: dict[str, Any]
     potentials: dict[str, ACEPotential]
     data: SessionData
+    files: dict[str, bytes] = field(default_factory=dict)  # every snapshot file, as read (checksums verified)
 
 
 def load_snapshot(root: str | os.PathLike[str]) -> Loaded:
@@ -250,7 +252,7 @@ def load_snapshot(root: str | os.PathLike[str]) -> Loaded:
     state["history"] = history_rows(blobs["history.csv"])
     named = {k: p for k, p in pots.items() if not k.startswith("state_")}
     factors = (doc.get("options") or {}).get("weight_factors") or {}
-    return Loaded(doc, state, named, load_session_data(ds, factors))
+    return Loaded(doc, state, named, load_session_data(ds, factors), blobs)
 
 
 def file_digest(path: Path) -> str:
