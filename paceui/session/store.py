@@ -36,14 +36,13 @@ from paceui._atomic import atomic_write_bytes, atomic_write_text
 from paceui.ace.potential import ACEPotential
 from paceui.ace.yaml_io import load_potential, load_yaml_file, potential_to_yaml
 from paceui.errors import SessionFormatError
+from paceui.fit.metrics import CSV_ROUND_TRIP
 from paceui.session.session_data import SessionData, load_session_data, save_session_data
 from paceui.session.settings import plain_value
 
 FORMAT = "paceui-session"
 FORMAT_VERSION = 1
 SESSION_FILE = "session.yaml"
-_ROUND_TRIP: dict[str, Any] = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-"""Exact float parsing for read_csv (the default from pandas 3 on, which deprecates the option)."""
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """Upgrades of a session document from format ``v`` to ``v + 1`` (none yet: format 1 is the first)."""
 
@@ -93,7 +92,7 @@ def history_rows(data: bytes) -> list[dict[str, Any]]:
     """Rows of :func:`history_csv` back, exactly (rows without test metrics have no ``test_*`` keys)."""
     if not data.strip():
         return []
-    df = pd.read_csv(io.BytesIO(data), **_ROUND_TRIP)
+    df = pd.read_csv(io.BytesIO(data), **CSV_ROUND_TRIP)
     test = [c for c in df.columns if c.startswith("test_")]
     rows = []
     for rec in df.to_dict("records"):
