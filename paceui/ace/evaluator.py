@@ -57,10 +57,7 @@ class ACEModel:
         self.elements = list(ct.elements)
         self.cutoff = ct.cutoff
         self._compile(ct)
-        self.compiled = CompiledModel(
-            self._b_int, self._b_par, self._crad, self.inner, self._e_int, self._e_par, self._E0, self._sp_r1,
-            self._r1_aidx, self._r1_ct, self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
-            self.spline, self._sp_tab, self._sp_scale, self.nmax, self.lmax, self.kmax, self._rmax)
+        self.compiled = self._record()
         """The kernels' arrays (:class:`~paceui.ace.compiled.CompiledModel`); pass as ``*model.compiled``."""
 
     def load_coefficients(self, r1_ct: np.ndarray, c_ct: np.ndarray, crad: np.ndarray) -> None:
@@ -189,6 +186,12 @@ class ACEModel:
             tab[a * S + b, :nlut + 1] = sub
             # rows beyond this bond's own table stay zero: r >= rcut is filtered before lookup
         self._sp_tab, self._sp_scale = tab, scale
+
+    def _record(self) -> CompiledModel:
+        return CompiledModel(
+            self._b_int, self._b_par, self._crad, self.inner, self._e_int, self._e_par, self._E0, self._sp_r1,
+            self._r1_aidx, self._r1_ct, self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
+            self.spline, self._sp_tab, self._sp_scale, self.nmax, self.lmax, self.kmax, self._rmax)
 
     # ---------------------------------------------------------------- evaluation
     def species_of(self, symbols: list[str] | np.ndarray) -> np.ndarray:
