@@ -64,6 +64,12 @@ class Engine:
         self._halts: list[Future[SessionStatus]] = []
         self._closed = False
         self.commands_done = 0                   # commands taken from the queue (for tests)
+        self._handlers: dict[str, Callable[..., Any]] = {
+            "start": self._cmd_start, "pause": self._cmd_pause, "stop": self._cmd_stop,
+            "randomize": self._cmd_randomize, "extend_ladder": self._cmd_extend_ladder,
+            "change_settings": self._cmd_change_settings, "save": self._cmd_save, "close": self._cmd_close,
+            "call": self._cmd_call}
+        """The commands :meth:`submit` accepts, each with the handler that runs it on the engine thread."""
 
     # ------------------------------------------------------------------ any thread
     def submit(self, name: str, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -126,7 +132,7 @@ class Engine:
 
     def _execute(self, cmd: _Command) -> None:
         try:
-            result = getattr(self, f"_cmd_{cmd.name}")(*cmd.args, **cmd.kwargs)
+            result = self._handlers[cmd.name](*cmd.args, **cmd.kwargs)
         except Exception as exc:
             self.s._emit(Failed(f"{cmd.name}: {exc}", traceback.format_exc()))
             cmd.future.set_exception(exc)
