@@ -68,7 +68,9 @@ class Engine:
             "start": self._cmd_start, "pause": self._cmd_pause, "stop": self._cmd_stop,
             "randomize": self._cmd_randomize, "extend_ladder": self._cmd_extend_ladder,
             "change_settings": self._cmd_change_settings, "save": self._cmd_save, "close": self._cmd_close,
-            "call": self._cmd_call}
+            "call": self._cmd_call, "compute_active_set": self._cmd_compute_active_set, "gamma": self._cmd_gamma,
+            "load_candidates": self._cmd_load_candidates, "select_candidates": self._cmd_select_candidates,
+            "add_structures": self._cmd_add_structures}
         """The commands :meth:`submit` accepts, each with the handler that runs it on the engine thread."""
 
     # ------------------------------------------------------------------ any thread
