@@ -61,6 +61,8 @@ class DataConfig:
     ignore_weights: bool = False
     aug_factor: float = 1e-4
     seed: int | None = None
+    stress_key: str | None = None  # paceui: info key of reference stresses (σ, eV/Å³, ASE Voigt or 3×3)
+    virial_key: str | None = None  # paceui: info key of reference virials (V = −Ωσ, eV), e.g. dft_virial
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | str | Sequence[str]) -> "DataConfig":
@@ -105,7 +107,13 @@ class DataConfig:
         ref = d.get("reference_energy")
         if isinstance(ref, Mapping):
             ref = dict(ref)
-        return cls(files, test_files, ts, ref, None if dp is None else os.fspath(dp), iw, aug, seed)
+        keys = {}
+        for k in ("stress_key", "virial_key"):
+            v = d.get(k)
+            if v is not None and not isinstance(v, str):
+                raise ValueError(f"data: {k} must be a string (an info key of the extxyz file), got {v!r}")
+            keys[k] = v
+        return cls(files, test_files, ts, ref, None if dp is None else os.fspath(dp), iw, aug, seed, **keys)
 
 
 @dataclass(frozen=True)
@@ -179,10 +187,10 @@ def prepare_dataset(data_config: Mapping[str, Any] | DataConfig | str, elements:
 
 def load_joint(cfg: DataConfig) -> pd.DataFrame:
     """The training file(s) and the test file(s) of ``cfg`` in one frame, column ``train`` telling which."""
-    joint = load_files(cfg.filename, cfg.datapath)
+    joint = load_files(cfg.filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
     joint["train"] = True
     if cfg.test_filename:
-        test_raw = load_files(cfg.test_filename, cfg.datapath)
+        test_raw = load_files(cfg.test_filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
         test_raw["train"] = False
         joint = pd.concat([joint, test_raw], axis=0, ignore_index=True, sort=False)
     return joint

@@ -32,6 +32,8 @@ REG_KEYS: dict[str, str] = {
 _REG_ALIASES: dict[str, str] = {**REG_KEYS, **{v: v for v in REG_KEYS.values()}}
 
 NAN = float("nan")
+EV_A3_TO_GPA = 160.21766208
+"""1 eV/Å³ in GPa."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,14 @@ class FitMetrics:
     n_atoms: int = 0
     n_low_structures: int = 0
     n_low_atoms: int = 0
+    s_loss: float = 0.0
+    s_loss_contrib: float = 0.0
+    rmse_stress: float = NAN  # eV/Å³, Voigt components of the structures with a reference stress
+    mae_stress: float = NAN
+    max_abs_stress: float = NAN
+    rmse_virial_pa: float = NAN  # eV/atom: (Ω Δσ)/N, the stress term's residual
+    mae_virial_pa: float = NAN
+    n_stress: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         """All fields as a plain ``{name: value}`` dict (eV, eV/Å, counts)."""
@@ -110,6 +120,21 @@ def _validate(e_pred: object, e_ref: object, n_atoms: object, f_pred: object,
         raise ValueError(f"forces: expected [{total}, 3] (sum of n_atoms), "
                          f"got f_pred {fp.shape}, f_ref {fr.shape}")
     return ep, er, nat, fp, fr
+
+
+def stress_stats(w_pred: np.ndarray, s_ref: np.ndarray, n_atoms: np.ndarray, vol: np.ndarray
+                 ) -> dict[str, float | int]:
+    """Stress errors over the structures with a reference (finite ``s_ref`` rows): W = Ω·σ [S, 6] (eV) in,
+    ``rmse/mae/max_abs_stress`` (eV/Å³), ``rmse/mae_virial_pa`` (eV/atom) and ``n_stress`` out."""
+    has = np.all(np.isfinite(s_ref), axis=1) & (np.asarray(vol) > 0)
+    if not has.any():
+        return {"n_stress": 0}
+    dw = np.asarray(w_pred)[has] - s_ref[has]
+    ds = dw / np.asarray(vol, float)[has, None]
+    dv = dw / np.asarray(n_atoms, float)[has, None]
+    return {"rmse_stress": float(np.sqrt(np.mean(ds * ds))), "mae_stress": float(np.mean(np.abs(ds))),
+            "max_abs_stress": float(np.max(np.abs(ds))), "rmse_virial_pa": float(np.sqrt(np.mean(dv * dv))),
+            "mae_virial_pa": float(np.mean(np.abs(dv))), "n_stress": int(has.sum())}
 
 
 def low_energy_mask(e_ref_per_atom: np.ndarray, window: float = LOW_ENERGY_WINDOW) -> np.ndarray:
@@ -264,7 +289,7 @@ METRICS_COLUMNS: tuple[str, ...] = (
     "ladder_step", "cycle_step", "iter_num", "loss", "e_loss_contrib", "f_loss_contrib", "reg_loss",
     "rmse_epa", "rmse_f_comp", "low_rmse_epa", "low_rmse_f_comp", "mae_f_comp", "low_mae_f_comp",
     "nfuncs", "ncoefs", "l1_reg_contrib", "l2_reg_contrib", "smooth_orth", "smooth_w1",
-    "smooth_w2", "smooth_w3",
+    "smooth_w2", "smooth_w3", "s_loss_contrib", "rmse_stress", "mae_stress",
 )
 """Columns of ``metrics.txt`` (iteration level); values in eV, eV/Å and loss units."""
 

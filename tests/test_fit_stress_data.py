@@ -1,0 +1,120 @@
+"""Reference stresses from data files (virial keys, user key names, dataframe columns), the Dask stress sums
+and a short fit with the stress term on the Ti–Al set (../shared/acedata)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from paceui.data.io import load_dataframe, save_dataframe
+from paceui.fit.loss import ACELoss, LossConfig
+from tests.conftest import SHARED
+
+TIAL = SHARED / "acedata" / "TiAl_tutorial.xyz.gz"
+TIAL_BASIS = {"elements": ["Al", "Ti"],
+              "embeddings": {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1}},
+              "bonds": {"ALL": {"radbase": "ChebExpCos", "radparameters": [5.25], "rcut": 5.0, "dcut": 0.01}},
+              "functions": {"ALL": {"nradmax_by_orders": [6, 2], "lmax_by_orders": [0, 1]}}}
+
+
+def need_tial() -> Path:
+    if not TIAL.exists():
+        pytest.skip(f"{TIAL} not found (the shared/acedata folder beside the checkout)")
+    return TIAL
+
+
+def test_virial_and_stress_keys_follow_ase_conventions(tmp_path):
+    """σ from a calculator stress, from info 'virial' (σ = −V/Ω) and from a user key, all equal; a
+    non-periodic structure keeps no stress; dataframe 'virial' columns become 'stress'."""
+    import ase.io
+
+    at = bulk("Cu", "fcc", a=3.6, cubic=True)
+    sig = np.array([0.01, 0.02, 0.03, 0.004, 0.005, 0.006])
+    s3 = np.array([[sig[0], sig[5], sig[4]], [sig[5], sig[1], sig[3]], [sig[4], sig[3], sig[2]]])
+    vir = -s3 * at.get_volume()
+    a1 = at.copy()
+    a1.calc = SinglePointCalculator(a1, energy=-1.0, forces=np.zeros((4, 3)), stress=sig)
+    a2 = at.copy()
+    a2.info.update(energy=-1.0, virial=vir)
+    a2.arrays["forces"] = np.zeros((4, 3))
+    a3 = at.copy()
+    a3.info.update(energy=-1.0, dft_virial=vir.ravel())
+    a3.arrays["forces"] = np.zeros((4, 3))
+    a4 = at.copy()
+    a4.pbc = False
+    a4.info.update(energy=-1.0, virial=vir)
+    a4.arrays["forces"] = np.zeros((4, 3))
+    ase.io.write(tmp_path / "s.xyz", [a1, a2, a4], format="extxyz")
+    ase.io.write(tmp_path / "u.xyz", [a3], format="extxyz")
+    df = load_dataframe(tmp_path / "s.xyz")
+    np.testing.assert_allclose(df["stress"].iloc[0], sig, rtol=1e-12)
+    np.testing.assert_allclose(df["stress"].iloc[1], sig, rtol=1e-12)
+    assert df["stress"].iloc[2] is None and "virial" not in df["ase_atoms"].iloc[1].info
+    np.testing.assert_allclose(load_dataframe(tmp_path / "u.xyz", virial_key="dft_virial")["stress"].iloc[0], sig,
+                               rtol=1e-12)
+    assert "stress" not in load_dataframe(tmp_path / "u.xyz").columns
+    frame = pd.DataFrame({"ase_atoms": [at], "energy": [-1.0], "forces": [np.zeros((4, 3))], "virial": [vir]})
+    save_dataframe(frame, tmp_path / "f.pckl.gzip")
+    np.testing.assert_allclose(load_dataframe(tmp_path / "f.pckl.gzip")["stress"].iloc[0], sig, rtol=1e-12)
+    save_dataframe(df, tmp_path / "back.xyz")  # written as a calculator stress, read back the same
+    np.testing.assert_allclose(load_dataframe(tmp_path / "back.xyz")["stress"].iloc[1], sig, rtol=1e-12)
+
+
+def tial_data(tmp: Path, n: int = 40, test_size: int = 8):
+    """(potential, train, test, prepared) on ``n`` Ti–Al structures of every kind, with a small basis."""
+    from paceui.ace.basis import build_potential
+    from paceui.data import prepare_dataset
+    from paceui.fit.data import fit_arrays
+
+    need_tial()
+    pot = build_potential(TIAL_BASIS, seed=1)
+    frame = load_dataframe(TIAL).iloc[::329 // n][:n].reset_index(drop=True)
+    save_dataframe(frame, tmp / "tial.pckl.gzip")
+    prep = prepare_dataset({"filename": str(tmp / "tial.pckl.gzip"), "reference_energy": "auto",
+                            "test_size": test_size}, elements=pot.elements, cutoff=pot.cutoff, use_cache=False)
+    return pot, fit_arrays(prep.train, prep.train_neighbors), fit_arrays(prep.test, prep.test_neighbors), prep
+
+
+
+def test_tial_stress_labels_and_dask_sums_equal_in_process(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from paceui.fit.config import BackendConfig
+    from paceui.fit.distributed import DaskEvaluator
+    from paceui.fit.evaluation import fit_metrics
+    from tests.test_dask_helpers import assert_metrics_equal, assert_same
+
+    pot, train, test, prep = tial_data(tmp_path)
+    assert train.has_stress.all() and abs(train.w_s.sum() - 1) < 1e-12
+    cfg = LossConfig(kappa=0.2, stress=0.5, L2_coeffs=1e-6)
+    local = ACELoss(pot, cfg)
+    theta = local.pmap.get(pot) * (1 + np.random.default_rng(3).normal(0, 0.05, local.pmap.size))
+    lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
+    try:
+        be = BackendConfig(evaluator="dask", scheduler=lc.scheduler_address)
+        for ev in (DaskEvaluator.from_arrays(be, train, test),
+                   DaskEvaluator.from_frames(be, prep.train, prep.test, pot.cutoff, tuple(pot.elements))):
+            try:
+                dl = ev.loss(pot, cfg)
+                for arrays, handle in ((train, ev.train), (test, ev.test)):
+                    ref, got = local(theta, arrays), dl(theta, handle)
+                    assert ref.parts["s_loss_contrib"] > 0
+                    assert_same(got.loss, ref.loss)
+                    assert_same(got.grad, ref.grad, "gradient")
+                    assert_same(got.parts["s_loss"], ref.parts["s_loss"], "s_loss")
+                    np.testing.assert_allclose(got.w_pred, ref.w_pred, rtol=1e-10, atol=1e-12)
+                    nf, nc = len(pot.functions()), local.pmap.size
+                    m = fit_metrics(ref, arrays, cfg.kappa, nf, nc)
+                    assert m.n_stress == arrays.n_struct and np.isfinite(m.rmse_stress)
+                    assert m.loss == pytest.approx(ref.loss, rel=1e-14)
+                    assert_metrics_equal(fit_metrics(got, handle, cfg.kappa, nf, nc), m)
+            finally:
+                ev.close()
+    finally:
+        lc.close()
