@@ -118,3 +118,77 @@ def test_tial_stress_labels_and_dask_sums_equal_in_process(tmp_path):
                 ev.close()
     finally:
         lc.close()
+
+
+TIAL_INPUT = """cutoff: 5.0
+seed: 42
+data:
+  filename: {data}
+  test_size: 0.2
+  split_by_group: true
+  reference_energy: auto
+  group_weights:
+    TiAl_T5000: {{energy: 2.0, forces: 0.5, stress: 3.0}}
+potential:
+  deltaSplineBins: 0.001
+  elements: [Al, Ti]
+  embeddings:
+    ALL: {{npot: FinnisSinclairShiftedScaled, fs_parameters: [1, 1], ndensity: 1}}
+  bonds:
+    ALL: {{radbase: ChebExpCos, radparameters: [5.25], rcut: 5.0, dcut: 0.01}}
+  functions:
+    ALL: {{nradmax_by_orders: [6, 2], lmax_by_orders: [0, 1]}}
+fit:
+  loss: {{kappa: 0.1, stress: 0.1}}
+  optimizer: BFGS
+  maxiter: 3
+backend:
+  display_step: 1
+"""
+
+
+def test_paceui_fit_with_virials_and_groups(tmp_path, monkeypatch):
+    """``paceui fit`` on a Ti–Al subset: virials read, the stress term in the log and metrics files, per-group
+    errors in the log and report, a per-group split and per-group weights."""
+    from paceui.cli import main
+    from paceui.fit.metrics import read_metrics_file
+
+    need_tial()
+    frame = load_dataframe(TIAL)
+    frame = pd.concat([frame[frame["ase_atoms"].map(lambda a: a.info["config_type"]) == "FLD_TiAl"].iloc[:30],
+                       frame[frame["ase_atoms"].map(lambda a: a.info["config_type"]) == "TiAl_T5000"].iloc[:6]])
+    save_dataframe(frame.reset_index(drop=True), tmp_path / "tial.pckl.gzip")
+    (tmp_path / "input.yaml").write_text(TIAL_INPUT.format(data="tial.pckl.gzip"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "input.yaml"]) == 0
+    log = (tmp_path / "log.txt").read_text()
+    assert "Stress:" in log and "errors per group" in log and "TiAl_T5000" in log
+    m = read_metrics_file(tmp_path / "metrics.txt")
+    assert {"s_loss_contrib", "rmse_stress"} <= set(m.columns) and (m["s_loss_contrib"] > 0).all()
+    assert m["loss"].iloc[-1] < m["loss"].iloc[0]
+    groups = pd.read_csv(tmp_path / "report" / "test_group_errors.csv")
+    assert set(groups["group"]) == {"FLD_TiAl", "TiAl_T5000", "ALL"}  # the split drew from both groups
+    assert (groups["n_stress"] == groups["n_structures"]).all()
+    assert (tmp_path / "report" / "train_S-pairplots.png").exists()
+    pred = pd.read_pickle(tmp_path / "train_pred.pckl.gzip", compression="gzip")
+    assert pred["stress_pred"].map(len).eq(6).all()
+
+
+def test_group_weights_multiply_the_normalised_weights(tmp_path):
+    from paceui.data import prepare_dataset
+
+    need_tial()
+    frame = load_dataframe(TIAL).iloc[::20].reset_index(drop=True)
+    save_dataframe(frame, tmp_path / "t.pckl.gzip")
+    base = {"filename": str(tmp_path / "t.pckl.gzip"), "reference_energy": "auto"}
+    a = prepare_dataset(base, ["Al", "Ti"]).train
+    b = prepare_dataset({**base, "group_weights": {"TiAl_T5000": {"energy": 3.0, "stress": 2.0}}}, ["Al", "Ti"]).train
+    hot = (a["group"] == "TiAl_T5000").to_numpy()
+    assert hot.any() and (~hot).any()
+    ratio = b["w_energy"].to_numpy() / a["w_energy"].to_numpy()
+    assert np.allclose(ratio[hot] / ratio[~hot], 3.0)
+    assert np.allclose(b["w_stress"][hot], 2.0) and np.allclose(b["w_stress"][~hot], 1.0)
+    with pytest.raises(ValueError, match="group_weights.X: unknown key"):
+        prepare_dataset({**base, "group_weights": {"X": {"energie": 1}}}, ["Al", "Ti"])
+    g = prepare_dataset({**base, "group_patterns": {r":(0|20)$": "first"}}, ["Al", "Ti"]).train
+    assert list(g["group"].iloc[:3]) == ["first", "first", "FLD_TiAl"] and "TiAl_T5000" in set(g["group"])

@@ -63,6 +63,10 @@ class DataConfig:
     seed: int | None = None
     stress_key: str | None = None  # paceui: info key of reference stresses (σ, eV/Å³, ASE Voigt or 3×3)
     virial_key: str | None = None  # paceui: info key of reference virials (V = −Ωσ, eV), e.g. dft_virial
+    group_key: str = "config_type"  # paceui: column / info key naming each structure's group
+    group_patterns: Any = None  # paceui: {regex on name: group}, before group_key
+    group_weights: Any = None  # paceui: {group: {energy, forces, stress: factor}}
+    split_by_group: bool = False  # paceui: test_size drawn within every group
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | str | Sequence[str]) -> "DataConfig":
@@ -113,6 +117,20 @@ class DataConfig:
             if v is not None and not isinstance(v, str):
                 raise ValueError(f"data: {k} must be a string (an info key of the extxyz file), got {v!r}")
             keys[k] = v
+        gk = d.get("group_key", "config_type")
+        if not isinstance(gk, str):
+            raise ValueError(f"data: group_key must be a string (a column or info key), got {gk!r}")
+        gp = d.get("group_patterns")
+        if gp is not None and not isinstance(gp, Mapping):
+            raise ValueError(f"data: group_patterns must map regular expressions to group names, got {gp!r}")
+        from paceui.data.groups import check_group_weights
+
+        gw = check_group_weights(d.get("group_weights"))
+        sg = d.get("split_by_group", False)
+        if not isinstance(sg, bool):
+            raise ValueError(f"data: split_by_group must be true or false, got {sg!r}")
+        keys.update(group_key=gk, group_patterns=dict(gp) if gp else None, group_weights=gw or None,
+                    split_by_group=sg)
         return cls(files, test_files, ts, ref, None if dp is None else os.fspath(dp), iw, aug, seed, **keys)
 
 
@@ -200,16 +218,22 @@ def split_and_weight(joint: pd.DataFrame, cfg: DataConfig, policy: Any, seed: in
                      ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, list[DropRecord]]:
     """The train/test split (test_size) and the weights of the structures kept: (train, test, all
     weighted, structures the weighting policy left out); weights normalised per set."""
-    joint = joint.copy()
+    from paceui.data.groups import apply_group_weights, assign_groups, stratified_split
+
+    joint = assign_groups(joint, cfg.group_key, cfg.group_patterns)
     if not cfg.test_filename and cfg.test_size is not None:
         train_pos = np.flatnonzero(joint["train"].to_numpy(bool))
-        _, te = split_indices(len(train_pos), cfg.test_size, seed)
+        if cfg.split_by_group:
+            te = stratified_split(joint["group"].to_numpy(object)[train_pos], cfg.test_size, seed)
+        else:
+            _, te = split_indices(len(train_pos), cfg.test_size, seed)
         flags = joint["train"].to_numpy(bool).copy()
         flags[train_pos[te]] = False
         joint["train"] = flags
     weighted = assign_weights(joint, policy, ignore_weights=cfg.ignore_weights, seed=seed)
     dropped = _dropped_by(joint, weighted, f"not selected by {type(policy).__name__}")
-    weighted = apply_w_factor(adjust_aug_weights(weighted, cfg.aug_factor))
+    weighted = apply_group_weights(apply_w_factor(adjust_aug_weights(weighted, cfg.aug_factor)),
+                                   cfg.group_weights or {})
     is_train = weighted["train"].to_numpy(bool)
     train = normalize_weights(weighted.iloc[is_train])
     if len(train) == 0:

@@ -289,9 +289,12 @@ METRICS_COLUMNS: tuple[str, ...] = (
     "ladder_step", "cycle_step", "iter_num", "loss", "e_loss_contrib", "f_loss_contrib", "reg_loss",
     "rmse_epa", "rmse_f_comp", "low_rmse_epa", "low_rmse_f_comp", "mae_f_comp", "low_mae_f_comp",
     "nfuncs", "ncoefs", "l1_reg_contrib", "l2_reg_contrib", "smooth_orth", "smooth_w1",
-    "smooth_w2", "smooth_w3", "s_loss_contrib", "rmse_stress", "mae_stress",
+    "smooth_w2", "smooth_w3",
 )
 """Columns of ``metrics.txt`` (iteration level); values in eV, eV/Å and loss units."""
+
+STRESS_COLUMNS: tuple[str, ...] = ("s_loss_contrib", "rmse_stress", "mae_stress", "rmse_virial_pa")
+"""Columns added after :data:`METRICS_COLUMNS` when the data have reference stresses (eV/Å³, eV/atom)."""
 
 _DROPPED: dict[str, tuple[str, ...]] = {
     "iteration": (), "cycle": ("iter_num",), "ladder": ("cycle_step", "iter_num")}
@@ -299,11 +302,12 @@ _NARROW = frozenset({"ladder_step", "cycle_step", "iter_num", "nfuncs", "ncoefs"
 _WIDE = 22
 
 
-def metrics_columns(level: MetricsLevel) -> tuple[str, ...]:
-    """Columns of a metrics table at ``level`` (cycle drops iter_num, ladder also cycle_step)."""
+def metrics_columns(level: MetricsLevel, stress: bool = False) -> tuple[str, ...]:
+    """Columns of a metrics table at ``level`` (cycle drops iter_num, ladder also cycle_step); ``stress``
+    appends :data:`STRESS_COLUMNS`."""
     if level not in _DROPPED:
         raise ValueError(f"level must be one of {list(_DROPPED)}, got {level!r}")
-    return tuple(c for c in METRICS_COLUMNS if c not in _DROPPED[level])
+    return tuple(c for c in METRICS_COLUMNS if c not in _DROPPED[level]) + (STRESS_COLUMNS if stress else ())
 
 
 def metrics_file_name(level: MetricsLevel, test: bool = False) -> str:
@@ -331,9 +335,9 @@ class MetricsFileWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str], level: MetricsLevel = "iteration",
-                 fsync: bool = True) -> None:
+                 fsync: bool = True, stress: bool = False) -> None:
         self._path = Path(path)
-        self._columns = metrics_columns(level)
+        self._columns = metrics_columns(level, stress)
         self._level = level
         self._fsync = fsync
         self._fh: IO[str] | None = None
@@ -341,9 +345,10 @@ class MetricsFileWriter:
 
     @classmethod
     def for_run(cls, out_dir: str | os.PathLike[str], level: MetricsLevel = "iteration",
-                test: bool = False, fsync: bool = True) -> "MetricsFileWriter":
-        """Writer for the standard file name of ``level`` inside ``out_dir``."""
-        return cls(Path(out_dir) / metrics_file_name(level, test), level, fsync)
+                test: bool = False, fsync: bool = True, stress: bool = False) -> "MetricsFileWriter":
+        """Writer for the standard file name of ``level`` inside ``out_dir`` (``stress``: with the stress
+        columns)."""
+        return cls(Path(out_dir) / metrics_file_name(level, test), level, fsync, stress)
 
     @property
     def path(self) -> Path:
@@ -419,3 +424,55 @@ class MetricsFileWriter:
 def read_metrics_file(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a metrics table back (whitespace separated, header line)."""
     return pd.read_csv(path, sep=r"\s+")
+
+
+# ------------------------------------------------------------------------------ per-group errors
+
+GROUP_COLUMNS: tuple[str, ...] = ("group", "n_structures", "n_atoms", "rmse_epa_mev", "mae_epa_mev",
+                                  "rmse_f_comp_mev", "mae_f_comp_mev", "n_stress", "rmse_stress_gpa",
+                                  "mae_stress_gpa")
+"""Columns of :func:`group_errors` (meV/atom, meV/Å, GPa)."""
+
+
+def group_errors(groups: Sequence[str], e_pred: np.ndarray, e_ref: np.ndarray, n_atoms: np.ndarray,
+                 f_pred: np.ndarray, f_ref: np.ndarray, w_pred: np.ndarray | None = None,
+                 s_ref: np.ndarray | None = None, vol: np.ndarray | None = None) -> pd.DataFrame:
+    """Errors per group (one row each, sorted by name, and ``ALL``): energy per atom (meV/atom), force
+    components (meV/Å) and, where reference stresses exist (``s_ref`` W = Ω·σ [S, 6] eV, NaN rows where
+    none; ``w_pred`` likewise; ``vol`` Å³), stress components (GPa)."""
+    ep, er, nat, fp, fr = _validate(e_pred, e_ref, n_atoms, f_pred, f_ref)
+    g = np.asarray([str(x) for x in groups], dtype=object)
+    if len(g) != len(ep):
+        raise ValueError(f"groups: expected {len(ep)} values, got {len(g)}")
+    de = (ep - er) / nat
+    atom_group = np.repeat(g, nat)
+    df = fp - fr
+    rows = []
+    for name in sorted(set(g)) + ["ALL"]:
+        sel = np.ones(len(g), bool) if name == "ALL" else g == name
+        asel = np.ones(len(atom_group), bool) if name == "ALL" else atom_group == name
+        d, f = de[sel], df[asel]
+        row = {"group": name, "n_structures": int(sel.sum()), "n_atoms": int(nat[sel].sum()),
+               "rmse_epa_mev": float(np.sqrt(np.mean(d * d)) * 1e3) if d.size else NAN,
+               "mae_epa_mev": float(np.mean(np.abs(d)) * 1e3) if d.size else NAN,
+               "rmse_f_comp_mev": float(np.sqrt(np.mean(f * f)) * 1e3) if f.size else NAN,
+               "mae_f_comp_mev": float(np.mean(np.abs(f)) * 1e3) if f.size else NAN,
+               "n_stress": 0, "rmse_stress_gpa": NAN, "mae_stress_gpa": NAN}
+        if w_pred is not None and s_ref is not None and vol is not None:
+            st = stress_stats(np.asarray(w_pred)[sel], np.asarray(s_ref)[sel], nat[sel], np.asarray(vol)[sel])
+            if st["n_stress"]:
+                row.update(n_stress=int(st["n_stress"]), rmse_stress_gpa=float(st["rmse_stress"]) * EV_A3_TO_GPA,
+                           mae_stress_gpa=float(st["mae_stress"]) * EV_A3_TO_GPA)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
+
+
+def group_table_text(table: pd.DataFrame, title: str) -> str:
+    """The per-group error table as log lines (meV/atom, meV/Å, GPa)."""
+    head = f"{'group':<24} {'n_str':>6} {'E RMSE':>9} {'E MAE':>9} {'F RMSE':>9} {'F MAE':>9} {'S RMSE':>9} {'S MAE':>9}"
+    lines = [f"{title} errors per group (E meV/atom, F meV/Å, S GPa):", head]
+    for r in table.itertuples(index=False):
+        lines.append(f"{str(r.group)[:24]:<24} {r.n_structures:>6d} {r.rmse_epa_mev:>9.2f} {r.mae_epa_mev:>9.2f} "
+                     f"{r.rmse_f_comp_mev:>9.2f} {r.mae_f_comp_mev:>9.2f} {r.rmse_stress_gpa:>9.4f} "
+                     f"{r.mae_stress_gpa:>9.4f}")
+    return "\n".join(lines)

@@ -187,7 +187,9 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
 
 def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
     """Step the fit to its end, writing logs, metrics files and interim potentials."""
-    writers = {k: MetricsFileWriter.for_run(wd, lvl, test=t) for k, (lvl, t) in
+    stress = bool(np.any(getattr(fitter.train, "s_ref", None) is not None
+                         and np.isfinite(fitter.train.s_ref).all(axis=1).any()))
+    writers = {k: MetricsFileWriter.for_run(wd, lvl, test=t, stress=stress) for k, (lvl, t) in
                {"it": ("iteration", False), "it_test": ("iteration", True), "cyc": ("cycle", False),
                 "cyc_test": ("cycle", True), "lad": ("ladder", False), "lad_test": ("ladder", True)}.items()}
     last: IterationRecord | None = None
@@ -253,16 +255,30 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
             e, f, nn, arr = predictions(pot, frame, fitter.train if name == "train" else fitter.test)
         else:
             arr = fit_arrays(frame, packed)
-            (e, f), nn = loss.predict(theta, arr), shortest_pair_distances(arr)
+            (e, f, w), nn = loss.predict_virials(theta, arr), shortest_pair_distances(arr)
         nat = arr.n_atoms
+        stress = {}
+        if packed is not None and arr.has_stress.any():
+            has = arr.has_stress
+            vol = np.where(arr.vol > 0, arr.vol, np.nan)[:, None]
+            stress = {"s_ref": arr.s_ref[has] / vol[has], "s_pred": w[has] / vol[has]}
         forces = np.split(f, np.cumsum(nat)[:-1])
         df = frame.drop(columns=["ase_atoms"], errors="ignore").copy()
         df["energy_pred"] = e
         df["forces_pred"] = forces
         df["nn_min"] = nn
+        if stress:
+            df["stress_pred"] = [x / v if v > 0 else None for x, v in zip(w, arr.vol)]
         save_dataframe(df, wd / f"{name}_pred.pckl.gzip")
+        if packed is not None and "group" in frame.columns:
+            from paceui.fit.metrics import group_errors, group_table_text
+
+            gt = group_errors(frame["group"].tolist(), e, arr.e_ref, nat, f, arr.f_ref, w, arr.s_ref, arr.vol)
+            (wd / "report").mkdir(parents=True, exist_ok=True)
+            gt.to_csv(wd / "report" / f"{name}_group_errors.csv", index=False)
+            LOG.info(group_table_text(gt, name.capitalize()))
         report[name] = {"e_ref_per_atom": arr.e_ref / nat, "e_pred_per_atom": e / nat, "f_ref": arr.f_ref,
-                        "f_pred": f, "nn_min": df["nn_min"].to_numpy()}
+                        "f_pred": f, "nn_min": df["nn_min"].to_numpy(), **stress}
     import pandas as pd
 
     write_report(wd / "report", report["train"], report.get("test"), pd.DataFrame(fitter.state.history),

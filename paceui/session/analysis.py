@@ -15,7 +15,7 @@ import pandas as pd
 
 from paceui.ace.potential import ACEPotential
 from paceui.fit.loss import ACELoss, FitArrays, LossConfig
-from paceui.fit.metrics import per_structure_errors
+from paceui.fit.metrics import group_errors, per_structure_errors
 from paceui.session.dataset import SessionData
 
 Subset = Literal["train", "test"]
@@ -64,6 +64,9 @@ class Predictions:
     table: pd.DataFrame
     f_ref: np.ndarray
     f_pred: np.ndarray
+    groups: pd.DataFrame | None = None  # :func:`paceui.fit.metrics.group_errors` (meV/atom, meV/Å, GPa)
+    s_ref: np.ndarray | None = None     # [S_stress, 6] reference stresses of the structures with one (eV/Å³)
+    s_pred: np.ndarray | None = None    # [S_stress, 6] predicted (eV/Å³)
 
     @property
     def energy_mae_mev(self) -> float:
@@ -88,7 +91,14 @@ def predict_set(potential: ACEPotential, data: SessionData, subset: Subset = "tr
     if arr is None or frame is None:
         raise ValueError(f"the session has no {subset} set")
     loss = ACELoss(potential, LossConfig())
-    e, f = loss.predict(loss.pmap.get(potential), arr)
+    e, f, w = loss.predict_virials(loss.pmap.get(potential), arr)
     names = frame["name"].astype(str).tolist() if "name" in frame else None
     table = per_structure_errors(e, arr.e_ref, arr.n_atoms, f, arr.f_ref, arr.w_e, names)
-    return Predictions(subset, table, arr.f_ref, f)
+    groups = frame["group"].astype(str).tolist() if "group" in frame else ["default"] * arr.n_struct
+    table["group"] = groups
+    gt = group_errors(groups, e, arr.e_ref, arr.n_atoms, f, arr.f_ref, w, arr.s_ref, arr.vol)
+    has = arr.has_stress & (arr.vol > 0)
+    s_ref = s_pred = None
+    if has.any():
+        s_ref, s_pred = arr.s_ref[has] / arr.vol[has, None], w[has] / arr.vol[has, None]
+    return Predictions(subset, table, arr.f_ref, f, gt, s_ref, s_pred)

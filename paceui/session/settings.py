@@ -25,7 +25,8 @@ from paceui.fit.config import InputConfig, InputError
 from paceui.fit.params import ParamMap
 
 LOSS_KEYS = ("kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "stress")
-DATA_KEYS = ("test_size", "reference_energy", "aug_factor", "ignore_weights")
+DATA_KEYS = ("test_size", "reference_energy", "aug_factor", "ignore_weights", "group_weights", "split_by_group",
+             "group_key", "group_patterns")
 BACKEND_KEYS = ("evaluator", "scheduler", "n_workers", "threads_per_worker", "shard_dir")
 _RESTART = "the optimizer restarts (a new cycle) from the current parameters"
 _EFFECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
