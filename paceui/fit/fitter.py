@@ -103,6 +103,8 @@ class Fitter:
         self.loss: ACELoss | None = None
         self.theta: np.ndarray | None = None
         self._evaluator: Any = None  # the Dask evaluator of ``backend: {evaluator: dask}``, else None
+        self.linear_solution: Any = None  # the last linear solve (fit.optimizer linear | bayesian_ridge | ard)
+        self.linear_system: Any = None
         self.update(fit, train, test, backend or BackendConfig())
 
     # ------------------------------------------------------------------ public stepping API
@@ -298,6 +300,10 @@ class Fitter:
         """The rest of one cycle: iterate the optimizer; returns the final θ (generator return value)."""
         loss, cfg, st, mask, fixed = self.loss, self.cfg, self.state, cyc.mask, cyc.fixed
         assert loss is not None
+        from paceui.fit.linear_solve import solver_name
+
+        if (method := solver_name(cfg.optimizer)) is not None:
+            return (yield from self._linear_solve(cyc, method))
         cache: dict[str, Any] = {}
 
         def expand(x: np.ndarray) -> np.ndarray:
@@ -343,6 +349,39 @@ class Fitter:
             self._stepper = None
             stepper.close()
         return self.theta
+
+    def _linear_solve(self, cyc: _Cycle, method: str) -> Iterator[IterationRecord]:
+        """A cycle of a linear solve (``fit: optimizer: linear | bayesian_ridge | ard``): the initial record,
+        then one record at the exact minimiser over the function coefficients (radial ones kept)."""
+        from paceui.fit.design import assemble
+        from paceui.fit.linear_solve import solve
+
+        loss, st = self.loss, self.state
+        assert loss is not None
+        if not isinstance(loss, ACELoss):
+            raise ValueError(f"fit.optimizer {self.cfg.optimizer}: the linear solves run in this process "
+                             "(backend.evaluator numba), not on Dask")
+        if not cyc.started:
+            self.theta = cyc.fixed
+            cyc.started, self._last_reason = True, "maxiter"
+            yield self._record(cyc.fixed, loss(cyc.fixed, self.train), 0, 1, 0.0, event="initial")
+        if self._stop_requested or cyc.pending:
+            return self.theta
+        t0 = time.perf_counter()
+        system = assemble(loss.pmap.apply(self.current, cyc.fixed), self.train, loss.cfg)
+        sol = solve(system, method, lam=loss.cfg.L2_coeffs)
+        theta = cyc.fixed.copy()
+        theta[system.cols] = sol.coef
+        self.linear_solution, self.linear_system = sol, system
+        self.theta = theta
+        dt = time.perf_counter() - t0
+        rec = self._record(theta, loss(theta, self.train), st.iteration + 1, 2,
+                           dt / max(int(self.train.struct_off[-1]), 1))
+        cyc.pending, self._last_reason = "converged", "converged"
+        st.stop_message = (f"{STOP_REASONS['converged']} ({method} solve of {len(sol.coef)} coefficients, "
+                           f"{system.n_rows} rows, {dt:.2f} s; ridge parameter {sol.lam:.3g})")
+        yield rec
+        return theta
 
     def _stop_check(self, info: Any, rec: IterationRecord, train_losses: list[float],
                     test_losses: list[float]) -> str | None:

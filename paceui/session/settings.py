@@ -211,7 +211,11 @@ def _validate(new: dict[str, Any], opts: dict[str, Any], keys: set[str], target:
 
 
 def _check_optimizer(name: str, options: Any) -> None:
+    from paceui.fit.linear_solve import solver_name
     from paceui.fit.optimizers import make_stepper
+
+    if solver_name(name) is not None:  # linear | bayesian_ridge | ard: an exact solve, no stepper
+        return
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         return float(x @ x), 2 * x
