@@ -15,6 +15,7 @@ All work on the QR factor R (P×P) and qb = Qᵀb of the weighted design X, neve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -160,3 +161,20 @@ def solve(system: LinearSystem, method: str, lam: float = 0.0) -> LinearSolution
     if name == "ard":
         return ard(system)
     raise ValueError(f"unknown linear solver {method!r} (known: {', '.join(LINEAR_SOLVERS)})")
+
+
+def committee(potential: Any, system: LinearSystem, solution: LinearSolution, n: int,
+              seed: int | None = 0) -> list[Any]:
+    """``n`` potentials whose function coefficients are drawn from the posterior of a Bayesian solve
+    (radial coefficients as in ``potential``): a committee for an ensemble calculator's uncertainty."""
+    from paceui.fit.params import ParamMap
+
+    pmap = ParamMap.from_potential(potential)
+    out = []
+    for c in solution.sample(n, seed):
+        theta = system.theta0.copy()
+        theta[system.cols] = c
+        pot = pmap.apply(potential, theta)
+        pot.metadata["committee"] = f"{solution.method} posterior draw (seed {seed})"
+        out.append(pot)
+    return out

@@ -173,6 +173,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
         if cfg.fit.repulsion == "auto":
             out = add_zbl_repulsion(out, prepared.train_neighbors)
         save_potential(out, wd / output)
+        _write_committee(fitter, cfg, out, wd)
         save_yace(out, wd / (str(Path(output).with_suffix(".yace")) if output.endswith((".yaml", ".yml"))
                              else output + ".yace"))
         LOG.info(f"Fit stopped: {fitter.state.stop_message}. Potential saved to {output}")
@@ -183,6 +184,22 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     finally:
         fitter.close()  # the Dask evaluator's shards and cluster, if any
     return FitRun(wd, target, out, fitter, prepared)
+
+
+def _write_committee(fitter: Fitter, cfg: InputConfig, out: ACEPotential, wd: Path) -> None:
+    """``fit: options: {committee: N}`` with a Bayesian linear solve: N posterior draws as
+    ``committee_potential_{k}.yaml``."""
+    n = int((cfg.fit.options or {}).get("committee", 0) or 0)
+    sol = fitter.linear_solution
+    if n <= 0 or sol is None or sol.cov_factor is None:
+        if n > 0:
+            LOG.warning("fit.options.committee needs fit.optimizer bayesian_ridge or ard; no committee written")
+        return
+    from paceui.fit.linear_solve import committee
+
+    for k, pot in enumerate(committee(out, fitter.linear_system, sol, n, seed=cfg.seed)):
+        save_potential(pot, wd / f"committee_potential_{k}.yaml")
+    LOG.info(f"committee of {n} potentials drawn from the {sol.method} posterior: committee_potential_*.yaml")
 
 
 def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
