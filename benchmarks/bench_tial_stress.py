@@ -1,7 +1,7 @@
 """Ti–Al (../shared/acedata/TiAl_tutorial.xyz.gz, energies, forces, virials, 2 groups): short fits with the
 stress term off and on, per-group weights and a per-group split; prints the test errors of both.
 
-Run: PYTHONPATH=. python benchmarks/bench_tial_stress.py [maxiter] [stress_weight]
+Run: PYTHONPATH=. python benchmarks/bench_tial_stress.py [maxiter] [stress_weight] [off|on|both]
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def run(stress: float, maxiter: int) -> pd.DataFrame:
 def main() -> None:
     maxiter = int(sys.argv[1]) if len(sys.argv) > 1 else 150
     lam = float(sys.argv[2]) if len(sys.argv) > 2 else 0.05
-    out = pd.concat([run(0.0, maxiter), run(lam, maxiter)], ignore_index=True)
+    which = sys.argv[3] if len(sys.argv) > 3 else "both"
+    weights = {"off": [0.0], "on": [lam], "both": [0.0, lam]}[which]
+    out = pd.concat([run(w, maxiter) for w in weights], ignore_index=True)
     pd.set_option("display.width", 200)
     print(out.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
 

@@ -12,6 +12,18 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from paceui.errors import PaceuiError
+
+ERRORS = (PaceuiError, OSError, ValueError, KeyError)
+"""What a command may raise for a user's mistake or a failing resource: printed as one line, exit status 1
+(status 2: the command line itself is wrong). ValueError and KeyError stand for third-party parsers' errors."""
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line (a multi-line message from a library is joined with " | ")."""
+    text = str(exc) or type(exc).__name__
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
+
 
 def _info_dict(path: str) -> dict[str, Any]:
     from paceui.ace.evaluator import load_any
@@ -77,7 +89,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_yaml2yace(args: argparse.Namespace) -> int:
-    from paceui.ace.ctilde import save_yace
+    from paceui.ace.yace import save_yace
     from paceui.ace.yaml_io import load_potential
 
     if args.output and len(args.potential) > 1:
@@ -193,8 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:  # PotentialError, InputError are ValueErrors
-        print(f"paceui {args.command}: error: {exc}", file=sys.stderr)
+    except ERRORS as exc:
+        print(f"paceui {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
 
@@ -204,8 +216,8 @@ def _tui(argv: list[str]) -> int:
         from paceui.tui.launch import main_demo, main_open
 
         return main_demo() if not argv else main_open(argv[0])
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
-        print(f"paceui: error: {exc}", file=sys.stderr)
+    except (*ERRORS, RuntimeError) as exc:
+        print(f"paceui: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -8,7 +8,8 @@ import pytest
 from ase.build import bulk
 
 from paceui.ace.neighbors import neighbor_list
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig
+from paceui.fit.arrays import FitArrays
+from paceui.fit.loss import ACELoss, LossConfig
 from tests.conftest import modified_potential, need_reference
 
 

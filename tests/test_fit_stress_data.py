@@ -70,7 +70,7 @@ def tial_data(tmp: Path, n: int = 40, test_size: int = 8):
     """(potential, train, test, prepared) on ``n`` Ti–Al structures of every kind, with a small basis."""
     from paceui.ace.basis import build_potential
     from paceui.data import prepare_dataset
-    from paceui.fit.data import fit_arrays
+    from paceui.fit.arrays import fit_arrays
 
     need_tial()
     pot = build_potential(TIAL_BASIS, seed=1)
@@ -85,7 +85,7 @@ def tial_data(tmp: Path, n: int = 40, test_size: int = 8):
 def test_tial_stress_labels_and_dask_sums_equal_in_process(tmp_path):
     distributed = pytest.importorskip("distributed")
     from paceui.fit.config import BackendConfig
-    from paceui.fit.distributed import DaskEvaluator
+    from paceui.fit.dask.evaluator import DaskEvaluator
     from paceui.fit.evaluation import fit_metrics
     from tests.test_dask_helpers import assert_metrics_equal, assert_same
 

@@ -12,9 +12,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-
-class CallbackError(ValueError):
-    """A callback name that cannot be imported."""
+from paceui.errors import CallbackError
 
 
 def load_callback(spec: str | Callable[..., Any], base_dir: str = ".") -> Callable[..., Any]:

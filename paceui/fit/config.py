@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from paceui.ace.yamlfmt import load_yaml_file
+from paceui.ace.yaml_io import load_yaml_file
+from paceui.errors import InputError
 
 TOP_KEYS = {"cutoff", "seed", "metadata", "potential", "data", "fit", "backend"}
 FIT_KEYS = {"loss", "weighting", "optimizer", "maxiter", "options", "repulsion", "trainable_parameters",
@@ -24,10 +25,6 @@ BACKEND_KEYS = {"evaluator", "batch_size", "batch_size_reduction", "batch_size_r
                 "shard_dir"}
 LOSS_KEYS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "w1_coeffs", "w2_coeffs",
              "stress"}  # stress: paceui's stress-term weight λ_σ (default 0: pacemaker's loss)
-
-
-class InputError(ValueError):
-    """An input.yaml that cannot be used; the message names the file and the key."""
 
 
 def _check_keys(d: Any, known: set[str], where: str) -> None:

@@ -19,14 +19,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from paceui.ace.potential import ACEPotential
+from paceui.errors import InputError
 from paceui.fit.design_kernel import design_structures
-from paceui.fit.loss import VOIGT, ACELoss, FitArrays, LossConfig, slice_structures, voigt
+from paceui.fit.arrays import FitArrays, slice_structures
+from paceui.fit.loss import VOIGT, ACELoss, LossConfig, voigt
 
 DESIGN_CHUNK_BYTES = 64 * 2**20
 """Most memory for one chunk of design rows in C-tilde columns (bytes)."""
 
 
-class LinearSolveError(ValueError):
+class LinearSolveError(InputError):
     """The potential or the loss is not linear in the function coefficients."""
 
 

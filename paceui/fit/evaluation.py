@@ -1,5 +1,5 @@
 """Where the fitter's losses are evaluated: in this process (:class:`ACELoss` on :class:`FitArrays`) or on
-a Dask cluster (``backend: {evaluator: dask}``, :mod:`paceui.fit.distributed`), and the metrics of either.
+a Dask cluster (``backend: {evaluator: dask}``, :mod:`paceui.fit.dask.evaluator`), and the metrics of either.
 
 :func:`attach` gives the fitter its data sets for the backend (the client's arrays, or handles of their
 shards), :func:`make_loss` the loss object, :func:`fit_metrics` the metrics of one evaluation; all three
@@ -14,10 +14,18 @@ from typing import Any
 import numpy as np
 
 from paceui.ace.potential import ACEPotential
+from paceui.fit.arrays import FitArrays
 from paceui.fit.config import BackendConfig
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
-from paceui.fit.metrics import (REG_KEYS, FitMetrics, compute_metrics, energy_stats, force_stats_from_sums,
-                                low_energy_mask, stress_stats)
+from paceui.fit.error_tables import stress_stats
+from paceui.fit.loss import ACELoss, LossConfig, LossResult
+from paceui.fit.metrics import (
+    REG_KEYS,
+    FitMetrics,
+    compute_metrics,
+    energy_stats,
+    force_stats_from_sums,
+    low_energy_mask,
+)
 
 
 def resolve_kappa(kappa: Any, data: Any) -> float:
@@ -44,7 +52,7 @@ def attach(backend: BackendConfig, train: Any, test: Any, current: Any = None) -
             raise ValueError("these data were sharded on Dask workers (no client copy): backend.evaluator must "
                              "stay 'dask'")
         return src[0], src[1], None
-    from paceui.fit.distributed import DaskEvaluator, ShardedSet
+    from paceui.fit.dask.evaluator import DaskEvaluator, ShardedSet
 
     if isinstance(train, ShardedSet) and current is None:
         current = train.evaluator
@@ -77,7 +85,7 @@ def fit_metrics(res: LossResult, data: Any, kappa: float, nfuncs: int, ncoefs: i
 
 
 def _fit_metrics(res: LossResult, data: Any, kappa: float, nfuncs: int, ncoefs: int) -> FitMetrics:
-    from paceui.fit.distributed_shards import STAT_KEYS  # the order of force_stats_from_sums' arguments
+    from paceui.fit.dask.shards import STAT_KEYS  # the order of force_stats_from_sums' arguments
 
     reg = {k: res.parts[k] for k in REG_KEYS.values()}
     if "force_stats" not in res.extra:

@@ -17,11 +17,13 @@ import numpy as np
 
 from paceui.ace.ladder import actual_ladder_step, empty_like, extend_basis
 from paceui.ace.potential import ACEPotential
+from paceui.fit.arrays import FitArrays
 from paceui.fit.config import BackendConfig, FitConfig
 from paceui.fit.evaluation import attach, fit_metrics, make_loss, resolve_kappa  # noqa: F401 (re-exported)
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
+from paceui.fit.linear_solve import run_cycle
+from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import FitMetrics
-from paceui.fit.optimizers import Stepper, make_stepper
+from paceui.fit.optim import Stepper, make_stepper
 
 STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": "optimizer converged",
                 "early_stopping": "early stopping: relative loss change stayed above the threshold",
@@ -103,8 +105,6 @@ class Fitter:
         self.loss: ACELoss | None = None
         self.theta: np.ndarray | None = None
         self._evaluator: Any = None  # the Dask evaluator of ``backend: {evaluator: dask}``, else None
-        self.linear_solution: Any = None  # the last linear solve (fit.optimizer linear | bayesian_ridge | ard)
-        self.linear_system: Any = None
         self.update(fit, train, test, backend or BackendConfig())
 
     # ------------------------------------------------------------------ public stepping API
@@ -270,7 +270,7 @@ class Fitter:
         cyc, st = self._cyc, self.state
         assert cyc is not None and self.loss is not None
         while True:
-            theta = yield from self._minimize(cyc)
+            theta = yield from run_cycle(self, cyc)  # the optimizer's iterations, or an exact linear solve
             final = self.loss(theta, self.train, grad=False).loss
             if cyc.best_loss is None or final < cyc.best_loss:
                 cyc.best_loss, cyc.best_theta = final, theta.copy()
@@ -300,10 +300,6 @@ class Fitter:
         """The rest of one cycle: iterate the optimizer; returns the final θ (generator return value)."""
         loss, cfg, st, mask, fixed = self.loss, self.cfg, self.state, cyc.mask, cyc.fixed
         assert loss is not None
-        from paceui.fit.linear_solve import solver_name
-
-        if (method := solver_name(cfg.optimizer)) is not None:
-            return (yield from self._linear_solve(cyc, method))
         cache: dict[str, Any] = {}
 
         def expand(x: np.ndarray) -> np.ndarray:
@@ -349,39 +345,6 @@ class Fitter:
             self._stepper = None
             stepper.close()
         return self.theta
-
-    def _linear_solve(self, cyc: _Cycle, method: str) -> Iterator[IterationRecord]:
-        """A cycle of a linear solve (``fit: optimizer: linear | bayesian_ridge | ard``): the initial record,
-        then one record at the exact minimiser over the function coefficients (radial ones kept)."""
-        from paceui.fit.design import assemble
-        from paceui.fit.linear_solve import solve
-
-        loss, st = self.loss, self.state
-        assert loss is not None
-        if not isinstance(loss, ACELoss):
-            raise ValueError(f"fit.optimizer {self.cfg.optimizer}: the linear solves run in this process "
-                             "(backend.evaluator numba), not on Dask")
-        if not cyc.started:
-            self.theta = cyc.fixed
-            cyc.started, self._last_reason = True, "maxiter"
-            yield self._record(cyc.fixed, loss(cyc.fixed, self.train), 0, 1, 0.0, event="initial")
-        if self._stop_requested or cyc.pending:
-            return self.theta
-        t0 = time.perf_counter()
-        system = assemble(loss.pmap.apply(self.current, cyc.fixed), self.train, loss.cfg)
-        sol = solve(system, method, lam=loss.cfg.L2_coeffs)
-        theta = cyc.fixed.copy()
-        theta[system.cols] = sol.coef
-        self.linear_solution, self.linear_system = sol, system
-        self.theta = theta
-        dt = time.perf_counter() - t0
-        rec = self._record(theta, loss(theta, self.train), st.iteration + 1, 2,
-                           dt / max(int(self.train.struct_off[-1]), 1))
-        cyc.pending, self._last_reason = "converged", "converged"
-        st.stop_message = (f"{STOP_REASONS['converged']} ({method} solve of {len(sol.coef)} coefficients, "
-                           f"{system.n_rows} rows, {dt:.2f} s; ridge parameter {sol.lam:.3g})")
-        yield rec
-        return theta
 
     def _stop_check(self, info: Any, rec: IterationRecord, train_losses: list[float],
                     test_losses: list[float]) -> str | None:

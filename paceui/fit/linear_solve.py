@@ -14,12 +14,14 @@ All work on the QR factor R (P×P) and qb = Qᵀb of the weighted design X, neve
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from paceui.fit.design import LinearSystem
+from paceui.fit.design import LinearSystem, assemble
 
 LINEAR_SOLVERS = ("linear", "bayesian_ridge", "ard")
 """``fit: optimizer:`` names of the linear solves (``ridge`` is an alias of ``linear``)."""
@@ -178,3 +180,43 @@ def committee(potential: Any, system: LinearSystem, solution: LinearSolution, n:
         pot.metadata["committee"] = f"{solution.method} posterior draw (seed {seed})"
         out.append(pot)
     return out
+
+
+def run_cycle(fitter: Any, cyc: Any) -> Iterator[Any]:
+    """The rest of a fit cycle: :func:`linear_cycle` for a linear solver name, else the fitter's optimizer."""
+    method = solver_name(fitter.cfg.optimizer)
+    return linear_cycle(fitter, cyc, method) if method is not None else fitter._minimize(cyc)
+
+
+def linear_cycle(fitter: Any, cyc: Any, method: str) -> Iterator[Any]:
+    """A cycle of a linear solve (``fit: optimizer: linear | bayesian_ridge | ard``): the initial record,
+    then one record at the exact minimiser over the function coefficients (radial ones kept)."""
+    from paceui.fit.fitter import STOP_REASONS
+    from paceui.fit.loss import ACELoss
+
+    loss, st = fitter.loss, fitter.state
+    assert loss is not None
+    if not isinstance(loss, ACELoss):
+        raise ValueError(f"fit.optimizer {fitter.cfg.optimizer}: the linear solves run in this process "
+                         "(backend.evaluator numba), not on Dask")
+    if not cyc.started:
+        fitter.theta = cyc.fixed
+        cyc.started, fitter._last_reason = True, "maxiter"
+        yield fitter._record(cyc.fixed, loss(cyc.fixed, fitter.train), 0, 1, 0.0, event="initial")
+    if fitter._stop_requested or cyc.pending:
+        return fitter.theta
+    t0 = time.perf_counter()
+    system = assemble(loss.pmap.apply(fitter.current, cyc.fixed), fitter.train, loss.cfg)
+    sol = solve(system, method, lam=loss.cfg.L2_coeffs)
+    theta = cyc.fixed.copy()
+    theta[system.cols] = sol.coef
+    fitter.linear_solution, fitter.linear_system = sol, system
+    fitter.theta = theta
+    dt = time.perf_counter() - t0
+    rec = fitter._record(theta, loss(theta, fitter.train), st.iteration + 1, 2,
+                       dt / max(int(fitter.train.struct_off[-1]), 1))
+    cyc.pending, fitter._last_reason = "converged", "converged"
+    st.stop_message = (f"{STOP_REASONS['converged']} ({method} solve of {len(sol.coef)} coefficients, "
+                       f"{system.n_rows} rows, {dt:.2f} s; ridge parameter {sol.lam:.3g})")
+    yield rec
+    return theta

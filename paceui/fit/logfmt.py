@@ -9,7 +9,8 @@ from __future__ import annotations
 import enum
 import math
 
-from paceui.fit.metrics import EV_A3_TO_GPA, FitMetrics
+from paceui.fit.error_tables import EV_A3_TO_GPA
+from paceui.fit.metrics import FitMetrics
 
 TITLE_WIDTH = 12
 BLOCK_DASHES = 44

@@ -8,7 +8,6 @@ train/test predictions and report/ plots. Every file is written atomically.
 from __future__ import annotations
 
 import datetime as _dt
-import getpass
 import json
 import logging
 import os
@@ -19,17 +18,17 @@ from typing import Any
 import numpy as np
 
 from paceui import __version__
-from paceui.ace.basis import build_potential, delta_crad
-from paceui.ace.ctilde import save_yace
 from paceui.ace.potential import ACEPotential
-from paceui.ace.yaml_io import load_potential, save_potential
+from paceui.ace.yace import save_yace
+from paceui.ace.yaml_io import save_potential
+from paceui.fit.arrays import fit_arrays, shortest_pair_distances
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import InputConfig
-from paceui.fit.data import fit_arrays, shortest_pair_distances
 from paceui.fit.fitter import Fitter, IterationRecord
 from paceui.fit.logfmt import extended_block, iteration_line
 from paceui.fit.metrics import MetricsFileWriter
 from paceui.fit.repulsion import add_zbl_repulsion
+from paceui.fit.target import build_target
 
 LOG = logging.getLogger("paceui.fit")
 
@@ -58,66 +57,14 @@ def _setup_logging(workdir: Path, log: str) -> None:
     LOG.propagate = False
 
 
-def reset_potential(pot: ACEPotential) -> ACEPotential:
-    """crad = δ_nk and every function coefficient 0 (``potential: reset: true``)."""
-    out = pot.copy()
-    for b in out.blocks:
-        if b.bond is not None:
-            b.bond.crad = delta_crad(*b.bond.crad.shape[:1], b.bond.lmax, b.bond.nradbase)
-        for f in b.functions:
-            f.coeffs = [0.0] * len(f.coeffs)
-    return out
-
-
-def merge_potentials(pots: list[ACEPotential]) -> ACEPotential:
-    """Sum of potentials (an ``initial_potential`` list): blocks merged, functions appended."""
-    out = pots[0].copy()
-    by = {b.elements: b for b in out.blocks}
-    for p in pots[1:]:
-        for b in p.blocks:
-            if b.elements in by:
-                have = {(f.elements, f.ns, f.ls, f.LS) for f in by[b.elements].functions}
-                by[b.elements].functions += [f for f in b.functions if (f.elements, f.ns, f.ls, f.LS) not in have]
-            else:
-                out.blocks.append(b)
-                by[b.elements] = b
-    out.blocks.sort(key=lambda b: (len(b.elements), b.elements))
-    return out
-
-
-def build_target(cfg: InputConfig) -> tuple[ACEPotential, ACEPotential | None]:
-    """Target potential from ``potential:`` (dict or file) and the optional initial potential."""
-    base = Path(cfg.base_dir)
-    resolve = lambda f: str(f if Path(f).is_absolute() or Path(f).exists() else base / f)  # noqa: E731
-    meta = {"starttime": str(_dt.datetime.now()), "user": getpass.getuser(), "paceui_version": __version__,
-            **cfg.metadata}
-    pot_cfg = cfg.potential
-    initial = None
-    if isinstance(pot_cfg, str):
-        target = load_potential(resolve(pot_cfg))
-    else:
-        if "filename" in pot_cfg:
-            target = load_potential(resolve(pot_cfg["filename"]))
-            if pot_cfg.get("reset"):
-                target = reset_potential(target)
-        else:
-            target = build_potential(pot_cfg, seed=cfg.seed)
-        ip = pot_cfg.get("initial_potential")
-        if ip:
-            files = ip if isinstance(ip, list) else [ip]
-            initial = merge_potentials([load_potential(resolve(f)) for f in files])
-    target.metadata.update(meta)
-    return target, initial
-
-
 def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.yaml", potential: str | None = None,
             initial_potential: str | None = None, data: str | None = None, dry_run: bool = False,
             no_fit: bool = False, no_predict: bool = False, log: str = "log.txt",
             workdir: str | os.PathLike[str] | None = None) -> FitRun:
     """Run pacemaker's workflow on ``input_file`` in ``workdir`` (default: the current directory)."""
     from paceui.data import prepare_dataset
-    from paceui.fit.report import ef_distributions, write_report
     from paceui.data.io import save_dataframe
+    from paceui.fit.report import ef_distributions, write_report
 
     cfg = InputConfig.from_file(input_file).with_overrides(potential, initial_potential, data)  # fail before any file
     wd = Path(workdir or ".").resolve()
@@ -133,7 +80,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     data_cfg.setdefault("datapath", cfg.base_dir)
     ev = None
     if cfg.backend.evaluator == "dask" and cfg.fit.repulsion != "auto":  # the workers build the neighbour lists
-        from paceui.fit.distributed_data import prepare_for_dask
+        from paceui.fit.dask.prepare import prepare_for_dask
 
         prepared, ev = prepare_for_dask(cfg, data_cfg, target)
     else:
@@ -190,7 +137,7 @@ def _write_committee(fitter: Fitter, cfg: InputConfig, out: ACEPotential, wd: Pa
     """``fit: options: {committee: N}`` with a Bayesian linear solve: N posterior draws as
     ``committee_potential_{k}.yaml``."""
     n = int((cfg.fit.options or {}).get("committee", 0) or 0)
-    sol = fitter.linear_solution
+    sol = getattr(fitter, "linear_solution", None)
     if n <= 0 or sol is None or sol.cov_factor is None:
         if n > 0:
             LOG.warning("fit.options.committee needs fit.optimizer bayesian_ridge or ard; no committee written")
@@ -267,7 +214,7 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
     report: dict[str, dict] = {}
     for name, (frame, packed) in sets.items():
         if packed is None:  # a Dask run: predictions from the workers' shards
-            from paceui.fit.distributed_data import predictions
+            from paceui.fit.dask.prepare import predictions
 
             e, f, nn, arr = predictions(pot, frame, fitter.train if name == "train" else fitter.test)
         else:
@@ -288,7 +235,7 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
             df["stress_pred"] = [x / v if v > 0 else None for x, v in zip(w, arr.vol)]
         save_dataframe(df, wd / f"{name}_pred.pckl.gzip")
         if packed is not None and "group" in frame.columns:
-            from paceui.fit.metrics import group_errors, group_table_text
+            from paceui.fit.error_tables import group_errors, group_table_text
 
             gt = group_errors(frame["group"].tolist(), e, arr.e_ref, nat, f, arr.f_ref, w, arr.s_ref, arr.vol)
             (wd / "report").mkdir(parents=True, exist_ok=True)

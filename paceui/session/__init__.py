@@ -7,14 +7,13 @@ buttons from :data:`ACTIONS`. Sessions are saved atomically and resume exactly.
 """
 
 from paceui.session.actions import ACTIONS, Action, action, enabled_actions
-from paceui.session.dataset import DatasetChangedError, SessionData
 from paceui.session.engine import SessionError
 from paceui.session.events import (
     Changed,
     CycleChanged,
-    Error,
     Event,
     EventBus,
+    Failed,
     FitStarted,
     LadderStepChanged,
     Paused,
@@ -25,11 +24,12 @@ from paceui.session.events import (
     Subscription,
 )
 from paceui.session.session import Session
+from paceui.session.session_data import DatasetChangedError, SessionData
 from paceui.session.settings import ChangeReport, SettingsError
 from paceui.session.status import Phase, SessionStatus
 from paceui.session.store import FORMAT_VERSION, SessionFormatError
 
-__all__ = ["ACTIONS", "Action", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError", "Error", "Event",
-           "EventBus", "FORMAT_VERSION", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress", "Resumed",
+__all__ = ["ACTIONS", "Action", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError", "Event",
+           "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress", "Resumed",
            "Saved", "Session", "SessionData", "SessionError", "SessionFormatError", "SessionStatus", "SettingsError",
            "Stopped", "Subscription", "action", "enabled_actions"]

@@ -13,14 +13,13 @@ import pandas as pd
 from paceui._atomic import atomic_write_bytes
 from paceui.ace.basis import build_potential
 from paceui.ace.potential import ACEPotential
-from paceui.ace.yaml_io import load_potential
-from paceui.ace.yamlfmt import load_yaml_file
+from paceui.ace.yaml_io import load_potential, load_yaml_file
 from paceui.data.io import save_dataframe
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter
-from paceui.fit.runner import build_target
-from paceui.session.dataset import SessionData, prepare_session_data, source_files
+from paceui.fit.target import build_target
+from paceui.session.session_data import SessionData, prepare_session_data, source_files
 from paceui.session.settings import plain_value
 
 SOURCE_DIR = "source"  # in-session copy of a dataset given as a DataFrame

@@ -29,13 +29,21 @@ from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter, IterationRecord
 from paceui.fit.params import ParamMap
+from paceui.session import front_ends
 from paceui.session.actions import Action, enabled_actions
 from paceui.session.analysis import Predictions, predict_set, structures_table
-from paceui.session.build import (Parts, effective_settings, move_sources, parts_from_input, parts_from_objects,
-                                  rebuild_data, with_cutoff)
-from paceui.session.dataset import SessionData
+from paceui.session.build import (
+    Parts,
+    effective_settings,
+    move_sources,
+    parts_from_input,
+    parts_from_objects,
+    rebuild_data,
+    with_cutoff,
+)
 from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
+from paceui.session.session_data import SessionData
 from paceui.session.settings import LOSS_KEYS, ChangeReport, plan_change
 from paceui.session.status import Phase, SessionStatus
 from paceui.session.store import Snapshot, load_snapshot, save_snapshot
@@ -255,7 +263,7 @@ class Session:
     def save_potential(self, path: str | os.PathLike[str], best: bool = False, repulsion: bool = True) -> Path:
         """Write the current (or best) potential as pacemaker YAML, atomically (a ``.yace`` path: LAMMPS format);
         with ``fit: repulsion: auto`` the ZBL core repulsion is added as ``paceui fit`` adds it to its output."""
-        from paceui.ace.ctilde import save_yace
+        from paceui.ace.yace import save_yace
         from paceui.ace.yaml_io import save_potential
         from paceui.fit.repulsion import add_zbl_repulsion
 
@@ -293,13 +301,12 @@ class Session:
         return f"<Session {self.name!r} {self._status.describe()}>"
 
     def dashboard(self, **kw: Any) -> Any:
-        """Jupyter widgets to steer and watch this session (:class:`paceui.notebook.Dashboard`)."""
-        from paceui.notebook import Dashboard
-        return Dashboard(self, **kw)
+        """The widgets of the front end that attached itself (``import paceui.notebook``: a
+        :class:`paceui.notebook.Dashboard`) to steer and watch this session."""
+        return front_ends.view(self, **kw)
 
-    def _repr_mimebundle_(self, **kw: Any) -> Any:  # display(session) in Jupyter: a new dashboard
-        from paceui.notebook import session_mimebundle
-        return session_mimebundle(self, **kw)
+    def _repr_mimebundle_(self, **kw: Any) -> Any:  # display(session): the attached front end's view, or repr
+        return front_ends.mimebundle(self, **kw)
 
     # ------------------------------------------------------------------ engine thread only
     def _emit(self, ev: Event) -> None:

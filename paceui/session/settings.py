@@ -21,6 +21,7 @@ import numpy as np
 
 from paceui.ace.potential import ACEPotential
 from paceui.data import DataConfig, weighting_from_dict
+from paceui.errors import SettingsError
 from paceui.fit.config import InputConfig, InputError
 from paceui.fit.params import ParamMap
 
@@ -67,10 +68,6 @@ FIXED = {"potential": "the basis is fixed for a session: create a new session fo
          "test_filename": "the dataset is fixed for a session: create a new session for other data",
          "callbacks": "callbacks are fixed when the session is created",
          "seed": "the seed is fixed for a session (split and weights depend on it)"}
-
-
-class SettingsError(ValueError):
-    """A change that cannot be applied; the message says which key and why."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +209,7 @@ def _validate(new: dict[str, Any], opts: dict[str, Any], keys: set[str], target:
 
 def _check_optimizer(name: str, options: Any) -> None:
     from paceui.fit.linear_solve import solver_name
-    from paceui.fit.optimizers import make_stepper
+    from paceui.fit.optim import make_stepper
 
     if solver_name(name) is not None:  # linear | bayesian_ridge | ard: an exact solve, no stepper
         return
