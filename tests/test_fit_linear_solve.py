@@ -121,3 +121,26 @@ def test_fitter_runs_linear_solves_by_optimizer_name():
         if name == "linear":
             np.testing.assert_allclose(f.theta[system.cols], want, rtol=1e-9, atol=1e-12)
         assert st.history[-1]["loss"] <= st.history[0]["loss"]
+
+
+def test_session_runs_a_bayesian_solve_and_reports_groups(tmp_path):
+    """A session with ``optimizer: bayesian_ridge`` on Zuo structures: one solve, converged, and the
+    predictions carry the per-group table."""
+    from paceui.session import Session
+    from paceui.session.testing import zuo_frame
+
+    basis = {"elements": ["Cu"],
+             "embeddings": {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1}},
+             "bonds": {"ALL": {"radbase": "ChebExpCos", "radparameters": [5.25], "rcut": 4.5, "dcut": 0.01}},
+             "functions": {"ALL": {"nradmax_by_orders": [6, 2, 1], "lmax_by_orders": [0, 1, 1]}}}
+    s = Session.from_objects(basis, zuo_frame(12), {"loss": {"kappa": 0.3, "L2_coeffs": 1e-8},
+                                                     "optimizer": "bayesian_ridge", "maxiter": 20},
+                             path=tmp_path / "s", data_config={"reference_energy": "auto", "test_size": 3})
+    try:
+        st = s.run(iterations=20)
+        h = s.history
+        assert len(h) == 2 and h["loss"].iloc[-1] < h["loss"].iloc[0], (st, h)
+        p = s.predictions("test")
+        assert list(p.groups["group"]) == ["default", "ALL"] and p.groups["n_structures"].iloc[-1] == 3
+    finally:
+        s.close()
