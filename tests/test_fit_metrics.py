@@ -11,8 +11,15 @@ import pytest
 
 from paceui.fit.logfmt import extended_block, iteration_line, stop_reason_line
 from paceui.fit.error_tables import per_structure_errors
-from paceui.fit.metrics import (METRICS_COLUMNS, FitMetrics, MetricsFileWriter, compute_metrics,
-                                metrics_columns, metrics_file_name, read_metrics_file)
+from paceui.fit.metrics import (
+    METRICS_COLUMNS,
+    FitMetrics,
+    MetricsFileWriter,
+    compute_metrics,
+    metrics_columns,
+    metrics_file_name,
+    read_metrics_file,
+)
 
 
 def _data(seed: int = 1, nstruct: int = 7):
