@@ -56,8 +56,10 @@ def main() -> None:
         t0 = time.perf_counter()
         sol_b = bayesian_ridge(system)
         t_b = time.perf_counter() - t0
-        print(f"run {rep}: assembly+QR {t_asm:.2f} s wall, {c_asm:.2f} s CPU (all threads) ({system.n_rows} rows x {len(system.cols)} columns, largest "
-              f"chunk {system.chunk_bytes / 2**20:.0f} MB), ridge {t_r * 1e3:.0f} ms, bayesian ridge {t_b * 1e3:.0f} ms "
+        print(f"run {rep}: assembly+QR {t_asm:.2f} s wall, {c_asm:.2f} s CPU (all threads) ({system.n_rows} rows x "
+              f"{len(system.cols)} columns, largest chunk {system.chunk_bytes / 2**20:.0f} MB), "
+              f"ridge {t_r * 1e3:.0f} ms, "
+              f"bayesian ridge {t_b * 1e3:.0f} ms "
               f"({sol_b.iterations} iterations, alpha/beta {sol_b.lam:.3g})")
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {rss1:.0f} MB")

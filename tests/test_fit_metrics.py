@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from paceui.fit.logfmt import extended_block, iteration_line, stop_reason_line
 from paceui.fit.error_tables import per_structure_errors
+from paceui.fit.logfmt import extended_block, iteration_line, stop_reason_line
 from paceui.fit.metrics import (
     METRICS_COLUMNS,
     FitMetrics,

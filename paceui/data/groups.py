@@ -65,7 +65,8 @@ def check_group_weights(gw: Any) -> dict[str, dict[str, float]]:
             raise ValueError(f"data: group_weights.{g} must be a number or a mapping of {', '.join(WEIGHT_KEYS)}")
         bad = sorted(set(map(str, fac)) - set(WEIGHT_KEYS))
         if bad:
-            raise ValueError(f"data: group_weights.{g}: unknown key(s) {', '.join(bad)} (known: {', '.join(WEIGHT_KEYS)})")
+            raise ValueError(f"data: group_weights.{g}: unknown key(s) {', '.join(bad)} "
+                             f"(known: {', '.join(WEIGHT_KEYS)})")
         d = {}
         for k, v in fac.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:

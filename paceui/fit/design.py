@@ -20,8 +20,8 @@ import scipy.sparse as sp
 
 from paceui.ace.potential import ACEPotential
 from paceui.errors import InputError
-from paceui.fit.design_kernel import design_structures
 from paceui.fit.arrays import FitArrays, slice_structures
+from paceui.fit.design_kernel import design_structures
 from paceui.fit.loss import VOIGT, ACELoss, LossConfig, voigt
 
 DESIGN_CHUNK_BYTES = 64 * 2**20

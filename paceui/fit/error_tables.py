@@ -105,7 +105,8 @@ def group_errors(groups: Sequence[str], e_pred: np.ndarray, e_ref: np.ndarray, n
 
 def group_table_text(table: pd.DataFrame, title: str) -> str:
     """The per-group error table as log lines (meV/atom, meV/Å, GPa)."""
-    head = f"{'group':<24} {'n_str':>6} {'E RMSE':>9} {'E MAE':>9} {'F RMSE':>9} {'F MAE':>9} {'S RMSE':>9} {'S MAE':>9}"
+    head = f"{'group':<24} {'n_str':>6}" + "".join(f" {h:>9}" for h in ("E RMSE", "E MAE", "F RMSE", "F MAE", "S RMSE",
+                                                                       "S MAE"))
     lines = [f"{title} errors per group (E meV/atom, F meV/Å, S GPa):", head]
     for r in table.itertuples(index=False):
         lines.append(f"{str(r.group)[:24]:<24} {r.n_structures:>6d} {r.rmse_epa_mev:>9.2f} {r.mae_epa_mev:>9.2f} "

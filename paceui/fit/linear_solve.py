@@ -90,7 +90,7 @@ def bayesian_ridge(system: LinearSystem, max_iter: int = 300, tol: float = 1e-10
     beta = beta0 if beta0 is not None else n / max(b2, 1e-300)
     alpha = alpha0 if alpha0 is not None else 1.0
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
         d = beta * s / (beta * s2 + alpha)
         mz = d * z  # the mean in V coordinates
         m2 = float(mz @ mz)
@@ -124,7 +124,7 @@ def ard(system: LinearSystem, max_iter: int = 300, tol: float = 1e-8, alpha_max:
     c = first.coef.copy()
     it = 0
     Sig = np.zeros((P, P))
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
         k = np.flatnonzero(keep)
         H = beta * A[np.ix_(k, k)] + np.diag(alpha[k])
         w_h, V_h = np.linalg.eigh(0.5 * (H + H.T))

@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Literal, Mapping, Sequence
+from typing import IO, Literal, Mapping
 
 import numpy as np
 import pandas as pd

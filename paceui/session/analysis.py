@@ -15,8 +15,8 @@ import pandas as pd
 
 from paceui.ace.potential import ACEPotential
 from paceui.fit.arrays import FitArrays
-from paceui.fit.loss import ACELoss, LossConfig
 from paceui.fit.error_tables import group_errors, per_structure_errors
+from paceui.fit.loss import ACELoss, LossConfig
 from paceui.session.session_data import SessionData
 
 Subset = Literal["train", "test"]

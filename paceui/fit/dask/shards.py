@@ -115,7 +115,6 @@ def write_rows_recipe(frame: Any, sel: np.ndarray, low: np.ndarray, folder: Path
     """Write rows ``sel`` of a prepared frame (structures, reference energies, forces, weights) to
     ``folder/key.pckl.gzip``; their recipe (the worker builds the neighbour lists)."""
     from paceui.data.io import save_dataframe
-
     from paceui.data.stress import stress_arrays
 
     cols = ["ase_atoms", "energy_corrected", "forces", "w_energy", "w_forces"]
