@@ -192,3 +192,23 @@ def test_group_weights_multiply_the_normalised_weights(tmp_path):
         prepare_dataset({**base, "group_weights": {"X": {"energie": 1}}}, ["Al", "Ti"])
     g = prepare_dataset({**base, "group_patterns": {r":(0|20)$": "first"}}, ["Al", "Ti"]).train
     assert list(g["group"].iloc[:3]) == ["first", "first", "FLD_TiAl"] and "TiAl_T5000" in set(g["group"])
+
+
+def test_paceui_fit_bayesian_solve_with_stresses_writes_a_committee(tmp_path, monkeypatch):
+    """``fit: optimizer: bayesian_ridge`` with energies, forces and virials of Ti–Al, a committee of 3."""
+    from paceui.ace.yaml_io import load_potential
+    from paceui.cli import main
+
+    need_tial()
+    save_dataframe(load_dataframe(TIAL).iloc[::6].reset_index(drop=True), tmp_path / "tial.pckl.gzip")
+    text = TIAL_INPUT.format(data="tial.pckl.gzip").replace("optimizer: BFGS", "optimizer: bayesian_ridge\n"
+                                                           "  options: {committee: 3}")
+    (tmp_path / "input.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "input.yaml"]) == 0
+    log = (tmp_path / "log.txt").read_text()
+    assert "bayesian_ridge solve of 64 coefficients" in log and "committee of 3" in log
+    pots = [load_potential(tmp_path / f"committee_potential_{k}.yaml") for k in range(3)]
+    best = load_potential(tmp_path / "output_potential.yaml")
+    c = [np.concatenate([f.coeffs for f in p.functions()]) for p in pots + [best]]
+    assert not np.allclose(c[0], c[1]) and np.allclose(np.mean(c[:3], axis=0), c[3], atol=10 * np.std(c[:3]))
