@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from paceui.fit.error_tables import per_structure_errors
 from paceui.fit.logfmt import extended_block, iteration_line, stop_reason_line
 from paceui.fit.metrics import (
     METRICS_COLUMNS,
@@ -17,7 +18,6 @@ from paceui.fit.metrics import (
     compute_metrics,
     metrics_columns,
     metrics_file_name,
-    per_structure_errors,
     read_metrics_file,
 )
 

@@ -2,7 +2,8 @@
 
 Columns follow pacemaker's reference dataframe: ``ase_atoms``, ``energy`` (eV, total),
 ``energy_corrected`` (eV, minus atomic reference energies), ``forces`` (eV/Å, [N, 3]),
-``name`` and optional ``w_energy`` / ``w_forces`` weights.
+``name``, optional ``w_energy`` / ``w_forces`` weights and ``stress`` (ASE Voigt σ, eV/Å³; read from stress or
+virial keys, see :mod:`paceui.data.stress`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 
 from paceui._atomic import atomic_write_bytes
 from paceui.data.pickles import LEGACY_DROP_COLUMNS, UnsafePickleError, dumps_portable, read_pickle_frame
+from paceui.data.stress import normalize_stress_columns, stress_from_info
 
 __all__ = ["PICKLE_SUFFIXES", "UnsafePickleError", "frame_from_atoms", "load_dataframe", "load_files",
            "resolve_path", "save_dataframe"]
@@ -60,8 +62,10 @@ def _first(mapping: dict[str, Any], keys: Sequence[str]) -> tuple[str | None, An
     return None, None
 
 
-def frame_from_atoms(images: Sequence[Any], source: str) -> pd.DataFrame:
-    """DataFrame from ase Atoms: energies/forces from REF_* keys, the calculator, then info/arrays.
+def frame_from_atoms(images: Sequence[Any], source: str, stress_key: str | None = None,
+                     virial_key: str | None = None) -> pd.DataFrame:
+    """DataFrame from ase Atoms: energies/forces from REF_* keys, the calculator, then info/arrays;
+    stress from ``stress_key`` / ``virial_key`` (info keys named by the user) or the usual keys.
 
     The stored Atoms are copies without calculator and without the keys that became columns.
     """
@@ -91,6 +95,9 @@ def frame_from_atoms(images: Sequence[Any], source: str) -> pd.DataFrame:
             k, f = _first(arrays, _FORCE_ARRAYS_LATE)
             used_arr.append(k)
         row["forces"] = None if f is None else np.array(f, dtype=np.float64).reshape(-1, 3)
+        sig, used = stress_from_info(at, results, stress_key, virial_key)
+        used_info += used
+        row["stress"] = sig
         if "w_energy" in info:
             row["w_energy"] = float(info["w_energy"])
             used_info.append("w_energy")
@@ -114,8 +121,9 @@ def frame_from_atoms(images: Sequence[Any], source: str) -> pd.DataFrame:
     for col in ("energy", "energy_corrected"):
         if col in df.columns and df[col].isna().all():
             df = df.drop(columns=col)
-    if "forces" in df.columns and df["forces"].isna().all():
-        df = df.drop(columns="forces")
+    for col in ("forces", "stress"):
+        if col in df.columns and df[col].isna().all():
+            df = df.drop(columns=col)
     return _plain_object_strings(df)
 
 
@@ -129,8 +137,10 @@ def _plain_object_strings(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_dataframe(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Load one dataset file: pacemaker pickle (restricted unpickler) or anything ``ase.io.read`` reads.
+def load_dataframe(path: str | os.PathLike[str], stress_key: str | None = None,
+                   virial_key: str | None = None) -> pd.DataFrame:
+    """Load one dataset file: pacemaker pickle (restricted unpickler) or anything ``ase.io.read`` reads;
+    ``stress``/``virial`` columns become one ``stress`` column (σ, ASE Voigt, eV/Å³).
 
     Raises :class:`UnsafePickleError` for pickles that reference non-allow-listed globals.
     """
@@ -138,7 +148,7 @@ def load_dataframe(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not p.exists():
         raise FileNotFoundError(f"data file not found: {p}")
     if _is_pickle(p):
-        return _plain_object_strings(read_pickle_frame(p))
+        return _plain_object_strings(normalize_stress_columns(read_pickle_frame(p)))
     import ase.io
 
     try:
@@ -152,11 +162,12 @@ def load_dataframe(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise ValueError(f"{p}: ase.io.read could not read it ({type(exc).__name__}: {exc})") from exc
     if not isinstance(images, list):
         images = [images]
-    return frame_from_atoms(images, str(path))
+    return frame_from_atoms(images, str(path), stress_key, virial_key)
 
 
 def load_files(filenames: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-               datapath: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+               datapath: str | os.PathLike[str] | None = None, stress_key: str | None = None,
+               virial_key: str | None = None) -> pd.DataFrame:
     """Load and concatenate files (pickles keep their columns); index reset to 0..n-1.
 
     A ``name`` column ``"<filename>:<row>"`` is filled in where missing.
@@ -166,7 +177,7 @@ def load_files(filenames: str | os.PathLike[str] | Sequence[str | os.PathLike[st
         raise ValueError("no data file given (data: filename is empty)")
     frames = []
     for fname in names:
-        df = load_dataframe(resolve_path(fname, datapath))
+        df = load_dataframe(resolve_path(fname, datapath), stress_key, virial_key)
         default = pd.Series([f"{os.fspath(fname)}:{i}" for i in range(len(df))], index=df.index, dtype=object)
         if "name" not in df.columns:
             df["name"] = default
@@ -209,6 +220,10 @@ def _extxyz_bytes(df: pd.DataFrame, gz: bool) -> bytes:
             at.info["name"] = str(row["name"])
         if "w_energy" in df.columns and pd.notna(row["w_energy"]):
             at.info["w_energy"] = float(row["w_energy"])
+        if "stress" in df.columns and _is_array(row["stress"]):
+            from paceui.data.stress import to_voigt
+
+            res["stress"] = to_voigt(row["stress"])
         if "w_forces" in df.columns and _is_array(row["w_forces"]):
             at.arrays["w_forces"] = np.asarray(row["w_forces"], dtype=np.float64).reshape(len(at))
         if res:

@@ -61,6 +61,12 @@ class DataConfig:
     ignore_weights: bool = False
     aug_factor: float = 1e-4
     seed: int | None = None
+    stress_key: str | None = None  # paceui: info key of reference stresses (σ, eV/Å³, ASE Voigt or 3×3)
+    virial_key: str | None = None  # paceui: info key of reference virials (V = −Ωσ, eV), e.g. dft_virial
+    group_key: str = "config_type"  # paceui: column / info key naming each structure's group
+    group_patterns: Any = None  # paceui: {regex on name: group}, before group_key
+    group_weights: Any = None  # paceui: {group: {energy, forces, stress: factor}}
+    split_by_group: bool = False  # paceui: test_size drawn within every group
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | str | Sequence[str]) -> "DataConfig":
@@ -105,7 +111,27 @@ class DataConfig:
         ref = d.get("reference_energy")
         if isinstance(ref, Mapping):
             ref = dict(ref)
-        return cls(files, test_files, ts, ref, None if dp is None else os.fspath(dp), iw, aug, seed)
+        keys = {}
+        for k in ("stress_key", "virial_key"):
+            v = d.get(k)
+            if v is not None and not isinstance(v, str):
+                raise ValueError(f"data: {k} must be a string (an info key of the extxyz file), got {v!r}")
+            keys[k] = v
+        gk = d.get("group_key", "config_type")
+        if not isinstance(gk, str):
+            raise ValueError(f"data: group_key must be a string (a column or info key), got {gk!r}")
+        gp = d.get("group_patterns")
+        if gp is not None and not isinstance(gp, Mapping):
+            raise ValueError(f"data: group_patterns must map regular expressions to group names, got {gp!r}")
+        from paceui.data.groups import check_group_weights
+
+        gw = check_group_weights(d.get("group_weights"))
+        sg = d.get("split_by_group", False)
+        if not isinstance(sg, bool):
+            raise ValueError(f"data: split_by_group must be true or false, got {sg!r}")
+        keys.update(group_key=gk, group_patterns=dict(gp) if gp else None, group_weights=gw or None,
+                    split_by_group=sg)
+        return cls(files, test_files, ts, ref, None if dp is None else os.fspath(dp), iw, aug, seed, **keys)
 
 
 @dataclass(frozen=True)
@@ -179,10 +205,10 @@ def prepare_dataset(data_config: Mapping[str, Any] | DataConfig | str, elements:
 
 def load_joint(cfg: DataConfig) -> pd.DataFrame:
     """The training file(s) and the test file(s) of ``cfg`` in one frame, column ``train`` telling which."""
-    joint = load_files(cfg.filename, cfg.datapath)
+    joint = load_files(cfg.filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
     joint["train"] = True
     if cfg.test_filename:
-        test_raw = load_files(cfg.test_filename, cfg.datapath)
+        test_raw = load_files(cfg.test_filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
         test_raw["train"] = False
         joint = pd.concat([joint, test_raw], axis=0, ignore_index=True, sort=False)
     return joint
@@ -192,16 +218,22 @@ def split_and_weight(joint: pd.DataFrame, cfg: DataConfig, policy: Any, seed: in
                      ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, list[DropRecord]]:
     """The train/test split (test_size) and the weights of the structures kept: (train, test, all
     weighted, structures the weighting policy left out); weights normalised per set."""
-    joint = joint.copy()
+    from paceui.data.groups import apply_group_weights, assign_groups, stratified_split
+
+    joint = assign_groups(joint, cfg.group_key, cfg.group_patterns)
     if not cfg.test_filename and cfg.test_size is not None:
         train_pos = np.flatnonzero(joint["train"].to_numpy(bool))
-        _, te = split_indices(len(train_pos), cfg.test_size, seed)
+        if cfg.split_by_group:
+            te = stratified_split(joint["group"].to_numpy(object)[train_pos], cfg.test_size, seed)
+        else:
+            _, te = split_indices(len(train_pos), cfg.test_size, seed)
         flags = joint["train"].to_numpy(bool).copy()
         flags[train_pos[te]] = False
         joint["train"] = flags
     weighted = assign_weights(joint, policy, ignore_weights=cfg.ignore_weights, seed=seed)
     dropped = _dropped_by(joint, weighted, f"not selected by {type(policy).__name__}")
-    weighted = apply_w_factor(adjust_aug_weights(weighted, cfg.aug_factor))
+    weighted = apply_group_weights(apply_w_factor(adjust_aug_weights(weighted, cfg.aug_factor)),
+                                   cfg.group_weights or {})
     is_train = weighted["train"].to_numpy(bool)
     train = normalize_weights(weighted.iloc[is_train])
     if len(train) == 0:

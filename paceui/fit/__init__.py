@@ -9,10 +9,11 @@ input.yaml (:class:`InputConfig`: :class:`FitConfig`, :class:`LossConfig`, :clas
 
 from paceui.fit.arrays import FitArrays, fit_arrays
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
+from paceui.fit.error_tables import per_structure_errors
 from paceui.fit.fitter import FitState, Fitter, IterationRecord
 from paceui.fit.linear import linear_fit
 from paceui.fit.loss import ACELoss, LossConfig, LossResult
-from paceui.fit.metrics import FitMetrics, compute_metrics, per_structure_errors
+from paceui.fit.metrics import FitMetrics, compute_metrics
 from paceui.fit.optim import StepInfo, Stepper, make_stepper
 from paceui.fit.params import ParamMap
 from paceui.fit.runner import FitRun, run_fit

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from paceui.data.nlcache import PackedNeighbors
+from paceui.data.stress import stress_arrays
 
 
 @dataclass
@@ -24,6 +25,23 @@ class FitArrays:
     f_ref: np.ndarray       # float64[N,3] eV/Å
     w_e: np.ndarray         # float64[n_struct]
     w_f: np.ndarray         # float64[N]
+    s_ref: np.ndarray | None = None  # float64[S,6] reference W = Ω·σ (eV, Voigt xx yy zz yz xz xy); NaN: none
+    w_s: np.ndarray | None = None    # float64[S] stress weights (0 where no reference stress)
+    vol: np.ndarray | None = None    # float64[S] cell volume (Å³; 0 where not 3-D periodic)
+
+    def __post_init__(self) -> None:
+        S = len(self.struct_off) - 1
+        if self.s_ref is None:
+            self.s_ref = np.full((S, 6), np.nan)
+        if self.w_s is None:
+            self.w_s = np.zeros(S)
+        if self.vol is None:
+            self.vol = np.zeros(S)
+
+    @property
+    def has_stress(self) -> np.ndarray:
+        """Structures with a reference stress (bool[S])."""
+        return np.all(np.isfinite(self.s_ref), axis=1)
 
     @property
     def n_struct(self) -> int:
@@ -40,7 +58,7 @@ def slice_structures(data: FitArrays, s0: int, s1: int) -> FitArrays:
     p0, p1 = int(data.nbr_off[a0]), int(data.nbr_off[a1])
     return FitArrays(data.struct_off[s0:s1 + 1] - a0, data.species[a0:a1], data.nbr_off[a0:a1 + 1] - p0,
                      data.nbr_j[p0:p1] - a0, data.vec[p0:p1], data.e_ref[s0:s1], data.f_ref[a0:a1],
-                     data.w_e[s0:s1], data.w_f[a0:a1])
+                     data.w_e[s0:s1], data.w_f[a0:a1], data.s_ref[s0:s1], data.w_s[s0:s1], data.vol[s0:s1])
 
 
 def atom_structures(data: FitArrays) -> np.ndarray:
@@ -54,20 +72,25 @@ def _owned(a: np.ndarray, dtype: type) -> np.ndarray:
     return np.require(a, dtype=dtype, requirements=["C", "W"])
 
 
-def fit_arrays(frame: pd.DataFrame, packed: PackedNeighbors) -> FitArrays:
-    """Row k of ``frame`` is structure k of ``packed``; weights come from w_energy / w_forces."""
+def fit_arrays(frame: pd.DataFrame, packed: PackedNeighbors, normalize_stress: bool = True) -> FitArrays:
+    """Row k of ``frame`` is structure k of ``packed``; weights come from w_energy / w_forces (and the
+    optional stress column with w_stress factors, :func:`paceui.data.stress.stress_arrays`; with
+    ``normalize_stress`` False the w_stress column is taken as it is: a shard of a set normalised before)."""
     if len(frame) != packed.n_structures:
         raise ValueError(f"{len(frame)} structures in the frame but {packed.n_structures} neighbour lists")
     f_ref = np.concatenate([np.asarray(f, dtype=float).reshape(-1, 3) for f in frame["forces"]]) \
         if len(frame) else np.zeros((0, 3))
     w_f = np.concatenate([np.broadcast_to(np.asarray(w, dtype=float), (len(np.asarray(f).reshape(-1, 3)),))
                           for w, f in zip(frame["w_forces"], frame["forces"])]) if len(frame) else np.zeros(0)
+    s_ref, w_s, vol = stress_arrays(frame)
+    if not normalize_stress:
+        w_s = np.where(np.all(np.isfinite(s_ref), axis=1), frame["w_stress"].to_numpy(float), 0.0)
     return FitArrays(struct_off=_owned(packed.atom_offsets, np.int64), species=_owned(packed.species, np.int64),
                      nbr_off=_owned(packed.nbr_offsets, np.int64), nbr_j=_owned(packed.nbr_j, np.int64),
                      vec=_owned(packed.vec, np.float64),
                      e_ref=frame["energy_corrected"].to_numpy(dtype=float),
                      f_ref=np.ascontiguousarray(f_ref), w_e=frame["w_energy"].to_numpy(dtype=float),
-                     w_f=np.ascontiguousarray(w_f))
+                     w_f=np.ascontiguousarray(w_f), s_ref=s_ref, w_s=w_s, vol=vol)
 
 
 def shortest_pair_distances(data: FitArrays) -> np.ndarray:

@@ -23,7 +23,8 @@ FIT_KEYS = {"loss", "weighting", "optimizer", "maxiter", "options", "repulsion",
 BACKEND_KEYS = {"evaluator", "batch_size", "batch_size_reduction", "batch_size_reduction_factor", "display_step",
                 "gpu_config", "parallel_mode", "n_workers", "imagetype", "scheduler", "threads_per_worker",
                 "shard_dir"}
-LOSS_KEYS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "w1_coeffs", "w2_coeffs"}
+LOSS_KEYS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "w1_coeffs", "w2_coeffs",
+             "stress"}  # stress: paceui's stress-term weight λ_σ (default 0: pacemaker's loss)
 
 
 def _check_keys(d: Any, known: set[str], where: str) -> None:

@@ -8,6 +8,7 @@ are the same for both engines from the fitter's side.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from paceui.ace.potential import ACEPotential
 from paceui.fit.arrays import FitArrays
 from paceui.fit.config import BackendConfig
+from paceui.fit.error_tables import stress_stats
 from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import (
     REG_KEYS,
@@ -71,8 +73,18 @@ def make_loss(potential: ACEPotential, cfg: LossConfig, evaluator: Any) -> Any:
 
 
 def fit_metrics(res: LossResult, data: Any, kappa: float, nfuncs: int, ncoefs: int) -> FitMetrics:
-    """Metrics of one evaluation ``res`` on ``data`` (eV/atom, eV/Å); a sharded evaluation's force errors
-    come as sums (``res.extra['force_stats']``), everything else as in :func:`compute_metrics`."""
+    """Metrics of one evaluation ``res`` on ``data`` (eV/atom, eV/Å, eV/Å³); a sharded evaluation's force
+    errors come as sums (``res.extra['force_stats']``), everything else as in :func:`compute_metrics`; the
+    stress term and errors are added where the data have reference stresses."""
+    m = _fit_metrics(res, data, kappa, nfuncs, ncoefs)
+    s_c = float(res.parts.get("s_loss_contrib", 0.0))
+    extra: dict[str, Any] = {"s_loss": float(res.parts.get("s_loss", 0.0)), "s_loss_contrib": s_c}
+    if res.w_pred is not None and getattr(data, "s_ref", None) is not None:
+        extra.update(stress_stats(res.w_pred, data.s_ref, data.n_atoms, data.vol))
+    return dataclasses.replace(m, loss=m.loss + s_c, **extra)
+
+
+def _fit_metrics(res: LossResult, data: Any, kappa: float, nfuncs: int, ncoefs: int) -> FitMetrics:
     from paceui.fit.dask.shards import STAT_KEYS  # the order of force_stats_from_sums' arguments
 
     reg = {k: res.parts[k] for k in REG_KEYS.values()}

@@ -20,6 +20,7 @@ from paceui.ace.potential import ACEPotential
 from paceui.fit.arrays import FitArrays
 from paceui.fit.config import BackendConfig, FitConfig
 from paceui.fit.evaluation import attach, fit_metrics, make_loss, resolve_kappa  # noqa: F401 (re-exported)
+from paceui.fit.linear_solve import run_cycle
 from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import FitMetrics
 from paceui.fit.optim import Stepper, make_stepper
@@ -269,7 +270,7 @@ class Fitter:
         cyc, st = self._cyc, self.state
         assert cyc is not None and self.loss is not None
         while True:
-            theta = yield from self._minimize(cyc)
+            theta = yield from run_cycle(self, cyc)  # the optimizer's iterations, or an exact linear solve
             final = self.loss(theta, self.train, grad=False).loss
             if cyc.best_loss is None or final < cyc.best_loss:
                 cyc.best_loss, cyc.best_theta = final, theta.copy()

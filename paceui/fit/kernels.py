@@ -48,8 +48,12 @@ def _sign_conj(z: complex, m: int) -> complex:
 def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
               b_int, b_par, crad, inner, e_int, e_par,
               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
-              nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y):
+              nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, has_strain, strain):
     """Accumulate ∂Σ_i Φ_i/∂(r1_ct, comb_ct, crad) into per-chunk arrays g_r1, g_comb, g_crad.
+
+    With ``has_strain`` the tangent field is u_ij = κ (v_j − v_i) − M_s r_ij with M_s = strain[s] (3×3, per
+    structure) and Φ_i = α E_i − Ė_i: the −M_s r_ij part gives ∂/∂θ Σ_ab M_ab W_ab with the virial
+    W_ab = Σ_p (∂E_i/∂r_ij)_a (r_ij)_b, the stress term's gradient (a homogeneous strain of the structure).
 
     With ``cached``, each pair's radial basis, core term and harmonics are read from pc_r / pc_y
     (kept by the first pass, :func:`paceui.ace.kernels.ace_atoms` with ``store``) instead of recomputed.
@@ -117,6 +121,11 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                 ux, uy, uz = dx / r, dy / r, dz / r
                 # docs/loss.md (L7): u_ij = v_j − v_i
                 wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
+                if has_strain:
+                    M = strain[s]
+                    wx = kappa * wx - (M[0, 0] * dx + M[0, 1] * dy + M[0, 2] * dz)
+                    wy = kappa * wy - (M[1, 0] * dx + M[1, 1] * dy + M[1, 2] * dz)
+                    wz = kappa * wz - (M[2, 0] * dx + M[2, 1] * dy + M[2, 2] * dz)
                 ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
                 bp = b_par[mu_i, mu_j]
                 nb_ = b_int[mu_i, mu_j, BI_NBASE]
@@ -239,8 +248,9 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                 fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
                 fdot = dfc * rhod_core
             # docs/loss.md (L11): β_p, γ_p
-            al = alpha[s] * fcut - kappa * fdot
-            ka = kappa * fcut
+            kap = 1.0 if has_strain else kappa
+            al = alpha[s] * fcut - kap * fdot
+            ka = kap * fcut
             for d in range(nd):
                 dF, d2F = beta[d], gamma[d]
                 beta[d] = al * dF - ka * d2F * rhod[d]
@@ -279,3 +289,17 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                                 lm = lm_index(l, m)
                                 acc += (AbarF[ab + lm] * G[gb + lm]).real + (AbarD[ab + lm] * Gd[gb + lm]).real
                             g_crad[c, mu_i, mu, n, l, k] += acc
+
+
+@nb.njit(nogil=True, cache=True)
+def structure_virials(struct_off, nbr_off, vec, pairf, out):
+    """Per-structure W_ab = Σ_p f_p,a r_p,b (eV; Ω·σ in ASE's sign) into out[S, 3, 3]."""
+    for s in range(struct_off.shape[0] - 1):
+        for a in range(3):
+            for b in range(3):
+                out[s, a, b] = 0.0
+        for p in range(nbr_off[struct_off[s]], nbr_off[struct_off[s + 1]]):
+            for a in range(3):
+                f = pairf[p, a]
+                for b in range(3):
+                    out[s, a, b] += f * vec[p, b]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import math
 
+from paceui.fit.error_tables import EV_A3_TO_GPA
 from paceui.fit.metrics import FitMetrics
 
 TITLE_WIDTH = 12
@@ -47,6 +48,8 @@ def iteration_line(title: str, iteration: int, n_evals: int, metrics: FitMetrics
     parts = [head,
              f"RMSE Energy(low): {_mev(metrics.rmse_epa)} ({_mev(metrics.low_rmse_epa)}) meV/at",
              f"Forces(low): {_mev(metrics.rmse_f_comp)} ({_mev(metrics.low_rmse_f_comp)}) meV/A"]
+    if metrics.n_stress:
+        parts.append(f"Stress: {metrics.rmse_stress * EV_A3_TO_GPA:.3f} GPa")
     if time_per_atom_us is not None:
         parts.append(f"Time/eval: {time_per_atom_us:.2f} mcs/at")
     return " | ".join(parts)
@@ -62,8 +65,9 @@ def _loss_rows(iteration: int, m: FitMetrics) -> list[str]:
     prefix = f"Iteration:  #{iteration:<3} Loss:"
     pad = " " * len(prefix)
     rows = [prefix + f"{'Total:':>{_LABEL_WIDTH}}  {m.loss:.4e} (100%)"]
-    terms = [("Energy:", m.e_loss_contrib), ("Force:", m.f_loss_contrib),
-             ("L1:", m.l1_reg_contrib), ("L2:", m.l2_reg_contrib)]
+    terms = [("Energy:", m.e_loss_contrib), ("Force:", m.f_loss_contrib)]
+    terms += [("Stress:", m.s_loss_contrib)] if m.s_loss_contrib != 0.0 else []
+    terms += [("L1:", m.l1_reg_contrib), ("L2:", m.l2_reg_contrib)]
     terms += [(label, getattr(m, name)) for label, name in _SMOOTH_ROWS if getattr(m, name) != 0.0]
     for label, value in terms:
         rows.append(pad + f"{label:>{_LABEL_WIDTH}}  {value:.4e} {_pct(value, m.loss)}")
@@ -80,6 +84,10 @@ def _error_table(m: FitMetrics) -> list[str]:
     for label, *vals in rows:
         out.append(f"{label:>{_ROW_LABEL_WIDTH}}"
                    + "".join(f" | {_mev(v):>{w}}" for v, w in zip(vals, widths)))
+    if m.n_stress:
+        out.append(f"{'Stress:':>{_ROW_LABEL_WIDTH}} | RMSE {m.rmse_stress * EV_A3_TO_GPA:.4f} GPa, MAE "
+                   f"{m.mae_stress * EV_A3_TO_GPA:.4f} GPa, max {m.max_abs_stress * EV_A3_TO_GPA:.4f} GPa; "
+                   f"virial/atom RMSE {_mev(m.rmse_virial_pa)} meV/at ({m.n_stress} structures)")
     return out
 
 

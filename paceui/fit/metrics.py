@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, Mapping, Sequence
+from typing import IO, Any, Literal, Mapping
 
 import numpy as np
 import pandas as pd
@@ -79,6 +79,14 @@ class FitMetrics:
     n_atoms: int = 0
     n_low_structures: int = 0
     n_low_atoms: int = 0
+    s_loss: float = 0.0
+    s_loss_contrib: float = 0.0
+    rmse_stress: float = NAN  # eV/Å³, Voigt components of the structures with a reference stress
+    mae_stress: float = NAN
+    max_abs_stress: float = NAN
+    rmse_virial_pa: float = NAN  # eV/atom: (Ω Δσ)/N, the stress term's residual
+    mae_virial_pa: float = NAN
+    n_stress: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         """All fields as a plain ``{name: value}`` dict (eV, eV/Å, counts)."""
@@ -221,41 +229,6 @@ def compute_metrics(e_pred: np.ndarray, e_ref: np.ndarray, n_atoms: np.ndarray,
     )
 
 
-def per_structure_errors(e_pred: np.ndarray, e_ref: np.ndarray, n_atoms: np.ndarray,
-                         f_pred: np.ndarray, f_ref: np.ndarray,
-                         w_e: np.ndarray | None = None, names: Sequence[str] | None = None,
-                         low_mask: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per structure (index = structure position) for analysis tables.
-
-    Columns: ``name`` (if given), ``n_atoms``, ``e_ref_per_atom`` / ``e_pred_per_atom`` (eV/atom),
-    ``de_per_atom_mev`` (signed, meV/atom), ``f_rmse_mev`` (component RMSE, meV/Å),
-    ``df_max_mev`` (max |ΔF_i| vector norm, meV/Å), ``w_energy``, ``low`` (bool).
-    """
-    ep, er, nat, fp, fr = _validate(e_pred, e_ref, n_atoms, f_pred, f_ref)
-    ns = ep.shape[0]
-    e_ref_pa, e_pred_pa = er / nat, ep / nat
-    df = fp - fr
-    if ns:
-        starts = np.concatenate(([0], np.cumsum(nat)[:-1]))
-        sq = np.sum(df * df, axis=1)
-        f_rmse = np.sqrt(np.add.reduceat(sq, starts) / (3.0 * nat))
-        df_max = np.sqrt(np.maximum.reduceat(sq, starts))
-    else:
-        f_rmse = df_max = np.zeros(0)
-    cols: dict[str, object] = {}
-    if names is not None:
-        if len(names) != ns:
-            raise ValueError(f"names: expected {ns} values, got {len(names)}")
-        cols["name"] = list(names)
-    cols.update(
-        n_atoms=nat, e_ref_per_atom=e_ref_pa, e_pred_per_atom=e_pred_pa,
-        de_per_atom_mev=(e_pred_pa - e_ref_pa) * 1e3, f_rmse_mev=f_rmse * 1e3,
-        df_max_mev=df_max * 1e3, w_energy=_weights("w_e", w_e, ns),
-        low=_resolve_low(low_mask, e_ref_pa),
-    )
-    return pd.DataFrame(cols)
-
-
 # ------------------------------------------------------------------------------ metrics files
 
 MetricsLevel = Literal["iteration", "cycle", "ladder"]
@@ -268,17 +241,21 @@ METRICS_COLUMNS: tuple[str, ...] = (
 )
 """Columns of ``metrics.txt`` (iteration level); values in eV, eV/Å and loss units."""
 
+STRESS_COLUMNS: tuple[str, ...] = ("s_loss_contrib", "rmse_stress", "mae_stress", "rmse_virial_pa")
+"""Columns added after :data:`METRICS_COLUMNS` when the data have reference stresses (eV/Å³, eV/atom)."""
+
 _DROPPED: dict[str, tuple[str, ...]] = {
     "iteration": (), "cycle": ("iter_num",), "ladder": ("cycle_step", "iter_num")}
 _NARROW = frozenset({"ladder_step", "cycle_step", "iter_num", "nfuncs", "ncoefs"})
 _WIDE = 22
 
 
-def metrics_columns(level: MetricsLevel) -> tuple[str, ...]:
-    """Columns of a metrics table at ``level`` (cycle drops iter_num, ladder also cycle_step)."""
+def metrics_columns(level: MetricsLevel, stress: bool = False) -> tuple[str, ...]:
+    """Columns of a metrics table at ``level`` (cycle drops iter_num, ladder also cycle_step); ``stress``
+    appends :data:`STRESS_COLUMNS`."""
     if level not in _DROPPED:
         raise ValueError(f"level must be one of {list(_DROPPED)}, got {level!r}")
-    return tuple(c for c in METRICS_COLUMNS if c not in _DROPPED[level])
+    return tuple(c for c in METRICS_COLUMNS if c not in _DROPPED[level]) + (STRESS_COLUMNS if stress else ())
 
 
 def metrics_file_name(level: MetricsLevel, test: bool = False) -> str:
@@ -306,9 +283,9 @@ class MetricsFileWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str], level: MetricsLevel = "iteration",
-                 fsync: bool = True) -> None:
+                 fsync: bool = True, stress: bool = False) -> None:
         self._path = Path(path)
-        self._columns = metrics_columns(level)
+        self._columns = metrics_columns(level, stress)
         self._level = level
         self._fsync = fsync
         self._fh: IO[str] | None = None
@@ -316,9 +293,10 @@ class MetricsFileWriter:
 
     @classmethod
     def for_run(cls, out_dir: str | os.PathLike[str], level: MetricsLevel = "iteration",
-                test: bool = False, fsync: bool = True) -> "MetricsFileWriter":
-        """Writer for the standard file name of ``level`` inside ``out_dir``."""
-        return cls(Path(out_dir) / metrics_file_name(level, test), level, fsync)
+                test: bool = False, fsync: bool = True, stress: bool = False) -> "MetricsFileWriter":
+        """Writer for the standard file name of ``level`` inside ``out_dir`` (``stress``: with the stress
+        columns)."""
+        return cls(Path(out_dir) / metrics_file_name(level, test), level, fsync, stress)
 
     @property
     def path(self) -> Path:

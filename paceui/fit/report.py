@@ -165,6 +165,16 @@ def _dataset_figures(out_dir: Path, prefix: str, label: str, data: Mapping[str, 
         fig, ax = _figure(1, 2, (11, 4.5))
         _error_dist(ax, d["nn_min"], de, "min. nearest-neighbour distance (Å)", "ΔE", "meV/atom")
         emit(fig, "E-dE-nn", "energy error vs nearest-neighbour distance")
+    if data.get("s_ref") is not None and len(data["s_ref"]):
+        gpa = 160.21766208
+        s_ref = np.asarray(data["s_ref"], float).reshape(-1, 6) * gpa
+        s_pred = np.asarray(data["s_pred"], float).reshape(-1, 6) * gpa
+        fig, ax = _figure(1, 2, (11, 5))
+        _parity(ax[0], s_ref[:, :3].ravel(), s_pred[:, :3].ravel(), "σ_aa", "GPa", "GPa", 1.0)
+        ax[0].set_title("Stress, normal components")
+        _parity(ax[1], s_ref[:, 3:].ravel(), s_pred[:, 3:].ravel(), "σ_ab", "GPa", "GPa", 1.0)
+        ax[1].set_title("Stress, shear components")
+        emit(fig, "S-pairplots", "stress parity plots")
     return paths
 
 
@@ -237,8 +247,9 @@ def write_report(out_dir: str | os.PathLike[str], train: Mapping[str, Any],
     """Write the report figures into ``out_dir`` (the ``report/`` folder itself); returns the paths.
 
     train / test: dicts with ``e_ref_per_atom``, ``e_pred_per_atom`` (eV/atom), ``f_ref``,
-    ``f_pred`` (``[N, 3]``, eV/Å) and optional ``nn_min`` (Å, per structure → ``E-dE-nn``).
-    Files: ``{train_,test_}{EF-pairplots,E-dE-dist,Fi-dFi-dist,F-dF-dist,E-dE-nn}`` and
+    ``f_pred`` (``[N, 3]``, eV/Å), optional ``nn_min`` (Å, per structure → ``E-dE-nn``) and optional
+    ``s_ref``/``s_pred`` (``[S, 6]`` Voigt stresses in eV/Å³ of the structures with one → ``S-pairplots``).
+    Files: ``{train_,test_}{EF-pairplots,E-dE-dist,Fi-dFi-dist,F-dF-dist,E-dE-nn,S-pairplots}`` and
     ``learning_curves`` (if ``history`` has rows).
     """
     out = Path(out_dir)

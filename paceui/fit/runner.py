@@ -121,6 +121,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
         if cfg.fit.repulsion == "auto":
             out = add_zbl_repulsion(out, prepared.train_neighbors)
         save_potential(out, wd / output)
+        _write_committee(fitter, cfg, out, wd)
         save_yace(out, wd / (str(Path(output).with_suffix(".yace")) if output.endswith((".yaml", ".yml"))
                              else output + ".yace"))
         LOG.info(f"Fit stopped: {fitter.state.stop_message}. Potential saved to {output}")
@@ -133,9 +134,27 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     return FitRun(wd, target, out, fitter, prepared)
 
 
+def _write_committee(fitter: Fitter, cfg: InputConfig, out: ACEPotential, wd: Path) -> None:
+    """``fit: options: {committee: N}`` with a Bayesian linear solve: N posterior draws as
+    ``committee_potential_{k}.yaml``."""
+    n = int((cfg.fit.options or {}).get("committee", 0) or 0)
+    sol = getattr(fitter, "linear_solution", None)
+    if n <= 0 or sol is None or sol.cov_factor is None:
+        if n > 0:
+            LOG.warning("fit.options.committee needs fit.optimizer bayesian_ridge or ard; no committee written")
+        return
+    from paceui.fit.linear_solve import committee
+
+    for k, pot in enumerate(committee(out, fitter.linear_system, sol, n, seed=cfg.seed)):
+        save_potential(pot, wd / f"committee_potential_{k}.yaml")
+    LOG.info(f"committee of {n} potentials drawn from the {sol.method} posterior: committee_potential_*.yaml")
+
+
 def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
     """Step the fit to its end, writing logs, metrics files and interim potentials."""
-    writers = {k: MetricsFileWriter.for_run(wd, lvl, test=t) for k, (lvl, t) in
+    stress = bool(np.any(getattr(fitter.train, "s_ref", None) is not None
+                         and np.isfinite(fitter.train.s_ref).all(axis=1).any()))
+    writers = {k: MetricsFileWriter.for_run(wd, lvl, test=t, stress=stress) for k, (lvl, t) in
                {"it": ("iteration", False), "it_test": ("iteration", True), "cyc": ("cycle", False),
                 "cyc_test": ("cycle", True), "lad": ("ladder", False), "lad_test": ("ladder", True)}.items()}
     last: IterationRecord | None = None
@@ -201,16 +220,30 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
             e, f, nn, arr = predictions(pot, frame, fitter.train if name == "train" else fitter.test)
         else:
             arr = fit_arrays(frame, packed)
-            (e, f), nn = loss.predict(theta, arr), shortest_pair_distances(arr)
+            (e, f, w), nn = loss.predict_virials(theta, arr), shortest_pair_distances(arr)
         nat = arr.n_atoms
+        stress = {}
+        if packed is not None and arr.has_stress.any():
+            has = arr.has_stress
+            vol = np.where(arr.vol > 0, arr.vol, np.nan)[:, None]
+            stress = {"s_ref": arr.s_ref[has] / vol[has], "s_pred": w[has] / vol[has]}
         forces = np.split(f, np.cumsum(nat)[:-1])
         df = frame.drop(columns=["ase_atoms"], errors="ignore").copy()
         df["energy_pred"] = e
         df["forces_pred"] = forces
         df["nn_min"] = nn
+        if stress:
+            df["stress_pred"] = [x / v if v > 0 else None for x, v in zip(w, arr.vol)]
         save_dataframe(df, wd / f"{name}_pred.pckl.gzip")
+        if packed is not None and "group" in frame.columns:
+            from paceui.fit.error_tables import group_errors, group_table_text
+
+            gt = group_errors(frame["group"].tolist(), e, arr.e_ref, nat, f, arr.f_ref, w, arr.s_ref, arr.vol)
+            (wd / "report").mkdir(parents=True, exist_ok=True)
+            gt.to_csv(wd / "report" / f"{name}_group_errors.csv", index=False)
+            LOG.info(group_table_text(gt, name.capitalize()))
         report[name] = {"e_ref_per_atom": arr.e_ref / nat, "e_pred_per_atom": e / nat, "f_ref": arr.f_ref,
-                        "f_pred": f, "nn_min": df["nn_min"].to_numpy()}
+                        "f_pred": f, "nn_min": df["nn_min"].to_numpy(), **stress}
     import pandas as pd
 
     write_report(wd / "report", report["train"], report.get("test"), pd.DataFrame(fitter.state.history),

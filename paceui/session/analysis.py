@@ -15,8 +15,8 @@ import pandas as pd
 
 from paceui.ace.potential import ACEPotential
 from paceui.fit.arrays import FitArrays
+from paceui.fit.error_tables import group_errors, per_structure_errors
 from paceui.fit.loss import ACELoss, LossConfig
-from paceui.fit.metrics import per_structure_errors
 from paceui.session.session_data import SessionData
 
 Subset = Literal["train", "test"]
@@ -65,6 +65,9 @@ class Predictions:
     table: pd.DataFrame
     f_ref: np.ndarray
     f_pred: np.ndarray
+    groups: pd.DataFrame | None = None  # :func:`paceui.fit.metrics.group_errors` (meV/atom, meV/Å, GPa)
+    s_ref: np.ndarray | None = None     # [S_stress, 6] reference stresses of the structures with one (eV/Å³)
+    s_pred: np.ndarray | None = None    # [S_stress, 6] predicted (eV/Å³)
 
     @property
     def energy_mae_mev(self) -> float:
@@ -89,7 +92,14 @@ def predict_set(potential: ACEPotential, data: SessionData, subset: Subset = "tr
     if arr is None or frame is None:
         raise ValueError(f"the session has no {subset} set")
     loss = ACELoss(potential, LossConfig())
-    e, f = loss.predict(loss.pmap.get(potential), arr)
+    e, f, w = loss.predict_virials(loss.pmap.get(potential), arr)
     names = frame["name"].astype(str).tolist() if "name" in frame else None
     table = per_structure_errors(e, arr.e_ref, arr.n_atoms, f, arr.f_ref, arr.w_e, names)
-    return Predictions(subset, table, arr.f_ref, f)
+    groups = frame["group"].astype(str).tolist() if "group" in frame else ["default"] * arr.n_struct
+    table["group"] = groups
+    gt = group_errors(groups, e, arr.e_ref, arr.n_atoms, f, arr.f_ref, w, arr.s_ref, arr.vol)
+    has = arr.has_stress & (arr.vol > 0)
+    s_ref = s_pred = None
+    if has.any():
+        s_ref, s_pred = arr.s_ref[has] / arr.vol[has, None], w[has] / arr.vol[has, None]
+    return Predictions(subset, table, arr.f_ref, f, gt, s_ref, s_pred)

@@ -28,7 +28,8 @@ from paceui.fit.loss import LossConfig
 from paceui.fit.params import ParamMap
 
 LOSS_KEYS = tuple(f.name for f in dataclasses.fields(LossConfig))  # the weights of the loss (one list: LossConfig)
-DATA_KEYS = ("test_size", "reference_energy", "aug_factor", "ignore_weights")
+DATA_KEYS = ("test_size", "reference_energy", "aug_factor", "ignore_weights", "group_weights", "split_by_group",
+             "group_key", "group_patterns")
 CHANGEABLE_BACKEND_KEYS = ("evaluator", "scheduler", "n_workers", "threads_per_worker", "shard_dir")
 """The ``backend:`` keys a session can change (``fit.config.BACKEND_KEYS`` are all the keys input.yaml accepts)."""
 _RESTART = "the optimizer restarts (a new cycle) from the current parameters"
@@ -212,7 +213,11 @@ def _validate(new: dict[str, Any], opts: dict[str, Any], keys: set[str], target:
 
 
 def _check_optimizer(name: str, options: Any) -> None:
+    from paceui.fit.linear_solve import solver_name
     from paceui.fit.optim import make_stepper
+
+    if solver_name(name) is not None:  # linear | bayesian_ridge | ard: an exact solve, no stepper
+        return
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         return float(x @ x), 2 * x

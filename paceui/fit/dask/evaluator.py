@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from paceui.ace.potential import ACEPotential
+from paceui.data.stress import stress_arrays
 from paceui.errors import DistributedError
 from paceui.fit.arrays import FitArrays
 from paceui.fit.config import BackendConfig
@@ -119,6 +120,8 @@ class ShardedSet:
     n_atoms: np.ndarray            # [S]
     info: list[dict[str, Any]]     # per shard: sizes, bytes, force-norm moments
     source: FitArrays | None = None  # the client's arrays it was made from (None when built on the workers)
+    s_ref: np.ndarray | None = None  # [S, 6] reference W = Ω·σ (eV), NaN rows where none
+    vol: np.ndarray | None = None    # [S] Å³
 
     @property
     def n_struct(self) -> int:
@@ -174,7 +177,7 @@ class DaskEvaluator:
                 sels = partition(a.n_atoms, pairs, len(ev.workers))
                 recipes = [write_arrays_recipe(a, s, low, ev.folder, f"{ev.uid}-{name}-{k}")
                            for k, s in enumerate(sels)]
-                setattr(ev, name, ev._load(name, sels, recipes, a.e_ref, a.w_e, a.n_atoms, a))
+                setattr(ev, name, ev._load(name, sels, recipes, a.e_ref, a.w_e, a.n_atoms, a, a.s_ref, a.vol))
         except BaseException:
             ev.close()
             raise
@@ -197,19 +200,22 @@ class DaskEvaluator:
                 low = low_energy_mask(e_ref / nat)
                 recipes = [write_rows_recipe(fr, s, low, ev.folder, f"{ev.uid}-{name}-{k}", cutoff, elements)
                            for k, s in enumerate(sels)]
-                setattr(ev, name, ev._load(name, sels, recipes, e_ref, fr["w_energy"].to_numpy(float), nat, None))
+                s_ref, _, vol = stress_arrays(fr)
+                setattr(ev, name, ev._load(name, sels, recipes, e_ref, fr["w_energy"].to_numpy(float), nat, None,
+                                           s_ref, vol))
         except BaseException:
             ev.close()
             raise
         return ev
 
     def _load(self, name: str, sels: list[np.ndarray], recipes: list[ShardRecipe], e_ref: np.ndarray,
-              w_e: np.ndarray, nat: np.ndarray, source: FitArrays | None) -> ShardedSet:
+              w_e: np.ndarray, nat: np.ndarray, source: FitArrays | None, s_ref: np.ndarray | None = None,
+              vol: np.ndarray | None = None) -> ShardedSet:
         futs = [self._submit_shard(r, k) for k, r in enumerate(recipes)]
         info = self.gather([self.client.submit(shard_info, f, pure=False) for f in futs],
                            f"loading the {name} shards")
         return ShardedSet(self, name, sels, recipes, futs, np.asarray(e_ref, float), np.asarray(w_e, float),
-                          np.asarray(nat, np.int64), info, source)
+                          np.asarray(nat, np.int64), info, source, s_ref, vol)
 
     def _submit_shard(self, recipe: ShardRecipe, k: int) -> Any:
         """Load shard ``k`` on its worker (others if that one is gone); Dask reruns it if its worker dies."""
@@ -267,11 +273,11 @@ class DaskEvaluator:
             f[rows] = fs
         return e, f, nn
 
-    def model(self, potential: ACEPotential, kappa: float) -> Any:
-        """Future of the workers' model (basis and κ); fetched once per worker."""
+    def model(self, potential: ACEPotential, kappa: float, stress: float = 0.0) -> Any:
+        """Future of the workers' model (basis, κ and the stress weight λ_σ); fetched once per worker."""
         token = uuid.uuid4().hex
         return self.client.submit(ModelSpec, token, potential.copy(), float(kappa), self.backend.threads,
-                                  key=f"paceui-model-{token}", pure=False)
+                                  float(stress), key=f"paceui-model-{token}", pure=False)
 
     def loss(self, potential: ACEPotential, cfg: LossConfig) -> "DistributedLoss":
         return DistributedLoss(self, potential, cfg)
@@ -315,7 +321,7 @@ class DistributedLoss:
         self.local = ACELoss(potential, cfg)  # regularisation only (on no structures)
         self.pmap = self.local.pmap
         self._spec: Any = None
-        self._kappa: float | None = None
+        self._kappa: tuple[float, float] | None = None
 
     @property
     def cfg(self) -> LossConfig:
@@ -326,8 +332,9 @@ class DistributedLoss:
         self.local.cfg = value
 
     def _model(self) -> Any:
-        if self._spec is None or self._kappa != self.cfg.kappa:
-            self._kappa, self._spec = self.cfg.kappa, self.evaluator.model(self.potential, self.cfg.kappa)
+        key = (self.cfg.kappa, self.cfg.stress)
+        if self._spec is None or self._kappa != key:
+            self._kappa, self._spec = key, self.evaluator.model(self.potential, *key)
         return self._spec
 
     def __call__(self, theta: np.ndarray, data: ShardedSet, grad: bool = True) -> LossResult:
@@ -340,13 +347,16 @@ class DistributedLoss:
         futures = self.evaluator.submit(self._model(), theta, data, grad)
         reg = self.local(np.asarray(theta, dtype=float), _empty(), grad=grad)  # while the workers compute
         results = self.evaluator.gather(futures, f"evaluating the {data.name} shards")
-        e_pred = np.zeros(data.n_struct)
+        e_pred, w_pred = np.zeros(data.n_struct), np.zeros((data.n_struct, 6))
         for sel, r in zip(data.index, results):
             e_pred[sel] = r.e_pred
+            if r.w_pred is not None:
+                w_pred[sel] = r.w_pred
         e_loss, f_loss = sum(r.e_loss for r in results), sum(r.f_loss for r in results)
+        s_loss = float(sum(r.s_loss for r in results))
         k = self.cfg.kappa
         parts = {**reg.parts, "e_loss": e_loss, "f_loss": f_loss, "e_loss_contrib": (1 - k) * e_loss,
-                 "f_loss_contrib": k * f_loss}
+                 "f_loss_contrib": k * f_loss, "s_loss": s_loss, "s_loss_contrib": self.cfg.stress * s_loss}
         g = None
         if grad:
             g = np.zeros(self.pmap.size)
@@ -358,9 +368,9 @@ class DistributedLoss:
             for key in STAT_KEYS:
                 agg = np.maximum if key.startswith("max") else np.add
                 stats[key] = agg(stats[key], r.force_stats[key])
-        loss = parts["e_loss_contrib"] + parts["f_loss_contrib"] + parts["reg_loss"]
+        loss = parts["e_loss_contrib"] + parts["f_loss_contrib"] + parts["s_loss_contrib"] + parts["reg_loss"]
         return LossResult(loss, g, parts, e_pred, np.zeros((0, 3)), time.perf_counter() - t0,
-                          {"force_stats": stats, "shard_seconds": [r.seconds for r in results]})
+                          {"force_stats": stats, "shard_seconds": [r.seconds for r in results]}, w_pred)
 
     def residuals(self, theta: np.ndarray, data: Any) -> np.ndarray:
         raise DistributedError("least-squares optimizers need all residuals on the client; the dask evaluator "

@@ -67,6 +67,8 @@ class ShardResult:
     e_pred: np.ndarray
     force_stats: dict[str, np.ndarray]  # each key of STAT_KEYS: [all, low]
     seconds: float
+    s_loss: float = 0.0                 # Σ w^σ (ΔW/N)² of the shard (unweighted by λ_σ)
+    w_pred: np.ndarray | None = None    # [S_shard, 6] W = Ω·σ (eV, Voigt)
 
 
 def partition(atoms: np.ndarray, pairs: np.ndarray | None, n_shards: int) -> list[np.ndarray]:
@@ -95,7 +97,8 @@ def slice_arrays(a: FitArrays, sel: np.ndarray) -> FitArrays:
     return FitArrays(struct_off=np.array(pack.atom_offsets), species=np.array(pack.species),
                      nbr_off=np.array(pack.nbr_offsets), nbr_j=np.array(pack.nbr_j), vec=np.array(pack.vec),
                      e_ref=a.e_ref[sel].copy(), f_ref=a.f_ref[atoms].copy(), w_e=a.w_e[sel].copy(),
-                     w_f=a.w_f[atoms].copy())
+                     w_f=a.w_f[atoms].copy(), s_ref=a.s_ref[sel].copy(), w_s=a.w_s[sel].copy(),
+                     vol=a.vol[sel].copy())
 
 
 def write_arrays_recipe(a: FitArrays, sel: np.ndarray, low: np.ndarray, folder: Path, key: str) -> ShardRecipe:
@@ -112,10 +115,14 @@ def write_rows_recipe(frame: Any, sel: np.ndarray, low: np.ndarray, folder: Path
     """Write rows ``sel`` of a prepared frame (structures, reference energies, forces, weights) to
     ``folder/key.pckl.gzip``; their recipe (the worker builds the neighbour lists)."""
     from paceui.data.io import save_dataframe
+    from paceui.data.stress import stress_arrays
 
     cols = ["ase_atoms", "energy_corrected", "forces", "w_energy", "w_forces"]
+    cols += [c for c in ("stress",) if c in frame.columns]
+    rows = frame.iloc[sel][cols].reset_index(drop=True)
+    rows["w_stress"] = stress_arrays(frame)[1][sel]  # normalised over the whole set, kept as is by the worker
     path = folder / f"{key}.pckl.gzip"
-    save_dataframe(frame.iloc[sel][cols].reset_index(drop=True), path)
+    save_dataframe(rows, path)
     return ShardRecipe(key, "rows", str(path), float(cutoff), tuple(elements), np.asarray(low, dtype=bool)[sel])
 
 
@@ -137,7 +144,7 @@ def load_shard(recipe: ShardRecipe) -> Shard:
         frame = load_dataframe(p)
         pack = build_packed_neighbors(list(frame["ase_atoms"]), recipe.cutoff, recipe.elements, use_cache=False,
                                       progress=False)
-        arrays = fit_arrays(frame, pack)
+        arrays = fit_arrays(frame, pack, normalize_stress=False)
     else:
         raise ValueError(f"unknown shard kind {recipe.kind!r}")
     return Shard(recipe.key, arrays, np.repeat(recipe.low, arrays.n_atoms))
@@ -160,6 +167,7 @@ class ModelSpec:
     potential: Any
     kappa: float
     threads: int = 1
+    stress: float = 0.0
 
 
 _MODELS: "OrderedDict[str, ACELoss]" = OrderedDict()  # per worker process: the last few bases
@@ -168,7 +176,7 @@ _MODELS: "OrderedDict[str, ACELoss]" = OrderedDict()  # per worker process: the 
 def _model(spec: ModelSpec) -> ACELoss:
     loss = _MODELS.get(spec.token)
     if loss is None:
-        loss = ACELoss(spec.potential, LossConfig(kappa=spec.kappa))
+        loss = ACELoss(spec.potential, LossConfig(kappa=spec.kappa, stress=spec.stress))
         _MODELS[spec.token] = loss
         while len(_MODELS) > 4:
             _MODELS.popitem(last=False)
@@ -198,7 +206,7 @@ def eval_shard(shard: Shard, spec: ModelSpec, theta: np.ndarray, grad: bool) -> 
     res = loss(np.asarray(theta, dtype=float), shard.arrays, grad=grad)
     stats = force_stats(res.f_pred - shard.arrays.f_ref, shard.low_atoms)
     return ShardResult(res.parts["e_loss"], res.parts["f_loss"], res.grad, res.e_pred, stats,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, res.parts["s_loss"], res.w_pred)
 
 
 def predict_shard(shard: Shard, spec: ModelSpec, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,222 @@
+"""Solves of a :class:`~paceui.fit.design.LinearSystem`: ridge, Bayesian ridge (evidence) and ARD.
+
+All work on the QR factor R (P×P) and qb = Qᵀb of the weighted design X, never on XᵀX formed from X:
+‖X c − b‖² = ‖R c − qb‖² + rss0. With the SVD R = U diag(s) Vᵀ:
+
+* ridge, min ‖Xc − b‖² + λ‖c‖²:  c = V diag(s/(s² + λ)) Uᵀ qb.
+* Bayesian ridge (MacKay's evidence approximation): prior c ~ N(0, α⁻¹ I), noise precision β on the
+  weighted rows; iterate γ = Σ βs²/(βs² + α), α = γ/‖m‖², β = (n − γ)/‖Xm − b‖² to the fixed point;
+  posterior N(m, Σ), Σ = V diag(1/(βs² + α)) Vᵀ, m the ridge solution with λ = α/β.
+* ARD (Tipping's relevance vector updates): one α_i per coefficient, α_i = γ_i/m_i², γ_i = 1 − α_i Σ_ii,
+  with Σ = (β RᵀR + diag α)⁻¹ (a P×P system formed from R, i.e. the normal matrix; P is small);
+  coefficients with α_i above ``alpha_max`` are pruned to 0.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from paceui.fit.design import LinearSystem, assemble
+
+LINEAR_SOLVERS = ("linear", "bayesian_ridge", "ard")
+"""``fit: optimizer:`` names of the linear solves (``ridge`` is an alias of ``linear``)."""
+ALIASES = {"ridge": "linear", "linear_ridge": "linear", "brr": "bayesian_ridge", "bayes": "bayesian_ridge"}
+
+
+def solver_name(name: str) -> str | None:
+    """The canonical linear solver for an optimizer name, or None for an iterative optimizer."""
+    n = name.strip().lower()
+    n = ALIASES.get(n, n)
+    return n if n in LINEAR_SOLVERS else None
+
+
+@dataclass
+class LinearSolution:
+    """Coefficients (in the system's column order) and, for the Bayesian solves, the posterior."""
+
+    coef: np.ndarray
+    method: str
+    lam: float                       # effective ridge parameter (α/β for Bayesian ridge)
+    rss: float                       # ‖X c − b‖²
+    alpha: float | np.ndarray | None = None
+    beta: float | None = None
+    iterations: int = 0
+    log_evidence: float | None = None
+    cov_factor: np.ndarray | None = None  # L with Σ = L Lᵀ (posterior covariance)
+    extra: dict = field(default_factory=dict)
+
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+        """``n`` coefficient vectors drawn from the posterior N(coef, Σ) ([n, P])."""
+        if self.cov_factor is None:
+            raise ValueError(f"the {self.method} solve has no posterior; use bayesian_ridge or ard")
+        z = np.random.default_rng(seed).normal(size=(n, self.cov_factor.shape[1]))
+        return self.coef[None, :] + z @ self.cov_factor.T
+
+
+def _svd(system: LinearSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    U, s, Vt = np.linalg.svd(system.R, full_matrices=False)
+    return U, s, Vt, U.T @ system.qb
+
+
+def _rss(system: LinearSystem, c: np.ndarray) -> float:
+    r = system.R @ c - system.qb
+    return float(r @ r) + system.rss0
+
+
+def ridge(system: LinearSystem, lam: float) -> LinearSolution:
+    """min ‖X c − b‖² + λ‖c‖² (λ ≥ 0; λ = 0 gives the minimum-norm least-squares solution)."""
+    U, s, Vt, z = _svd(system)
+    if lam > 0:
+        d = s / (s * s + lam)
+    else:
+        cut = s.max() * max(system.R.shape) * np.finfo(float).eps if s.size else 0.0
+        d = np.where(s > cut, 1.0 / np.where(s > 0, s, 1.0), 0.0)
+    c = Vt.T @ (d * z)
+    return LinearSolution(c, "linear", float(lam), _rss(system, c))
+
+
+def bayesian_ridge(system: LinearSystem, max_iter: int = 300, tol: float = 1e-10,
+                   alpha0: float | None = None, beta0: float | None = None) -> LinearSolution:
+    """Evidence-maximised α (prior precision) and β (noise precision); posterior mean and covariance."""
+    U, s, Vt, z = _svd(system)
+    n, P = system.n_rows, len(system.qb)
+    s2 = s * s
+    b2 = float(system.qb @ system.qb) + system.rss0
+    beta = beta0 if beta0 is not None else n / max(b2, 1e-300)
+    alpha = alpha0 if alpha0 is not None else 1.0
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
+        d = beta * s / (beta * s2 + alpha)
+        mz = d * z  # the mean in V coordinates
+        m2 = float(mz @ mz)
+        rss = float(np.sum((s * mz - z) ** 2)) + system.rss0
+        gamma = float(np.sum(beta * s2 / (beta * s2 + alpha)))
+        a_new = gamma / max(m2, 1e-300)
+        b_new = max(n - gamma, 1e-12) / max(rss, 1e-300)
+        done = abs(np.log(a_new / alpha)) < tol and abs(np.log(b_new / beta)) < tol
+        alpha, beta = a_new, b_new
+        if done:
+            break
+    d = beta * s / (beta * s2 + alpha)
+    c = Vt.T @ (d * z)
+    rss = _rss(system, c)
+    lam_post = beta * s2 + alpha
+    log_ev = 0.5 * (P * np.log(alpha) + n * np.log(beta) - beta * rss - alpha * float(c @ c)
+                    - float(np.sum(np.log(lam_post))) - n * np.log(2 * np.pi))
+    L = Vt.T / np.sqrt(lam_post)[None, :]
+    return LinearSolution(c, "bayesian_ridge", alpha / beta, rss, alpha, beta, it, float(log_ev), L)
+
+
+def ard(system: LinearSystem, max_iter: int = 300, tol: float = 1e-8, alpha_max: float = 1e12) -> LinearSolution:
+    """Automatic relevance determination: one prior precision per coefficient (see module doc)."""
+    first = bayesian_ridge(system)
+    n, P = system.n_rows, len(system.qb)
+    A = system.R.T @ system.R
+    h = system.R.T @ system.qb
+    alpha = np.full(P, float(first.alpha))
+    beta = float(first.beta)
+    keep = np.ones(P, bool)
+    c = first.coef.copy()
+    it = 0
+    Sig = np.zeros((P, P))
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
+        k = np.flatnonzero(keep)
+        H = beta * A[np.ix_(k, k)] + np.diag(alpha[k])
+        w_h, V_h = np.linalg.eigh(0.5 * (H + H.T))
+        Sk = (V_h / np.maximum(w_h, 1e-300)[None, :]) @ V_h.T
+        mk = beta * Sk @ h[k]
+        c = np.zeros(P)
+        c[k] = mk
+        gamma = np.clip(1.0 - alpha[k] * np.diag(Sk), 1e-12, 1.0)
+        a_new = np.minimum(gamma / np.maximum(mk * mk, 1e-300), alpha_max)
+        rss = _rss(system, c)
+        b_new = max(n - float(gamma.sum()), 1e-12) / max(rss, 1e-300)
+        change = float(np.max(np.abs(np.log(a_new / alpha[k])))) if len(k) else 0.0
+        change = max(change, abs(float(np.log(b_new / beta))))
+        alpha[k] = a_new
+        beta = b_new
+        keep = alpha < alpha_max * (1 - 1e-12)
+        Sig = np.zeros((P, P))
+        Sig[np.ix_(k, k)] = Sk
+        if change < tol:
+            break
+    alpha = np.where(keep, alpha, np.inf)
+    c[~keep] = 0.0
+    w, V = np.linalg.eigh(0.5 * (Sig + Sig.T))
+    L = V * np.sqrt(np.maximum(w, 0.0))[None, :]
+    return LinearSolution(c, "ard", float(np.median(alpha[keep]) / beta) if keep.any() else np.inf, _rss(system, c),
+                          alpha, beta, it, None, L, {"n_pruned": int((~keep).sum())})
+
+
+def solve(system: LinearSystem, method: str, lam: float = 0.0) -> LinearSolution:
+    """Dispatch on the canonical name (:func:`solver_name`)."""
+    name = solver_name(method)
+    if name == "linear":
+        return ridge(system, lam)
+    if name == "bayesian_ridge":
+        return bayesian_ridge(system)
+    if name == "ard":
+        return ard(system)
+    raise ValueError(f"unknown linear solver {method!r} (known: {', '.join(LINEAR_SOLVERS)})")
+
+
+def committee(potential: Any, system: LinearSystem, solution: LinearSolution, n: int,
+              seed: int | None = 0) -> list[Any]:
+    """``n`` potentials whose function coefficients are drawn from the posterior of a Bayesian solve
+    (radial coefficients as in ``potential``): a committee for an ensemble calculator's uncertainty."""
+    from paceui.fit.params import ParamMap
+
+    pmap = ParamMap.from_potential(potential)
+    out = []
+    for c in solution.sample(n, seed):
+        theta = system.theta0.copy()
+        theta[system.cols] = c
+        pot = pmap.apply(potential, theta)
+        pot.metadata["committee"] = f"{solution.method} posterior draw (seed {seed})"
+        out.append(pot)
+    return out
+
+
+def run_cycle(fitter: Any, cyc: Any) -> Iterator[Any]:
+    """The rest of a fit cycle: :func:`linear_cycle` for a linear solver name, else the fitter's optimizer."""
+    method = solver_name(fitter.cfg.optimizer)
+    return linear_cycle(fitter, cyc, method) if method is not None else fitter._minimize(cyc)
+
+
+def linear_cycle(fitter: Any, cyc: Any, method: str) -> Iterator[Any]:
+    """A cycle of a linear solve (``fit: optimizer: linear | bayesian_ridge | ard``): the initial record,
+    then one record at the exact minimiser over the function coefficients (radial ones kept)."""
+    from paceui.fit.fitter import STOP_REASONS
+    from paceui.fit.loss import ACELoss
+
+    loss, st = fitter.loss, fitter.state
+    assert loss is not None
+    if not isinstance(loss, ACELoss):
+        raise ValueError(f"fit.optimizer {fitter.cfg.optimizer}: the linear solves run in this process "
+                         "(backend.evaluator numba), not on Dask")
+    if not cyc.started:
+        fitter.theta = cyc.fixed
+        cyc.started, fitter._last_reason = True, "maxiter"
+        yield fitter._record(cyc.fixed, loss(cyc.fixed, fitter.train), 0, 1, 0.0, event="initial")
+    if fitter._stop_requested or cyc.pending:
+        return fitter.theta
+    t0 = time.perf_counter()
+    system = assemble(loss.pmap.apply(fitter.current, cyc.fixed), fitter.train, loss.cfg)
+    sol = solve(system, method, lam=loss.cfg.L2_coeffs)
+    theta = cyc.fixed.copy()
+    theta[system.cols] = sol.coef
+    fitter.linear_solution, fitter.linear_system = sol, system
+    fitter.theta = theta
+    dt = time.perf_counter() - t0
+    rec = fitter._record(theta, loss(theta, fitter.train), st.iteration + 1, 2,
+                       dt / max(int(fitter.train.struct_off[-1]), 1))
+    cyc.pending, fitter._last_reason = "converged", "converged"
+    st.stop_message = (f"{STOP_REASONS['converged']} ({method} solve of {len(sol.coef)} coefficients, "
+                       f"{system.n_rows} rows, {dt:.2f} s; ridge parameter {sol.lam:.3g})")
+    yield rec
+    return theta
