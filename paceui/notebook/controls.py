@@ -40,9 +40,10 @@ class ActionBar:
     ``futures`` the Futures of the commands sent (newest last); ``message`` shows a parameter error.
     """
 
-    def __init__(self, session: Session, on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(self, session: Session, on_error: Callable[[str], None] | None = None,
+                 on_sent: Callable[[str], None] | None = None) -> None:
         self.session = session
-        self.on_error = on_error
+        self.on_error, self.on_sent = on_error, on_sent
         self.actions: dict[str, Action] = {a.name: a for a in ACTIONS if a.name in NOTEBOOK_ACTIONS}
         self.buttons: dict[str, w.Button] = {}
         for name, a in self.actions.items():
@@ -110,6 +111,9 @@ class ActionBar:
         self.futures = self.futures[-20:] + [(name, fut)]
         if fut.done() and fut.exception() is not None:  # refused at once (e.g. a closed session)
             self._error(f"{self.actions[name].title}: {fut.exception()}")
+        self.update(self.session.status)  # acknowledged at once: the button is disabled while pending
+        if self.on_sent is not None:
+            self.on_sent(name)
         return fut
 
     def update(self, status: SessionStatus) -> None:

@@ -34,11 +34,18 @@ _PHASE_COLORS = {Phase.READY: "#555", Phase.RUNNING: "#1565c0", Phase.PAUSED: "#
 
 
 def status_text(st: SessionStatus) -> str:
-    """The status line: phase, where the fit stands, loss, basis size and (when halted) why it stopped."""
+    """The status line: phase (with commands pending, at once), where the fit stands, the loss with its
+    iteration, basis size and (when halted) why it stopped; before the first record the cold-start
+    stage with its elapsed time instead of a NaN loss."""
+    phase = st.phase.value + (f" ({st.pending_text()})" if st.pending else "")
+    if st.stage:
+        return f"{phase} — {st.stage_text()}"
     best = f" (best {st.best_loss:.6g})" if math.isfinite(st.best_loss) else ""
-    text = (f"{st.phase.value} — ladder step {st.ladder_step}, cycle {st.cycle}, iteration {st.iteration}; "
-            f"{st.total_iterations} iterations in total; loss {st.loss:.6g}{best}; "
-            f"{st.nfuncs}/{st.target_nfuncs} functions")
+    its = f"{st.total_iterations} iteration{'' if st.total_iterations == 1 else 's'} in total"
+    loss = f"loss at iteration {st.total_iterations}: {st.loss:.6g}{best}" if math.isfinite(st.loss) else \
+        "no loss yet"
+    text = (f"{phase} — ladder step {st.ladder_step}, cycle {st.cycle}, iteration {st.iteration}; "
+            f"{its}; {loss}; {st.nfuncs}/{st.target_nfuncs} functions")
     if st.phase is not Phase.RUNNING and (st.stop_reason or st.stop_message):
         text += f"\nstop reason: {st.stop_message or st.stop_reason}"
         if st.stop_reason and st.stop_message and st.stop_reason not in st.stop_message:
@@ -87,7 +94,7 @@ class Dashboard:
         self._sub = session.subscribe(maxlen=1000)
         self.log: list[str] = []
         self._log_lines = log_lines
-        self.controls = ActionBar(session, on_error=self._note)
+        self.controls = ActionBar(session, on_error=self._note, on_sent=lambda _: self._show_status(session.status))
         self.buttons = self.controls.buttons
         self.form = SettingsForm(session)
         self.status_html = w.HTML()
@@ -188,11 +195,13 @@ class Dashboard:
         st = self.session.status
         self._show_status(st)
         key = (st.total_iterations, st.ladder_step, st.cycle, st.iteration, st.loss, st.nfuncs, st.generation)
-        if key != self._key or force:
+        if key != self._key or force or st.stage:
             self._key = key
             hist = self.session.history
             self.curve_data = curve_data(hist)
-            self.metrics.value = "<b>current metrics</b>" + metrics_html(hist)
+            value = "<div><b>current metrics</b></div>" + metrics_html(hist, st)
+            if self.metrics.value != value:
+                self.metrics.value = value
         due = time.monotonic() - self._last_draw >= self.redraw_interval or st.phase is not Phase.RUNNING
         if self._key != self._drawn_key and (due or force):
             self._draw(st)

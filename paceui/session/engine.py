@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -31,6 +32,7 @@ from paceui.session.events import (
     Paused,
     Resumed,
     Saved,
+    StageChanged,
     Stopped,
 )
 from paceui.session.settings import ChangeReport
@@ -63,6 +65,17 @@ class Engine:
         self._halts: list[Future[SessionStatus]] = []
         self._closed = False
         self.commands_done = 0                   # commands taken from the queue (for tests)
+        self._pending: Counter[str] = Counter()  # user commands submitted and not yet done (status.pending)
+        self._pending_t: tuple[str, ...] = ()
+        self._iterated = False                   # an optimizer iteration was done by this engine
+
+    USER_COMMANDS = frozenset({"start", "pause", "resume", "stop", "save", "randomize", "extend_ladder",
+                               "change_settings", "close"})
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """User commands queued or running (in submission order of their names); read by any thread."""
+        return self._pending_t
 
     # ------------------------------------------------------------------ any thread
     def submit(self, name: str, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -73,6 +86,9 @@ class Engine:
                 cmd.future.set_exception(SessionError("the session is closed"))
                 return cmd.future
             self._queue.append(cmd)
+            if name in self.USER_COMMANDS and not kwargs.get("autosave"):
+                self._pending[name] += 1
+                self._pending_t = tuple(self._pending)
             self._idle.clear()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=f"paceui-session-{self.s.name}",
@@ -131,18 +147,35 @@ class Engine:
             cmd.future.set_exception(exc)
         else:
             cmd.future.set_result(result)
+        finally:
+            if cmd.name in self.USER_COMMANDS and not cmd.kwargs.get("autosave"):
+                with self._cv:
+                    self._pending[cmd.name] -= 1
+                    if self._pending[cmd.name] <= 0:
+                        del self._pending[cmd.name]
+                    self._pending_t = tuple(self._pending)
         self.commands_done += 1
 
     def _advance(self, run: bool = False) -> IterationRecord | None:
         """One fitter step with its bookkeeping; ``run``: part of a running fit (halts at its end)."""
         s = self.s
+        stage = self._stage()
+        if stage:
+            s._set_status(stage=stage, stage_since=time.monotonic(), stage_done=None, stage_total=None)
+            s._emit(StageChanged(stage))
         try:
             rec = s.fitter.step()
         except Exception as exc:
             msg = f"{type(exc).__name__}: {exc}"
+            s._set_status(stage="")
             s._emit(Failed(msg, traceback.format_exc()))
             self._halt(Phase.ERROR, "error", f"{STOP_MESSAGES['error']}: {msg}", error=msg)
             return None
+        if stage:
+            s._set_status(stage="")
+            s._emit(StageChanged("", time.monotonic() - s.status.stage_since))
+        if rec is not None and rec.event == "iteration":
+            self._iterated = True
         if rec is None:  # the fit ended on its best cycle's parameters
             st = s.fitter.state
             s._publish()
@@ -155,6 +188,14 @@ class Engine:
         elif rec.event == "iteration" and every and s.total_iterations % every == 0:
             self._autosave()
         return rec
+
+    def _stage(self) -> str:
+        """The cold-start stage the next fitter step is in ('' once the fit iterates)."""
+        if self.s.fitter.loss is None:
+            return "building the basis and compiling kernels (first loss evaluation)"
+        if not self._iterated and self._running:
+            return "first iteration (compiling the optimizer's kernels)"
+        return ""
 
     def _halt(self, phase: Phase, reason: str | None, message: str, finished: bool = False,
               error: str | None = None) -> None:

@@ -149,8 +149,10 @@ class Session:
     # ------------------------------------------------------------------ reading (any thread)
     @property
     def status(self) -> SessionStatus:
-        """Where the fit stands (taken at the last iteration boundary or command)."""
-        return self._status
+        """Where the fit stands (taken at the last iteration boundary or command); ``pending`` lists the
+        commands submitted and not yet done, at once (a front end shows "pausing…" in the same tick)."""
+        pending = self._engine.pending
+        return replace(self._status, pending=pending) if pending else self._status
 
     @property
     def potential(self) -> ACEPotential:
@@ -180,7 +182,7 @@ class Session:
     @property
     def actions(self) -> list[Action]:
         """The actions a front end should offer now (see :mod:`paceui.session.actions`)."""
-        return enabled_actions(self._status)
+        return enabled_actions(self.status)
 
     def structures(self, subset: str = "all") -> pd.DataFrame:
         """The dataset, one row per structure (see :func:`paceui.session.analysis.structures_table`)."""
