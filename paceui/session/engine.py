@@ -35,6 +35,7 @@ from paceui.session.events import (
     StageChanged,
     Stopped,
 )
+from paceui.session.heartbeat import Heartbeat
 from paceui.session.settings import ChangeReport
 from paceui.session.status import STOP_MESSAGES, Phase, SessionStatus
 
@@ -68,6 +69,7 @@ class Engine:
         self._pending: Counter[str] = Counter()  # user commands submitted and not yet done (status.pending)
         self._pending_t: tuple[str, ...] = ()
         self._iterated = False                   # an optimizer iteration was done by this engine
+        self._heartbeat: Heartbeat | None = None
 
     USER_COMMANDS = frozenset({"start", "pause", "resume", "stop", "save", "randomize", "extend_ladder",
                                "change_settings", "close"})
@@ -182,6 +184,10 @@ class Engine:
             self._halt(Phase.FINISHED, st.stop_reason or "finished", st.stop_message, finished=True)
             return None
         s._on_record(rec)
+        if s.path is not None and self._running:
+            if self._heartbeat is None or self._heartbeat.file.parent != s.path:
+                self._heartbeat = Heartbeat(s.path)
+            self._heartbeat.beat(s.total_iterations)
         every = int(s.options.get("autosave_every") or 0)
         if run and self._target is not None and s.total_iterations >= self._target:
             self._halt(Phase.STOPPED, "iterations", STOP_MESSAGES["iterations"])
@@ -335,6 +341,8 @@ class Engine:
     def _cmd_close(self) -> None:
         if not self._cmd_stop() and self.s._dirty:
             self._autosave()
+        if self._heartbeat is not None or (self.s.unclean_exit and self.s.path is not None):
+            (self._heartbeat or Heartbeat(self.s.path)).clear()  # type: ignore[arg-type]  # a clean end
 
     def _cmd_call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` in the engine thread at a boundary (reads consistent with the fit)."""

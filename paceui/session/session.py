@@ -43,6 +43,7 @@ from paceui.session.build import (
 )
 from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
+from paceui.session.heartbeat import unclean_exit_message
 from paceui.session.session_data import SessionData
 from paceui.session.settings import LOSS_KEYS, ChangeReport, plan_change
 from paceui.session.status import Phase, SessionStatus
@@ -80,6 +81,7 @@ class Session:
         self.options: dict[str, Any] = {"autosave_every": DEFAULT_AUTOSAVE, "weight_factors": {}, **(options or {})}
         self.cache_dir, self._temp_dir = cache_dir, temp_dir
         self.total_iterations = total_iterations
+        self.unclean_exit: str | None = None  # set by load(): what the last run lost when it ended uncleanly
         self._best, self._dirty = best, False  # dirty: changed since the last save
         self.events = EventBus()
         self._engine = Engine(self)
@@ -143,8 +145,10 @@ class Session:
                                generation=int(doc["generation"]))
         best = got.potentials.get("best_potential")
         best_t = None if best is None else (float(st.get("best_loss", math.inf)), best, None)
-        return cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
-                   doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t)
+        s = cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
+                doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t)
+        s.unclean_exit = unclean_exit_message(root, s.total_iterations)
+        return s
 
     # ------------------------------------------------------------------ reading (any thread)
     @property

@@ -81,6 +81,7 @@ class PaceApp(App[None]):
         self._fit_dirty, self._last_redraw = True, 0.0
         self._last_progress: Progress | None = None
         self.redraws = 0                # plot redraws done (the benchmark reads it)
+        self.startup_messages: list[tuple[str, str]] = []  # (message, severity) shown once mounted
         self._tab_timer: Any = None     # the debounced refresh of a newly shown pane
         self._tab_switch: Any = None    # the coalesced tab switch of tab keys
         self._want_tab = ""
@@ -98,6 +99,8 @@ class PaceApp(App[None]):
     def on_mount(self) -> None:
         self.set_interval(self.poll_interval, self.poll_events, name="poll")
         self.show_session()
+        for message, severity in self.startup_messages:
+            self.report(message, severity)
         if self.autostart:
             self.run_named_action("start")
 
