@@ -186,3 +186,36 @@ async def test_twenty_tab_keys_in_a_second_end_on_the_last_and_the_app_is_idle(t
             assert not busy
     finally:
         s.close()
+
+
+def test_notebook_acknowledges_a_click_at_once_and_reads_well_before_the_first_record(tmp_path):
+    pytest.importorskip("ipywidgets")
+    from paceui.notebook import Dashboard
+    from paceui.notebook.dashboard import describe_event, status_text
+    from paceui.session import Saved, SessionStatus
+
+    assert "1 iteration in total" in status_text(SessionStatus(total_iterations=1, loss=0.5))
+    assert "no loss yet" in status_text(SessionStatus()) and "nan" not in status_text(SessionStatus())
+    assert describe_event(Saved("p", 3, 20, True)) is None  # autosaves don't flood the event list
+    s = tiny_session(fit={"maxiter": 100000})
+    try:
+        dash = Dashboard(s)
+        assert dash.curves.layout.display == "none" and dash.parity.layout.display == "none"  # no broken image
+        assert "no metrics yet" in dash.metrics.value and "<div><b>current metrics</b></div>" in dash.metrics.value
+        s.run(2)
+        dash.refresh(force=True)
+        assert dash.curves.layout.display is None and dash.progress_text.value.startswith("iteration 2/")
+        assert "14/14 functions" in dash.basis_text.value
+        gate = threading.Event()
+        s.start()
+        s.call(lambda: gate.wait(10))
+        time.sleep(0.05)
+        dash.buttons["pause"].click()  # no refresh(): the click itself shows it
+        assert "pausing…" in dash.status_html.value and dash.buttons["pause"].disabled
+        gate.set()
+        assert s.wait(60)
+        dash.refresh()
+        assert "pausing" not in dash.status_html.value and s.status.phase is Phase.PAUSED
+        dash.close()
+    finally:
+        s.close()

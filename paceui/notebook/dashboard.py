@@ -44,8 +44,9 @@ def status_text(st: SessionStatus) -> str:
     its = f"{st.total_iterations} iteration{'' if st.total_iterations == 1 else 's'} in total"
     loss = f"loss at iteration {st.total_iterations}: {st.loss:.6g}{best}" if math.isfinite(st.loss) else \
         "no loss yet"
+    saved = f"; saved gen {st.generation}" if st.generation else ""
     text = (f"{phase} — ladder step {st.ladder_step}, cycle {st.cycle}, iteration {st.iteration}; "
-            f"{its}; {loss}; {st.nfuncs}/{st.target_nfuncs} functions")
+            f"{its}; {loss}; {st.nfuncs}/{st.target_nfuncs} functions{saved}")
     if st.phase is not Phase.RUNNING and (st.stop_reason or st.stop_message):
         text += f"\nstop reason: {st.stop_message or st.stop_reason}"
         if st.stop_reason and st.stop_message and st.stop_reason not in st.stop_message:
@@ -61,8 +62,8 @@ def describe_event(ev: Event) -> str | None:
         return f"stopped after {ev.total_iterations} iterations: {ev.message or ev.reason}"
     if isinstance(ev, Paused):
         return f"paused after {ev.total_iterations} iterations"
-    if isinstance(ev, Saved):
-        return f"{'autosaved' if ev.autosave else 'saved'} generation {ev.generation} to {ev.path}"
+    if isinstance(ev, Saved):  # autosaves: the status line's "saved gen N", not the event list
+        return None if ev.autosave else f"saved generation {ev.generation} to {ev.path}"
     if isinstance(ev, Changed):
         return f"{ev.action}: {ev.message}"
     if isinstance(ev, Failed):
@@ -102,8 +103,10 @@ class Dashboard:
                                       layout=w.Layout(width="360px"))
         self.basis = w.IntProgress(0, min=0, max=1, description="basis", bar_style="success",
                                    layout=w.Layout(width="360px"))
+        self.progress_text, self.basis_text = w.Label(""), w.Label("")  # the numbers beside the bars
         self.curves = w.Image(format="png", layout=w.Layout(width="100%", max_width="1040px"))
         self.curves.add_class("paceui-curves")
+        self.curves.layout.display = "none"  # until the first rendering (an empty Image shows a broken icon)
         self.metrics = w.HTML()
         self.log_html = w.HTML()
         self.subset = w.ToggleButtons(options=["train", "test"], value="train", description="set",
@@ -115,14 +118,14 @@ class Dashboard:
         self._syncing = False  # set while analyze() shows its own arguments in the toggles
         self.subset.observe(lambda _: None if self._syncing else self.analyze(), names="value")
         self.best.observe(lambda _: None if self._syncing else self.analyze(), names="value")
-        self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px"))
+        self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px", display="none"))
         self.errors = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
         self.analysis_msg = w.HTML("<i>press Evaluate (or let the fit halt) for parity plots and errors</i>")
         fit_tab = w.VBox([self.curves, w.HBox([self.metrics, self.log_html], layout=w.Layout(grid_gap="24px"))])
         ana_tab = w.VBox([w.HBox([self.subset, self.best, self.evaluate]), self.analysis_msg, self.parity,
                           self.errors])
         self.tabs = w.Tab(children=[fit_tab, self.form.widget, ana_tab], titles=("Fit", "Settings", "Analysis"))
-        self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.basis]), self.controls.widget,
+        self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.progress_text, self.basis, self.basis_text]), self.controls.widget,
                               self.tabs], layout=w.Layout(width="100%"))
         self.curve_data: dict[str, np.ndarray] = curve_data(session.history.iloc[:0])
         self.predictions: Any = None
@@ -214,7 +217,9 @@ class Dashboard:
         first, *rest = status_text(st).split("\n")
         phase, where = first.split(" — ", 1)
         extra = "".join(f"<div>{html.escape(r)}</div>" for r in rest)
-        value = (f"<div class='paceui-status'><b style='color:{color}'>{html.escape(phase.upper())}</b> "
+        word, _, pending = phase.partition(" ")
+        value = (f"<div class='paceui-status'><b style='color:{color}'>{html.escape(word.upper())}</b>"
+                 f"{' <i>' + html.escape(pending) + '</i>' if pending else ''} "
                  f"{html.escape(where)}{extra}</div>")
         if self.status_html.value != value:
             self.status_html.value = value
@@ -223,16 +228,20 @@ class Dashboard:
             self.progress.max = max(maxiter, st.iteration, 1)
             self.progress.value = st.iteration
             self.progress.bar_style = "info" if st.running else ""
+        self.progress_text.value = f"iteration {st.iteration}/{self.progress.max}"
         with self.basis.hold_sync():
             self.basis.max = max(st.target_nfuncs, 1)
             self.basis.value = st.nfuncs
+        self.basis_text.value = f"{st.nfuncs}/{st.target_nfuncs} functions"
         self.controls.update(st)
 
     def _draw(self, st: SessionStatus) -> None:
         if self._plot is None:
             self._plot = CurvePlot()
+        n = st.total_iterations
         self.curves.value = self._plot.render(self.curve_data, f"{self.session.name}: {st.phase.value}, "
-                                                               f"{st.total_iterations} iterations")
+                                                               f"{n} iteration{'' if n == 1 else 's'}")
+        self.curves.layout.display = None if len(self.curve_data["x"]) else "none"
         self._drawn_key, self._last_draw = self._key, time.monotonic()
         self.redraws += 1
 
@@ -280,6 +289,7 @@ class Dashboard:
         self.predictions, png, table = fut.result()
         p = self.predictions
         self.parity.value = png
+        self.parity.layout.display = None
         self.errors.value = table
         self.analysis_msg.value = (f"{p.subset} set: energy MAE {p.energy_mae_mev:.4g} meV/atom, force RMSE "
                                    f"{p.force_rmse_mev:.4g} meV/Å ({len(p.table)} structures, largest errors first)")

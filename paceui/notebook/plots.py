@@ -105,6 +105,7 @@ class CurvePlot:
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=8, loc="upper right")
         self.title = self.fig.suptitle("", fontsize=10)
+        self._legend_test = True
 
     def render(self, data: Mapping[str, np.ndarray], title: str = "") -> bytes:
         """The figure for ``data`` (from :func:`curve_data`) as PNG bytes."""
@@ -130,6 +131,12 @@ class CurvePlot:
                 ax.set_ylim(lo / 1.3, hi * 1.3)
                 # label the minor ticks (2, 3, 5 × 10ⁿ) only where the range is short of a decade or so
                 ax.yaxis.set_minor_formatter(self._minor if hi / lo < 20 else self._none)
+        has_test = any(np.isfinite(data[f"test_{col}"]).any() for col, *_ in CURVES)
+        if has_test != self._legend_test:  # no test legend without a test set
+            self._legend_test = has_test
+            for ax, (col, *_) in zip(self.axes, CURVES):
+                self.lines[f"test_{col}"].set_label("test" if has_test else "_nolegend_")
+                ax.legend(fontsize=8, loc="upper right")
         self.title.set_text(title)
         return _png(self.fig)
 
