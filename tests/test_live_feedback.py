@@ -219,3 +219,29 @@ def test_notebook_acknowledges_a_click_at_once_and_reads_well_before_the_first_r
         dash.close()
     finally:
         s.close()
+
+
+@pytest.mark.asyncio
+async def test_escape_leaves_a_field_and_question_mark_lists_every_key(tmp_path):
+    pytest.importorskip("textual")
+    from textual.widgets import Input, Static
+
+    from paceui.tui import PaceApp
+    from paceui.tui.dialogs import KeysHelp
+
+    s = tiny_session(path=tmp_path / "s")
+    try:
+        app = PaceApp(s, initial_tab="sessions")
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.query_one("#sessions-saveas", Input).focus()
+            await pilot.press("a", "escape")
+            assert not isinstance(app.focused, Input)
+            assert app.query_one("#sessions-saveas", Input).value == "a"
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, KeysHelp)
+            text = str(app.screen.query_one("#keys-list", Static).render())
+            assert "Pause" in text and "(not now)" in text and "Quit" in text
+            await pilot.press("escape")
+            assert not isinstance(app.screen, KeysHelp)
+    finally:
+        s.close()

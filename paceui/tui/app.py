@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from textual.app import App, ComposeResult
 from textual.css.query import NoMatches
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.binding import Binding
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerState
 
 from paceui.session import (
@@ -38,7 +39,7 @@ from paceui.session import (
 )
 from paceui.tui.basis_form import create_with_basis
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
-from paceui.tui.dialogs import Confirm, ParamsDialog
+from paceui.tui.dialogs import Confirm, KeysHelp, ParamsDialog
 from paceui.tui.format import num
 from paceui.tui.pane_analysis import AnalysisPane
 from paceui.tui.pane_data import DataPane
@@ -251,6 +252,33 @@ class PaceApp(App[None]):
             self.query_one(AnalysisPane).refresh_if_stale()
         elif pane == "sessions":
             self.query_one(SessionsPane).rescan_in_background()
+
+    FOCUS = {"setup": "#setup-scroll", "data": "#data-table", "fit": "FitPane", "analysis": "#an-table",
+             "sessions": "#sessions-table"}
+
+    def action_leave_field(self) -> None:
+        """Escape in a field: focus the tab's main widget, so letter and digit keys are keys again."""
+        if isinstance(self.focused, (Input, TextArea)):
+            pane = str(self.query_one(TabbedContent).active)
+            self.query_one(self.FOCUS.get(pane, "FitPane")).focus()
+
+    def action_keys(self) -> None:
+        """``?``: every key with what it does and whether it works now."""
+        rows = []
+        for b in self.BINDINGS:
+            if not isinstance(b, Binding) or b.key in ("escape",):
+                continue
+            name = b.action
+            on = True
+            if name.startswith("act("):
+                a = action(name[5:-2])
+                desc, on = f"{a.title}: {a.description}", bool(a.enabled(self.session.status))
+            else:
+                desc = b.description or name
+            rows.append((b.key_display or b.key, desc[:90], on))
+        rows.append(("m", "Fit tab: next plotted metric", True))
+        rows.append(("ctrl+p", "command palette: every action by name", True))
+        self.push_screen(KeysHelp(rows))
 
     def action_act(self, name: str) -> None:
         self.run_named_action(name)
