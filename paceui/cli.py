@@ -74,7 +74,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         t = Table("element", "ρ", "embedding", "FS parameters", "functions", "per rank", title="Embeddings")
         for el, e in info["embeddings"].items():
             per = info["functions_per_element_rank"].get(el, {})
-            t.add_row(el, str(e["ndensity"]), e["npoti"].replace("FinnisSinclair", "FS"), " ".join(f"{x:g}" for x in e["fs_parameters"]),
+            t.add_row(el, str(e["ndensity"]), e["npoti"].replace("FinnisSinclair", "FS"),
+                      " ".join(f"{x:g}" for x in e["fs_parameters"]),
                       str(info["functions_per_element"].get(el, 0)),
                       " ".join(f"r{k}:{v}" for k, v in per.items()))
         con.print(t)

@@ -1,4 +1,4 @@
-"""The fit as a stepper: ladder steps → fit cycles → optimizer iterations (pacemaker_inventory §5–§6).
+"""The fit as a stepper: ladder steps → fit cycles → optimizer iterations (as pacemaker's).
 
 :meth:`Fitter.step` runs one optimizer iteration and its bookkeeping (metrics, callbacks, early stopping)
 and returns a record; :meth:`Fitter.run` loops. Between steps, :meth:`Fitter.state_dict` is the whole fit,
@@ -290,7 +290,8 @@ class Fitter:
         if cfg.randomize_func_coeffs:
             out[fm] = self.rng.normal(0.0, cfg.randomize_func_coeffs, fm.sum())
         elif cfg.noise_relative_sigma:
-            out[mask] += self.rng.normal(size=mask.sum()) * cfg.noise_relative_sigma * np.maximum(np.abs(out[mask]), 1e-2)
+            scale = cfg.noise_relative_sigma * np.maximum(np.abs(out[mask]), 1e-2)
+            out[mask] += self.rng.normal(size=mask.sum()) * scale
         elif cfg.noise_absolute_sigma:
             out[mask] += self.rng.normal(size=mask.sum()) * cfg.noise_absolute_sigma
         return out

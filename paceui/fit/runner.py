@@ -1,4 +1,4 @@
-"""``paceui fit input.yaml``: pacemaker's workflow and output files (pacemaker_inventory §0, §7).
+"""``paceui fit input.yaml``: pacemaker's workflow and output files.
 
 target_potential.yaml → data (+ fitting_data_info.pckl.gzip, train_ef-distributions.png) → fit with
 log lines and metrics files, interim potentials, callbacks → output_potential.yaml (+ .yace) →
@@ -96,7 +96,8 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
         save_dataframe(prepared.test.drop(columns=drop, errors="ignore"), wd / "test_data_info.pckl.gzip")
     ef_distributions(wd / f"train_ef-distributions.{cfg.backend.imagetype}",
                      prepared.train["energy_corrected_per_atom"].to_numpy(),
-                     np.concatenate([np.linalg.norm(np.asarray(f).reshape(-1, 3), axis=1) for f in prepared.train["forces"]]),
+                     np.concatenate([np.linalg.norm(np.asarray(f).reshape(-1, 3), axis=1)
+                                     for f in prepared.train["forces"]]),
                      image_format=cfg.backend.imagetype)
     if dry_run:
         LOG.info("Dry run: basis, data and neighbour lists prepared; no fit.")

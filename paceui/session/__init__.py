@@ -31,6 +31,7 @@ from paceui.session.status import Phase, SessionStatus
 from paceui.session.store import FORMAT_VERSION, SessionFormatError
 
 __all__ = ["ACTIONS", "Action", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError", "Event",
-           "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress", "Resumed",
+           "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress",
+           "Resumed",
            "Saved", "Session", "SessionData", "SessionError", "SessionFormatError", "SessionStatus", "SettingsError",
            "StageChanged", "Stopped", "Subscription", "action", "enabled_actions"]

@@ -133,6 +133,7 @@ def _read_doc(root: Path) -> dict[str, Any]:
     return doc
 
 
+# docs/persistence.md (P3)–(P5)
 def save_snapshot(root: str | os.PathLike[str], snap: Snapshot, data: SessionData) -> int:
     """Write a new generation of the session in ``root``; returns its generation number."""
     root = Path(root)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Log, Static
 from textual_plotext import PlotextPlot
@@ -18,7 +18,6 @@ from textual_plotext import PlotextPlot
 from paceui.session import Progress, Session, SessionStatus
 from paceui.session.live import live_metrics, record_iterations
 from paceui.tui.format import CONTRIBUTIONS, METRICS, num
-
 
 MAX_POINTS = 400  # records drawn per curve
 
