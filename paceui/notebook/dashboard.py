@@ -125,7 +125,8 @@ class Dashboard:
         ana_tab = w.VBox([w.HBox([self.subset, self.best, self.evaluate]), self.analysis_msg, self.parity,
                           self.errors])
         self.tabs = w.Tab(children=[fit_tab, self.form.widget, ana_tab], titles=("Fit", "Settings", "Analysis"))
-        self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.progress_text, self.basis, self.basis_text]), self.controls.widget,
+        self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.progress_text, self.basis,
+                                                      self.basis_text]), self.controls.widget,
                               self.tabs], layout=w.Layout(width="100%"))
         self.curve_data: dict[str, np.ndarray] = curve_data(session.history.iloc[:0])
         self.predictions: Any = None

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from textual.app import App, ComposeResult
-from textual.css.query import NoMatches
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerState
 
