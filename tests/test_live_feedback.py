@@ -245,3 +245,22 @@ async def test_escape_leaves_a_field_and_question_mark_lists_every_key(tmp_path)
             assert not isinstance(app.screen, KeysHelp)
     finally:
         s.close()
+
+
+def test_cli_stages_show_a_spinner_on_a_terminal_and_log_their_duration(monkeypatch, caplog):
+    import io
+    import logging
+
+    from paceui.fit import stages
+
+    log = logging.getLogger("paceui.test.stages")
+    with caplog.at_level(logging.INFO, logger=log.name):
+        with stages.shown_stage(stages.FIRST_EVALUATION, log):
+            time.sleep(0.05)
+    assert f"{stages.FIRST_EVALUATION}: done in" in caplog.text
+    tty = io.StringIO()
+    tty.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr("sys.stderr", tty)
+    with stages.shown_stage("compiling kernels"):
+        time.sleep(0.3)
+    assert "compiling kernels…" in tty.getvalue()

@@ -25,6 +25,7 @@ import numpy as np
 from paceui.ace.ladder import actual_ladder_step
 from paceui.errors import SessionError
 from paceui.fit.fitter import IterationRecord
+from paceui.fit.stages import FIRST_EVALUATION, FIRST_ITERATION
 from paceui.session.events import (
     Changed,
     Failed,
@@ -198,9 +199,9 @@ class Engine:
     def _stage(self) -> str:
         """The cold-start stage the next fitter step is in ('' once the fit iterates)."""
         if self.s.fitter.loss is None:
-            return "building the basis and compiling kernels (first loss evaluation)"
+            return FIRST_EVALUATION
         if not self._iterated and self._running:
-            return "first iteration (compiling the optimizer's kernels)"
+            return FIRST_ITERATION
         return ""
 
     def _halt(self, phase: Phase, reason: str | None, message: str, finished: bool = False,
