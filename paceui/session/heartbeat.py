@@ -32,7 +32,7 @@ class Heartbeat:
         doc = {"pid": os.getpid(), "host": socket.gethostname(), "total_iterations": int(total_iterations),
                "time": time.time()}
         try:
-            tmp = self.file.with_name(self.file.name + f".{os.getpid()}.tmp")
+            tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.new")  # not *.tmp: saves own those
             tmp.write_text(json.dumps(doc))
             os.replace(tmp, self.file)
         except OSError:  # a heartbeat never stops a fit
