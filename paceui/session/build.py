@@ -19,7 +19,7 @@ from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter
 from paceui.fit.target import build_target
-from paceui.session.session_data import SessionData, prepare_session_data, source_files
+from paceui.session.session_data import SessionData, extend_session_data, prepare_session_data, source_files
 from paceui.session.settings import plain_value
 
 SOURCE_DIR = "source"  # in-session copy of a dataset given as a DataFrame
@@ -112,8 +112,13 @@ def rebuild_data(settings: Mapping[str, Any], options: Mapping[str, Any], base_d
     if only_factors:
         return old.with_weight_factors(factors)
     cfg = InputConfig.from_dict(dict(settings), source="session settings", base_dir=base_dir)
-    return prepare_session_data(settings["data"], base_dir, target.elements, target.cutoff, cfg.fit.weighting,
-                                cfg.seed, factors, cache_dir=cache_dir, recorded=old.sources)
+    added = old.added is not None and len(old.added) > 0  # structures the session added stay in the training set
+    data = prepare_session_data(settings["data"], base_dir, target.elements, target.cutoff, cfg.fit.weighting,
+                                cfg.seed, {} if added else factors, cache_dir=cache_dir, recorded=old.sources)
+    if added:  # their weight factors apply once they are back
+        data = extend_session_data(data, old.added, cfg.fit.weighting, cfg.seed, cache_dir)[0]
+        data = data.with_weight_factors(factors) if factors else data
+    return data
 
 
 def effective_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

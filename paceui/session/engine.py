@@ -1,6 +1,7 @@
 """The controller of a session: one background thread that fits and applies commands between iterations.
 
-Commands (start, pause, resume, stop, randomize, extend_ladder, change_settings, save) are queued
+Commands (start, pause, resume, stop, randomize, extend_ladder, change_settings, save, and the
+active-learning ones: compute_active_set, gamma, load_candidates, select_candidates, add_structures) are queued
 from any thread and return a :class:`~concurrent.futures.Future` at once. The engine thread takes
 them at the next iteration boundary (so pause takes effect within one iteration), runs the fit
 while it is running, and exits when there is nothing to do; it alone changes the session's fit
@@ -332,6 +333,36 @@ class Engine:
         if not report.empty:
             self.s._emit(Changed("settings", str(report)))
         return report
+
+    def _cmd_compute_active_set(self, kind: str, tol: float, max_iters: int, memory_limit_mb: float) -> Any:
+        state = self.s._compute_active_set(kind, tol, max_iters, memory_limit_mb)
+        self.s._emit(Changed("active_set", state.describe()))
+        return state
+
+    def _cmd_gamma(self, subset: str) -> Any:
+        table = self.s._gamma(subset)
+        self.s._emit(Changed("gamma", table.describe()))
+        return table
+
+    def _cmd_load_candidates(self, source: Any) -> int:
+        n = self.s._load_candidates(source)
+        self.s._emit(Changed("candidates", f"{n} candidate structures loaded"))
+        return n
+
+    def _cmd_select_candidates(self, max_structures: int | None) -> Any:
+        table = self.s._select_candidates(max_structures)
+        g = table["gamma"].to_numpy(float)
+        top = f"; γ {np.nanmax(g):.4g} … {np.nanmin(g):.4g}" if len(g) and np.isfinite(g).any() else ""
+        self.s._emit(Changed("select", f"D-optimal selection: {len(table)} of {self.s.status.n_candidates} "
+                                       f"candidates{top}"))
+        return table
+
+    def _cmd_add_structures(self, structures: Any, weight: float | None) -> int:
+        added, msg = self.s._add_structures(structures, weight)
+        self._reopened()
+        self._advance()
+        self.s._emit(Changed("add_structures", msg))
+        return added
 
     def _cmd_save(self, path: Any = None, autosave: bool = False) -> Any:
         s = self.s
