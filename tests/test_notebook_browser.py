@@ -93,7 +93,7 @@ def lab(tmp_path: Path):
 
 
 def _iterations(status_text: str) -> int:
-    m = re.search(r"(\d+) iterations in total", status_text)
+    m = re.search(r"(\d+) iterations? in total", status_text)
     assert m, status_text
     return int(m.group(1))
 

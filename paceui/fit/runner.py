@@ -28,6 +28,7 @@ from paceui.fit.fitter import Fitter, IterationRecord
 from paceui.fit.logfmt import extended_block, iteration_line
 from paceui.fit.metrics import MetricsFileWriter
 from paceui.fit.repulsion import add_zbl_repulsion
+from paceui.fit.stages import FIRST_EVALUATION, FIRST_ITERATION, shown_stage
 from paceui.fit.target import build_target
 
 LOG = logging.getLogger("paceui.fit")
@@ -159,8 +160,16 @@ def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
                 "cyc_test": ("cycle", True), "lad": ("ladder", False), "lad_test": ("ladder", True)}.items()}
     last: IterationRecord | None = None
     disp = cfg.backend.display_step
+    stages = iter((FIRST_EVALUATION, FIRST_ITERATION))
+
+    def step() -> IterationRecord | None:
+        name = next(stages, None)  # the two cold-start steps are shown as stages (spinner, elapsed time)
+        if name is None:
+            return fitter.step()
+        with shown_stage(name, LOG):
+            return fitter.step()
     try:
-        while (rec := fitter.step()) is not None:
+        while (rec := step()) is not None:
             if last is not None and (rec.cycle != last.cycle or rec.ladder_step != last.ladder_step):
                 _end_of(last, writers, wd, fitter, ladder=rec.ladder_step != last.ladder_step)
             title = "Initial state:" if rec.event == "initial" else "Iteration"

@@ -44,9 +44,10 @@ class ActionBar:
     """
 
     def __init__(self, session: Session, on_error: Callable[[str], None] | None = None,
+                 on_sent: Callable[[str], None] | None = None,
                  names: tuple[str, ...] = NOTEBOOK_ACTIONS) -> None:
         self.session = session
-        self.on_error = on_error
+        self.on_error, self.on_sent = on_error, on_sent
         self.actions: dict[str, Action] = {a.name: a for a in ACTIONS if a.name in names}
         self.buttons: dict[str, w.Button] = {}
         for name, a in self.actions.items():
@@ -139,6 +140,9 @@ class ActionBar:
         self.futures = self.futures[-20:] + [(name, fut)]
         if fut.done() and fut.exception() is not None:  # refused at once (e.g. a closed session)
             self._error(f"{self.actions[name].title}: {fut.exception()}")
+        self.update(self.session.status)  # acknowledged at once: the button is disabled while pending
+        if self.on_sent is not None:
+            self.on_sent(name)
         return fut
 
     def update(self, status: SessionStatus) -> None:

@@ -43,11 +43,19 @@ _PHASE_COLORS = {Phase.READY: "#555", Phase.RUNNING: "#1565c0", Phase.PAUSED: "#
 
 
 def status_text(st: SessionStatus) -> str:
-    """The status line: phase, where the fit stands, loss, basis size and (when halted) why it stopped."""
+    """The status line: phase (with commands pending, at once), where the fit stands, the loss with its
+    iteration, basis size and (when halted) why it stopped; before the first record the cold-start
+    stage with its elapsed time instead of a NaN loss."""
+    phase = st.phase.value + (f" ({st.pending_text()})" if st.pending else "")
+    if st.stage:
+        return f"{phase} — {st.stage_text()}"
     best = f" (best {st.best_loss:.6g})" if math.isfinite(st.best_loss) else ""
-    text = (f"{st.phase.value} — ladder step {st.ladder_step}, cycle {st.cycle}, iteration {st.iteration}; "
-            f"{st.total_iterations} iterations in total; loss {st.loss:.6g}{best}; "
-            f"{st.nfuncs}/{st.target_nfuncs} functions")
+    its = f"{st.total_iterations} iteration{'' if st.total_iterations == 1 else 's'} in total"
+    loss = f"loss at iteration {st.total_iterations}: {st.loss:.6g}{best}" if math.isfinite(st.loss) else \
+        "no loss yet"
+    saved = f"; saved gen {st.generation}" if st.generation else ""
+    text = (f"{phase} — ladder step {st.ladder_step}, cycle {st.cycle}, iteration {st.iteration}; "
+            f"{its}; {loss}; {st.nfuncs}/{st.target_nfuncs} functions{saved}")
     if st.phase is not Phase.RUNNING and (st.stop_reason or st.stop_message):
         text += f"\nstop reason: {st.stop_message or st.stop_reason}"
         if st.stop_reason and st.stop_message and st.stop_reason not in st.stop_message:
@@ -63,8 +71,8 @@ def describe_event(ev: Event) -> str | None:
         return f"stopped after {ev.total_iterations} iterations: {ev.message or ev.reason}"
     if isinstance(ev, Paused):
         return f"paused after {ev.total_iterations} iterations"
-    if isinstance(ev, Saved):
-        return f"{'autosaved' if ev.autosave else 'saved'} generation {ev.generation} to {ev.path}"
+    if isinstance(ev, Saved):  # autosaves: the status line's "saved gen N", not the event list
+        return None if ev.autosave else f"saved generation {ev.generation} to {ev.path}"
     if isinstance(ev, Changed):
         return f"{ev.action}: {ev.message}"
     if isinstance(ev, Failed):
@@ -96,7 +104,7 @@ class Dashboard:
         self._sub = session.subscribe(maxlen=1000)
         self.log: list[str] = []
         self._log_lines = log_lines
-        self.controls = ActionBar(session, on_error=self._note)
+        self.controls = ActionBar(session, on_error=self._note, on_sent=lambda _: self._show_status(session.status))
         self.buttons = self.controls.buttons
         self.form = SettingsForm(session)
         self.status_html = w.HTML()
@@ -104,8 +112,10 @@ class Dashboard:
                                       layout=w.Layout(width="360px"))
         self.basis = w.IntProgress(0, min=0, max=1, description="basis", bar_style="success",
                                    layout=w.Layout(width="360px"))
+        self.progress_text, self.basis_text = w.Label(""), w.Label("")  # the numbers beside the bars
         self.curves = w.Image(format="png", layout=w.Layout(width="100%", max_width="1040px"))
         self.curves.add_class("paceui-curves")
+        self.curves.layout.display = "none"  # until the first rendering (an empty Image shows a broken icon)
         self.metrics = w.HTML()
         self.log_html = w.HTML()
         self.subset = w.ToggleButtons(options=["train", "test"], value="train", description="set",
@@ -117,7 +127,7 @@ class Dashboard:
         self._syncing = False  # set while analyze() shows its own arguments in the toggles
         self.subset.observe(lambda _: None if self._syncing else self.analyze(), names="value")
         self.best.observe(lambda _: None if self._syncing else self.analyze(), names="value")
-        self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px"))
+        self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px", display="none"))
         self.errors = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
         self.analysis_msg = w.HTML("<i>press Evaluate (or let the fit halt) for parity plots and errors</i>")
         self.trust_controls = ActionBar(session, on_error=self._note, names=TRUST_ACTIONS)
@@ -133,7 +143,8 @@ class Dashboard:
         trust_tab = w.VBox([self.trust_controls.widget, self.trust_head, self.gamma_plot, self.trust_table])
         self.tabs = w.Tab(children=[fit_tab, self.form.widget, ana_tab, trust_tab],
                           titles=("Fit", "Settings", "Analysis", "Trust"))
-        self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.basis]), self.controls.widget,
+        self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.progress_text, self.basis,
+                                                      self.basis_text]), self.controls.widget,
                               self.tabs], layout=w.Layout(width="100%"))
         self.curve_data: dict[str, np.ndarray] = curve_data(session.history.iloc[:0])
         self.predictions: Any = None
@@ -206,11 +217,13 @@ class Dashboard:
         st = self.session.status
         self._show_status(st)
         key = (st.total_iterations, st.ladder_step, st.cycle, st.iteration, st.loss, st.nfuncs, st.generation)
-        if key != self._key or force:
+        if key != self._key or force or st.stage:
             self._key = key
             hist = self.session.history
             self.curve_data = curve_data(hist)
-            self.metrics.value = "<b>current metrics</b>" + metrics_html(hist)
+            value = "<div><b>current metrics</b></div>" + metrics_html(hist, st)
+            if self.metrics.value != value:
+                self.metrics.value = value
         due = time.monotonic() - self._last_draw >= self.redraw_interval or st.phase is not Phase.RUNNING
         if self._key != self._drawn_key and (due or force):
             self._draw(st)
@@ -224,7 +237,9 @@ class Dashboard:
         first, *rest = status_text(st).split("\n")
         phase, where = first.split(" — ", 1)
         extra = "".join(f"<div>{html.escape(r)}</div>" for r in rest)
-        value = (f"<div class='paceui-status'><b style='color:{color}'>{html.escape(phase.upper())}</b> "
+        word, _, pending = phase.partition(" ")
+        value = (f"<div class='paceui-status'><b style='color:{color}'>{html.escape(word.upper())}</b>"
+                 f"{' <i>' + html.escape(pending) + '</i>' if pending else ''} "
                  f"{html.escape(where)}{extra}</div>")
         if self.status_html.value != value:
             self.status_html.value = value
@@ -233,9 +248,11 @@ class Dashboard:
             self.progress.max = max(maxiter, st.iteration, 1)
             self.progress.value = st.iteration
             self.progress.bar_style = "info" if st.running else ""
+        self.progress_text.value = f"iteration {st.iteration}/{self.progress.max}"
         with self.basis.hold_sync():
             self.basis.max = max(st.target_nfuncs, 1)
             self.basis.value = st.nfuncs
+        self.basis_text.value = f"{st.nfuncs}/{st.target_nfuncs} functions"
         self.controls.update(st)
         self.trust_controls.update(st)
         a = self.session.active_set
@@ -249,8 +266,10 @@ class Dashboard:
     def _draw(self, st: SessionStatus) -> None:
         if self._plot is None:
             self._plot = CurvePlot()
+        n = st.total_iterations
         self.curves.value = self._plot.render(self.curve_data, f"{self.session.name}: {st.phase.value}, "
-                                                               f"{st.total_iterations} iterations")
+                                                               f"{n} iteration{'' if n == 1 else 's'}")
+        self.curves.layout.display = None if len(self.curve_data["x"]) else "none"
         self._drawn_key, self._last_draw = self._key, time.monotonic()
         self.redraws += 1
 
@@ -331,6 +350,7 @@ class Dashboard:
         self.predictions, png, table = fut.result()
         p = self.predictions
         self.parity.value = png
+        self.parity.layout.display = None
         self.errors.value = table
         self.analysis_msg.value = (f"{p.subset} set: energy MAE {p.energy_mae_mev:.4g} meV/atom, force RMSE "
                                    f"{p.force_rmse_mev:.4g} meV/Å ({len(p.table)} structures, largest errors first)")

@@ -143,7 +143,9 @@ def _widget(f: Field, default: Any) -> w.ValueWidget:
     cls = w.Combobox if f.kind == "combo" else w.Text
     kw = {"options": list(f.choices), "ensure_option": False} if f.kind == "combo" else {}
     hint = f"default: {format_value(default)}" if default is not None else "default"
-    return cls(description=f.label, placeholder=hint, continuous_update=False, style=style, layout=layout,
+    # continuous_update: each keystroke syncs and validates, so Apply is enabled before the user clicks it
+    # (with sync on Enter/blur only, the click on the still-disabled Apply was lost: two clicks were needed)
+    return cls(description=f.label, placeholder=hint, continuous_update=True, style=style, layout=layout,
                tooltip=tip, **kw)
 
 

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
+from paceui.session.live import live_metrics, record_iterations
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from paceui.session.analysis import Predictions
+    from paceui.session.status import SessionStatus
 
 CURVES = (("loss", "Loss", "", 1.0),
           ("rmse_epa", "RMSE energy", "meV/atom", 1e3),
@@ -44,8 +47,7 @@ def curve_data(history: pd.DataFrame) -> dict[str, np.ndarray]:
         empty = np.zeros(0)
         return {"x": empty, "ladder_step": empty, "cycle": empty,
                 **{f"{p}_{c}": empty for c, *_ in CURVES for p in ("train", "test")}}
-    it = history["iteration"].to_numpy(dtype=np.int64) if "iteration" in history else np.ones(n, np.int64)
-    out = {"x": np.cumsum(it > 0).astype(np.float64),
+    out = {"x": record_iterations(history).astype(np.float64),
            "ladder_step": history.get("ladder_step", pd.Series(np.zeros(n))).to_numpy(dtype=np.float64),
            "cycle": history.get("cycle", pd.Series(np.zeros(n))).to_numpy(dtype=np.float64)}
     for col, _, _, scale in CURVES:
@@ -103,6 +105,7 @@ class CurvePlot:
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=8, loc="upper right")
         self.title = self.fig.suptitle("", fontsize=10)
+        self._legend_test = True
 
     def render(self, data: Mapping[str, np.ndarray], title: str = "") -> bytes:
         """The figure for ``data`` (from :func:`curve_data`) as PNG bytes."""
@@ -128,6 +131,12 @@ class CurvePlot:
                 ax.set_ylim(lo / 1.3, hi * 1.3)
                 # label the minor ticks (2, 3, 5 × 10ⁿ) only where the range is short of a decade or so
                 ax.yaxis.set_minor_formatter(self._minor if hi / lo < 20 else self._none)
+        has_test = any(np.isfinite(data[f"test_{col}"]).any() for col, *_ in CURVES)
+        if has_test != self._legend_test:  # no test legend without a test set
+            self._legend_test = has_test
+            for ax, (col, *_) in zip(self.axes, CURVES):
+                self.lines[f"test_{col}"].set_label("test" if has_test else "_nolegend_")
+                ax.legend(fontsize=8, loc="upper right")
         self.title.set_text(title)
         return _png(self.fig)
 
@@ -187,28 +196,45 @@ _METRIC_ROWS = (("loss", "loss", 1.0, ""),
 
 def last_metrics(history: pd.DataFrame) -> dict[str, dict[str, float]]:
     """The latest train metrics and the latest evaluated test metrics (scaled as shown: meV units)."""
+    m = live_metrics(history)
     out: dict[str, dict[str, float]] = {"train": {}, "test": {}}
-    if len(history) == 0:
+    if m.train_at is None:
         return out
-    last = history.iloc[-1]
-    test_rows = history[history["test_loss"].notna()] if "test_loss" in history else history.iloc[:0]
     for col, _, scale, _ in _METRIC_ROWS:
-        out["train"][col] = float(last.get(col, math.nan)) * scale
-        if len(test_rows):
-            out["test"][col] = float(test_rows.iloc[-1].get("test_" + col, math.nan)) * scale
+        out["train"][col] = float(m.train.get(col, math.nan)) * scale
+        if m.has_test:
+            out["test"][col] = float(m.test.get(col, math.nan)) * scale
     return out
 
 
-def metrics_html(history: pd.DataFrame) -> str:
-    """The current metrics and loss contributions as a small HTML table (train; test as last evaluated)."""
-    m = last_metrics(history)
-    if not m["train"]:
+def metrics_html(history: pd.DataFrame, status: "SessionStatus | None" = None) -> str:
+    """The current metrics and loss contributions as a small HTML table: train at the latest iteration,
+    test as last evaluated, each column headed by its iteration; test values of an older potential are
+    greyed, italic and marked "stale"; no test column without a test set."""
+    m = live_metrics(history)
+    if m.train_at is None:
+        if status is not None and status.stage:
+            return f"<i>{html.escape(status.stage_text())}</i>"
+        if status is not None and status.running:
+            return "<i>starting the fit…</i>"
         return "<i>no metrics yet: start the fit</i>"
-    rows = "".join(f"<tr><td>{html.escape(label)}</td><td style='text-align:right'>{_fmt(m['train'][col])}</td>"
-                   f"<td style='text-align:right'>{_fmt(m['test'].get(col, math.nan))}</td>"
-                   f"<td>{html.escape(unit)}</td></tr>" for col, label, _, unit in _METRIC_ROWS)
+    stale = "color:#888;font-style:italic;" if m.test_stale else ""
+    note = (f"<div style='{stale}font-size:11px'>test: stale, {m.test_behind} iteration"
+            f"{'' if m.test_behind == 1 else 's'} behind (evaluated every display_step)</div>"
+            if m.test_stale else "")
+    th = f"<th style='text-align:right;padding:0 6px'>train<br>it {m.train_at}</th>"
+    if m.has_test:
+        th += (f"<th class='paceui-test-head' style='text-align:right;padding:0 6px;{stale}'>test"
+               f"{' (stale)' if m.test_stale else ''}<br>it {m.test_at}</th>")
+    rows = ""
+    for col, label, scale, unit in _METRIC_ROWS:
+        rows += (f"<tr><td>{html.escape(label)}</td>"
+                 f"<td style='text-align:right;padding:0 6px'>{_fmt(scale * m.train.get(col, math.nan))}</td>")
+        if m.has_test:
+            rows += f"<td style='text-align:right;padding:0 6px;{stale}'>{_fmt(scale * m.test.get(col, math.nan))}</td>"
+        rows += f"<td>{html.escape(unit)}</td></tr>"
     return ("<table class='paceui-metrics' style='border-collapse:collapse;font-size:12px;white-space:nowrap'>"
-            "<tr><th></th><th>train</th><th>test</th><th></th></tr>" + rows + "</table>")
+            f"<tr><th></th>{th}<th></th></tr>" + rows + "</table>" + note)
 
 
 ERROR_COLUMNS = (("name", "structure"), ("n_atoms", "atoms"), ("de_per_atom_mev", "ΔE (meV/atom)"),

@@ -20,6 +20,7 @@ from paceui.session.events import (
     Progress,
     Resumed,
     Saved,
+    StageChanged,
     Stopped,
     Subscription,
 )
@@ -33,4 +34,4 @@ __all__ = ["ACTIONS", "Action", "ChangeReport", "Changed", "CycleChanged", "Data
            "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress",
            "Resumed",
            "Saved", "Session", "SessionData", "SessionError", "SessionFormatError", "SessionStatus", "SettingsError",
-           "Stopped", "Subscription", "action", "enabled_actions"]
+           "StageChanged", "Stopped", "Subscription", "action", "enabled_actions"]

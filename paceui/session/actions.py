@@ -10,7 +10,7 @@ greys out what is not enabled). ``params`` lists the method's arguments a front 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from paceui.session.status import Phase, SessionStatus
@@ -68,6 +68,17 @@ ACTIONS: tuple[Action, ...] = (
     Action("load", "Load session…", "Open a saved session (replaces this one in the front end)", "ctrl+o",
            lambda s: s.phase in _HALTED, ("path",), "session"),
 )
+
+
+def _not_pending(a: Action) -> Action:
+    """``a`` disabled while the same command (or, for pause, a stop) is pending: a second key press or
+    click during "pausing…" does nothing instead of queueing the command again."""
+    blockers = {a.name, "close"} | ({"stop"} if a.name in ("pause", "resume") else set())
+    pred = a.enabled
+    return replace(a, enabled=lambda s: pred(s) and not blockers.intersection(s.pending))
+
+
+ACTIONS = tuple(_not_pending(a) for a in ACTIONS)
 _BY_NAME = {a.name: a for a in ACTIONS}
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -25,6 +26,7 @@ import numpy as np
 from paceui.ace.ladder import actual_ladder_step
 from paceui.errors import SessionError
 from paceui.fit.fitter import IterationRecord
+from paceui.fit.stages import FIRST_EVALUATION, FIRST_ITERATION
 from paceui.session.events import (
     Changed,
     Failed,
@@ -32,8 +34,10 @@ from paceui.session.events import (
     Paused,
     Resumed,
     Saved,
+    StageChanged,
     Stopped,
 )
+from paceui.session.heartbeat import Heartbeat
 from paceui.session.settings import ChangeReport
 from paceui.session.status import STOP_MESSAGES, Phase, SessionStatus
 
@@ -72,6 +76,18 @@ class Engine:
             "load_candidates": self._cmd_load_candidates, "select_candidates": self._cmd_select_candidates,
             "add_structures": self._cmd_add_structures}
         """The commands :meth:`submit` accepts, each with the handler that runs it on the engine thread."""
+        self._pending: Counter[str] = Counter()  # user commands submitted and not yet done (status.pending)
+        self._pending_t: tuple[str, ...] = ()
+        self._iterated = False                   # an optimizer iteration was done by this engine
+        self._heartbeat: Heartbeat | None = None
+
+    USER_COMMANDS = frozenset({"start", "pause", "resume", "stop", "save", "randomize", "extend_ladder",
+                               "change_settings", "close"})
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """User commands queued or running (in submission order of their names); read by any thread."""
+        return self._pending_t
 
     # ------------------------------------------------------------------ any thread
     def submit(self, name: str, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -82,6 +98,9 @@ class Engine:
                 cmd.future.set_exception(SessionError("the session is closed"))
                 return cmd.future
             self._queue.append(cmd)
+            if name in self.USER_COMMANDS and not kwargs.get("autosave"):
+                self._pending[name] += 1
+                self._pending_t = tuple(self._pending)
             self._idle.clear()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=f"paceui-session-{self.s.name}",
@@ -140,30 +159,59 @@ class Engine:
             cmd.future.set_exception(exc)
         else:
             cmd.future.set_result(result)
+        finally:
+            if cmd.name in self.USER_COMMANDS and not cmd.kwargs.get("autosave"):
+                with self._cv:
+                    self._pending[cmd.name] -= 1
+                    if self._pending[cmd.name] <= 0:
+                        del self._pending[cmd.name]
+                    self._pending_t = tuple(self._pending)
         self.commands_done += 1
 
     def _advance(self, run: bool = False) -> IterationRecord | None:
         """One fitter step with its bookkeeping; ``run``: part of a running fit (halts at its end)."""
         s = self.s
+        stage = self._stage()
+        if stage:
+            s._set_status(stage=stage, stage_since=time.monotonic(), stage_done=None, stage_total=None)
+            s._emit(StageChanged(stage))
         try:
             rec = s.fitter.step()
         except Exception as exc:
             msg = f"{type(exc).__name__}: {exc}"
+            s._set_status(stage="")
             s._emit(Failed(msg, traceback.format_exc()))
             self._halt(Phase.ERROR, "error", f"{STOP_MESSAGES['error']}: {msg}", error=msg)
             return None
+        if stage:
+            s._set_status(stage="")
+            s._emit(StageChanged("", time.monotonic() - s.status.stage_since))
+        if rec is not None and rec.event == "iteration":
+            self._iterated = True
         if rec is None:  # the fit ended on its best cycle's parameters
             st = s.fitter.state
             s._publish()
             self._halt(Phase.FINISHED, st.stop_reason or "finished", st.stop_message, finished=True)
             return None
         s._on_record(rec)
+        if s.path is not None and self._running:
+            if self._heartbeat is None or self._heartbeat.file.parent != s.path:
+                self._heartbeat = Heartbeat(s.path)
+            self._heartbeat.beat(s.total_iterations)
         every = int(s.options.get("autosave_every") or 0)
         if run and self._target is not None and s.total_iterations >= self._target:
             self._halt(Phase.STOPPED, "iterations", STOP_MESSAGES["iterations"])
         elif rec.event == "iteration" and every and s.total_iterations % every == 0:
             self._autosave()
         return rec
+
+    def _stage(self) -> str:
+        """The cold-start stage the next fitter step is in ('' once the fit iterates)."""
+        if self.s.fitter.loss is None:
+            return FIRST_EVALUATION
+        if not self._iterated and self._running:
+            return FIRST_ITERATION
+        return ""
 
     def _halt(self, phase: Phase, reason: str | None, message: str, finished: bool = False,
               error: str | None = None) -> None:
@@ -333,6 +381,8 @@ class Engine:
     def _cmd_close(self) -> None:
         if not self._cmd_stop() and self.s._dirty:
             self._autosave()
+        if self._heartbeat is not None or (self.s.unclean_exit and self.s.path is not None):
+            (self._heartbeat or Heartbeat(self.s.path)).clear()  # type: ignore[arg-type]  # a clean end
 
     def _cmd_call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` in the engine thread at a boundary (reads consistent with the fit)."""

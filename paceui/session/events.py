@@ -37,6 +37,19 @@ class FitStarted(Event):
 
 
 @dataclass(frozen=True)
+class StageChanged(Event):
+    """A cold-start stage began (``stage``: what the fit thread does before it can record iterations:
+    preparing data, neighbour lists, compiling kernels, first iteration) or ended (``stage`` empty;
+    ``elapsed``: seconds the ended stage took). ``done``/``total``: progress where known."""
+
+    kind: ClassVar[str] = "stage"
+    stage: str
+    elapsed: float = 0.0
+    done: int | None = None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
 class Progress(Event):
     """One record: an optimizer iteration, or the initial state of a cycle (``initial``)."""
 

@@ -43,6 +43,7 @@ from paceui.session.build import (
 )
 from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
+from paceui.session.heartbeat import unclean_exit_message
 from paceui.session.learning import ActiveLearning
 from paceui.session.session_data import SessionData
 from paceui.session.settings import LOSS_KEYS, ChangeReport, plan_change
@@ -81,6 +82,7 @@ class Session(ActiveLearning):
         self.options: dict[str, Any] = {"autosave_every": DEFAULT_AUTOSAVE, "weight_factors": {}, **(options or {})}
         self.cache_dir, self._temp_dir = cache_dir, temp_dir
         self.total_iterations = total_iterations
+        self.unclean_exit: str | None = None  # set by load(): what the last run lost when it ended uncleanly
         self._best, self._dirty = best, False  # dirty: changed since the last save
         self.events = EventBus()
         self._engine = Engine(self)
@@ -144,14 +146,18 @@ class Session(ActiveLearning):
                                generation=int(doc["generation"]))
         best = got.potentials.get("best_potential")
         best_t = None if best is None else (float(st.get("best_loss", math.inf)), best, None)
-        return cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
-                   doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t).restored(got)
+        s = cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
+                doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t).restored(got)
+        s.unclean_exit = unclean_exit_message(root, s.total_iterations)
+        return s
 
     # ------------------------------------------------------------------ reading (any thread)
     @property
     def status(self) -> SessionStatus:
-        """Where the fit stands (taken at the last iteration boundary or command)."""
-        return self._status
+        """Where the fit stands (taken at the last iteration boundary or command); ``pending`` lists the
+        commands submitted and not yet done, at once (a front end shows "pausing…" in the same tick)."""
+        pending = self._engine.pending
+        return replace(self._status, pending=pending) if pending else self._status
 
     @property
     def potential(self) -> ACEPotential:
@@ -181,7 +187,7 @@ class Session(ActiveLearning):
     @property
     def actions(self) -> list[Action]:
         """The actions a front end should offer now (see :mod:`paceui.session.actions`)."""
-        return enabled_actions(self._status)
+        return enabled_actions(self.status)
 
     def structures(self, subset: str = "all") -> pd.DataFrame:
         """The dataset, one row per structure (see :func:`paceui.session.analysis.structures_table`)."""

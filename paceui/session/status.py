@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from enum import Enum
 
@@ -17,6 +18,10 @@ class Phase(str, Enum):
     FINISHED = "finished"    # the fit reached its end (maxiter, convergence, early stopping, full ladder)
     ERROR = "error"          # an iteration raised; start() continues with a fresh optimizer
 
+
+PENDING_WORDS = {"pause": "pausing…", "stop": "stopping…", "save": "saving…", "change_settings": "applying…",
+                 "randomize": "randomizing…", "extend_ladder": "extending…", "start": "starting…",
+                 "resume": "resuming…", "close": "closing…"}
 
 STOP_MESSAGES = {"iterations": "the requested number of iterations is done", "user": "stopped by the user",
                  "error": "the fit raised an error"}
@@ -44,6 +49,24 @@ class SessionStatus:
     active_set: str = "none"      # the active set: none, current (of this potential) or stale (of an older one)
     n_candidates: int = 0         # candidate structures loaded (for γ and selection)
     n_selected: int = 0           # candidates in the current D-optimal selection
+    stage: str = ""               # what the fit thread does before its first record ("" once iterating)
+    stage_since: float = 0.0      # time.monotonic() when ``stage`` began (s)
+    stage_done: int | None = None   # progress of ``stage`` where known (items done of ``stage_total``)
+    stage_total: int | None = None
+    pending: tuple[str, ...] = ()   # commands queued but not yet taken by the fit thread (pause, stop, ...)
+
+    def stage_text(self, now: float | None = None) -> str:
+        """The current stage with its elapsed time and progress, e.g. ``compiling kernels… 12 s``."""
+        if not self.stage:
+            return ""
+        dt = (time.monotonic() if now is None else now) - self.stage_since
+        prog = (f" {self.stage_done}/{self.stage_total}" if self.stage_done is not None and self.stage_total
+                else "")
+        return f"{self.stage}…{prog} {dt:.0f} s"
+
+    def pending_text(self) -> str:
+        """Queued commands as the user reads them: ``pausing…``, ``saving…`` ('' for none)."""
+        return ", ".join(PENDING_WORDS.get(p, p + "…") for p in self.pending)
 
     @property
     def functions_left(self) -> int:
@@ -58,5 +81,7 @@ class SessionStatus:
         """One line for logs and status bars."""
         where = f"ladder step {self.ladder_step}, cycle {self.cycle}, iteration {self.iteration}"
         why = f" ({self.stop_message})" if self.stop_message and self.phase is not Phase.RUNNING else ""
+        if self.stage:
+            return f"{self.phase.value}: {self.stage_text()}"
         return (f"{self.phase.value}{why}: {where}, {self.total_iterations} iterations in total, loss {self.loss:.6g}, "
                 f"{self.nfuncs}/{self.target_nfuncs} functions")

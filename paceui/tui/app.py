@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerState
 
 from paceui.session import (
@@ -38,7 +39,7 @@ from paceui.session import (
 )
 from paceui.tui.basis_form import create_with_basis
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
-from paceui.tui.dialogs import Confirm, ParamsDialog
+from paceui.tui.dialogs import Confirm, KeysHelp, ParamsDialog
 from paceui.tui.format import num
 from paceui.tui.pane_analysis import AnalysisPane
 from paceui.tui.pane_data import DataPane
@@ -57,6 +58,17 @@ TRUST_DIALOGS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("weight", "weight factor of the new structures (empty: 1)", "")]),
 }
 """The dialog (title, fields) of each active-learning action."""
+
+
+def status_line(name: str, st: SessionStatus) -> str:
+    """The top line: phase (and pending commands, at once), where the fit stands, the loss with its
+    iteration; before the first record the cold-start stage with its elapsed time."""
+    phase = f"[b]{st.phase.value.upper()}[/b]" + (f" [reverse]{st.pending_text()}[/reverse]" if st.pending else "")
+    if st.stage:
+        return f"[b]{name}[/b] │ {phase} │ {st.stage_text()}"
+    return (f"[b]{name}[/b] │ {phase} │ step {st.ladder_step} cycle {st.cycle} it {st.iteration} │ "
+            f"total {st.total_iterations} │ loss@{st.total_iterations} {num(st.loss)} │ "
+            f"{st.nfuncs}/{st.target_nfuncs} fn")
 
 
 class PaceApp(App[None]):
@@ -82,6 +94,10 @@ class PaceApp(App[None]):
         self._fit_dirty, self._last_redraw = True, 0.0
         self._last_progress: Progress | None = None
         self.redraws = 0                # plot redraws done (the benchmark reads it)
+        self.startup_messages: list[tuple[str, str]] = []  # (message, severity) shown once mounted
+        self._tab_timer: Any = None     # the debounced refresh of a newly shown pane
+        self._tab_switch: Any = None    # the coalesced tab switch of tab keys
+        self._want_tab = ""
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -96,6 +112,8 @@ class PaceApp(App[None]):
     def on_mount(self) -> None:
         self.set_interval(self.poll_interval, self.poll_events, name="poll")
         self.show_session()
+        for message, severity in self.startup_messages:
+            self.report(message, severity)
         if self.autostart:
             self.run_named_action("start")
 
@@ -186,21 +204,17 @@ class PaceApp(App[None]):
 
     def update_status(self, force: bool = False) -> None:
         st = self.session.status
-        if not force and st == self._shown_status:
+        if not force and st == self._shown_status and not st.stage:  # a stage shows its elapsed time
             return
         self._shown_status = st
-        self.query_one("#status", Static).update(
-            f"[b]{self.session.name}[/b] │ [b]{st.phase.value.upper()}[/b] │ step {st.ladder_step} cycle {st.cycle} "
-            f"it {st.iteration} │ total {st.total_iterations} │ loss {num(st.loss)} │ "
-            f"{st.nfuncs}/{st.target_nfuncs} fn",
-            layout=False)  # fixed size: no layout pass
+        self.query_one("#status", Static).update(status_line(self.session.name, st), layout=False)  # fixed size
         enabled = tuple(a.enabled(st) for a in ACTIONS)
         if enabled != self._enabled:  # re-render the footer only when a key changes state
             self._enabled = enabled
             self.refresh_bindings()
         self.query_one(SetupPane).show_counts(st)
-        if force or st.phase is not Phase.RUNNING:
-            self.query_one(FitPane).show_status(st)  # while running: with the rate-limited redraw
+        if force or st.phase is not Phase.RUNNING or st.stage:
+            self.query_one(FitPane).show_status(st)  # while iterating: with the rate-limited redraw
 
     # ------------------------------------------------------------------ actions
     def check_action(self, name: str, parameters: tuple[object, ...]) -> bool | None:
@@ -209,21 +223,76 @@ class PaceApp(App[None]):
             return True if action(str(parameters[0])).enabled(self.session.status) else None
         return True
 
+    TAB_COALESCE = 0.04  # s: tab keys closer than this are one switch, to the last key's tab
+
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        """Show ``tab``; a burst of tab keys (queued while a pane renders) shows only the last one's tab,
+        so keys never land on the wrong tab and no pane is laid out for nothing."""
+        self._want_tab = tab
+        if self._tab_switch is not None:
+            self._tab_switch.stop()
+        self._tab_switch = self.set_timer(self.TAB_COALESCE, self._switch_tab)
+
+    def _switch_tab(self) -> None:
+        self._tab_switch = None
+        try:
+            tabs = self.query_one(TabbedContent)
+        except NoMatches:  # closing
+            return
+        if self._want_tab and tabs.active != self._want_tab:
+            tabs.active = self._want_tab
+
+    TAB_SETTLE = 0.25  # s a tab must stay shown before its pane refreshes (a burst of tab keys does nothing else)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """Focus the tab's main widget (so its keys work at once); refresh what may be stale."""
+        """Only show the pane and focus its main widget (so its keys work at once); what may be stale is
+        refreshed once the tab has stayed shown ``TAB_SETTLE`` s, in workers (debounced: the last tab wins)."""
+        pane = str(event.pane.id)
         focus = {"setup": "#setup-scroll", "data": "#data-table", "fit": "FitPane", "analysis": "#an-table",
-                 "trust": "#trust-table", "sessions": "#sessions-table"}.get(str(event.pane.id))
+                 "trust": "#trust-table", "sessions": "#sessions-table"}.get(pane)
         if focus:
             self.query_one(focus).focus()
-        if event.pane.id == "analysis":
+        if self._tab_timer is not None:
+            self._tab_timer.stop()
+        self._tab_timer = self.set_timer(self.TAB_SETTLE, partial(self._tab_settled, pane))
+
+    def _tab_settled(self, pane: str) -> None:
+        self._tab_timer = None
+        if self.query_one(TabbedContent).active != pane:
+            return
+        if pane == "analysis":
             self.query_one(AnalysisPane).refresh_if_stale()
-        elif event.pane.id == "trust":
+        elif pane == "trust":
             self.query_one(TrustPane).show()
-        elif event.pane.id == "sessions":
-            self.query_one(SessionsPane).rescan()
+        elif pane == "sessions":
+            self.query_one(SessionsPane).rescan_in_background()
+
+    FOCUS = {"setup": "#setup-scroll", "data": "#data-table", "fit": "FitPane", "analysis": "#an-table",
+             "trust": "#trust-table", "sessions": "#sessions-table"}
+
+    def action_leave_field(self) -> None:
+        """Escape in a field: focus the tab's main widget, so letter and digit keys are keys again."""
+        if isinstance(self.focused, (Input, TextArea)):
+            pane = str(self.query_one(TabbedContent).active)
+            self.query_one(self.FOCUS.get(pane, "FitPane")).focus()
+
+    def action_keys(self) -> None:
+        """``?``: every key with what it does and whether it works now."""
+        rows = []
+        for b in self.BINDINGS:
+            if not isinstance(b, Binding) or b.key in ("escape",):
+                continue
+            name = b.action
+            on = True
+            if name.startswith("act("):
+                a = action(name[5:-2])
+                desc, on = f"{a.title}: {a.description}", bool(a.enabled(self.session.status))
+            else:
+                desc = b.description or name
+            rows.append((b.key_display or b.key, desc[:90], on))
+        rows.append(("m", "Fit tab: next plotted metric", True))
+        rows.append(("ctrl+p", "command palette: every action by name", True))
+        self.push_screen(KeysHelp(rows))
 
     def action_act(self, name: str) -> None:
         self.run_named_action(name)
@@ -267,6 +336,7 @@ class PaceApp(App[None]):
                 self.push_screen(ParamsDialog(title, fields), partial(self._trust, name))
             else:
                 self._trust(name, {})
+        self.update_status(force=True)  # "pausing…" and the disabled key in this very tick
 
     def _trust(self, name: str, params: dict[str, Any] | None) -> None:
         """Send an active-learning action to the session; its result goes to the Trust tab."""
@@ -295,11 +365,13 @@ class PaceApp(App[None]):
     def _randomize(self, params: dict[str, Any] | None) -> None:
         if params is not None:
             self.track(self.session.randomize(**params), "randomize")
+            self.update_status(force=True)
 
     def _extend(self, params: dict[str, Any] | None) -> None:
         if params is not None:
             self.track(self.session.extend_ladder(**params), "extend ladder",
                        lambda n: self.report(f"ladder extended: {n} functions added"))
+            self.update_status(force=True)
 
     def save(self, path: str | Path | None = None, then: Callable[[Any], None] | None = None) -> None:
         """Save (to ``path``, else the session's folder); without a folder, ask for one in Sessions."""

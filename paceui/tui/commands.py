@@ -31,7 +31,9 @@ def action_bindings() -> list[Binding]:
     for i, (tab, title) in enumerate(TABS, 1):
         out.append(Binding(str(i), f"tab('{tab}')", title, show=False))
         out.append(Binding(f"f{i}", f"tab('{tab}')", title, show=False, priority=True))
-    out.append(Binding("q", "quit", "Quit", show=True))
+    out.append(Binding("q", "quit", "Quit", show=True))  # before ? Keys: a narrow footer still shows how to quit
+    out.append(Binding("question_mark", "keys", "Keys", show=True, key_display="?"))
+    out.append(Binding("escape", "leave_field", "Leave field", show=False))
     out.append(Binding("ctrl+q", "quit", "Quit", show=False, priority=True))
     return out
 

@@ -67,3 +67,24 @@ class ParamsDialog(ModalScreen[dict[str, Any] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class KeysHelp(ModalScreen[None]):
+    """Every key of the app, with what it does and whether it works now (``?``; Esc or ``?`` closes)."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("question_mark", "close", "Close", show=False)]
+
+    def __init__(self, rows: list[tuple[str, str, bool]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        lines = [f"{key:>9}  {desc}" + ("" if on else "  (not now)") for key, desc, on in self.rows]
+        with Vertical(classes="dialog"):
+            yield Static("[b]Keys[/b]", id="question")
+            yield Static("\n".join(lines), id="keys-list")
+            yield Static("Esc in a field leaves it (then keys work again); [b]Esc[/b] or [b]?[/b] closes this",
+                         classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -4,8 +4,10 @@ before the screen opens, never as tracebacks."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from paceui.demo import DEMO_INPUT
 from paceui.session import Session
@@ -25,15 +27,55 @@ def demo_session(workdir: str | Path = "paceui-demo") -> tuple[Session, bool]:
     return Session.from_input(DEMO_INPUT, name="demo", path=path), True
 
 
+def final_save_on_signals(session: Session) -> Callable[[], None]:
+    """SIGHUP (the terminal went away: a closed SSH window) and SIGTERM stop the fit at its next iteration
+    boundary, save it (a final save: no iteration lost) and exit with 128+signal; returns the undo."""
+    def handler(signum: int, _frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
+        try:
+            session.close(timeout=120)
+        finally:
+            raise SystemExit(128 + signum)
+    sigs = [sig for sig in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if sig is not None]
+    old = {sig: signal.signal(sig, handler) for sig in sigs}
+    return lambda: [signal.signal(sig, h) for sig, h in old.items()] and None  # type: ignore[func-returns-value]
+
+
 def run_tui(session: Session, folder: str | Path | None = None, autostart: bool = False) -> int:
-    """Run the app on ``session`` until the user quits; the session is closed afterwards."""
+    """Run the app on ``session`` until the user quits; the session is closed afterwards (also on
+    SIGHUP/SIGTERM, with a final save: see :func:`final_save_on_signals`)."""
     from paceui.tui.app import PaceApp
 
+    undo = final_save_on_signals(session)
     try:
-        PaceApp(session, folder=folder, autostart=autostart).run()
+        app = PaceApp(session, folder=folder, autostart=autostart)
+        if session.unclean_exit:
+            app.startup_messages.append((session.unclean_exit, "warning"))
+        app.run()
     finally:
         session.close()
+        undo()
     return 0
+
+
+def open_saved(root: Path, ask: Callable[[str], str] = input) -> Session | None:
+    """Load the session in ``root``; when another process holds its lock (``SessionLockedError`` of
+    :mod:`paceui.session.lock`), say who and offer "open read-only" or "take over" (None: quit)."""
+    try:
+        return Session.load(root)
+    except Exception as exc:  # noqa: BLE001 - the lock error class lives in paceui.session.lock (branch hard)
+        if type(exc).__name__ != "SessionLockedError":
+            raise
+        print(f"paceui: {exc}", file=sys.stderr)
+        while True:
+            answer = ask("open [r]ead-only (nothing is saved), [t]ake over (the other one stops saving here), "
+                         "or [q]uit? ").strip().lower()[:1]
+            if answer == "r":
+                return Session.load(root, read_only=True)  # type: ignore[call-arg]
+            if answer == "t":
+                return Session.load(root, take_over=True)  # type: ignore[call-arg]
+            if answer in ("q", ""):
+                return None
 
 
 def main_demo() -> int:
@@ -48,7 +90,8 @@ def main_open(path: str) -> int:
         print(f"paceui: {path} is not a saved session (no {SESSION_FILE}); start one with "
               f"'paceui new input.yaml -o {path}'", file=sys.stderr)
         return 1
-    return run_tui(Session.load(root))
+    session = open_saved(root)
+    return 1 if session is None else run_tui(session)
 
 
 def main_new(input_file: str, output: str | None) -> int:

@@ -16,30 +16,37 @@ from textual.widgets import Log, Static
 from textual_plotext import PlotextPlot
 
 from paceui.session import Progress, Session, SessionStatus
+from paceui.session.live import live_metrics, record_iterations
 from paceui.tui.format import CONTRIBUTIONS, METRICS, num
 
 MAX_POINTS = 400  # records drawn per curve
 
 
 def metrics_text(history: pd.DataFrame, status: SessionStatus) -> str:
-    """The metrics panel: latest train and test errors, loss contributions, where the fit stands."""
+    """The metrics panel: latest train and test errors (each with the total iteration it was computed at;
+    test values of an older potential marked stale), loss contributions, where the fit stands."""
     lines = [f"step [b]{status.ladder_step}[/b] cycle [b]{status.cycle}[/b] it {status.iteration}",
              f"functions {status.nfuncs}/{status.target_nfuncs}"]
-    if len(history):
-        last = history.iloc[-1]
-        test_rows = history[history["test_loss"].notna()] if "test_loss" in history else history.iloc[:0]
-        test = test_rows.iloc[-1] if len(test_rows) else None
-        lines.append(f"{'':8}{'train':>10}{'test':>10}")
+    m = live_metrics(history)
+    if m.train_at is not None:
+        lines.append(f"{'':8}{'train':>10}{'test' + ('*' if m.test_stale else ''):>10}")
+        lines.append(f"{'at it':<8}{m.train_at:>10}{'-' if m.test_at is None else m.test_at:>10}")
         for col, label, scale, _unit in METRICS:
-            t = None if test is None else test.get(f"test_{col}")
-            lines.append(f"{label:<8}{num(scale * last.get(col, math.nan)):>10}"
-                         f"{num(None if t is None else scale * t):>10}")
+            t = m.test.get(col)
+            cell = num(None if t is None else scale * t)
+            cell = f"{cell + '*' if m.test_stale and t is not None else cell:>10}"
+            lines.append(f"{label:<8}{num(scale * m.train.get(col, math.nan)):>10}"
+                         f"{f'[i]{cell}[/i]' if m.test_stale else cell}")
+        if m.test_stale:
+            lines.append(f"[i]* stale: test {m.test_behind} it behind[/i]")
         lines.append("E meV/atom, F meV/Å")
         lines.append("[b]loss terms[/b]")
         for col, label in CONTRIBUTIONS:
-            v = last.get(col, 0.0)
+            v = m.train.get(col, 0.0)
             if v and not (isinstance(v, float) and math.isnan(v)):
                 lines.append(f"  {label:<8}{num(v):>10}")
+    elif status.running:
+        lines.append(status.stage_text() or "starting…")
     else:
         lines.append("no iterations yet: press [b]s[/b] to start")
     lines.append(f"best loss {num(status.best_loss)}")
@@ -62,6 +69,7 @@ class FitPane(Widget):
         self.session: Session | None = None
         self.log_lines: list[str] = []
         self.plotted = 0  # history records in the curve now (tests read it)
+        self._metric_rows = -1
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="fit-top"):
@@ -81,7 +89,11 @@ class FitPane(Widget):
     def show_status(self, status: SessionStatus, history: pd.DataFrame | None = None) -> None:
         if self.session is not None:
             hist = self.session.history if history is None else history
-            self.query_one("#fit-metrics", Static).update(metrics_text(hist, status), layout=False)  # fixed size
+            text = metrics_text(hist, status)
+            n = text.count("\n")
+            # a layout pass only when the panel needs more (or fewer) rows: it grows with its content
+            self.query_one("#fit-metrics", Static).update(text, layout=n != self._metric_rows)
+            self._metric_rows = n
 
     def log_line(self, text: str) -> None:
         self.log_lines.append(text)
@@ -109,7 +121,7 @@ class FitPane(Widget):
             # at most MAX_POINTS records (evenly spaced, the last always): braille resolution is 2 per cell,
             # and a long fit must not make every redraw slower
             idx = np.unique(np.linspace(0, len(hist) - 1, min(len(hist), MAX_POINTS)).round().astype(int))
-            x = idx.astype(float)
+            x = record_iterations(hist)[idx].astype(float)  # total iterations: one x axis for all cycles
             y = hist[col].to_numpy(float)[idx] * scale
             tcol = f"test_{col}"
             yt = hist[tcol].to_numpy(float)[idx] * scale if tcol in hist else np.full(len(idx), np.nan)
@@ -122,7 +134,7 @@ class FitPane(Widget):
             if both.size:
                 ticks = np.linspace(both.min(), both.max(), 5) if np.ptp(both) > 0 else both[:1]
                 plt.yticks(ticks.tolist(), [num(10 ** t, 3) for t in ticks])
-            plt.xlabel("record")
+            plt.xlabel("iteration (total)")
         self.plotted = len(hist)
         self.show_status(session.status, hist)
         plot.refresh()

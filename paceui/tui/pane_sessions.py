@@ -3,14 +3,17 @@ open one (Enter on its row), and save the current session under a new folder ("s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Static
+from textual.worker import Worker, WorkerState
 
 from paceui.session import Session
 from paceui.session.store import SESSION_FILE
@@ -53,6 +56,7 @@ class SessionsPane(Widget):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.rows: list[dict[str, Any]] = []
+        self._scanned: tuple[Path, float] | None = None  # (folder, time.monotonic()) of the last scan
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="bar"):
@@ -75,10 +79,30 @@ class SessionsPane(Widget):
     def focus_table(self) -> None:
         self.query_one("#sessions-table", DataTable).focus()
 
-    def rescan(self) -> None:
-        app: Any = self.app
+    def rescan_in_background(self, max_age: float = 2.0) -> None:
+        """Rescan in a thread worker (what a tab switch does): the UI thread only fills the table; a scan
+        of the same folder younger than ``max_age`` s is kept (cached)."""
         folder = Path(self.query_one("#sessions-folder", Input).value or ".")
-        self.rows = list_sessions(folder)
+        if self._scanned is not None and self._scanned[0] == folder and time.monotonic() - self._scanned[1] < max_age:
+            return
+        self._scan(folder)
+
+    @work(thread=True, exclusive=True, group="sessions-scan", exit_on_error=False)
+    def _scan(self, folder: Path) -> tuple[Path, list[dict[str, Any]]]:
+        return folder, list_sessions(folder)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "sessions-scan" and event.state is WorkerState.SUCCESS and event.worker.result:
+            folder, rows = event.worker.result
+            self._fill(folder, rows)
+
+    def rescan(self) -> None:
+        folder = Path(self.query_one("#sessions-folder", Input).value or ".")
+        self._fill(folder, list_sessions(folder))
+
+    def _fill(self, folder: Path, rows: list[dict[str, Any]]) -> None:
+        app: Any = self.app
+        self.rows, self._scanned = rows, (folder, time.monotonic())
         table = self.query_one("#sessions-table", DataTable)
         table.clear(columns=True)
         table.add_columns("folder", "name", "phase", "iterations", "loss", "functions", "saved gen.")
