@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -191,11 +192,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:  # PotentialError, InputError are ValueErrors
-        print(f"paceui {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _warning_line(args.command)  # type: ignore[assignment]
+        try:
+            return int(args.func(args) or 0)
+        except (ValueError, OSError, KeyError, RuntimeError) as exc:  # PotentialError, InputError are ValueErrors
+            print(f"paceui {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"paceui {args.command}: interrupted", file=sys.stderr)
+            return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` for the error line; an OSError names its file and its reason."""
+    if isinstance(exc, OSError) and exc.strerror:
+        f = f"{exc.filename}: " if exc.filename else ""
+        return f"{f}{exc.strerror}" + ("" if isinstance(exc, FileNotFoundError) else f" ({type(exc).__name__})")
+    if isinstance(exc, KeyError):
+        return f"missing key {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def _warning_line(command: str) -> Any:
+    """A ``warnings.showwarning`` that prints paceui's warnings as one line on stderr."""
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        print(f"paceui {command}: warning: {message}", file=sys.stderr)
+    return show
 
 
 def _tui(argv: list[str]) -> int:

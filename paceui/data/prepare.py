@@ -22,6 +22,7 @@ from paceui.data.io import load_files
 from paceui.data.nlcache import PackedNeighbors, build_packed_neighbors
 from paceui.data.reference import DataWarning, apply_reference_energy, reference_energy_json
 from paceui.data.split import split_indices
+from paceui._keys import check_keys
 from paceui.data.validate import DropRecord, filter_rows, isolated_atom_reasons
 from paceui.data.weights import (
     WeightingPolicy,
@@ -63,7 +64,7 @@ class DataConfig:
     seed: int | None = None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | str | Sequence[str]) -> "DataConfig":
+    def from_dict(cls, data: Mapping[str, Any] | str | Sequence[str], source: str = "") -> "DataConfig":
         """Parse the ``data:`` value (a dict, or a bare file name / list); unknown keys raise."""
         if isinstance(data, (str, os.PathLike)) or (isinstance(data, Sequence) and not isinstance(data, Mapping)):
             data = {"filename": data}
@@ -75,10 +76,7 @@ class DataConfig:
                 warnings.warn(f"data: {k} is a legacy pacemaker option (not in 0.3.0); ignored",
                               DataWarning, stacklevel=2)
                 d.pop(k)
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(map(str, set(d) - allowed))
-        if unknown:
-            raise ValueError(f"data: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        check_keys(d, {f.name for f in dataclasses.fields(cls)}, "data", source)
         if "filename" not in d:
             raise ValueError("data: filename is required (a file name or a list of them)")
         files = _names(d["filename"], "filename")
