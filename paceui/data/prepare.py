@@ -23,7 +23,7 @@ from paceui.data.nlcache import PackedNeighbors, build_packed_neighbors
 from paceui.data.reference import DataWarning, apply_reference_energy, reference_energy_json
 from paceui.data.split import split_indices
 from paceui._keys import check_keys
-from paceui.data.validate import DropRecord, filter_rows, isolated_atom_reasons
+from paceui.data.validate import DropRecord, close_pair_reasons, filter_rows, isolated_atom_reasons
 from paceui.data.weights import (
     WeightingPolicy,
     adjust_aug_weights,
@@ -224,7 +224,7 @@ def _prepare(cfg: DataConfig, elements: Sequence[str] | None, cutoff: float | No
     if cutoff is not None:
         pack = build_packed_neighbors(list(joint["ase_atoms"]), cutoff, els, cache_dir=cache_dir,
                                       use_cache=use_cache, progress=progress)
-        lonely = isolated_atom_reasons(pack)
+        lonely = {**isolated_atom_reasons(pack), **close_pair_reasons(pack)}
         if lonely:
             recs = [DropRecord(joint.index[p], str(joint["name"].iloc[p]), r) for p, r in sorted(lonely.items())]
             if strict:

@@ -8,6 +8,7 @@ and returns a record; :meth:`Fitter.run` loops. Between steps, :meth:`Fitter.sta
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,18 +18,57 @@ import numpy as np
 
 from paceui.ace.ladder import actual_ladder_step, empty_like, extend_basis
 from paceui.ace.potential import ACEPotential
+from paceui.fit.callbacks import call_callback
 from paceui.fit.config import BackendConfig, FitConfig
 from paceui.fit.evaluation import attach, fit_metrics, make_loss, resolve_kappa  # noqa: F401 (re-exported)
 from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
 from paceui.fit.metrics import FitMetrics
 from paceui.fit.optimizers import Stepper, make_stepper
 
+_LOG = logging.getLogger("paceui.fit")
 STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": "optimizer converged",
                 "early_stopping": "early stopping: relative loss change stayed above the threshold",
                 "stalled": "the optimizer could not make further progress", "user": "stopped by the user",
                 "finished": "fit finished", "error": "error"}
 STATE_VERSION = 1  # version of the :meth:`Fitter.state_dict` layout
 _KEEP: Any = object()  # "unchanged" for :meth:`Fitter.update`
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss or its gradient is NaN/inf; ``structure`` is the training structure's position (or None)."""
+
+    def __init__(self, message: str, structure: int | None = None) -> None:
+        super().__init__(message)
+        self.structure = structure
+
+
+def check_finite(res: LossResult, theta: np.ndarray, data: FitArrays, names: Any = None,
+                 allow_inf: bool = False) -> None:
+    """Raise :class:`NonFiniteLossError` naming the reason and the first structure responsible when the
+    loss or gradient of ``res`` is NaN (or inf, unless ``allow_inf``: a line search may try such steps)."""
+    bad = (lambda a: np.isnan(a)) if allow_inf else (lambda a: ~np.isfinite(a))  # noqa: E731
+    if not (bad(np.asarray(res.loss)).any() or (res.grad is not None and bad(res.grad).any())):
+        return
+    if not np.isfinite(theta).all():
+        raise NonFiniteLossError(f"the fit parameters became non-finite ({int((~np.isfinite(theta)).sum())} "
+                                 "of them): the optimizer diverged; lower the step (options) or add regularisation")
+    e = np.asarray(res.e_pred)
+    f = np.asarray(res.f_pred).reshape(-1, 3)
+    so = np.asarray(data.struct_off)
+    f_bad = ~np.isfinite(f).all(axis=1)
+    s_bad = ~np.isfinite(e) if e.shape == (len(so) - 1,) else np.zeros(len(so) - 1, bool)
+    if f_bad.shape[0] == so[-1]:
+        s_bad |= np.add.reduceat(f_bad.astype(np.int64), so[:-1]) > 0 if len(so) > 1 else False
+    hit = np.flatnonzero(s_bad)
+    what = "loss" if not np.isfinite(res.loss) else "gradient"
+    if hit.size:
+        k = int(hit[0])
+        name = f" '{names[k]}'" if names is not None and k < len(names) else ""
+        raise NonFiniteLossError(f"the {what} is not finite: training structure #{k}{name} has a non-finite "
+                                 f"predicted energy or force ({hit.size} structure(s) in all); check its atoms "
+                                 "(coincident atoms, huge coordinates)", k)
+    raise NonFiniteLossError(f"the {what} is not finite (no single structure is responsible: check the loss "
+                             "settings and the weights)")
 
 
 @dataclass
@@ -95,6 +135,7 @@ class Fitter:
                  on_potential: Callable[[ACEPotential, IterationRecord], None] | None = None) -> None:
         self.target, self.rng, self.on_potential = target, np.random.default_rng(seed), on_potential
         self.callbacks, self.callback_errors, self.state = list(callbacks or []), [], FitState()
+        self.structure_names: Any = None  # names of the training structures, for error messages
         self.current = (initial if initial is not None else empty_like(target) if fit.ladder else target).copy()
         self._stop_requested, self._done, self._last_reason = False, False, "finished"
         self._gen: Iterator[IterationRecord] | None = None
@@ -306,7 +347,9 @@ class Fitter:
             return t
 
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            res = loss(expand(x), self.train)
+            t = expand(x)
+            res = loss(t, self.train)
+            check_finite(res, t, self.train, self.structure_names, allow_inf=True)
             cache["x"], cache["res"] = x.copy(), res
             return res.loss, res.grad[mask]
 
@@ -318,7 +361,9 @@ class Fitter:
         try:
             if not cyc.started:
                 self.theta = fixed
-                rec = self._record(fixed, loss(fixed, self.train), 0, 1, 0.0, event="initial")
+                res0 = loss(fixed, self.train)
+                check_finite(res0, fixed, self.train, self.structure_names)
+                rec = self._record(fixed, res0, 0, 1, 0.0, event="initial")
                 cyc.started, self._last_reason = True, "maxiter"
                 yield rec
             while True:
@@ -389,10 +434,12 @@ class Fitter:
                 self.on_potential(pot, rec)
             for cb in self.callbacks:
                 try:
-                    cb(potential=pot, basis_config=pot, metrics=train, test_metrics=test, current_fit_iteration=it,
-                       current_fit_cycle=st.cycle, current_ladder_step=st.ladder_step)
+                    call_callback(cb, potential=pot, basis_config=pot, metrics=train, test_metrics=test,
+                                  current_fit_iteration=it, current_fit_cycle=st.cycle,
+                                  current_ladder_step=st.ladder_step)
                 except Exception as exc:  # a user callback must not kill the fit
-                    self.callback_errors.append(f"iteration {it}: {getattr(cb, '__name__', cb)}: "
-                                                f"{type(exc).__name__}: {exc}")
+                    msg = f"iteration {it}: {getattr(cb, '__name__', cb)}: {type(exc).__name__}: {exc}"
+                    self.callback_errors.append(msg)
+                    _LOG.warning(f"callback failed: {msg}")
         return rec
 

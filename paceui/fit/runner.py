@@ -12,6 +12,7 @@ import getpass
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,56 @@ def build_target(cfg: InputConfig) -> tuple[ACEPotential, ACEPotential | None]:
         if ip:
             files = ip if isinstance(ip, list) else [ip]
             initial = merge_potentials([load_potential(resolve(f)) for f in files])
+            check_initial(target, initial, ", ".join(map(str, files)))
     target.metadata.update(meta)
     return target, initial
+
+
+class UpfitWarning(UserWarning):
+    """An initial potential whose setup differs from the target where the ladder keeps the initial one."""
+
+
+def check_initial(target: ACEPotential, initial: ACEPotential, name: str) -> None:
+    """Refuse an initial potential the target cannot continue (other elements, a larger cutoff than the
+    neighbour lists built for the target); warn where the ladder keeps the initial bond's radial setup."""
+    from paceui.ace.potential import PotentialError
+
+    extra = sorted(set(initial.elements) - set(target.elements))
+    if extra:
+        raise PotentialError(f"initial potential {name}: elements {extra} are not in the target's "
+                             f"{target.elements}; give a potential of the target's elements")
+    if initial.cutoff > target.cutoff + 1e-12:
+        raise PotentialError(f"initial potential {name}: cutoff {initial.cutoff:g} Å is larger than the target's "
+                             f"{target.cutoff:g} Å (the neighbour lists are built for the target); set the target's "
+                             f"bonds rcut to {initial.cutoff:g} or use an initial potential with rcut <= "
+                             f"{target.cutoff:g}")
+    tb = target.bonds()
+    for pair, b in initial.bonds().items():
+        t = tb.get(pair)
+        if t is None or pair[0] > pair[1]:
+            continue
+        diff = [f"{k} {getattr(b, k)!r} (target {getattr(t, k)!r})" for k in
+                ("rcut", "dcut", "radbase", "radparameters", "r_in", "delta_in", "inner_cutoff_type")
+                if getattr(b, k) != getattr(t, k)]
+        if diff:
+            warnings.warn(f"initial potential {name}: bond {pair[0]}-{pair[1]} keeps the initial potential's "
+                          f"{', '.join(diff)} through the ladder", UpfitWarning, stacklevel=2)
+
+
+def stored_reference_energy(data: Any, *pots: ACEPotential | None) -> Any:
+    """The ``data:`` section with ``reference_energy`` from a potential's metadata when it gives none
+    (as pacemaker does on upfit), so the energy zero of a continued fit does not move."""
+    d = {"filename": data} if isinstance(data, (str, list)) else dict(data)
+    if d.get("reference_energy") is not None:
+        return d
+    for pot in pots:
+        ref = None if pot is None else pot.metadata.get("reference_energy")
+        if ref:
+            LOG.info(f"reference_energy from the potential's metadata: {ref}")
+            warnings.warn(f"data: no reference_energy given; using the one stored in the potential's metadata "
+                          f"({ref})", UpfitWarning, stacklevel=2)
+            return {**d, "reference_energy": ref}
+    return d
 
 
 def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.yaml", potential: str | None = None,
@@ -129,7 +178,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     LOG.info(f"Target potential: {counts['functions']} functions {counts['functions_per_element']}, "
              f"{counts['coefficients_func'] + counts['coefficients_crad']} coefficients, cutoff {target.cutoff:g} Å")
     save_potential(target, wd / "target_potential.yaml")
-    data_cfg = {"filename": cfg.data} if isinstance(cfg.data, str) else dict(cfg.data)
+    data_cfg = stored_reference_energy(cfg.data, target, initial)
     data_cfg.setdefault("datapath", cfg.base_dir)
     ev = None
     if cfg.backend.evaluator == "dask" and cfg.fit.repulsion != "auto":  # the workers build the neighbour lists
@@ -165,6 +214,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     fit_cfg = replace(cfg.fit, maxiter=0) if no_fit else cfg.fit
     fitter = Fitter(target, train, fit_cfg, test=test, backend=cfg.backend, initial=initial, seed=cfg.seed,
                     callbacks=load_callbacks(cfg.fit.callbacks, cfg.base_dir))
+    fitter.structure_names = list(prepared.train["name"]) if "name" in prepared.train.columns else None
     try:
         _drive(fitter, wd, cfg)
         out = fitter.state.best_potential or fitter.potential()
@@ -176,8 +226,8 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
         save_yace(out, wd / (str(Path(output).with_suffix(".yace")) if output.endswith((".yaml", ".yml"))
                              else output + ".yace"))
         LOG.info(f"Fit stopped: {fitter.state.stop_message}. Potential saved to {output}")
-        for err in fitter.callback_errors:
-            LOG.warning(f"callback error: {err}")
+        if fitter.callback_errors:
+            LOG.warning(f"{len(fitter.callback_errors)} callback call(s) failed (first: {fitter.callback_errors[0]})")
         if not no_predict:
             _predict(out, prepared, wd, cfg, fitter, write_report, save_dataframe)
     finally:

@@ -19,7 +19,7 @@ from paceui.data.io import save_dataframe
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter
-from paceui.fit.runner import build_target
+from paceui.fit.runner import build_target, stored_reference_energy
 from paceui.session.dataset import SessionData, prepare_session_data, source_files
 from paceui.session.settings import plain_value
 
@@ -63,6 +63,7 @@ def parts_from_input(input_file: str | os.PathLike[str], cache_dir: str | os.Pat
     settings = plain_value(load_yaml_file(input_file))
     settings["data"] = absolute_data(cfg.data, cfg.base_dir)
     target, initial = build_target(cfg)
+    settings["data"] = stored_reference_energy(settings["data"], target, initial)
     return _assemble(settings, cfg.base_dir, target, initial, cache_dir, [])
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from paceui.ace.ladder import actual_ladder_step
 from paceui.fit.fitter import IterationRecord
 from paceui.session.events import (
+    CallbackFailed,
     Changed,
     CycleChanged,
     Error,
@@ -59,6 +60,7 @@ class Engine:
 
     def __init__(self, session: "Session") -> None:
         self.s = session
+        self._n_callback_errors = len(session.fitter.callback_errors)  # those reported before (a loaded session)
         self._cv = threading.Condition()
         self._queue: deque[_Command] = deque()
         self._thread: threading.Thread | None = None
@@ -155,6 +157,10 @@ class Engine:
             self._halt(Phase.FINISHED, st.stop_reason or "finished", st.stop_message, finished=True)
             return None
         s._on_record(rec)
+        errs = s.fitter.callback_errors
+        for msg in errs[min(getattr(self, "_n_callback_errors", 0), len(errs)):]:
+            s._emit(CallbackFailed(msg))
+        self._n_callback_errors = len(errs)
         every = int(s.options.get("autosave_every") or 0)
         if run and self._target is not None and s.total_iterations >= self._target:
             self._halt(Phase.STOPPED, "iterations", STOP_MESSAGES["iterations"])
