@@ -84,8 +84,13 @@ def cmd_yaml2yace(args: argparse.Namespace) -> int:
     if args.output and len(args.potential) > 1:
         print("paceui yaml2yace: -o/--output needs exactly one input file", file=sys.stderr)
         return 2
-    for p in args.potential:
-        out = args.output or (str(Path(p).with_suffix(".yace")) if p.endswith((".yaml", ".yml")) else p + ".yace")
+    from paceui._atomic import check_writable
+    from paceui.fit.runner import yace_name
+
+    outs = [args.output or str(yace_name(p)) for p in args.potential]
+    for o in outs:
+        check_writable(o, "-o/--output")
+    for p, out in zip(args.potential, outs):
         save_yace(load_potential(p), out)
         print(f"{p} -> {out}")
     return 0
@@ -98,11 +103,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from paceui.ace.evaluator import ACEModel
 
     model = ACEModel(args.potential, spline=not args.analytic)
-    frames = ase.io.read(args.structure, index=args.index)
-    frames = frames if isinstance(frames, list) else [frames]
+    frames = read_structures(args.structure, args.index)
     out = []
     for k, at in enumerate(frames):
-        r = model.evaluate(at)
+        try:
+            r = model.evaluate(at)
+        except ValueError as exc:
+            raise ValueError(f"{args.structure}: frame {k}: {exc}") from None
         out.append({"index": k, "natoms": len(at), "energy": r.energy, "energy_per_atom": r.energy / len(at),
                     "max_force": float(np.abs(r.forces).max()) if len(at) else 0.0,
                     "forces": r.forces.tolist(), "stress": None if r.stress is None else r.stress.tolist()})
@@ -117,9 +124,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_fit(args: argparse.Namespace) -> int:
-    from paceui.fit.runner import run_fit
+def read_structures(path: str, index: str = ":") -> list[Any]:
+    """The frames of an ASE-readable file; a missing, empty, truncated or garbage file is a ValueError
+    (or OSError) naming the file."""
+    import ase.io
 
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(p))
+    if p.is_dir():
+        raise ValueError(f"{p}: is a folder, not a structure file")
+    if p.stat().st_size == 0:
+        raise ValueError(f"{p}: the file is empty (no structures)")
+    try:
+        frames = ase.io.read(p, index=index)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as exc:  # ASE's readers raise anything on a truncated or foreign file
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        raise ValueError(f"{p}: not a readable structure file ({type(exc).__name__}{': ' + msg if msg else ''}); "
+                         "give an ASE-readable file (extxyz, POSCAR, cif, ...)") from None
+    frames = frames if isinstance(frames, list) else [frames]
+    if not frames:
+        raise ValueError(f"{p}: no structures selected (index {index!r})")
+    return frames
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from paceui.fit.runner import clean_outputs, run_fit
+
+    if args.clean:
+        gone = clean_outputs(".")
+        print(f"removed {len(gone)} generated file(s)" + (": " + ", ".join(p.name for p in gone) if gone else ""))
+        return 0
     run_fit(args.input, output=args.output, potential=args.potential, initial_potential=args.initial_potential,
             data=args.data, dry_run=args.dry_run, no_fit=args.no_fit, no_predict=args.no_predict, log=args.log)
     return 0
@@ -145,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 "on a saved session.")
     p.add_argument("-V", "--version", action="version", version=f"paceui {__version__}")
     sub = p.add_subparsers(dest="command")
+    version = f"paceui {__version__}"
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        sp = _add(name, **kw)
+        sp.add_argument("-v", "--version", action="version", version=version)
+        return sp
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     s = sub.add_parser("info", help="summarise a .yaml/.yace potential")
     s.add_argument("potential", nargs="+")
     s.add_argument("--json", action="store_true", help="machine-readable output")
@@ -171,9 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build basis, data and neighbour lists, write target_potential.yaml, then exit")
     s.add_argument("--no-fit", dest="no_fit", action="store_true", help="skip fitting (predict with the target)")
     s.add_argument("--no-predict", dest="no_predict", action="store_true", help="skip predictions and report")
+    s.add_argument("-c", "--clean", action="store_true",
+                   help="remove the files a fit generated here (pacemaker's list, report/, interim potentials), then exit")
     s.set_defaults(func=cmd_fit)
-    s = sub.add_parser("demo", help="evaluate the bundled demo potential on the bundled Zuo Cu data")
-    s.add_argument("--quick", action="store_true", help="fewer structures")
+    s = sub.add_parser("demo", help="fit the bundled demo (Cu, Zuo et al. data) in ./paceui-demo",
+                       description="Fit an ACE potential for Cu on the bundled Zuo et al. (2020) DFT data, the way "
+                       "'paceui fit' does: copies assets/demo/input.yaml to ./paceui-demo, writes "
+                       "output_potential.yaml (+ .yace), metrics and report/ there, and prints the train/test "
+                       "errors. Takes a few minutes; --quick runs 10 iterations.")
+    s.add_argument("--quick", action="store_true", help="10 iterations instead of 60")
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("new", help="terminal UI on a new session from a pacemaker input.yaml")
     s.add_argument("input")
@@ -192,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    _exit_on_sigterm()
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = _warning_line(args.command)  # type: ignore[assignment]
@@ -203,6 +256,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"paceui {args.command}: interrupted", file=sys.stderr)
             return 130
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so a write in progress removes its temporary file (see paceui._atomic)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def _one_line(exc: BaseException) -> str:

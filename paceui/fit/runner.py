@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from paceui import __version__
+from paceui._atomic import OutputPathError, atomic_write_text, check_writable, rescue_write
 from paceui.ace.basis import build_potential, delta_crad
 from paceui.ace.ctilde import save_yace
 from paceui.ace.potential import ACEPotential
@@ -57,6 +58,30 @@ def _setup_logging(workdir: Path, log: str) -> None:
     sh.setFormatter(logging.Formatter("%(message)s"))
     LOG.addHandler(sh)
     LOG.propagate = False
+
+
+GENERATED = ("fitting_data_info.csv", "fitting_data_info.pckl.gzip", "test_data_info.pckl.gzip", "log.txt", "nohup.out",
+             "target_potential.yaml", "current_extended_potential.yaml", "output_potential.yaml", "output_potential.yace",
+             "ladder_metrics.txt", "cycle_metrics.txt", "metrics.txt", "test_ladder_metrics.txt",
+             "test_cycle_metrics.txt", "test_metrics.txt", "train_pred.pckl.gzip", "test_pred.pckl.gzip",
+             "test_ef-distributions.png", "train_ef-distributions.png")
+"""Files ``paceui fit -c/--clean`` removes (pacemaker's list), besides ``report/`` and the interim and
+ensemble potentials."""
+
+
+def clean_outputs(wd: str | os.PathLike[str] = ".") -> list[Path]:
+    """Remove what ``paceui fit`` generated in ``wd`` (pacemaker's ``-c/--clean``); returns what went."""
+    import shutil
+
+    wd = Path(wd)
+    gone = [wd / n for n in GENERATED if (wd / n).is_file()]
+    gone += sorted(wd.glob("interim_potential*.yaml")) + sorted(wd.glob("ensemble_potential*.yaml"))
+    for f in gone:
+        f.unlink()
+    if (wd / "report").is_dir():
+        shutil.rmtree(wd / "report")
+        gone.append(wd / "report")
+    return gone
 
 
 def reset_potential(pot: ACEPotential) -> ACEPotential:
@@ -170,6 +195,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
 
     cfg = InputConfig.from_file(input_file).with_overrides(potential, initial_potential, data)  # fail before any file
     wd = Path(workdir or ".").resolve()
+    check_outputs(wd, output, log, cfg.backend.imagetype, no_predict or dry_run)
     wd.mkdir(parents=True, exist_ok=True)
     _setup_logging(wd, log)
     LOG.info(f"paceui {__version__}: {cfg.source}")
@@ -196,10 +222,13 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     save_dataframe(prepared.train.drop(columns=drop, errors="ignore"), wd / "fitting_data_info.pckl.gzip")
     if prepared.test is not None:
         save_dataframe(prepared.test.drop(columns=drop, errors="ignore"), wd / "test_data_info.pckl.gzip")
-    ef_distributions(wd / f"train_ef-distributions.{cfg.backend.imagetype}",
-                     prepared.train["energy_corrected_per_atom"].to_numpy(),
-                     np.concatenate([np.linalg.norm(np.asarray(f).reshape(-1, 3), axis=1) for f in prepared.train["forces"]]),
-                     image_format=cfg.backend.imagetype)
+    for name, frame in (("train", prepared.train), ("test", prepared.test)):
+        if frame is not None and len(frame):
+            ef_distributions(wd / f"{name}_ef-distributions.{cfg.backend.imagetype}",
+                             frame["energy_corrected_per_atom"].to_numpy(),
+                             np.concatenate([np.linalg.norm(np.asarray(f).reshape(-1, 3), axis=1)
+                                             for f in frame["forces"]]),
+                             image_format=cfg.backend.imagetype)
     if dry_run:
         LOG.info("Dry run: basis, data and neighbour lists prepared; no fit.")
         if ev is not None:
@@ -222,9 +251,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
         out.metadata.pop("_fit_cycles", None)
         if cfg.fit.repulsion == "auto":
             out = add_zbl_repulsion(out, prepared.train_neighbors)
-        save_potential(out, wd / output)
-        save_yace(out, wd / (str(Path(output).with_suffix(".yace")) if output.endswith((".yaml", ".yml"))
-                             else output + ".yace"))
+        save_final(out, wd / output)
         LOG.info(f"Fit stopped: {fitter.state.stop_message}. Potential saved to {output}")
         if fitter.callback_errors:
             LOG.warning(f"{len(fitter.callback_errors)} callback call(s) failed (first: {fitter.callback_errors[0]})")
@@ -233,6 +260,39 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     finally:
         fitter.close()  # the Dask evaluator's shards and cluster, if any
     return FitRun(wd, target, out, fitter, prepared)
+
+
+def yace_name(output: str | os.PathLike[str]) -> Path:
+    """The .yace written beside a .yaml output (pacemaker's rule)."""
+    o = str(output)
+    return Path(str(Path(o).with_suffix(".yace")) if o.endswith((".yaml", ".yml")) else o + ".yace")
+
+
+def check_outputs(wd: Path, output: str, log: str, imagetype: str, no_predict: bool) -> None:
+    """Every path ``paceui fit`` will write, checked before anything is computed (OutputPathError)."""
+    check_writable(wd, "working folder", folder=True)
+    check_writable(wd / output, "-o/--output")
+    check_writable(wd / yace_name(output), "-o/--output (.yace)")
+    check_writable(wd / log, "-l/--log")
+    for name in ("target_potential.yaml", "fitting_data_info.pckl.gzip", f"train_ef-distributions.{imagetype}"):
+        check_writable(wd / name)
+    if not no_predict:
+        check_writable(wd / "report", "report folder", folder=True)
+        check_writable(wd / "train_pred.pckl.gzip", "predictions")
+
+
+def save_final(pot: ACEPotential, path: Path) -> None:
+    """Save the fitted potential (+ .yace); when that fails, keep it in a writable place and say where."""
+    try:
+        save_potential(pot, path)
+        save_yace(pot, yace_name(path))
+    except OSError as exc:
+        from paceui.ace.yaml_io import potential_to_yaml
+
+        kept = rescue_write(potential_to_yaml(pot).encode(), path.name, path)
+        LOG.error(f"could not write {path}: {exc.strerror or exc}; the fitted potential was kept in {kept}")
+        raise OutputPathError(f"{path}: could not be written ({exc.strerror or exc}); the fitted potential was "
+                              f"kept in {kept}") from None
 
 
 def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
@@ -257,6 +317,8 @@ def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
                                         rec.seconds_per_eval_atom))
                 if rec.test is not None:
                     LOG.info(extended_block("TEST STATS", rec.iteration, rec.test, rec.seconds_per_eval_atom))
+            if rec.event == "initial" and rec.cycle == 0 and fitter.cfg.ladder:
+                save_potential(fitter.current, wd / "current_extended_potential.yaml")  # the basis just extended
             if rec.event == "iteration":
                 pot = fitter.potential()
                 pot.metadata["intermediate_time"] = str(_dt.datetime.now())
@@ -317,5 +379,5 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
 
     write_report(wd / "report", report["train"], report.get("test"), pd.DataFrame(fitter.state.history),
                  image_format=cfg.backend.imagetype)
-    (wd / "report" / "history.json").write_text(json.dumps({"stop_reason": fitter.state.stop_message}))
+    atomic_write_text(wd / "report" / "history.json", json.dumps({"stop_reason": fitter.state.stop_message}))
 
