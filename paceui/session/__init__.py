@@ -10,6 +10,7 @@ from paceui.session.actions import ACTIONS, Action, action, enabled_actions
 from paceui.session.dataset import DatasetChangedError, SessionData
 from paceui.session.engine import SessionError
 from paceui.session.events import (
+    CallbackFailed,
     Changed,
     CycleChanged,
     Error,
@@ -24,12 +25,14 @@ from paceui.session.events import (
     Stopped,
     Subscription,
 )
+from paceui.session.lock import LockHolder, SessionLock, SessionLockedError
 from paceui.session.session import Session
 from paceui.session.settings import ChangeReport, SettingsError
 from paceui.session.status import Phase, SessionStatus
-from paceui.session.store import FORMAT_VERSION, SessionFormatError
+from paceui.session.store import FORMAT_VERSION, RecoveredSessionWarning, SessionFormatError
 
-__all__ = ["ACTIONS", "Action", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError", "Error", "Event",
+__all__ = ["ACTIONS", "Action", "CallbackFailed", "ChangeReport", "Changed", "LockHolder", "RecoveredSessionWarning",
+           "SessionLock", "SessionLockedError", "CycleChanged", "DatasetChangedError", "Error", "Event",
            "EventBus", "FORMAT_VERSION", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress", "Resumed",
            "Saved", "Session", "SessionData", "SessionError", "SessionFormatError", "SessionStatus", "SettingsError",
            "Stopped", "Subscription", "action", "enabled_actions"]

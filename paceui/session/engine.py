@@ -213,6 +213,9 @@ class Engine:
         if iterations is not None and (isinstance(iterations, bool) or int(iterations) < 0):
             raise SessionError(f"iterations must be a count >= 0, got {iterations!r}")
         phase = s.status.phase
+        if resume and phase is Phase.READY and s.total_iterations == 0 and s.fitter.loss is None:
+            raise SessionError("resume(): this session was never started, so there is nothing to resume; "
+                               "call start()")
         if halt is not None:
             self._halts.append(halt)
         if iterations is not None:

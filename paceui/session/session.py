@@ -38,9 +38,15 @@ from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
 from paceui.session.settings import LOSS_KEYS, ChangeReport, plan_change
 from paceui.session.status import Phase, SessionStatus
-from paceui.session.store import Snapshot, load_snapshot, save_snapshot
+from paceui.session.lock import SessionLock
+from paceui.session.store import SessionFormatError, Snapshot, load_snapshot, save_snapshot
 
 DEFAULT_AUTOSAVE = 20  # iterations
+
+
+def _lock_for(path: str | os.PathLike[str] | None) -> SessionLock | None:
+    """The acquired lock of session folder ``path`` (None without a folder); SessionLockedError if held."""
+    return None if path is None else SessionLock(Path(path).resolve()).acquire()
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,12 @@ class Session:
                  options: Mapping[str, Any] | None = None, cache_dir: str | os.PathLike[str] | None = None,
                  status: SessionStatus | None = None, total_iterations: int = 0,
                  best: tuple[float, ACEPotential, np.ndarray | None] | None = None,
-                 temp_dir: str | None = None) -> None:
+                 temp_dir: str | None = None, lock: SessionLock | None = None, read_only: bool = False) -> None:
         self.name = name
         self.path: Path | None = None if path is None else Path(path).resolve()
+        self.read_only = read_only
+        self.recovered_from: str | None = None  # set by load() when it fell back to an older snapshot
+        self.lock: SessionLock | None = lock if lock is not None or read_only else _lock_for(self.path)
         self._settings, self.base_dir, self.target = parts.settings, parts.base_dir, parts.target
         self.data: SessionData = parts.data
         self.fitter: Fitter = parts.fitter
@@ -90,9 +99,15 @@ class Session:
                    path: str | os.PathLike[str] | None = None, autosave_every: int = DEFAULT_AUTOSAVE,
                    cache_dir: str | os.PathLike[str] | None = None) -> "Session":
         """A session for pacemaker's ``input.yaml`` (basis built, data prepared; nothing fitted yet)."""
-        parts = parts_from_input(input_file, cache_dir)
+        lock = _lock_for(path)
+        try:
+            parts = parts_from_input(input_file, cache_dir)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         return cls(parts, name or Path(input_file).resolve().parent.name, path, {"autosave_every": autosave_every},
-                   cache_dir)
+                   cache_dir, lock=lock)
 
     @classmethod
     def from_objects(cls, potential: ACEPotential | Mapping[str, Any] | str | os.PathLike[str],
@@ -111,15 +126,40 @@ class Session:
         if isinstance(data, pd.DataFrame) and path is None:
             temp = tempfile.mkdtemp(prefix="paceui-session-")
         folder = Path(temp or path or ".").resolve()
-        parts = parts_from_objects(potential, data, fit, backend, initial, data_config, seed, folder, cache_dir,
-                                   callbacks)
-        return cls(parts, name, path, {"autosave_every": autosave_every}, cache_dir, temp_dir=temp)
+        lock = _lock_for(path)
+        try:
+            parts = parts_from_objects(potential, data, fit, backend, initial, data_config, seed, folder, cache_dir,
+                                       callbacks)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return cls(parts, name, path, {"autosave_every": autosave_every}, cache_dir, temp_dir=temp, lock=lock)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> "Session":
-        """A saved session (see :mod:`paceui.session.store`); it continues exactly where it was saved."""
+    def load(cls, path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None, *,
+             read_only: bool = False, take_over: bool = False) -> "Session":
+        """A saved session (see :mod:`paceui.session.store`); it continues exactly where it was saved.
+
+        The folder is locked (:class:`~paceui.session.lock.SessionLock`): a folder held by another live
+        process raises :class:`~paceui.session.lock.SessionLockedError` naming it, unless ``read_only``
+        (nothing is ever saved there) or ``take_over``. A damaged commit falls back to the newest intact
+        snapshot, with a :class:`~paceui.session.store.RecoveredSessionWarning` saying which."""
         root = Path(path).resolve()
-        got = load_snapshot(root)
+        if not root.is_dir():
+            raise SessionFormatError(f"{root}: no such session folder")
+        lock = None if read_only else (SessionLock(root).take_over() if take_over else SessionLock(root).acquire())
+        try:
+            return cls._load(root, cache_dir, lock, read_only)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    @classmethod
+    def _load(cls, root: Path, cache_dir: str | os.PathLike[str] | None, lock: SessionLock | None,
+              read_only: bool) -> "Session":
+        got = load_snapshot(root, fallback=True)
         doc = got.doc
         settings, base = doc["settings"], str(root if doc.get("base_dir", ".") == "." else doc["base_dir"])
         cfg = InputConfig.from_dict(settings, source=str(root / "session.yaml"), base_dir=base)
@@ -135,8 +175,11 @@ class Session:
                                generation=int(doc["generation"]))
         best = got.potentials.get("best_potential")
         best_t = None if best is None else (float(st.get("best_loss", math.inf)), best, None)
-        return cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
-                   doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t)
+        s = cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
+                doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t, lock=lock,
+                read_only=read_only)
+        s.recovered_from = got.recovered_from
+        return s
 
     # ------------------------------------------------------------------ reading (any thread)
     @property
@@ -280,6 +323,8 @@ class Session:
         """Stop a running fit (autosaving it) and release the session."""
         self._engine.close(timeout)
         self.fitter.close()  # the Dask evaluator's shards and cluster, if any
+        if self.lock is not None:
+            self.lock.release()
         if self._temp_dir:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
 
@@ -369,6 +414,15 @@ class Session:
         if root is None:
             raise SessionError("this session has no folder yet: save it once with save(path), "
                                f"e.g. save('sessions/{self.name}')")
+        if self.read_only and root == self.path:
+            raise SessionError(f"{root}: this session was opened read-only; save it elsewhere with save(path)")
+        if self.lock is not None and self.lock.folder.resolve() == root:
+            self.lock.check()
+        else:  # a first save, or "save as": lock the new folder, give the old one back
+            new = SessionLock(root).acquire()
+            if self.lock is not None:
+                self.lock.release()
+            self.lock, self.read_only = new, False
         if (base := move_sources(self._settings["data"], self.base_dir, root)) != self.base_dir:
             self.base_dir = base
             if self._temp_dir:  # the DataFrame given to from_objects now lives in the session folder
