@@ -55,6 +55,10 @@ class SessionFormatError(ValueError):
     """A folder that is not a loadable session; the message says why and what to do."""
 
 
+class SessionVersionError(SessionFormatError):
+    """A session saved in a format this paceui cannot read (newer, or too old); never fallen back from."""
+
+
 class RecoveredSessionWarning(UserWarning):
     """Session.load fell back to an older intact snapshot; the message says which and why."""
 
@@ -133,11 +137,11 @@ def _read_doc(root: Path, f: Path | None = None) -> dict[str, Any]:
     if not isinstance(v, int):
         raise SessionFormatError(f"{f}: 'format_version' is missing or not an integer")
     if v > FORMAT_VERSION:
-        raise SessionFormatError(f"{f}: saved by paceui {doc.get('paceui_version', '?')} in session format {v}; "
+        raise SessionVersionError(f"{f}: saved by paceui {doc.get('paceui_version', '?')} in session format {v}; "
                                  f"this paceui ({__version__}) reads formats up to {FORMAT_VERSION}: upgrade paceui")
     while v < FORMAT_VERSION:
         if v not in MIGRATIONS:
-            raise SessionFormatError(f"{f}: session format {v} (paceui {doc.get('paceui_version', '?')}) can no "
+            raise SessionVersionError(f"{f}: session format {v} (paceui {doc.get('paceui_version', '?')}) can no "
                                      f"longer be read by paceui {__version__} (format {FORMAT_VERSION}); open it "
                                      f"with the older paceui and export the potential, or refit")
         doc, v = MIGRATIONS[v](doc), v + 1
@@ -164,7 +168,8 @@ def _check_doc(doc: dict[str, Any], f: Path, schema: dict[str, Any] | None = Non
                 raise SessionFormatError(f"{f}: key '{pre}{key}' must be a mapping, got {type(v).__name__}")
             _check_doc(v, f, want, f"{pre}{key}.")
         elif not isinstance(v, want) or (want is int and isinstance(v, bool)):
-            raise SessionFormatError(f"{f}: key '{pre}{key}' must be {want.__name__}, got {type(v).__name__} {v!r}"[:300])
+            kind = {int: "an integer (int)", str: "a string", dict: "a mapping"}.get(want, want.__name__)
+            raise SessionFormatError(f"{f}: key '{pre}{key}' must be {kind}, got {type(v).__name__} {v!r}"[:300])
     if not pre:
         for name, digest in {**doc["snapshot"]["files"], **doc["dataset"]["files"]}.items():
             if not isinstance(digest, str):
@@ -283,6 +288,8 @@ def load_snapshot(root: str | os.PathLike[str], fallback: bool = False) -> Loade
     root = Path(root)
     try:
         return _load_doc(root, _read_doc(root))
+    except SessionVersionError:
+        raise
     except SessionFormatError as exc:
         if not fallback or not (root / SESSION_FILE).exists():
             raise
