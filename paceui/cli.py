@@ -274,7 +274,9 @@ def _one_line(exc: BaseException) -> str:
         return f"{f}{exc.strerror}" + ("" if isinstance(exc, FileNotFoundError) else f" ({type(exc).__name__})")
     if isinstance(exc, KeyError):
         return f"missing key {exc}"
-    return str(exc) or type(exc).__name__
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = "; ".join(lines) or type(exc).__name__
+    return text if len(text) <= 600 else text[:600] + f" ... ({len(lines)} lines in all)"
 
 
 def _warning_line(command: str) -> Any:

@@ -87,6 +87,8 @@ def template(tmp_path_factory) -> Path:
     (d / "list.yaml").write_text("- 1\n- 2\n")
     (d / "invalid.yaml").write_text("cutoff: [5\npotential: x\n")
     (d / "empty.xyz").write_text("")
+    save_dataframe(frame.drop(columns=["forces"]), d / "noforces.pckl.gzip")
+    save_dataframe(frame.iloc[:0], d / "zero.pckl.gzip")
     (d / "a_file").write_text("not a folder\n")
     (d / "a_dir").mkdir()
     return d
@@ -216,6 +218,13 @@ CLI_CASES: list[tuple[str, Callable[[Path], None] | None, list[str], int, list[s
     ("potential-number", _set("potential", 5), FIT, 1, ["potential"]),
     ("data-number", _set("data", 5), FIT, 1, ["data"]),
     ("test-size-text", _set("data.test_size", "ten"), FIT, 1, ["test_size"]),
+    ("data-missing-column", _set("data.filename", "noforces.pckl.gzip"), FIT, 1,
+     ["noforces.pckl.gzip", "forces"]),
+    ("data-empty", _set("data.filename", "zero.pckl.gzip"), FIT, 1, ["zero.pckl.gzip", "empty"]),
+    ("data-test-empty", _set("data.test_filename", "zero.pckl.gzip"), FIT, 1, ["zero.pckl.gzip", "empty"]),
+    ("data-file-missing", _set("data.filename", "nothere.pckl.gzip"), FIT, 1, ["nothere.pckl.gzip"]),
+    ("data-file-binary", _set("data.filename", "binary.xyz"), FIT, 1, ["binary.xyz"]),
+    ("data-d-flag-missing", None, FIT + ["-d", "gone.pckl.gzip"], 1, ["gone.pckl.gzip"]),
     ("input-missing", None, ["fit", "nothere.yaml", "--dry-run"], 1, ["nothere.yaml"]),
     ("input-binary", None, ["fit", "binary.yaml", "--dry-run"], 1, ["binary.yaml", "binary"]),
     ("input-invalid-yaml", None, ["fit", "invalid.yaml", "--dry-run"], 1, ["invalid.yaml", "line"]),

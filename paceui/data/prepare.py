@@ -177,13 +177,29 @@ def prepare_dataset(data_config: Mapping[str, Any] | DataConfig | str, elements:
 
 def load_joint(cfg: DataConfig) -> pd.DataFrame:
     """The training file(s) and the test file(s) of ``cfg`` in one frame, column ``train`` telling which."""
-    joint = load_files(cfg.filename, cfg.datapath)
+    joint = _load_checked(cfg.filename, cfg.datapath)
     joint["train"] = True
     if cfg.test_filename:
-        test_raw = load_files(cfg.test_filename, cfg.datapath)
+        test_raw = _load_checked(cfg.test_filename, cfg.datapath)
         test_raw["train"] = False
         joint = pd.concat([joint, test_raw], axis=0, ignore_index=True, sort=False)
     return joint
+
+
+def _load_checked(names: Sequence[str], datapath: str | None) -> pd.DataFrame:
+    """The files ``names`` concatenated, each checked on its own (empty, missing columns: named)."""
+    from paceui.data.validate import DataValidationError, check_columns
+
+    frames = []
+    for name in names:
+        df = load_files([name], datapath)
+        try:
+            check_columns(df)
+        except DataValidationError as exc:
+            raise DataValidationError(f"{name}: {exc}") from None
+        frames.append(df)
+    out = frames[0] if len(frames) == 1 else pd.concat(frames, axis=0, ignore_index=True, sort=False)
+    return out.reset_index(drop=True)
 
 
 def split_and_weight(joint: pd.DataFrame, cfg: DataConfig, policy: Any, seed: int
