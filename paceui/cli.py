@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     _exit_on_sigterm()
     with warnings.catch_warnings():
-        warnings.simplefilter("default")
+        warnings.simplefilter("always")  # every warning, once per command (deduplicated below)
         warnings.showwarning = _warning_line(args.command)  # type: ignore[assignment]
         try:
             return int(args.func(args) or 0)
@@ -281,8 +281,13 @@ def _one_line(exc: BaseException) -> str:
 
 def _warning_line(command: str) -> Any:
     """A ``warnings.showwarning`` that prints paceui's warnings as one line on stderr."""
+    seen: set[str] = set()
+
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        print(f"paceui {command}: warning: {message}", file=sys.stderr)
+        text = " ".join(str(message).split())
+        if text not in seen:
+            seen.add(text)
+            print(f"paceui {command}: warning: {text}", file=sys.stderr)
     return show
 
 
