@@ -297,8 +297,8 @@ def _tui(argv: list[str]) -> int:
         from paceui.tui.launch import main_demo, main_open
 
         return main_demo() if not argv else main_open(argv[0])
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
-        print(f"paceui: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, KeyError, RuntimeError) as exc:
+        print(f"paceui: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
 

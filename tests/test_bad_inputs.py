@@ -207,6 +207,12 @@ CLI_CASES: list[tuple[str, Callable[[Path], None] | None, list[str], int, list[s
     ("ladder-step-negative", _set("fit.ladder_step", -3), FIT, 1, ["ladder_step"]),
     ("noise-negative", _set("fit.noise_relative_sigma", -1), FIT, 1, ["noise_relative_sigma"]),
     ("patience-zero", _set("fit.early_stopping_patience", 0), FIT, 1, ["early_stopping_patience"]),
+    ("weighting-type", _set("fit.weighting", {"type": "EnergyBasedWeightingPolice"}), FIT, 1,
+     ["fit: weighting", "'EnergyBasedWeightingPolicy'"]),
+    ("weighting-key", _set("fit.weighting", {"type": "EnergyBasedWeightingPolicy", "DElo": 1.0}), FIT, 1,
+     ["input.yaml", "fit.weighting (EnergyBasedWeightingPolicy)", "'DElo'", "'DElow'"]),
+    ("weighting-wlow", _set("fit.weighting", {"type": "EnergyBasedWeightingPolicy", "wlow": 2}), FIT, 1,
+     ["input.yaml", "wlow"]),
     ("weighting-string", _set("fit.weighting", "energy"), FIT, 1, ["fit.weighting"]),
     ("options-number", _set("fit.options", 5), FIT, 1, ["fit.options"]),
     ("repulsion-yes", _set("fit.repulsion", "yes"), FIT, 1, ["fit.repulsion"]),
@@ -476,3 +482,13 @@ def test_subprocess_cases(template, tmp_path):
 def test_catalogue_size():
     n = len(CLI_CASES) + len(NO_EFFECT_CASES) + len(CALC_CASES) + len(SESSION_CASES) + len(SUBPROCESS_CASES)
     assert n >= 60, n
+
+
+def test_session_folder_that_cannot_be_written(template):
+    from paceui._atomic import OutputPathError
+    from paceui.session import Session
+
+    with pytest.raises(OutputPathError, match="session folder .*a_file.* is a file"):
+        Session.from_objects(TINY_BASIS, str(template / "data.pckl.gzip"), path=template / "a_file" / "s")
+    with pytest.raises(OutputPathError, match="session folder .*a_file: exists and is not a folder"):
+        Session.from_objects(TINY_BASIS, str(template / "data.pckl.gzip"), path=template / "a_file")

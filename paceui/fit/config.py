@@ -210,6 +210,15 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
         raise InputError(f"{src}: fit.options must be a mapping, got {cfg.options!r}")
     if cfg.weighting is not None and not isinstance(cfg.weighting, dict):
         raise InputError(f"{src}: fit.weighting must be a mapping with 'type:', got {cfg.weighting!r}")
+    if cfg.weighting is not None:
+        from paceui.data.weights import weighting_from_dict
+
+        try:
+            weighting_from_dict(cfg.weighting)
+        except OSError:
+            pass  # an ExternalWeightingPolicy file is looked for when the data are prepared
+        except ValueError as exc:
+            raise InputError(f"{src}: {exc}") from None
     for k in ("noise_relative_sigma", "noise_absolute_sigma", "randomize_func_coeffs"):
         _in_range(getattr(cfg, k), f"{src}: fit.{k}", 0.0)
     if cfg.early_stopping_patience < 1:

@@ -46,7 +46,12 @@ DEFAULT_AUTOSAVE = 20  # iterations
 
 def _lock_for(path: str | os.PathLike[str] | None) -> SessionLock | None:
     """The acquired lock of session folder ``path`` (None without a folder); SessionLockedError if held."""
-    return None if path is None else SessionLock(Path(path).resolve()).acquire()
+    if path is None:
+        return None
+    from paceui._atomic import check_writable
+
+    check_writable(path, "session folder", folder=True)
+    return SessionLock(Path(path).resolve()).acquire()
 
 
 @dataclass(frozen=True)
