@@ -26,9 +26,9 @@ ZUO = ROOT / "assets" / "zuo"
 
 def zuo() -> tuple:
     from paceui.data import prepare_dataset
+    from paceui.fit.arrays import fit_arrays
     from paceui.fit.config import InputConfig
-    from paceui.fit.data import fit_arrays
-    from paceui.fit.runner import build_target
+    from paceui.fit.target import build_target
 
     cfg = InputConfig.from_file(ZUO / "input.yaml")
     pot, _ = build_target(cfg)
@@ -59,9 +59,9 @@ def small_overhead(repeat: int) -> None:
     from paceui.ace.basis import build_potential
     from paceui.data import prepare_dataset
     from paceui.data.io import save_dataframe
+    from paceui.fit.arrays import fit_arrays
     from paceui.fit.config import BackendConfig
-    from paceui.fit.data import fit_arrays
-    from paceui.fit.distributed import DaskEvaluator
+    from paceui.fit.dask.evaluator import DaskEvaluator
     from paceui.fit.loss import ACELoss, LossConfig
     from paceui.session.testing import TINY_BASIS, zuo_frame
 
@@ -88,7 +88,7 @@ def small_overhead(repeat: int) -> None:
 
 def main() -> None:
     from paceui.fit.config import BackendConfig
-    from paceui.fit.distributed import DaskEvaluator
+    from paceui.fit.dask.evaluator import DaskEvaluator
     from paceui.fit.loss import ACELoss, LossConfig
 
     ap = argparse.ArgumentParser()

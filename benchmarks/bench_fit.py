@@ -27,9 +27,9 @@ REF = ROOT.parent / "shared" / "reference"
 PACEUI_SCRIPT = r"""
 import json, resource, sys, time, numpy as np
 from paceui.fit.config import InputConfig
-from paceui.fit.runner import build_target
+from paceui.fit.target import build_target
 from paceui.data import prepare_dataset
-from paceui.fit.data import fit_arrays
+from paceui.fit.arrays import fit_arrays
 from paceui.fit.loss import ACELoss, LossConfig
 cfg = InputConfig.from_file(sys.argv[1])
 target, _ = build_target(cfg)

@@ -10,10 +10,11 @@ from paceui.ace import (
     save_potential,
     save_yace,
 )
+from paceui.errors import PaceuiError
 
 __version__ = "0.1.0"
 
-__all__ = ["ACECalculator", "ACEModel", "ACEPotential", "PotentialError", "Session", "__version__", "load_potential",
+__all__ = ["ACECalculator", "ACEModel", "ACEPotential", "PaceuiError", "PotentialError", "Session", "__version__", "load_potential",
            "load_yace", "save_potential", "save_yace"]
 
 

@@ -15,10 +15,12 @@ import socket
 import tempfile
 from pathlib import Path
 
+from paceui.errors import PaceuiError
+
 _TMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
 
 
-class OutputPathError(OSError):
+class OutputPathError(PaceuiError, OSError):
     """An output path that cannot be written; the message names the path and why."""
 
 

@@ -12,6 +12,8 @@ import difflib
 import warnings
 from typing import Any, Iterable
 
+from paceui.errors import InputError
+
 NO_EFFECT: dict[str, dict[str, str]] = {
     "potential": {"overwrite_blocks_from_initial_bbasis": "the ladder always keeps the initial potential's blocks"},
     "backend": {"batch_size": "the numba engine evaluates every structure in one pass (no TF batches)",
@@ -38,7 +40,7 @@ def closest(key: Any, known: Iterable[str]) -> str | None:
 
 
 def check_keys(d: Any, known: Iterable[str], section: str, source: str = "", *,
-               error: type[Exception] = ValueError, no_effect: str | None = None) -> None:
+               error: type[Exception] = InputError, no_effect: str | None = None) -> None:
     """Refuse a non-mapping ``d`` or keys not in ``known`` (or in ``NO_EFFECT[no_effect]``); warn about the
     latter when present. ``section`` is e.g. ``potential`` or ``fit.loss``; ``source`` the file name."""
     where = f"{source}: {section}" if source else section

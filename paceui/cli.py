@@ -13,6 +13,24 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from paceui.errors import PaceuiError
+
+ERRORS = (PaceuiError, OSError, ValueError, KeyError)
+"""What a command may raise for a user's mistake or a failing resource: printed as one line, exit status 1
+(status 2: the command line itself is wrong). ValueError and KeyError stand for third-party parsers' errors."""
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line (a multi-line message from a library is joined with " | "); an
+    OSError without a message of paceui's names its file and its reason."""
+    if isinstance(exc, OSError) and exc.strerror:
+        f = f"{exc.filename}: " if exc.filename else ""
+        return f"{f}{exc.strerror}" + ("" if isinstance(exc, FileNotFoundError) else f" ({type(exc).__name__})")
+    if isinstance(exc, KeyError):
+        return f"missing key {exc}"
+    text = " | ".join(line.strip() for line in (str(exc) or type(exc).__name__).splitlines() if line.strip())
+    return text if len(text) <= 800 else text[:800] + " ..."
+
 
 def _info_dict(path: str) -> dict[str, Any]:
     from paceui.ace.evaluator import load_any
@@ -63,7 +81,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         t = Table("element", "ρ", "embedding", "FS parameters", "functions", "per rank", title="Embeddings")
         for el, e in info["embeddings"].items():
             per = info["functions_per_element_rank"].get(el, {})
-            t.add_row(el, str(e["ndensity"]), e["npoti"].replace("FinnisSinclair", "FS"), " ".join(f"{x:g}" for x in e["fs_parameters"]),
+            t.add_row(el, str(e["ndensity"]), e["npoti"].replace("FinnisSinclair", "FS"),
+                      " ".join(f"{x:g}" for x in e["fs_parameters"]),
                       str(info["functions_per_element"].get(el, 0)),
                       " ".join(f"r{k}:{v}" for k, v in per.items()))
         con.print(t)
@@ -78,7 +97,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_yaml2yace(args: argparse.Namespace) -> int:
-    from paceui.ace.ctilde import save_yace
+    from paceui.ace.yace import save_yace
     from paceui.ace.yaml_io import load_potential
 
     if args.output and len(args.potential) > 1:
@@ -97,7 +116,6 @@ def cmd_yaml2yace(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import ase.io
     import numpy as np
 
     from paceui.ace.evaluator import ACEModel
@@ -218,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-fit", dest="no_fit", action="store_true", help="skip fitting (predict with the target)")
     s.add_argument("--no-predict", dest="no_predict", action="store_true", help="skip predictions and report")
     s.add_argument("-c", "--clean", action="store_true",
-                   help="remove the files a fit generated here (pacemaker's list, report/, interim potentials), then exit")
+                   help="remove the files a fit generated here (pacemaker's list, report/, interim potentials), "
+                   "then exit")
     s.set_defaults(func=cmd_fit)
     s = sub.add_parser("demo", help="fit the bundled demo (Cu, Zuo et al. data) in ./paceui-demo",
                        description="Fit an ACE potential for Cu on the bundled Zuo et al. (2020) DFT data, the way "
@@ -250,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _warning_line(args.command)  # type: ignore[assignment]
         try:
             return int(args.func(args) or 0)
-        except (ValueError, OSError, KeyError, RuntimeError) as exc:  # PotentialError, InputError are ValueErrors
+        except (*ERRORS, RuntimeError) as exc:
             print(f"paceui {args.command}: error: {_one_line(exc)}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
@@ -265,18 +284,6 @@ def _exit_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-
-
-def _one_line(exc: BaseException) -> str:
-    """The message of ``exc`` for the error line; an OSError names its file and its reason."""
-    if isinstance(exc, OSError) and exc.strerror:
-        f = f"{exc.filename}: " if exc.filename else ""
-        return f"{f}{exc.strerror}" + ("" if isinstance(exc, FileNotFoundError) else f" ({type(exc).__name__})")
-    if isinstance(exc, KeyError):
-        return f"missing key {exc}"
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = "; ".join(lines) or type(exc).__name__
-    return text if len(text) <= 600 else text[:600] + f" ... ({len(lines)} lines in all)"
 
 
 def _warning_line(command: str) -> Any:
@@ -297,7 +304,7 @@ def _tui(argv: list[str]) -> int:
         from paceui.tui.launch import main_demo, main_open
 
         return main_demo() if not argv else main_open(argv[0])
-    except (ValueError, OSError, KeyError, RuntimeError) as exc:
+    except (*ERRORS, RuntimeError) as exc:
         print(f"paceui: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from paceui.ace.neighbors import neighbor_list
-from paceui.fit.loss import FitArrays
+from paceui.fit.arrays import FitArrays
 from tests.conftest import random_cluster
 
 

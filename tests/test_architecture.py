@@ -48,3 +48,27 @@ def test_dependencies_point_one_way():
 def test_modules_stay_under_400_lines():
     long = [f"{f.relative_to(PKG)}: {n}" for f in PKG.rglob("*.py") if (n := len(f.read_text().splitlines())) > 400]
     assert not long, long
+
+
+def test_core_never_imports_a_front_end():
+    """The notebook and the TUI attach themselves to the core (paceui.session.front_ends); never the reverse."""
+    offenders = []
+    for f in PKG.rglob("*.py"):
+        rel = f.relative_to(PKG)
+        if rel.parts[0] in ("tui", "notebook") or rel.name == "cli.py":
+            continue
+        offenders += [f"{rel}: {mod}" for mod in _imports(f) if mod.startswith(("paceui.tui", "paceui.notebook"))]
+    assert not offenders, offenders
+
+
+def test_every_deliberate_error_is_a_paceui_error():
+    """One error tree: each error class of the package derives from PaceuiError (paceui/errors.py)."""
+    import paceui.errors as E
+
+    names = [n for n in E.__all__ if n != "PaceuiError"]
+    assert names and all(issubclass(getattr(E, n), E.PaceuiError) for n in names)
+    defined = [f"{f.relative_to(PKG)}: {node.name}" for f in PKG.rglob("*.py") for node in ast.walk(ast.parse(f.read_text()))
+               if isinstance(node, ast.ClassDef) and node.name.endswith("Error") and f.name != "errors.py"
+               and not any(isinstance(b, ast.Name) and b.id.endswith("Error") and b.id != "ValueError"
+                           and b.id != "RuntimeError" for b in node.bases)]
+    assert not defined, defined

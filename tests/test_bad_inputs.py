@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from paceui.ace.basis import build_potential
-from paceui.ace.ctilde import save_yace
+from paceui.ace.yace import save_yace
 from paceui.ace.yaml_io import save_potential
 from paceui.cli import main
 from paceui.session.testing import TINY_BASIS, zuo_frame

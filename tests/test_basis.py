@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from paceui.ace.basis import build_potential, split_elements
-from paceui.ace.couplings import _compute, unify_key
+from paceui.ace.coupling import _compute, unify_key
 from paceui.ace.ladder import actual_ladder_step, empty_like, extend_basis
 from paceui.ace.potential import PotentialError
-from paceui.ace.yaml_io import load_potential, potential_to_yaml, potential_from_dict
+from paceui.ace.yaml_io import load_potential, potential_from_dict, potential_to_yaml
 from tests.conftest import REFERENCE, need_reference
 
 CASES = ["examples_Cu-I", "examples_Cu-II", "examples_Ethanol", "testCLI_Ethanol"]

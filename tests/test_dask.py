@@ -41,7 +41,7 @@ def dataset(request, tmp_path_factory):
 
 @pytest.mark.parametrize("n_workers", [1, 2, 4])
 def test_loss_gradient_and_metrics_equal_the_in_process_engine(cluster, dataset, n_workers, monkeypatch):
-    from paceui.fit.distributed import DaskEvaluator
+    from paceui.fit.dask.evaluator import DaskEvaluator
 
     lc, workers = cluster
     pot, train, test, _ = dataset
@@ -54,7 +54,7 @@ def test_loss_gradient_and_metrics_equal_the_in_process_engine(cluster, dataset,
         assert held <= set(workers[:n_workers]) and len(held) == len(ev.train.futures)  # one shard per worker
         dl = ev.loss(pot, LOSS)
         if n_workers == 2:  # θ broadcast once per evaluation instead of sent with each task: the same
-            monkeypatch.setattr("paceui.fit.distributed.SCATTER_BYTES", 0)
+            monkeypatch.setattr("paceui.fit.dask.evaluator.SCATTER_BYTES", 0)
         for grad in (True, False):
             for arrays, handle in ((train, ev.train), (test, ev.test)):
                 ref, got = local(theta, arrays, grad=grad), dl(theta, handle, grad=grad)
@@ -74,7 +74,7 @@ def test_loss_gradient_and_metrics_equal_the_in_process_engine(cluster, dataset,
 
 def test_workers_building_neighbour_lists_give_the_same_loss(cluster, tmp_path):
     """Shards made of structures (the workers build the neighbour lists) equal packed-array shards."""
-    from paceui.fit.distributed import DaskEvaluator
+    from paceui.fit.dask.evaluator import DaskEvaluator
 
     lc, workers = cluster
     pot, train, test, prepared = zuo_data(tmp_path)
@@ -166,7 +166,7 @@ def test_preparing_on_the_workers_gives_the_frames_of_prepare_dataset(cluster, t
 
     from paceui.data import prepare_dataset
     from paceui.data.io import save_dataframe
-    from paceui.fit.distributed_data import prepare_on_workers
+    from paceui.fit.dask.prepare import prepare_on_workers
     from paceui.session.testing import zuo_frame
 
     lc, _ = cluster

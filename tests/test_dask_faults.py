@@ -72,7 +72,7 @@ def test_a_worker_killed_during_the_fit_does_not_change_the_result(cluster, zuo)
 
 
 def test_a_shard_that_cannot_be_rebuilt_stops_the_fit_with_a_reason_and_it_resumes(cluster, zuo, tmp_path):
-    from paceui.fit.distributed import DistributedError
+    from paceui.fit.dask.evaluator import DistributedError
 
     _, backend = cluster
     pot, train, test, ref_theta, ref = zuo

@@ -35,7 +35,7 @@ def assert_metrics_equal(got: FitMetrics, want: FitMetrics) -> None:
 def _prepared(pot: Any, frame_or_file: Any, tmp: Path, **data: Any) -> tuple[Any, Any, Any, Any]:
     from paceui.data import prepare_dataset
     from paceui.data.io import save_dataframe
-    from paceui.fit.data import fit_arrays
+    from paceui.fit.arrays import fit_arrays
 
     if not isinstance(frame_or_file, (str, Path)):
         save_dataframe(frame_or_file, tmp / "data.pckl.gzip")
@@ -57,7 +57,7 @@ def zuo_data(tmp: Path, n: int = 30) -> tuple[Any, Any, Any, Any]:
 def cu_i_data(tmp: Path) -> tuple[Any, Any, Any, Any]:
     """pacemaker's Cu-I example (82 functions, 7 Å cutoff; 105 structures, 10 % test)."""
     from paceui.fit.config import InputConfig
-    from paceui.fit.runner import build_target
+    from paceui.fit.target import build_target
 
     need_reference()
     cfg = InputConfig.from_file(REFERENCE / "inputs" / "examples_Cu-I_input.yaml")

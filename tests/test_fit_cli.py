@@ -54,3 +54,15 @@ def test_missing_cutoff_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert main(["fit", "input.yaml"]) == 1
     assert "cutoff" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.yaml"]  # nothing written for a bad input
+
+
+def test_a_distributed_error_is_one_line_not_a_traceback(monkeypatch, capsys):
+    from paceui.errors import DistributedError
+
+    def fail(*a, **kw):
+        raise DistributedError("shard 1 could not be rebuilt:\nno workers left")
+
+    monkeypatch.setattr("paceui.fit.runner.run_fit", fail)
+    assert main(["fit", "input.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert err == "paceui fit: error: shard 1 could not be rebuilt: | no workers left\n"

@@ -12,8 +12,8 @@ import pytest
 
 from paceui.ace.basis import build_potential
 from paceui.data import prepare_dataset
+from paceui.fit.arrays import fit_arrays
 from paceui.fit.config import FitConfig
-from paceui.fit.data import fit_arrays
 from paceui.fit.fitter import Fitter
 
 ZUO = Path(__file__).resolve().parents[1] / "assets" / "zuo" / "Cu_train.xyz.gz"
@@ -39,7 +39,9 @@ def test_fit_reduces_loss_and_reports_maxiter(problem):
     fitter = Fitter(target, train, FitConfig(loss={"kappa": 0.3}, maxiter=15), test=test)
     st = fitter.run()
     losses = [h["loss"] for h in st.history]
-    assert losses[-1] < 0.7 * losses[0]  # scipy BFGS reaches 0.60 of the initial loss here
+    # measured: 0.6071 of the initial loss with 1 and with 2 numba threads (equal to 1e-13; scipy's BFGS: 0.5950),
+    # numpy 2.4.6 / scipy 1.17.1 / numba 0.68.1; 0.7 bounds the 15-iteration progress with a 15 % margin
+    assert losses[-1] < 0.7 * losses[0]
     assert all(b <= a * (1 + 1e-12) for a, b in zip(losses[1:-1], losses[2:]))  # BFGS iterates never go up
     assert st.stop_reason == "maxiter" and "maximum" in st.stop_message
     assert st.history[-1]["iteration"] == 15

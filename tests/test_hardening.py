@@ -11,8 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +18,13 @@ import pytest
 import yaml
 
 from paceui.ace.basis import build_potential
-from paceui.ace.yaml_io import load_potential, potential_to_yaml, save_potential
+from paceui.ace.yaml_io import potential_to_yaml, save_potential
 from paceui.session.testing import TINY_BASIS, tiny_session, zuo_frame
+from tests import test_bad_inputs as catalogue
 from tests.session_fixtures import _cache  # noqa: F401 (private cache directory)
-from tests.test_bad_inputs import _digests, _input, run_cli, template  # noqa: F401 (fixture)
+from tests.test_bad_inputs import _digests, _input, run_cli
+
+template = catalogue.template  # the catalogue's workspace fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

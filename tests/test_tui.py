@@ -9,15 +9,16 @@ pytest.importorskip("textual")
 
 from textual.widgets import DataTable, Input, Log  # noqa: E402
 
-from paceui.session import Error, Phase, Session  # noqa: E402
+from paceui.session import Failed as Error  # noqa: E402
+from paceui.session import Phase, Session  # noqa: E402
 from paceui.session.testing import tiny_session  # noqa: E402
 from paceui.tui import PaceApp  # noqa: E402
 from paceui.tui.dialogs import Confirm, ParamsDialog  # noqa: E402
 from paceui.tui.pane_analysis import AnalysisPane  # noqa: E402
 from paceui.tui.pane_fit import FitPane  # noqa: E402
 from paceui.tui.pane_setup import SetupPane  # noqa: E402
-from tests.session_fixtures import _cache  # noqa: E402,F401
 from paceui.tui.testing import text, until  # noqa: E402
+from tests.session_fixtures import _cache  # noqa: E402,F401
 
 pytestmark = pytest.mark.asyncio
 

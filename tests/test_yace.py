@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from paceui.ace.ctilde import _canonical, bbasis_to_ctilde, load_yace, save_yace
+from paceui.ace.ctilde import _canonical, bbasis_to_ctilde
 from paceui.ace.evaluator import ACEModel
+from paceui.ace.yace import load_yace, save_yace
 from paceui.ace.yaml_io import load_potential
 from tests.conftest import POTENTIALS, REFERENCE, need_reference
 

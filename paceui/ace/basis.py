@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from paceui._keys import check_keys
-from paceui.ace.couplings import independent_couplings, unify_key
+from paceui.ace.coupling import independent_couplings, unify_key
 from paceui.ace.ladder import ladder_sorted, power_order_key
 from paceui.ace.potential import (
     EMBEDDINGS,
@@ -25,6 +25,7 @@ from paceui.ace.potential import (
     Embedding,
     PotentialError,
     SpeciesBlock,
+    delta_crad,
 )
 
 ORDER_NAMES = ["UNARY", "BINARY", "TERNARY", "QUATERNARY", "QUINARY", "SENARY", "SEPTENARY", "OCTONARY"]
@@ -257,14 +258,6 @@ def enumerate_block_functions(block: tuple[str, ...], nradmax_by_orders: list[in
                 for ls, LS in independent_couplings(unify_key(mus_s, ns_s), int(lmax) if r > 1 else 0):
                     out.append(BFunction(elements=(mu0,) + mus_s, ns=ns_s, ls=ls, LS=LS, coeffs=[0.0] * ndensity))
     return out
-
-
-def delta_crad(nradmax: int, lmax: int, nradbase: int) -> np.ndarray:
-    """crad[n, l, k] = δ_nk: the pacemaker initialisation of radial coefficients."""
-    crad = np.zeros((nradmax, lmax + 1, nradbase))
-    for n in range(min(nradmax, nradbase)):
-        crad[n, :, n] = 1.0
-    return crad
 
 
 def build_potential(cfg: dict[str, Any], seed: int = 42, metadata: dict[str, str] | None = None) -> ACEPotential:

@@ -16,10 +16,11 @@ import numba
 import numpy as np
 
 from paceui.ace import kernels as K
-from paceui.ace.ctilde import CTildePotential, bbasis_to_ctilde, load_yace
+from paceui.ace.ctilde import CTildePotential, bbasis_to_ctilde
 from paceui.ace.neighbors import NeighborList, neighbor_list
 from paceui.ace.potential import ACEPotential, PotentialError
 from paceui.ace.radial import INNER_CODES, NPOTI_CODES, RADBASE_CODES
+from paceui.ace.yace import load_yace
 
 
 @dataclass

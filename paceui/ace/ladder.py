@@ -11,7 +11,7 @@ import copy
 
 import numpy as np
 
-from paceui.ace.potential import ACEPotential, BFunction, PotentialError, SpeciesBlock
+from paceui.ace.potential import ACEPotential, BFunction, PotentialError, SpeciesBlock, delta_crad
 
 LADDER_TYPES = ("body_order", "power_order")
 
@@ -84,8 +84,6 @@ def extend_basis(current: ACEPotential, target: ACEPotential, ladder_type: str, 
 
 def _resize_bonds(pot: ACEPotential, target: ACEPotential) -> None:
     """Bonds grow to what the functions need; new entries δ_nk, old values kept top-left."""
-    from paceui.ace.basis import delta_crad
-
     need = pot._bond_sizes_needed()
     tb = {b.elements: b.bond for b in target.blocks if b.bond is not None}
     for b in pot.blocks:

@@ -14,13 +14,19 @@ from typing import Any
 
 import numpy as np
 
+from paceui.errors import PotentialError
+
 RADIAL_BASES = ("ChebExpCos", "ChebPow", "ChebLinear", "SBessel")
 EMBEDDINGS = ("FinnisSinclairShiftedScaled", "FinnisSinclair")
 INNER_CUTOFF_TYPES = ("density", "distance", "zbl")
 
 
-class PotentialError(ValueError):
-    """A potential that cannot be read or is inconsistent; the message names file and field."""
+def delta_crad(nradmax: int, lmax: int, nradbase: int) -> np.ndarray:
+    """crad[n, l, k] = δ_nk: the pacemaker initialisation of radial coefficients."""
+    crad = np.zeros((nradmax, lmax + 1, nradbase))
+    for n in range(min(nradmax, nradbase)):
+        crad[n, :, n] = 1.0
+    return crad
 
 
 @dataclass

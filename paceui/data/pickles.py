@@ -22,14 +22,12 @@ import numpy as np
 import pandas as pd
 from pandas.compat.pickle_compat import Unpickler as _PandasUnpickler
 
+from paceui.errors import UnsafePickleError
+
 __all__ = ["ALLOWED_GLOBALS", "LEGACY_DROP_COLUMNS", "UnsafePickleError", "dumps_portable", "read_pickle_frame"]
 
 #: neighbour-list columns written by pyace / tensorpotential; meaningless without them
 LEGACY_DROP_COLUMNS: tuple[str, ...] = ("atomic_env", "tp_atoms")
-
-
-class UnsafePickleError(ValueError):
-    """A pickle referenced a global outside the allow-list (it was not loaded)."""
 
 
 class _LegacyStub:

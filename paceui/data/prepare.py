@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from paceui._keys import check_keys
 from paceui.data.io import load_files
 from paceui.data.nlcache import PackedNeighbors, build_packed_neighbors
 from paceui.data.reference import DataWarning, apply_reference_energy, reference_energy_json
 from paceui.data.split import split_indices
-from paceui._keys import check_keys
 from paceui.data.validate import DropRecord, close_pair_reasons, filter_rows, isolated_atom_reasons
 from paceui.data.weights import (
     WeightingPolicy,

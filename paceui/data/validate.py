@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from paceui.data.reference import DataWarning
+from paceui.errors import DataValidationError
 
 if TYPE_CHECKING:
     from paceui.data.nlcache import PackedNeighbors
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 MAX_ENERGY_SPREAD = 1.0e4
 #: force component magnitude (eV/Å) above which units are probably wrong
 MAX_FORCE = 1.0e4
-
-
-class DataValidationError(ValueError):
-    """The dataset cannot be used as given (message names the structures)."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ import inspect
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-
-class CallbackError(ValueError):
-    """A callback name that cannot be imported."""
+from paceui.errors import CallbackError
 
 
 def load_callback(spec: str | Callable[..., Any], base_dir: str = ".") -> Callable[..., Any]:
@@ -73,3 +71,20 @@ def accepted_kwargs(fn: Callable[..., Any], offered: dict[str, Any]) -> dict[str
 def call_callback(fn: Callable[..., Any], **offered: Any) -> Any:
     """Call ``fn`` with the keyword arguments its signature accepts (see :func:`accepted_kwargs`)."""
     return fn(**accepted_kwargs(fn, offered))
+
+
+def run_callbacks(callbacks: Sequence[Callable[..., Any]], **offered: Any) -> list[str]:
+    """Call each callback (see :func:`call_callback`); a failure is logged at once (logger ``paceui.fit``)
+    and returned as a message, and does not stop the others or the fit."""
+    import logging
+
+    errors = []
+    for cb in callbacks:
+        try:
+            call_callback(cb, **offered)
+        except Exception as exc:  # a user callback must not kill the fit
+            msg = (f"iteration {offered.get('current_fit_iteration')}: {getattr(cb, '__name__', cb)}: "
+                   f"{type(exc).__name__}: {exc}")
+            errors.append(msg)
+            logging.getLogger("paceui.fit").warning(f"callback failed: {msg}")
+    return errors

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from paceui._keys import NoEffectWarning, check_keys
-from paceui.ace.yamlfmt import load_yaml_file
+from paceui.ace.yaml_io import load_yaml_file
+from paceui.errors import InputError
 
 TOP_KEYS = {"cutoff", "seed", "metadata", "potential", "data", "fit", "backend"}
 FIT_KEYS = {"loss", "weighting", "optimizer", "maxiter", "options", "repulsion", "trainable_parameters",
@@ -25,10 +26,6 @@ BACKEND_KEYS = {"evaluator", "display_step", "n_workers", "imagetype", "schedule
 """Implemented ``backend:`` keys; pacemaker's others (batch_size, gpu_config, ...) warn: see paceui._keys."""
 DASK_ONLY_KEYS = ("n_workers", "threads_per_worker", "scheduler", "shard_dir")
 LOSS_KEYS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "w1_coeffs", "w2_coeffs"}
-
-
-class InputError(ValueError):
-    """An input.yaml that cannot be used; the message names the file and the key."""
 
 
 def _check_keys(d: Any, known: set[str], section: str, src: str, no_effect: str | None = None) -> None:
@@ -200,7 +197,7 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
                     early_stopping_patience=_whole(d.get("early_stopping_patience", 200),
                                                    f"{src}: fit.early_stopping_patience"),
                     callbacks=tuple(str(c) for c in (cbs if isinstance(cbs, list) else [cbs])))
-    from paceui.fit.optim_scipy import check_optimizer
+    from paceui.fit.optim.factory import check_optimizer
 
     try:
         check_optimizer(cfg.optimizer)
@@ -275,7 +272,8 @@ def _backend(d: dict[str, Any], src: str) -> BackendConfig:
         raise InputError(f"{src}: backend.display_step must be a whole number >= 1, got {disp!r}")
     img = str(d.get("imagetype", "png"))
     if img not in ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp"):
-        raise InputError(f"{src}: backend.imagetype '{img}' is not an image format matplotlib writes (png, pdf, svg, ...)")
+        raise InputError(f"{src}: backend.imagetype '{img}' is not an image format matplotlib writes "
+                         "(png, pdf, svg, ...)")
     return BackendConfig(evaluator=ev, batch_size=10,
                          display_step=disp, imagetype=img,
                          scheduler=None if sched is None else sched.strip(),

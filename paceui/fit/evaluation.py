@@ -1,5 +1,5 @@
 """Where the fitter's losses are evaluated: in this process (:class:`ACELoss` on :class:`FitArrays`) or on
-a Dask cluster (``backend: {evaluator: dask}``, :mod:`paceui.fit.distributed`), and the metrics of either.
+a Dask cluster (``backend: {evaluator: dask}``, :mod:`paceui.fit.dask.evaluator`), and the metrics of either.
 
 :func:`attach` gives the fitter its data sets for the backend (the client's arrays, or handles of their
 shards), :func:`make_loss` the loss object, :func:`fit_metrics` the metrics of one evaluation; all three
@@ -13,10 +13,17 @@ from typing import Any
 import numpy as np
 
 from paceui.ace.potential import ACEPotential
+from paceui.fit.arrays import FitArrays
 from paceui.fit.config import BackendConfig
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
-from paceui.fit.metrics import (REG_KEYS, FitMetrics, compute_metrics, energy_stats, force_stats_from_sums,
-                                low_energy_mask)
+from paceui.fit.loss import ACELoss, LossConfig, LossResult
+from paceui.fit.metrics import (
+    REG_KEYS,
+    FitMetrics,
+    compute_metrics,
+    energy_stats,
+    force_stats_from_sums,
+    low_energy_mask,
+)
 
 
 def resolve_kappa(kappa: Any, data: Any) -> float:
@@ -43,7 +50,7 @@ def attach(backend: BackendConfig, train: Any, test: Any, current: Any = None) -
             raise ValueError("these data were sharded on Dask workers (no client copy): backend.evaluator must "
                              "stay 'dask'")
         return src[0], src[1], None
-    from paceui.fit.distributed import DaskEvaluator, ShardedSet
+    from paceui.fit.dask.evaluator import DaskEvaluator, ShardedSet
 
     if isinstance(train, ShardedSet) and current is None:
         current = train.evaluator
@@ -66,7 +73,7 @@ def make_loss(potential: ACEPotential, cfg: LossConfig, evaluator: Any) -> Any:
 def fit_metrics(res: LossResult, data: Any, kappa: float, nfuncs: int, ncoefs: int) -> FitMetrics:
     """Metrics of one evaluation ``res`` on ``data`` (eV/atom, eV/Å); a sharded evaluation's force errors
     come as sums (``res.extra['force_stats']``), everything else as in :func:`compute_metrics`."""
-    from paceui.fit.distributed_shards import STAT_KEYS  # the order of force_stats_from_sums' arguments
+    from paceui.fit.dask.shards import STAT_KEYS  # the order of force_stats_from_sums' arguments
 
     reg = {k: res.parts[k] for k in REG_KEYS.values()}
     if "force_stats" not in res.extra:

@@ -8,7 +8,6 @@ and returns a record; :meth:`Fitter.run` loops. Between steps, :meth:`Fitter.sta
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,57 +17,21 @@ import numpy as np
 
 from paceui.ace.ladder import actual_ladder_step, empty_like, extend_basis
 from paceui.ace.potential import ACEPotential
-from paceui.fit.callbacks import call_callback
+from paceui.fit.arrays import FitArrays
+from paceui.fit.callbacks import run_callbacks
 from paceui.fit.config import BackendConfig, FitConfig
 from paceui.fit.evaluation import attach, fit_metrics, make_loss, resolve_kappa  # noqa: F401 (re-exported)
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
+from paceui.fit.finite import NonFiniteLossError, check_finite  # noqa: F401 (re-exported)
+from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import FitMetrics
-from paceui.fit.optimizers import Stepper, make_stepper
+from paceui.fit.optim import Stepper, make_stepper
 
-_LOG = logging.getLogger("paceui.fit")
 STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": "optimizer converged",
                 "early_stopping": "early stopping: relative loss change stayed above the threshold",
                 "stalled": "the optimizer could not make further progress", "user": "stopped by the user",
                 "finished": "fit finished", "error": "error"}
 STATE_VERSION = 1  # version of the :meth:`Fitter.state_dict` layout
 _KEEP: Any = object()  # "unchanged" for :meth:`Fitter.update`
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss or its gradient is NaN/inf; ``structure`` is the training structure's position (or None)."""
-
-    def __init__(self, message: str, structure: int | None = None) -> None:
-        super().__init__(message)
-        self.structure = structure
-
-
-def check_finite(res: LossResult, theta: np.ndarray, data: FitArrays, names: Any = None,
-                 allow_inf: bool = False) -> None:
-    """Raise :class:`NonFiniteLossError` naming the reason and the first structure responsible when the
-    loss or gradient of ``res`` is NaN (or inf, unless ``allow_inf``: a line search may try such steps)."""
-    bad = (lambda a: np.isnan(a)) if allow_inf else (lambda a: ~np.isfinite(a))  # noqa: E731
-    if not (bad(np.asarray(res.loss)).any() or (res.grad is not None and bad(res.grad).any())):
-        return
-    if not np.isfinite(theta).all():
-        raise NonFiniteLossError(f"the fit parameters became non-finite ({int((~np.isfinite(theta)).sum())} "
-                                 "of them): the optimizer diverged; lower the step (options) or add regularisation")
-    e = np.asarray(res.e_pred)
-    f = np.asarray(res.f_pred).reshape(-1, 3)
-    so = np.asarray(data.struct_off)
-    f_bad = ~np.isfinite(f).all(axis=1)
-    s_bad = ~np.isfinite(e) if e.shape == (len(so) - 1,) else np.zeros(len(so) - 1, bool)
-    if f_bad.shape[0] == so[-1]:
-        s_bad |= np.add.reduceat(f_bad.astype(np.int64), so[:-1]) > 0 if len(so) > 1 else False
-    hit = np.flatnonzero(s_bad)
-    what = "loss" if not np.isfinite(res.loss) else "gradient"
-    if hit.size:
-        k = int(hit[0])
-        name = f" '{names[k]}'" if names is not None and k < len(names) else ""
-        raise NonFiniteLossError(f"the {what} is not finite: training structure #{k}{name} has a non-finite "
-                                 f"predicted energy or force ({hit.size} structure(s) in all); check its atoms "
-                                 "(coincident atoms, huge coordinates)", k)
-    raise NonFiniteLossError(f"the {what} is not finite (no single structure is responsible: check the loss "
-                             "settings and the weights)")
 
 
 @dataclass
@@ -347,8 +310,7 @@ class Fitter:
             return t
 
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            t = expand(x)
-            res = loss(t, self.train)
+            res = loss(t := expand(x), self.train)
             check_finite(res, t, self.train, self.structure_names, allow_inf=True)
             cache["x"], cache["res"] = x.copy(), res
             return res.loss, res.grad[mask]
@@ -361,8 +323,7 @@ class Fitter:
         try:
             if not cyc.started:
                 self.theta = fixed
-                res0 = loss(fixed, self.train)
-                check_finite(res0, fixed, self.train, self.structure_names)
+                check_finite(res0 := loss(fixed, self.train), fixed, self.train, self.structure_names)
                 rec = self._record(fixed, res0, 0, 1, 0.0, event="initial")
                 cyc.started, self._last_reason = True, "maxiter"
                 yield rec
@@ -432,14 +393,8 @@ class Fitter:
             pot = self.loss.pmap.apply(self.current, theta)
             if self.on_potential:
                 self.on_potential(pot, rec)
-            for cb in self.callbacks:
-                try:
-                    call_callback(cb, potential=pot, basis_config=pot, metrics=train, test_metrics=test,
-                                  current_fit_iteration=it, current_fit_cycle=st.cycle,
-                                  current_ladder_step=st.ladder_step)
-                except Exception as exc:  # a user callback must not kill the fit
-                    msg = f"iteration {it}: {getattr(cb, '__name__', cb)}: {type(exc).__name__}: {exc}"
-                    self.callback_errors.append(msg)
-                    _LOG.warning(f"callback failed: {msg}")
+            self.callback_errors += run_callbacks(self.callbacks, potential=pot, basis_config=pot, metrics=train,
+                                                  test_metrics=test, current_fit_iteration=it,
+                                                  current_fit_cycle=st.cycle, current_ladder_step=st.ladder_step)
         return rec
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from paceui.ace.potential import ACEPotential
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig
+from paceui.fit.arrays import FitArrays
+from paceui.fit.loss import ACELoss, LossConfig
 
 
 @dataclass

@@ -18,6 +18,7 @@ from paceui.ace import kernels as K
 from paceui.ace.ctilde import ctilde_from_template, ctilde_template
 from paceui.ace.evaluator import ACEModel
 from paceui.ace.potential import ACEPotential, PotentialError
+from paceui.fit.arrays import FitArrays, atom_structures, slice_structures
 from paceui.fit.kernels import grad_pass
 from paceui.fit.params import ParamMap
 from paceui.fit.regularizers import RadialRegularizer
@@ -46,43 +47,6 @@ class LossConfig:
         if isinstance(d.get("kappa"), str):
             raise PotentialError("fit.loss.kappa 'auto' must be resolved against the data first")
         return cls(**{k: float(v) for k, v in d.items() if k in known})
-
-
-@dataclass
-class FitArrays:
-    """One set of structures (train or test), packed: every atom and pair of every structure."""
-
-    struct_off: np.ndarray  # int64[S+1] atom offsets
-    species: np.ndarray     # int64[N]
-    nbr_off: np.ndarray     # int64[N+1]
-    nbr_j: np.ndarray       # int64[M] global atom index
-    vec: np.ndarray         # float64[M,3] Å
-    e_ref: np.ndarray       # float64[S] eV (energy_corrected)
-    f_ref: np.ndarray       # float64[N,3] eV/Å
-    w_e: np.ndarray         # float64[S]
-    w_f: np.ndarray         # float64[N]
-
-    @property
-    def n_struct(self) -> int:
-        return len(self.struct_off) - 1
-
-    @property
-    def n_atoms(self) -> np.ndarray:
-        return np.diff(self.struct_off)
-
-
-def slice_structures(data: FitArrays, s0: int, s1: int) -> FitArrays:
-    """Structures s0..s1-1 as FitArrays of their own (offsets and atom indices rebased)."""
-    a0, a1 = int(data.struct_off[s0]), int(data.struct_off[s1])
-    p0, p1 = int(data.nbr_off[a0]), int(data.nbr_off[a1])
-    return FitArrays(data.struct_off[s0:s1 + 1] - a0, data.species[a0:a1], data.nbr_off[a0:a1 + 1] - p0,
-                     data.nbr_j[p0:p1] - a0, data.vec[p0:p1], data.e_ref[s0:s1], data.f_ref[a0:a1],
-                     data.w_e[s0:s1], data.w_f[a0:a1])
-
-
-def _atom_structures(data: FitArrays) -> np.ndarray:
-    """The structure index of every atom (int64[N])."""
-    return np.repeat(np.arange(data.n_struct), data.n_atoms)
 
 
 CHUNK_BYTES = 24 * 2**20
@@ -244,7 +208,7 @@ class ACELoss:
             while s1 < data.n_struct and no[so[s1 + 1]] - no[so[s0]] <= budget:
                 s1 += 1
             sub = slice_structures(data, s0, s1)
-            out.append((s0, s1, int(so[s0]), int(so[s1]), sub, _atom_structures(sub)))
+            out.append((s0, s1, int(so[s0]), int(so[s1]), sub, atom_structures(sub)))
             s0 = s1
         self._chunk_memo = {key: (data, out)}
         return out
@@ -275,7 +239,7 @@ class ACELoss:
         nchunk = max(1, min(len(data.species), len(acc[0])))
         cached = pc is not None
         pc = pc if pc is not None else K.empty_pair_cache()
-        atom_struct = _atom_structures(data) if atom_struct is None else atom_struct
+        atom_struct = atom_structures(data) if atom_struct is None else atom_struct
         grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
                   m._b_int, m._b_par, m._crad, m.inner, m._e_int, m._e_par, m._sp_r1, m._r1_aidx, m._r1_ct,
                   m._sp_fn, m._fn_c0, m._c_aidx, m._c_m, m._c_rank, m._c_ct, m.nmax, m.lmax, m.kmax, m._rmax,

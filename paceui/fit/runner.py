@@ -8,11 +8,9 @@ train/test predictions and report/ plots. Every file is written atomically.
 from __future__ import annotations
 
 import datetime as _dt
-import getpass
 import json
 import logging
 import os
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,17 +19,17 @@ import numpy as np
 
 from paceui import __version__
 from paceui._atomic import OutputPathError, atomic_write_text, check_writable, rescue_write
-from paceui.ace.basis import build_potential, delta_crad
-from paceui.ace.ctilde import save_yace
 from paceui.ace.potential import ACEPotential
-from paceui.ace.yaml_io import load_potential, save_potential
+from paceui.ace.yace import save_yace
+from paceui.ace.yaml_io import save_potential
+from paceui.fit.arrays import fit_arrays, shortest_pair_distances
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import InputConfig
-from paceui.fit.data import fit_arrays, shortest_pair_distances
 from paceui.fit.fitter import Fitter, IterationRecord
 from paceui.fit.logfmt import extended_block, iteration_line
 from paceui.fit.metrics import MetricsFileWriter
 from paceui.fit.repulsion import add_zbl_repulsion
+from paceui.fit.target import UpfitWarning, build_target, check_initial, stored_reference_energy  # noqa: F401
 
 LOG = logging.getLogger("paceui.fit")
 
@@ -60,8 +58,9 @@ def _setup_logging(workdir: Path, log: str) -> None:
     LOG.propagate = False
 
 
-GENERATED = ("fitting_data_info.csv", "fitting_data_info.pckl.gzip", "test_data_info.pckl.gzip", "log.txt", "nohup.out",
-             "target_potential.yaml", "current_extended_potential.yaml", "output_potential.yaml", "output_potential.yace",
+GENERATED = ("fitting_data_info.csv", "fitting_data_info.pckl.gzip", "test_data_info.pckl.gzip", "log.txt",
+             "nohup.out", "target_potential.yaml", "current_extended_potential.yaml", "output_potential.yaml",
+             "output_potential.yace",
              "ladder_metrics.txt", "cycle_metrics.txt", "metrics.txt", "test_ladder_metrics.txt",
              "test_cycle_metrics.txt", "test_metrics.txt", "train_pred.pckl.gzip", "test_pred.pckl.gzip",
              "test_ef-distributions.png", "train_ef-distributions.png")
@@ -84,114 +83,14 @@ def clean_outputs(wd: str | os.PathLike[str] = ".") -> list[Path]:
     return gone
 
 
-def reset_potential(pot: ACEPotential) -> ACEPotential:
-    """crad = δ_nk and every function coefficient 0 (``potential: reset: true``)."""
-    out = pot.copy()
-    for b in out.blocks:
-        if b.bond is not None:
-            b.bond.crad = delta_crad(*b.bond.crad.shape[:1], b.bond.lmax, b.bond.nradbase)
-        for f in b.functions:
-            f.coeffs = [0.0] * len(f.coeffs)
-    return out
-
-
-def merge_potentials(pots: list[ACEPotential]) -> ACEPotential:
-    """Sum of potentials (an ``initial_potential`` list): blocks merged, functions appended."""
-    out = pots[0].copy()
-    by = {b.elements: b for b in out.blocks}
-    for p in pots[1:]:
-        for b in p.blocks:
-            if b.elements in by:
-                have = {(f.elements, f.ns, f.ls, f.LS) for f in by[b.elements].functions}
-                by[b.elements].functions += [f for f in b.functions if (f.elements, f.ns, f.ls, f.LS) not in have]
-            else:
-                out.blocks.append(b)
-                by[b.elements] = b
-    out.blocks.sort(key=lambda b: (len(b.elements), b.elements))
-    return out
-
-
-def build_target(cfg: InputConfig) -> tuple[ACEPotential, ACEPotential | None]:
-    """Target potential from ``potential:`` (dict or file) and the optional initial potential."""
-    base = Path(cfg.base_dir)
-    resolve = lambda f: str(f if Path(f).is_absolute() or Path(f).exists() else base / f)  # noqa: E731
-    meta = {"starttime": str(_dt.datetime.now()), "user": getpass.getuser(), "paceui_version": __version__,
-            **cfg.metadata}
-    pot_cfg = cfg.potential
-    initial = None
-    if isinstance(pot_cfg, str):
-        target = load_potential(resolve(pot_cfg))
-    else:
-        if "filename" in pot_cfg:
-            target = load_potential(resolve(pot_cfg["filename"]))
-            if pot_cfg.get("reset"):
-                target = reset_potential(target)
-        else:
-            target = build_potential(pot_cfg, seed=cfg.seed)
-        ip = pot_cfg.get("initial_potential")
-        if ip:
-            files = ip if isinstance(ip, list) else [ip]
-            initial = merge_potentials([load_potential(resolve(f)) for f in files])
-            check_initial(target, initial, ", ".join(map(str, files)))
-    target.metadata.update(meta)
-    return target, initial
-
-
-class UpfitWarning(UserWarning):
-    """An initial potential whose setup differs from the target where the ladder keeps the initial one."""
-
-
-def check_initial(target: ACEPotential, initial: ACEPotential, name: str) -> None:
-    """Refuse an initial potential the target cannot continue (other elements, a larger cutoff than the
-    neighbour lists built for the target); warn where the ladder keeps the initial bond's radial setup."""
-    from paceui.ace.potential import PotentialError
-
-    extra = sorted(set(initial.elements) - set(target.elements))
-    if extra:
-        raise PotentialError(f"initial potential {name}: elements {extra} are not in the target's "
-                             f"{target.elements}; give a potential of the target's elements")
-    if initial.cutoff > target.cutoff + 1e-12:
-        raise PotentialError(f"initial potential {name}: cutoff {initial.cutoff:g} Å is larger than the target's "
-                             f"{target.cutoff:g} Å (the neighbour lists are built for the target); set the target's "
-                             f"bonds rcut to {initial.cutoff:g} or use an initial potential with rcut <= "
-                             f"{target.cutoff:g}")
-    tb = target.bonds()
-    for pair, b in initial.bonds().items():
-        t = tb.get(pair)
-        if t is None or pair[0] > pair[1]:
-            continue
-        diff = [f"{k} {getattr(b, k)!r} (target {getattr(t, k)!r})" for k in
-                ("rcut", "dcut", "radbase", "radparameters", "r_in", "delta_in", "inner_cutoff_type")
-                if getattr(b, k) != getattr(t, k)]
-        if diff:
-            warnings.warn(f"initial potential {name}: bond {pair[0]}-{pair[1]} keeps the initial potential's "
-                          f"{', '.join(diff)} through the ladder", UpfitWarning, stacklevel=2)
-
-
-def stored_reference_energy(data: Any, *pots: ACEPotential | None) -> Any:
-    """The ``data:`` section with ``reference_energy`` from a potential's metadata when it gives none
-    (as pacemaker does on upfit), so the energy zero of a continued fit does not move."""
-    d = {"filename": data} if isinstance(data, (str, list)) else dict(data)
-    if d.get("reference_energy") is not None:
-        return d
-    for pot in pots:
-        ref = None if pot is None else pot.metadata.get("reference_energy")
-        if ref:
-            LOG.info(f"reference_energy from the potential's metadata: {ref}")
-            warnings.warn(f"data: no reference_energy given; using the one stored in the potential's metadata "
-                          f"({ref})", UpfitWarning, stacklevel=2)
-            return {**d, "reference_energy": ref}
-    return d
-
-
 def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.yaml", potential: str | None = None,
             initial_potential: str | None = None, data: str | None = None, dry_run: bool = False,
             no_fit: bool = False, no_predict: bool = False, log: str = "log.txt",
             workdir: str | os.PathLike[str] | None = None) -> FitRun:
     """Run pacemaker's workflow on ``input_file`` in ``workdir`` (default: the current directory)."""
     from paceui.data import prepare_dataset
-    from paceui.fit.report import ef_distributions, write_report
     from paceui.data.io import save_dataframe
+    from paceui.fit.report import ef_distributions, write_report
 
     cfg = InputConfig.from_file(input_file).with_overrides(potential, initial_potential, data)  # fail before any file
     wd = Path(workdir or ".").resolve()
@@ -208,7 +107,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     data_cfg.setdefault("datapath", cfg.base_dir)
     ev = None
     if cfg.backend.evaluator == "dask" and cfg.fit.repulsion != "auto":  # the workers build the neighbour lists
-        from paceui.fit.distributed_data import prepare_for_dask
+        from paceui.fit.dask.prepare import prepare_for_dask
 
         prepared, ev = prepare_for_dask(cfg, data_cfg, target)
     else:
@@ -360,7 +259,7 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
     report: dict[str, dict] = {}
     for name, (frame, packed) in sets.items():
         if packed is None:  # a Dask run: predictions from the workers' shards
-            from paceui.fit.distributed_data import predictions
+            from paceui.fit.dask.prepare import predictions
 
             e, f, nn, arr = predictions(pot, frame, fitter.train if name == "train" else fitter.test)
         else:

@@ -3,6 +3,10 @@
 >>> from paceui.notebook import Dashboard        # doctest: +SKIP
 >>> Dashboard(session)                           # doctest: +SKIP   (or session.dashboard(), display(session))
 
+Importing this package attaches it to every session (:mod:`paceui.session.front_ends`): from then on
+``session.dashboard()`` builds a :class:`Dashboard` and ``display(session)`` shows one; the core never
+imports this package.
+
 Built on ipywidgets 8; the plots are matplotlib figures rendered to PNG into ``ipywidgets.Image`` (see
 the README's "Notebook" section). The buttons come from :data:`paceui.session.ACTIONS`; settings go
 through :meth:`Session.preview_settings` / :meth:`Session.change_settings`; no fitting logic lives here.
@@ -15,6 +19,7 @@ from typing import Any
 from paceui.notebook.controls import NOTEBOOK_ACTIONS, ActionBar
 from paceui.notebook.dashboard import Dashboard, status_text
 from paceui.notebook.forms import FIELDS, SettingsForm
+from paceui.session import front_ends
 
 
 def _in_kernel() -> bool:
@@ -36,6 +41,8 @@ def session_mimebundle(session: Any, **kw: Any) -> Any:
         bundle["text/plain"] = repr(session)
     return bundle
 
+
+front_ends.attach(Dashboard, session_mimebundle)
 
 __all__ = ["ActionBar", "Dashboard", "FIELDS", "NOTEBOOK_ACTIONS", "SettingsForm", "session_mimebundle",
            "status_text"]

@@ -27,7 +27,7 @@ import numpy as np
 from paceui.notebook.controls import ActionBar
 from paceui.notebook.forms import SettingsForm
 from paceui.notebook.plots import CurvePlot, curve_data, errors_html, metrics_html, render_parity
-from paceui.session import Changed, Error, Event, Paused, Phase, Saved, Session, SessionStatus, Stopped
+from paceui.session import Changed, Event, Failed, Paused, Phase, Saved, Session, SessionStatus, Stopped
 
 _PHASE_COLORS = {Phase.READY: "#555", Phase.RUNNING: "#1565c0", Phase.PAUSED: "#ef6c00", Phase.STOPPED: "#6a1b9a",
                  Phase.FINISHED: "#2e7d32", Phase.ERROR: "#b00020"}
@@ -58,7 +58,7 @@ def describe_event(ev: Event) -> str | None:
         return f"{'autosaved' if ev.autosave else 'saved'} generation {ev.generation} to {ev.path}"
     if isinstance(ev, Changed):
         return f"{ev.action}: {ev.message}"
-    if isinstance(ev, Error):
+    if isinstance(ev, Failed):
         return f"error: {ev.message}"
     if ev.kind in ("started", "resumed"):
         return f"{ev.kind} at {getattr(ev, 'total_iterations', '?')} iterations"
@@ -181,7 +181,7 @@ class Dashboard:
             line = describe_event(ev)
             if line:
                 self._note(line)
-            halted |= isinstance(ev, (Stopped, Paused, Error))
+            halted |= isinstance(ev, (Stopped, Paused, Failed))
             if isinstance(ev, Changed) and ev.action == "settings" and self.form.pending is None:
                 self.form.load()
         self.form.poll()

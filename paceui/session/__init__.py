@@ -7,15 +7,14 @@ buttons from :data:`ACTIONS`. Sessions are saved atomically and resume exactly.
 """
 
 from paceui.session.actions import ACTIONS, Action, action, enabled_actions
-from paceui.session.dataset import DatasetChangedError, SessionData
 from paceui.session.engine import SessionError
 from paceui.session.events import (
     CallbackFailed,
     Changed,
     CycleChanged,
-    Error,
     Event,
     EventBus,
+    Failed,
     FitStarted,
     LadderStepChanged,
     Paused,
@@ -27,12 +26,13 @@ from paceui.session.events import (
 )
 from paceui.session.lock import LockHolder, SessionLock, SessionLockedError
 from paceui.session.session import Session
+from paceui.session.session_data import DatasetChangedError, SessionData
 from paceui.session.settings import ChangeReport, SettingsError
 from paceui.session.status import Phase, SessionStatus
 from paceui.session.store import FORMAT_VERSION, RecoveredSessionWarning, SessionFormatError
 
-__all__ = ["ACTIONS", "Action", "CallbackFailed", "ChangeReport", "Changed", "LockHolder", "RecoveredSessionWarning",
-           "SessionLock", "SessionLockedError", "CycleChanged", "DatasetChangedError", "Error", "Event",
-           "EventBus", "FORMAT_VERSION", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress", "Resumed",
+__all__ = ["ACTIONS", "Action", "CallbackFailed", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError",
+           "Event", "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "LockHolder", "Paused",
+           "Phase", "Progress", "RecoveredSessionWarning", "Resumed", "SessionLock", "SessionLockedError",
            "Saved", "Session", "SessionData", "SessionError", "SessionFormatError", "SessionStatus", "SettingsError",
            "Stopped", "Subscription", "action", "enabled_actions"]

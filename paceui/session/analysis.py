@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from paceui.ace.potential import ACEPotential
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig
+from paceui.fit.arrays import FitArrays
+from paceui.fit.loss import ACELoss, LossConfig
 from paceui.fit.metrics import per_structure_errors
-from paceui.session.dataset import SessionData
+from paceui.session.session_data import SessionData
 
 Subset = Literal["train", "test"]
 

@@ -13,14 +13,13 @@ import pandas as pd
 from paceui._atomic import atomic_write_bytes
 from paceui.ace.basis import build_potential
 from paceui.ace.potential import ACEPotential
-from paceui.ace.yaml_io import load_potential
-from paceui.ace.yamlfmt import load_yaml_file
+from paceui.ace.yaml_io import load_potential, load_yaml_file
 from paceui.data.io import save_dataframe
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter
-from paceui.fit.runner import build_target, stored_reference_energy
-from paceui.session.dataset import SessionData, prepare_session_data, source_files
+from paceui.fit.target import build_target, stored_reference_energy
+from paceui.session.session_data import SessionData, prepare_session_data, source_files
 from paceui.session.settings import plain_value
 
 SOURCE_DIR = "source"  # in-session copy of a dataset given as a DataFrame
@@ -143,3 +142,33 @@ def move_sources(data: Mapping[str, Any], base_dir: str, root: Path) -> str:
     for name in local:
         atomic_write_bytes(root / name, (Path(base_dir) / name).read_bytes())
     return str(root) if local else base_dir
+
+
+def saved_parts(root: Path) -> tuple[Parts, dict[str, Any]]:
+    """The parts of the session saved in ``root`` and the keyword arguments of ``Session(...)`` that restore
+    its name, options, status, best potential and ``recovered_from`` (the snapshot fallen back to, or None)."""
+    import math
+
+    from paceui.session.status import Phase, SessionStatus
+    from paceui.session.store import load_snapshot
+
+    got = load_snapshot(root, fallback=True)
+    doc = got.doc
+    settings, base = doc["settings"], str(root if doc.get("base_dir", ".") == "." else doc["base_dir"])
+    cfg = InputConfig.from_dict(settings, source=str(root / "session.yaml"), base_dir=base)
+    callbacks = load_callbacks(cfg.fit.callbacks, base)
+    target = got.potentials["target_potential"]
+    fitter = Fitter.from_state_dict(got.fit_state, target, got.data.train, cfg.fit, got.data.test, cfg.backend,
+                                    callbacks=callbacks)
+    st = dict(doc.get("status") or {})
+    phase = Phase(st.get("phase", "ready"))
+    status = SessionStatus(phase=Phase.PAUSED if phase is Phase.RUNNING else phase,
+                           loss=float(st.get("loss", math.nan)), stop_reason=st.get("stop_reason"),
+                           stop_message=str(st.get("stop_message", "")), error=st.get("error"),
+                           generation=int(doc["generation"]))
+    best = got.potentials.get("best_potential")
+    kw = {"name": str(doc.get("name", root.name)), "options": doc.get("options"), "status": status,
+          "total_iterations": int(st.get("total_iterations", 0)),
+          "best": None if best is None else (float(st.get("best_loss", math.inf)), best, None),
+          "recovered_from": got.recovered_from}
+    return Parts(settings, base, target, got.data, fitter, callbacks), kw

@@ -5,7 +5,7 @@ from any thread and return a :class:`~concurrent.futures.Future` at once. The en
 them at the next iteration boundary (so pause takes effect within one iteration), runs the fit
 while it is running, and exits when there is nothing to do; it alone changes the session's fit
 state. Other threads read what it publishes at each boundary (status, parameters, history length).
-An exception in an iteration or a command becomes an :class:`~paceui.session.events.Error` event
+An exception in an iteration or a command becomes an :class:`~paceui.session.events.Failed` event
 (and, for an iteration, the ``error`` stop reason), never an exception in the caller's thread.
 """
 
@@ -22,16 +22,14 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from paceui.ace.ladder import actual_ladder_step
+from paceui.errors import SessionError
 from paceui.fit.fitter import IterationRecord
 from paceui.session.events import (
     CallbackFailed,
     Changed,
-    CycleChanged,
-    Error,
+    Failed,
     FitStarted,
-    LadderStepChanged,
     Paused,
-    Progress,
     Resumed,
     Saved,
     Stopped,
@@ -41,10 +39,6 @@ from paceui.session.status import STOP_MESSAGES, Phase, SessionStatus
 
 if TYPE_CHECKING:
     from paceui.session.session import Session
-
-
-class SessionError(RuntimeError):
-    """A command that cannot be carried out now (the message says why)."""
 
 
 @dataclass
@@ -135,7 +129,7 @@ class Engine:
         try:
             result = getattr(self, f"_cmd_{cmd.name}")(*cmd.args, **cmd.kwargs)
         except Exception as exc:
-            self.s._emit(Error(f"{cmd.name}: {exc}", traceback.format_exc()))
+            self.s._emit(Failed(f"{cmd.name}: {exc}", traceback.format_exc()))
             cmd.future.set_exception(exc)
         else:
             cmd.future.set_result(result)
@@ -148,7 +142,7 @@ class Engine:
             rec = s.fitter.step()
         except Exception as exc:
             msg = f"{type(exc).__name__}: {exc}"
-            s._emit(Error(msg, traceback.format_exc()))
+            s._emit(Failed(msg, traceback.format_exc()))
             self._halt(Phase.ERROR, "error", f"{STOP_MESSAGES['error']}: {msg}", error=msg)
             return None
         if rec is None:  # the fit ended on its best cycle's parameters
@@ -191,7 +185,7 @@ class Engine:
         try:
             self._cmd_save(None, autosave=True)
         except Exception as exc:  # a full disk must not stop the fit: report it
-            self.s._emit(Error(f"autosave to {self.s.path} failed: {exc}", traceback.format_exc()))
+            self.s._emit(Failed(f"autosave to {self.s.path} failed: {exc}", traceback.format_exc()))
 
     def _reopened(self) -> None:
         """After a change that reopened a finished (or failed) fit: halted, start() continues."""

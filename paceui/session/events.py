@@ -90,7 +90,7 @@ class Stopped(Event):
 
 
 @dataclass(frozen=True)
-class Error(Event):
+class Failed(Event):
     """An iteration or a command raised; the fit is halted, the session stays usable."""
 
     kind: ClassVar[str] = "error"

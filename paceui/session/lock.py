@@ -15,6 +15,7 @@ or "take over" (``take_over=True`` / :meth:`SessionLock.take_over`) when a lock 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as _dt
 import getpass
 import json
@@ -22,13 +23,15 @@ import os
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 from paceui._atomic import atomic_write_text, pid_alive
+from paceui.errors import SessionError
 
 LOCK_FILE = "session.lock"
 
 
-class SessionLockedError(RuntimeError):
+class SessionLockedError(SessionError):
     """The session folder is held by another live process; the message names it."""
 
     def __init__(self, message: str, holder: "LockHolder | None" = None) -> None:
@@ -151,6 +154,46 @@ class SessionLock:
             self.held = True
             key = str(self.folder.resolve())
             _HELD[key] = _HELD.get(key, 0) + 1
+
+
+def lock_folder(path: str | os.PathLike[str] | None, take_over: bool = False,
+                existing: bool = False) -> SessionLock | None:
+    """The acquired (or taken over) lock of session folder ``path`` (which must exist if ``existing``),
+    checked for writability first; None without a folder. SessionLockedError: another live process holds it."""
+    if path is None:
+        return None
+    if existing and not Path(path).is_dir():
+        from paceui.errors import SessionFormatError
+
+        raise SessionFormatError(f"{path}: no such session folder")
+    from paceui._atomic import check_writable
+
+    check_writable(path, "session folder", folder=True)
+    lock = SessionLock(Path(path).resolve())
+    return lock.take_over() if take_over else lock.acquire()
+
+
+def relock(current: SessionLock | None, root: Path) -> SessionLock:
+    """The lock for saving into ``root``: ``current`` when it is root's (checked not taken over), else
+    root's lock acquired and ``current`` given back (a first save, or "save as")."""
+    if current is not None and current.folder.resolve() == root:
+        current.check()
+        return current
+    new = SessionLock(root).acquire()
+    if current is not None:
+        current.release()
+    return new
+
+
+@contextlib.contextmanager
+def released_on_error(lock: SessionLock | None) -> Iterator[None]:
+    """Give ``lock`` back if the block raises (a session that could not be built holds no folder)."""
+    try:
+        yield
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
 
 
 _HELD: dict[str, int] = {}

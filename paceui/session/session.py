@@ -25,33 +25,31 @@ import numpy as np
 import pandas as pd
 
 from paceui.ace.potential import ACEPotential
-from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter, IterationRecord
 from paceui.fit.params import ParamMap
+from paceui.session import front_ends
 from paceui.session.actions import Action, enabled_actions
 from paceui.session.analysis import Predictions, predict_set, structures_table
-from paceui.session.build import (Parts, effective_settings, move_sources, parts_from_input, parts_from_objects,
-                                  rebuild_data, with_cutoff)
-from paceui.session.dataset import SessionData
+from paceui.session.build import (
+    Parts,
+    effective_settings,
+    move_sources,
+    parts_from_input,
+    parts_from_objects,
+    rebuild_data,
+    saved_parts,
+    with_cutoff,
+)
 from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
+from paceui.session.lock import SessionLock, lock_folder, released_on_error, relock
+from paceui.session.session_data import SessionData
 from paceui.session.settings import LOSS_KEYS, ChangeReport, plan_change
 from paceui.session.status import Phase, SessionStatus
-from paceui.session.lock import SessionLock
-from paceui.session.store import SessionFormatError, Snapshot, load_snapshot, save_snapshot
+from paceui.session.store import Snapshot, save_snapshot
 
 DEFAULT_AUTOSAVE = 20  # iterations
-
-
-def _lock_for(path: str | os.PathLike[str] | None) -> SessionLock | None:
-    """The acquired lock of session folder ``path`` (None without a folder); SessionLockedError if held."""
-    if path is None:
-        return None
-    from paceui._atomic import check_writable
-
-    check_writable(path, "session folder", folder=True)
-    return SessionLock(Path(path).resolve()).acquire()
 
 
 @dataclass(frozen=True)
@@ -73,12 +71,12 @@ class Session:
                  options: Mapping[str, Any] | None = None, cache_dir: str | os.PathLike[str] | None = None,
                  status: SessionStatus | None = None, total_iterations: int = 0,
                  best: tuple[float, ACEPotential, np.ndarray | None] | None = None,
-                 temp_dir: str | None = None, lock: SessionLock | None = None, read_only: bool = False) -> None:
+                 temp_dir: str | None = None, lock: SessionLock | None = None, read_only: bool = False,
+                 recovered_from: str | None = None) -> None:
         self.name = name
         self.path: Path | None = None if path is None else Path(path).resolve()
-        self.read_only = read_only
-        self.recovered_from: str | None = None  # set by load() when it fell back to an older snapshot
-        self.lock: SessionLock | None = lock if lock is not None or read_only else _lock_for(self.path)
+        self.read_only, self.recovered_from = read_only, recovered_from  # see load()
+        self.lock: SessionLock | None = lock if lock is not None or read_only else lock_folder(self.path)
         self._settings, self.base_dir, self.target = parts.settings, parts.base_dir, parts.target
         self.data: SessionData = parts.data
         self.fitter: Fitter = parts.fitter
@@ -104,13 +102,8 @@ class Session:
                    path: str | os.PathLike[str] | None = None, autosave_every: int = DEFAULT_AUTOSAVE,
                    cache_dir: str | os.PathLike[str] | None = None) -> "Session":
         """A session for pacemaker's ``input.yaml`` (basis built, data prepared; nothing fitted yet)."""
-        lock = _lock_for(path)
-        try:
+        with released_on_error(lock := lock_folder(path)):
             parts = parts_from_input(input_file, cache_dir)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
         return cls(parts, name or Path(input_file).resolve().parent.name, path, {"autosave_every": autosave_every},
                    cache_dir, lock=lock)
 
@@ -131,60 +124,21 @@ class Session:
         if isinstance(data, pd.DataFrame) and path is None:
             temp = tempfile.mkdtemp(prefix="paceui-session-")
         folder = Path(temp or path or ".").resolve()
-        lock = _lock_for(path)
-        try:
+        with released_on_error(lock := lock_folder(path)):
             parts = parts_from_objects(potential, data, fit, backend, initial, data_config, seed, folder, cache_dir,
                                        callbacks)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
         return cls(parts, name, path, {"autosave_every": autosave_every}, cache_dir, temp_dir=temp, lock=lock)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None, *,
              read_only: bool = False, take_over: bool = False) -> "Session":
-        """A saved session (see :mod:`paceui.session.store`); it continues exactly where it was saved.
-
-        The folder is locked (:class:`~paceui.session.lock.SessionLock`): a folder held by another live
-        process raises :class:`~paceui.session.lock.SessionLockedError` naming it, unless ``read_only``
-        (nothing is ever saved there) or ``take_over``. A damaged commit falls back to the newest intact
-        snapshot, with a :class:`~paceui.session.store.RecoveredSessionWarning` saying which."""
+        """A saved session (see :mod:`paceui.session.store`); it continues exactly where it was saved. Locks the
+        folder (SessionLockedError names a live holder) unless ``read_only`` or ``take_over``; a damaged commit
+        falls back to the newest intact snapshot (RecoveredSessionWarning, ``recovered_from``)."""
         root = Path(path).resolve()
-        if not root.is_dir():
-            raise SessionFormatError(f"{root}: no such session folder")
-        lock = None if read_only else (SessionLock(root).take_over() if take_over else SessionLock(root).acquire())
-        try:
-            return cls._load(root, cache_dir, lock, read_only)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-
-    @classmethod
-    def _load(cls, root: Path, cache_dir: str | os.PathLike[str] | None, lock: SessionLock | None,
-              read_only: bool) -> "Session":
-        got = load_snapshot(root, fallback=True)
-        doc = got.doc
-        settings, base = doc["settings"], str(root if doc.get("base_dir", ".") == "." else doc["base_dir"])
-        cfg = InputConfig.from_dict(settings, source=str(root / "session.yaml"), base_dir=base)
-        callbacks = load_callbacks(cfg.fit.callbacks, base)
-        target = got.potentials["target_potential"]
-        fitter = Fitter.from_state_dict(got.fit_state, target, got.data.train, cfg.fit, got.data.test, cfg.backend,
-                                        callbacks=callbacks)
-        st = dict(doc.get("status") or {})
-        phase = Phase(st.get("phase", "ready"))
-        status = SessionStatus(phase=Phase.PAUSED if phase is Phase.RUNNING else phase,
-                               loss=float(st.get("loss", math.nan)), stop_reason=st.get("stop_reason"),
-                               stop_message=str(st.get("stop_message", "")), error=st.get("error"),
-                               generation=int(doc["generation"]))
-        best = got.potentials.get("best_potential")
-        best_t = None if best is None else (float(st.get("best_loss", math.inf)), best, None)
-        s = cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
-                doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t, lock=lock,
-                read_only=read_only)
-        s.recovered_from = got.recovered_from
-        return s
+        with released_on_error(lock := None if read_only else lock_folder(root, take_over, existing=True)):
+            parts, kw = saved_parts(root)
+            return cls(parts, path=root, cache_dir=cache_dir, lock=lock, read_only=read_only, **kw)
 
     # ------------------------------------------------------------------ reading (any thread)
     @property
@@ -303,7 +257,7 @@ class Session:
     def save_potential(self, path: str | os.PathLike[str], best: bool = False, repulsion: bool = True) -> Path:
         """Write the current (or best) potential as pacemaker YAML, atomically (a ``.yace`` path: LAMMPS format);
         with ``fit: repulsion: auto`` the ZBL core repulsion is added as ``paceui fit`` adds it to its output."""
-        from paceui.ace.ctilde import save_yace
+        from paceui.ace.yace import save_yace
         from paceui.ace.yaml_io import save_potential
         from paceui.fit.repulsion import add_zbl_repulsion
 
@@ -343,13 +297,12 @@ class Session:
         return f"<Session {self.name!r} {self._status.describe()}>"
 
     def dashboard(self, **kw: Any) -> Any:
-        """Jupyter widgets to steer and watch this session (:class:`paceui.notebook.Dashboard`)."""
-        from paceui.notebook import Dashboard
-        return Dashboard(self, **kw)
+        """The widgets of the front end that attached itself (``import paceui.notebook``: a
+        :class:`paceui.notebook.Dashboard`) to steer and watch this session."""
+        return front_ends.view(self, **kw)
 
-    def _repr_mimebundle_(self, **kw: Any) -> Any:  # display(session) in Jupyter: a new dashboard
-        from paceui.notebook import session_mimebundle
-        return session_mimebundle(self, **kw)
+    def _repr_mimebundle_(self, **kw: Any) -> Any:  # display(session): the attached front end's view, or repr
+        return front_ends.mimebundle(self, **kw)
 
     # ------------------------------------------------------------------ engine thread only
     def _emit(self, ev: Event) -> None:
@@ -421,13 +374,7 @@ class Session:
                                f"e.g. save('sessions/{self.name}')")
         if self.read_only and root == self.path:
             raise SessionError(f"{root}: this session was opened read-only; save it elsewhere with save(path)")
-        if self.lock is not None and self.lock.folder.resolve() == root:
-            self.lock.check()
-        else:  # a first save, or "save as": lock the new folder, give the old one back
-            new = SessionLock(root).acquire()
-            if self.lock is not None:
-                self.lock.release()
-            self.lock, self.read_only = new, False
+        self.lock = relock(self.lock, root)
         if (base := move_sources(self._settings["data"], self.base_dir, root)) != self.base_dir:
             self.base_dir = base
             if self._temp_dir:  # the DataFrame given to from_objects now lives in the session folder

@@ -21,6 +21,7 @@ import numpy as np
 
 from paceui.ace.potential import ACEPotential
 from paceui.data import DataConfig, weighting_from_dict
+from paceui.errors import SettingsError
 from paceui.fit.config import InputConfig, InputError
 from paceui.fit.params import ParamMap
 
@@ -66,10 +67,6 @@ FIXED = {"potential": "the basis is fixed for a session: create a new session fo
          "test_filename": "the dataset is fixed for a session: create a new session for other data",
          "callbacks": "callbacks are fixed when the session is created",
          "seed": "the seed is fixed for a session (split and weights depend on it)"}
-
-
-class SettingsError(ValueError):
-    """A change that cannot be applied; the message says which key and why."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +211,7 @@ def _validate(new: dict[str, Any], opts: dict[str, Any], keys: set[str], target:
 
 
 def _check_optimizer(name: str, options: Any) -> None:
-    from paceui.fit.optimizers import make_stepper
+    from paceui.fit.optim import make_stepper
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         return float(x @ x), 2 * x

@@ -6,7 +6,7 @@ Layout::
     snapshots/g000012/            one saved state: potential.yaml (current), best_potential.yaml,
                                   target_potential.yaml, state_*.yaml (fitter potentials), history.csv,
                                   state.json + state.npz (optimizer and fitter state)
-    dataset/<revision>/           prepared frames, neighbour lists (see paceui.session.dataset)
+    dataset/<revision>/           prepared frames, neighbour lists (see paceui.session.session_data)
     potential.yaml, best_potential.yaml, history.csv   links to the committed snapshot's files
 
 Saving writes a new snapshot folder (and a dataset folder when the data changed), every file
@@ -35,9 +35,9 @@ import yaml
 from paceui import __version__
 from paceui._atomic import atomic_write_bytes, atomic_write_text
 from paceui.ace.potential import ACEPotential
-from paceui.ace.yaml_io import load_potential, potential_to_yaml
-from paceui.ace.yamlfmt import load_yaml_file
-from paceui.session.dataset import SessionData, load_session_data, save_session_data
+from paceui.ace.yaml_io import load_potential, load_yaml_file, potential_to_yaml
+from paceui.errors import SessionFormatError
+from paceui.session.session_data import SessionData, load_session_data, save_session_data
 from paceui.session.settings import plain_value
 
 FORMAT = "paceui-session"
@@ -49,10 +49,6 @@ _ROUND_TRIP: dict[str, Any] = {"float_precision": "round_trip"} if int(pd.__vers
 """Exact float parsing for read_csv (the default from pandas 3 on, which deprecates the option)."""
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """Upgrades of a session document from format ``v`` to ``v + 1`` (none yet: format 1 is the first)."""
-
-
-class SessionFormatError(ValueError):
-    """A folder that is not a loadable session; the message says why and what to do."""
 
 
 class SessionVersionError(SessionFormatError):

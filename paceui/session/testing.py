@@ -61,7 +61,7 @@ def _slow_writes(delay: float) -> None:
     """Make every atomic write of a save announce itself (``W``) and take ``delay`` seconds longer."""
     import time
 
-    from paceui.session import dataset, store
+    from paceui.session import session_data, store
 
     def slowed(orig: Any) -> Any:
         def write(path: Any, data: Any, *a: Any) -> Any:
@@ -70,7 +70,7 @@ def _slow_writes(delay: float) -> None:
             return orig(path, data, *a)
         return write
 
-    for mod in (store, dataset):
+    for mod in (store, session_data):
         mod.atomic_write_bytes = slowed(mod.atomic_write_bytes)  # type: ignore[attr-defined]
         mod.atomic_write_text = slowed(mod.atomic_write_text)  # type: ignore[attr-defined]
 

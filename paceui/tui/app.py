@@ -19,8 +19,23 @@ from textual.css.query import NoMatches
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from paceui.session import (ACTIONS, Changed, CycleChanged, Error, Event, FitStarted, LadderStepChanged, Paused,
-                            Phase, Progress, Saved, Session, SessionStatus, Stopped, action)
+from paceui.session import (
+    ACTIONS,
+    Changed,
+    CycleChanged,
+    Event,
+    Failed,
+    FitStarted,
+    LadderStepChanged,
+    Paused,
+    Phase,
+    Progress,
+    Saved,
+    Session,
+    SessionStatus,
+    Stopped,
+    action,
+)
 from paceui.tui.basis_form import create_with_basis
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
 from paceui.tui.dialogs import Confirm, ParamsDialog
@@ -120,7 +135,7 @@ class PaceApp(App[None]):
         if isinstance(ev, Progress):
             self._fit_dirty, self._last_progress = True, ev
             return
-        if isinstance(ev, Error):
+        if isinstance(ev, Failed):
             self.report(f"engine error: {ev.message}", "error")
         elif isinstance(ev, Stopped):
             self.report(f"fit halted: {ev.message}")

@@ -18,6 +18,7 @@ import yaml
 from paceui._atomic import atomic_write_text
 from paceui.ace.basis import build_potential, split_elements
 from paceui.ace.potential import PotentialError
+from paceui.errors import InputError
 from paceui.session import Session
 from paceui.session.store import SESSION_FILE
 
@@ -39,7 +40,7 @@ BASIS_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class BasisError(ValueError):
+class BasisError(InputError):
     """An edited basis value that cannot be used; the message names the key."""
 
 

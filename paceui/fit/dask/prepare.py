@@ -93,8 +93,8 @@ def prepare_on_workers(client: Any, data_config: Mapping[str, Any], elements: Se
 
 def prepare_for_dask(cfg: Any, data_cfg: Mapping[str, Any], target: Any) -> tuple[Any, Any]:
     """``paceui fit`` with ``backend: {evaluator: dask}``: the prepared frames (no neighbour lists) and a
-    :class:`~paceui.fit.distributed.DaskEvaluator` whose workers built their shards' neighbour lists."""
-    from paceui.fit.distributed import DaskBackend, DaskEvaluator
+    :class:`~paceui.fit.dask.evaluator.DaskEvaluator` whose workers built their shards' neighbour lists."""
+    from paceui.fit.dask.evaluator import DaskBackend, DaskEvaluator
 
     be = DaskBackend.acquire(cfg.backend)
     try:

@@ -1,5 +1,5 @@
 """Shards of a distributed fit: how structures are split, written as re-creatable recipes, and what a
-Dask worker runs on its shard (see :mod:`paceui.fit.distributed`).
+Dask worker runs on its shard (see :mod:`paceui.fit.dask.evaluator`).
 
 A shard is a set of structures. Its *recipe* (:class:`ShardRecipe`) names a file the workers can read
 (packed arrays, or the structures themselves, from which the worker builds the neighbour lists), so a
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from paceui._atomic import atomic_write_bytes
-from paceui.fit.data import shortest_pair_distances
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig
+from paceui.fit.arrays import FitArrays, shortest_pair_distances
+from paceui.fit.loss import ACELoss, LossConfig
 
 ARRAY_FIELDS = tuple(f.name for f in fields(FitArrays))
 STAT_KEYS = ("n", "sq", "norm", "comp", "max_norm", "max_comp")
@@ -132,7 +132,7 @@ def load_shard(recipe: ShardRecipe) -> Shard:
     elif recipe.kind == "rows":
         from paceui.data.io import load_dataframe
         from paceui.data.nlcache import build_packed_neighbors
-        from paceui.fit.data import fit_arrays
+        from paceui.fit.arrays import fit_arrays
 
         frame = load_dataframe(p)
         pack = build_packed_neighbors(list(frame["ase_atoms"]), recipe.cutoff, recipe.elements, use_cache=False,

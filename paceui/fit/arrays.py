@@ -1,12 +1,51 @@
-"""Pack a prepared train/test frame and its neighbour lists into :class:`FitArrays` for the loss."""
+"""The fit arrays: one set of structures (train or test) packed for the loss kernels, and packing a
+prepared train/test frame and its neighbour lists into them."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from paceui.data.nlcache import PackedNeighbors
-from paceui.fit.loss import FitArrays
+
+
+@dataclass
+class FitArrays:
+    """One set of structures (train or test), packed: every atom and pair of every structure."""
+
+    struct_off: np.ndarray  # int64[S+1] atom offsets
+    species: np.ndarray     # int64[N]
+    nbr_off: np.ndarray     # int64[N+1]
+    nbr_j: np.ndarray       # int64[M] global atom index
+    vec: np.ndarray         # float64[M,3] Å
+    e_ref: np.ndarray       # float64[S] eV (energy_corrected)
+    f_ref: np.ndarray       # float64[N,3] eV/Å
+    w_e: np.ndarray         # float64[S]
+    w_f: np.ndarray         # float64[N]
+
+    @property
+    def n_struct(self) -> int:
+        return len(self.struct_off) - 1
+
+    @property
+    def n_atoms(self) -> np.ndarray:
+        return np.diff(self.struct_off)
+
+
+def slice_structures(data: FitArrays, s0: int, s1: int) -> FitArrays:
+    """Structures s0..s1-1 as FitArrays of their own (offsets and atom indices rebased)."""
+    a0, a1 = int(data.struct_off[s0]), int(data.struct_off[s1])
+    p0, p1 = int(data.nbr_off[a0]), int(data.nbr_off[a1])
+    return FitArrays(data.struct_off[s0:s1 + 1] - a0, data.species[a0:a1], data.nbr_off[a0:a1 + 1] - p0,
+                     data.nbr_j[p0:p1] - a0, data.vec[p0:p1], data.e_ref[s0:s1], data.f_ref[a0:a1],
+                     data.w_e[s0:s1], data.w_f[a0:a1])
+
+
+def atom_structures(data: FitArrays) -> np.ndarray:
+    """The structure index of every atom (int64[N])."""
+    return np.repeat(np.arange(data.n_struct), data.n_atoms)
 
 
 def _owned(a: np.ndarray, dtype: type) -> np.ndarray:

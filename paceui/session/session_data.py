@@ -24,14 +24,10 @@ from paceui._atomic import atomic_write_bytes, atomic_write_text
 from paceui.data import DataConfig, PackedNeighbors, PreparedData, normalize_weights, prepare_dataset
 from paceui.data.io import load_dataframe, resolve_path, save_dataframe
 from paceui.data.validate import DropRecord
-from paceui.fit.data import fit_arrays
-from paceui.fit.loss import FitArrays
+from paceui.errors import DatasetChangedError
+from paceui.fit.arrays import FitArrays, fit_arrays
 
 DATA_FILES = ("data.json", "train.pckl.gzip", "train_neighbors.npz", "test.pckl.gzip", "test_neighbors.npz")
-
-
-class DatasetChangedError(RuntimeError):
-    """A source file of the session's dataset is missing or differs from the one the session was made from."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The training (and test) structures are split into shards of about equal work (atoms and neighbour pairs);
 each shard is the result of a Dask task held by the client, so it lives in one worker's memory and Dask
-recomputes it from its recipe (a file every worker can read, see :mod:`paceui.fit.distributed_shards`)
+recomputes it from its recipe (a file every worker can read, see :mod:`paceui.fit.dask.shards`)
 when that worker dies. An evaluation sends θ with one small task per shard and gets back the shard's
 loss sums, gradient, per-structure energies (eV) and force-error sums; the client adds the sums (in shard
 order, so results do not depend on which worker ran what), adds the regularisation once and builds the
@@ -27,19 +27,26 @@ from typing import Any
 import numpy as np
 
 from paceui.ace.potential import ACEPotential
+from paceui.errors import DistributedError
+from paceui.fit.arrays import FitArrays
 from paceui.fit.config import BackendConfig
-from paceui.fit.distributed_shards import (STAT_KEYS, ModelSpec, ShardRecipe, eval_shard, load_shard, partition,
-                                           shard_info, write_arrays_recipe, write_rows_recipe)
-from paceui.fit.loss import ACELoss, FitArrays, LossConfig, LossResult
+from paceui.fit.dask.shards import (
+    STAT_KEYS,
+    ModelSpec,
+    ShardRecipe,
+    eval_shard,
+    load_shard,
+    partition,
+    shard_info,
+    write_arrays_recipe,
+    write_rows_recipe,
+)
+from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import low_energy_mask
 
 LOG = logging.getLogger("paceui.fit")
 RETRIES = 3  # re-runs of a shard task that raised (a dead worker is handled by the scheduler)
 SCATTER_BYTES = 1 << 18  # a θ larger than this is broadcast to the workers once, not sent with every task
-
-
-class DistributedError(RuntimeError):
-    """The cluster could not evaluate the loss; the fit state is unchanged and can be resumed."""
 
 
 class DaskBackend:
@@ -244,7 +251,7 @@ class DaskEvaluator:
     def predict(self, potential: ACEPotential, data: ShardedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Energies (eV) per structure, forces [N, 3] (eV/Å) in structure order and the shortest pair
         distance (Å) per structure, gathered once (for the prediction files at the end of a run)."""
-        from paceui.fit.distributed_shards import predict_shard
+        from paceui.fit.dask.shards import predict_shard
 
         self._heal(data)
         spec = self.model(potential, 0.0)
