@@ -14,8 +14,8 @@ from paceui.errors import PaceuiError
 
 __version__ = "0.1.0"
 
-__all__ = ["ACECalculator", "ACEModel", "ACEPotential", "PaceuiError", "PotentialError", "Session", "__version__", "load_potential",
-           "load_yace", "save_potential", "save_yace"]
+__all__ = ["ACECalculator", "ACEModel", "ACEPotential", "PaceuiError", "PotentialError", "Session", "__version__",
+           "load_potential", "load_yace", "save_potential", "save_yace"]
 
 
 def __getattr__(name: str) -> object:

@@ -39,7 +39,7 @@ def pid_alive(pid: int) -> bool:
 
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary files of writes in ``folder`` whose process is gone (killed mid-write)."""
-    out = []
+    out: list[Path] = []
     try:
         entries = list(Path(folder).iterdir())
     except OSError:
@@ -60,6 +60,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     return atomic_write_bytes(path, text.encode(encoding))
 
 
+# docs/persistence.md §1: write beside, fsync, rename
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see the module docstring)."""
     target = Path(path)

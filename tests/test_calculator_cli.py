@@ -15,7 +15,7 @@ from ase.optimize import BFGS
 
 from paceui import ACECalculator, load_potential
 from paceui.cli import main
-from tests.conftest import POTENTIALS, need_reference
+from tests.conftest import POTENTIALS
 
 
 def test_calculator_relaxes_and_conserves_energy_in_md(reference):
@@ -28,8 +28,8 @@ def test_calculator_relaxes_and_conserves_energy_in_md(reference):
     assert at.get_potential_energy() < e0
     assert at.get_stress().shape == (6,)
     at.rattle(0.1, seed=1)
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
     from ase import units
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
     MaxwellBoltzmannDistribution(at, temperature_K=300, rng=np.random.default_rng(0))
     etot = lambda: at.get_potential_energy() + at.get_kinetic_energy()  # noqa: E731
     start = etot()

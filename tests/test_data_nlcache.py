@@ -10,8 +10,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 
 from paceui.ace.neighbors import neighbor_list
-from paceui.data import PackedNeighbors, build_packed_neighbors, dataset_hash, load_dataframe, split_indices
-from paceui.data import nlcache
+from paceui.data import PackedNeighbors, build_packed_neighbors, dataset_hash, load_dataframe, nlcache, split_indices
 from paceui.data.split import n_test_structures, train_test_split
 from tests.test_data_common import ZUO, cu_frame, need, same, snapshot
 

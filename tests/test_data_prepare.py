@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from paceui.data import DataConfig, DataWarning, Dataset, load_dataframe, prepare_dataset, save_dataframe
+from paceui.data import DataConfig, Dataset, DataWarning, load_dataframe, prepare_dataset, save_dataframe
 from tests.test_data_common import DATASETS, SHARED, ZUO, atoms_equal, cu_frame, need
 
 

@@ -10,9 +10,16 @@ import pandas as pd
 import pytest
 
 from paceui.fit.logfmt import extended_block, iteration_line, stop_reason_line
-from paceui.fit.metrics import (METRICS_COLUMNS, FitMetrics, MetricsFileWriter, compute_metrics,
-                                metrics_columns, metrics_file_name, per_structure_errors,
-                                read_metrics_file)
+from paceui.fit.metrics import (
+    METRICS_COLUMNS,
+    FitMetrics,
+    MetricsFileWriter,
+    compute_metrics,
+    metrics_columns,
+    metrics_file_name,
+    per_structure_errors,
+    read_metrics_file,
+)
 
 
 def _data(seed: int = 1, nstruct: int = 7):

@@ -99,7 +99,7 @@ def _iterations(status_text: str) -> int:
 
 
 def test_start_button_grows_the_curve_in_jupyterlab(lab: tuple[str, str]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     base, token = lab
     with sync_playwright() as p:

@@ -9,14 +9,11 @@ import time
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from paceui.fit.loss import ACELoss
 from paceui.session import EventBus, Progress, Session, SessionError, Stopped
 from paceui.session.events import Paused
-from paceui.session.testing import comparable, tiny_session, zuo_frame
-
-
+from paceui.session.testing import comparable, tiny_session
 from tests.session_fixtures import _cache, frame  # noqa: E402,F401  (shared fixtures)
 
 

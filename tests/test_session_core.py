@@ -26,9 +26,7 @@ from paceui.session import (
     SettingsError,
     enabled_actions,
 )
-from paceui.session.testing import TINY_BASIS, comparable, tiny_session, zuo_frame
-
-
+from paceui.session.testing import TINY_BASIS, comparable, tiny_session
 from tests.session_fixtures import _cache, frame  # noqa: E402,F401  (shared fixtures)
 
 

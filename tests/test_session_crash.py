@@ -16,7 +16,6 @@ from pathlib import Path
 import ase.io
 import numba
 import numpy as np
-import pytest
 
 from paceui.session import Session
 from paceui.session.testing import tiny_session, zuo_frame

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from paceui.session import Session
-from paceui.session.testing import comparable, tiny_session, zuo_frame
+from paceui.session.testing import comparable, tiny_session
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Build a B-basis potential from pacemaker's ``potential:`` section (ace_math.md §9).
+"""Build a B-basis potential from pacemaker's ``potential:`` section (docs/model.md §5).
 
 Embeddings, bonds and function shapes are given per ALL / UNARY / BINARY / ... / explicit element
 combination, later keys overriding earlier ones; the functions of every block are enumerated over
@@ -312,7 +312,8 @@ def _attach_bonds(blocks: list[SpeciesBlock], elements: list[str], bond_spec: An
         if len(b.elements) > 2:
             continue
         pair = (b.elements[0], b.elements[-1])
-        spec = _resolve(bond_spec, b.elements if len(b.elements) == 2 else b.elements * 2, "bonds", elements, _BOND_KEYS)
+        pair = b.elements if len(b.elements) == 2 else b.elements * 2
+        spec = _resolve(bond_spec, pair, "bonds", elements, _BOND_KEYS)
         bond = _bond(spec, pair)
         n, l, k = need.get(pair, [0, 0, 0])
         n = max(n, int(spec.get("nradmax", 0)))

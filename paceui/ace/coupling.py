@@ -1,15 +1,15 @@
-"""Clebsch-Gordan coefficients and the generalized couplings of ACE B-functions (ace_math.md §6).
+"""Clebsch-Gordan coefficients and the generalized couplings of ACE B-functions (docs/model.md (M16), (M17)).
 
 A rank-r function couples its r spherical harmonics along a fixed binary tree: the leaves are paired
 level by level, a left-over node is carried to the end of the next level, and the root couples to
 L = 0. The intermediate angular momenta LS ("lint" in the YAML) label the tree's inner nodes.
 
 The linearly independent (ls, LS) couplings of a (species, n) pattern (:func:`independent_couplings`)
-are computed from the CG coefficients. For a pattern of r factors labelled by their distinct (species, n) pairs (e.g. (0, 0, 1)), every
-candidate (ls, LS) is expanded over m-space; each term is keyed by the sorted multiset of its
-(label, l, m) factors, which symmetrises over permutations of identical factors. Candidates are
+are computed from the CG coefficients. For a pattern of r factors labelled by their distinct (species, n)
+pairs (e.g. (0, 0, 1)), every candidate (ls, LS) is expanded over m-space; each term is keyed by the sorted
+multiset of its (label, l, m) factors, which symmetrises over permutations of identical factors. Candidates are
 walked in a fixed order (ls lexicographic, then LS) and kept when they raise the rank of the matrix
-of their (label, l)-multiset block (SVD, relative tolerance 1e-10). ace_math.md §13.
+of their (label, l)-multiset block (SVD, relative tolerance 1e-10); docs/model.md §5.
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ def _fact(n: int) -> int:
     return factorial(n)
 
 
+# docs/model.md (M17)
 @lru_cache(maxsize=200000)
 def clebsch_gordan(j1: int, m1: int, j2: int, m2: int, J: int, M: int) -> float:
     """<j1 m1 j2 m2 | J M> by the Racah formula (Condon-Shortley phase), integer momenta."""
@@ -120,6 +121,7 @@ def clebsch_gordan(j1: int, m1: int, j2: int, m2: int, J: int, M: int) -> float:
     return sqrt(pre) * s
 
 
+# docs/model.md (M16)
 def generalized_cg(ls: tuple[int, ...], LS: tuple[int, ...], ms: tuple[int, ...]) -> float:
     """Product of CG coefficients along the coupling tree (rank 1: 1)."""
     rank = len(ls)

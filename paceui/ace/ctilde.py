@@ -1,4 +1,4 @@
-"""C-tilde basis (ace_math.md §8): the form of a potential that LAMMPS ``pair_style pace`` evaluates.
+"""C-tilde basis (docs/model.md (M18), (M19)): the form of a potential that LAMMPS ``pair_style pace`` evaluates.
 
 B-functions are expanded over their m-combinations with the generalized CG coefficients; each
 combination's factors are sorted by (species, n, l, m) and the pair (ms, -ms) is merged into one
@@ -90,6 +90,7 @@ class CTildeTemplate:
     matrix: Any  # scipy.sparse.csr_matrix
 
 
+# docs/model.md (M18)
 def ctilde_template(pot: ACEPotential) -> CTildeTemplate:
     """Expand every (non-skipped) B-function over its m-combinations: the B -> C-tilde matrix."""
     from scipy.sparse import csr_matrix

@@ -1,7 +1,7 @@
 """Complex spherical harmonics Ŷ_lm = √(4π) Y_l^m (Condon-Shortley phase) and their gradients.
 
 Only m >= 0 is stored (index l(l+1)/2 + m); Ŷ_{l,-m} = (-1)^m conj(Ŷ_lm). Ŷ_00 = 1, Ŷ_10 = √3 z,
-Ŷ_11 = -√(3/2)(x + iy) for a unit vector (x, y, z) (ace_math.md §5).
+Ŷ_11 = -√(3/2)(x + iy) for a unit vector (x, y, z) (docs/model.md (M13)).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def lm_index(l: int, m: int) -> int:
     return l * (l + 1) // 2 + m
 
 
+# docs/model.md (M13)
 @nb.njit(**_JIT)
 def ylm_with_grad(ux: float, uy: float, uz: float, r: float, lmax: int, P: np.ndarray, dP: np.ndarray,
                   Y: np.ndarray, dY: np.ndarray) -> None:

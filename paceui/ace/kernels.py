@@ -23,7 +23,7 @@ BP_LAM, BP_RC, BP_DC, BP_RIN, BP_DIN, BP_PRE, BP_LAMC, BP_ZI, BP_ZJ = range(9)
 
 @nb.njit(nogil=True, cache=True)
 def spline_eval(tab: np.ndarray, scale: float, nf: int, r: float, out: np.ndarray, dout: np.ndarray) -> None:
-    """Cubic Hermite lookup of nf tabulated functions at r (ace_math.md §4)."""
+    """Cubic Hermite lookup of nf tabulated functions at r (docs/model.md (M12))."""
     x = r * scale
     m = int(math.floor(x))
     nlut = tab.shape[0] - 1
@@ -161,6 +161,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                 mu_j = species[nbr_j[p]]
                 dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
                 r = math.sqrt(dx * dx + dy * dy + dz * dz)
+                # docs/model.md (M1)
                 if r >= b_par[mu_i, mu_j, BP_RC]:
                     continue
                 sel[cnt] = p
@@ -173,6 +174,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                 if store:
                     store_pair(p, kmax, nf, lm_index(lb, lb) + 1, g, dg, val[cnt], dval[cnt], Y[cnt], dY[cnt],
                                pc_r, pc_y)
+                # docs/model.md (M14), (M15)
                 for k in range(kmax):
                     A1[mu_j * kmax + k] += val[cnt, k]
                 for n in range(b_int[mu_i, mu_j, BI_NRAD]):
@@ -199,6 +201,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                 for d in range(nd):
                     rho[d] += r1_ct[f, d] * A1[a]
                     A1bar[d, a] += r1_ct[f, d]
+            # docs/model.md (M19); factors by (M13); Π_{t≠s} A_t = P_s Q_s from prefix/suffix products (§6)
             for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
                 for cc in range(fn_c0[f], fn_c0[f + 1]):
                     rk = comb_rank[cc]
@@ -230,12 +233,14 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                     for d in range(nd):
                         rho[d] += comb_ct[cc, d] * prod_re
             # ---- embedding, core repulsion, energy
+            # docs/model.md (M20)
             e_ace = 0.0
             code = e_int[mu_i, 0]
             for d in range(nd):
                 F, dF = embedding(code, rho[d], e_par[mu_i, 2 * d + 1])
                 e_ace += e_par[mu_i, 2 * d] * F
                 rbar[d] = e_par[mu_i, 2 * d] * dF
+            # docs/model.md (M25), else (M24)
             if inner == 2:
                 fcut, dfcut_dr = 1.0, 0.0
                 if qmin >= 0:
@@ -262,6 +267,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                 for d in range(nd):
                     x1 += rbar[d] * A1bar[d, a]
                 A1bar[0, a] = x1
+            # docs/model.md (M26): ∂E(i)/∂r_ij through R_nl, Ŷ_lm, φ and the switch
             # ---- pair forces ∂E_i/∂r_ij
             for q in range(cnt):
                 mu_j = species[nbr_j[sel[q]]]
@@ -290,6 +296,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                 pairf[p, 2] = s_r * uu[q, 2] + gz
 
 
+# docs/model.md (M26)
 @nb.njit(nogil=True, cache=True)
 def reduce_pair_forces(n_atoms: int, offsets: np.ndarray, nbr_j: np.ndarray, vec: np.ndarray,
                        pairf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -308,6 +315,7 @@ def reduce_pair_forces(n_atoms: int, offsets: np.ndarray, nbr_j: np.ndarray, vec
     return forces, vir
 
 
+# docs/model.md (M12)
 @nb.njit(nogil=True, cache=True)
 def build_spline_table(code: int, lam: float, rc: float, dc: float, r_in: float, delta_in: float, inner: int,
                        nbase: int, nrad: int, lb: int, crad_b: np.ndarray, pre_c: float, lamc: float,

@@ -1,4 +1,4 @@
-"""Ladder (hierarchical) basis growth: orderings and one extension step (ace_math.md §10).
+"""Ladder (hierarchical) basis growth: orderings and one extension step (docs/model.md §5).
 
 Each step adds, per block, the first ``step`` functions of the target block (in body or power
 order) that the current potential does not have yet; existing coefficients are kept and the radial

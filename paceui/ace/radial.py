@@ -1,4 +1,4 @@
-"""Radial basis g_k(r), inner/outer cutoffs, core repulsion and embeddings (ace_math.md §2, §7).
+"""Radial basis g_k(r), inner/outer cutoffs, core repulsion and embeddings (docs/model.md (M2)–(M10), (M20)–(M25)).
 
 All functions are scalar numba kernels (nopython, nogil, cached, float64) that fill caller-owned
 arrays, so the evaluator can call them per neighbour without allocating. r in Å, energies in eV.
@@ -21,6 +21,7 @@ _ZBL_C = (0.18175, 0.50986, 0.28022, 0.02817)
 _ZBL_D = (-3.19980, -0.94229, -0.40290, -0.20162)
 
 
+# docs/model.md (M9)
 @nb.njit(**_JIT)
 def poly_switch(r: float, r_in: float, delta: float) -> tuple[float, float]:
     """Smooth step: 1 for r <= r_in - delta, 0 for r >= r_in; returns (value, d/dr)."""
@@ -35,6 +36,7 @@ def poly_switch(r: float, r_in: float, delta: float) -> tuple[float, float]:
     return v, d
 
 
+# docs/model.md (M2)
 @nb.njit(**_JIT)
 def _cheb(x: float, nk: int, T: np.ndarray, dT: np.ndarray) -> None:
     """Chebyshev T_0..T_{nk-1}(x) and their derivatives n·U_{n-1}(x)."""
@@ -77,6 +79,7 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
         dg[k] = 0.0
     if r >= rc or (inner != 2 and r <= r_in - delta_in):
         return
+    # docs/model.md (M3), (M4); the dc taper (M5) below
     if code == 0:  # ChebExpCos
         y1 = math.exp(-lam * r / rc)
         y2 = math.exp(-lam)
@@ -99,6 +102,7 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
             for k in range(nk):
                 dg[k] = dg[k] * t + g[k] * dt
                 g[k] *= t
+    # docs/model.md (M6), (M7)
     elif code == 1 or code == 2:  # ChebPow, ChebLinear
         if code == 1:
             base = 1.0 - r / rc
@@ -112,6 +116,7 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
         for k in range(nk):
             g[k] = 0.5 * (1.0 - T[k + 1])
             dg[k] = -0.5 * dT[k + 1] * dx
+    # docs/model.md (M8)
     else:  # SBessel
         pre = math.sqrt(2.0) * math.pi / rc ** 1.5
         d_prev = 1.0
@@ -132,6 +137,7 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
                 g[n] = (fn + q * g[n - 1]) / math.sqrt(dn)
                 dg[n] = (dfn + q * dg[n - 1]) / math.sqrt(dn)
                 d_prev = dn
+    # docs/model.md (M10)
     if inner == 1:  # distance-type inner cutoff: g *= 1 - poly
         p, dp = poly_switch(r, r_in, delta_in)
         for k in range(nk):
@@ -158,6 +164,7 @@ def core_repulsion(inner: int, pre: float, lamc: float, rc: float, dc: float, r_
     """Pair core-repulsion φ(r) (eV) and dφ/dr for the density/distance (exp) or zbl form."""
     if r >= rc:
         return 0.0, 0.0
+    # docs/model.md (M25): ZBL pair term
     if inner == 2:
         a = 0.46850 / (zi ** 0.23 + zj ** 0.23)
         ro, rs = rc, rc - dc
@@ -176,6 +183,7 @@ def core_repulsion(inner: int, pre: float, lamc: float, rc: float, dc: float, r_
         p, dp = poly_switch(r, ro, delta)
         k = pre * ZBL_K / 2.0 * zi * zj
         return k * (e + s) * p, k * ((de + ds) * p + (e + s) * dp)
+    # docs/model.md (M23)
     lc = abs(lamc)
     if lc * r * r >= 50.0 or pre == 0.0:
         return 0.0, 0.0
@@ -197,6 +205,7 @@ def embedding2(code: int, rho: float, m: float) -> tuple[float, float, float]:
 
     F'' (needed by the force term of the loss gradient) jumps at ρ = 0 for m < 1.
     """
+    # docs/model.md (M21) and its second derivative
     if code == 0:
         if abs(m - 1.0) < 1e-10:
             return rho, 1.0, 0.0
@@ -209,6 +218,7 @@ def embedding2(code: int, rho: float, m: float) -> tuple[float, float, float]:
         xa = x0 + a
         d2 = -y0 + m * x0 * xa ** (m - 1.0) + m * (m - 1.0) * (1.0 - x0) ** 2 * xa ** (m - 2.0)
         return sgn * (xa ** m - y0), y0 + m * (1.0 - x0) * xa ** (m - 1.0), sgn * d2
+    # docs/model.md (M22)
     w = 1.0e6  # C++ Fexp regulariser: F = λρ near 0, |ρ|^m beyond
     lam = (1.0 / w) ** (m - 1.0)
     if abs(rho) <= 1e-10:

@@ -1,4 +1,4 @@
-"""The ``.yace`` file: a C-tilde potential as read by LAMMPS ``pair_style pace`` (yaml_format.md §2).
+"""The ``.yace`` file: a C-tilde potential as read by LAMMPS ``pair_style pace`` (docs/persistence.md §1).
 
 Writing converts a B-basis potential first and is atomic; reading validates every field and raises
 :class:`PotentialError` naming the file and the entry.

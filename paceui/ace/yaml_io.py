@@ -1,4 +1,4 @@
-"""Read and write pacemaker's B-basis potential ``.yaml`` (see shared/spec/yaml_format.md §1).
+"""Read and write pacemaker's B-basis potential ``.yaml`` (docs/persistence.md (P1)).
 
 Reading validates every field and raises :class:`PotentialError` naming the file, the block and the
 field; writing follows pacemaker's key order and is atomic (temp file + rename).
@@ -62,7 +62,7 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 
 
-def load_yaml_file(path: str | Path) -> Any:
+def load_yaml_file(path: str | os.PathLike[str]) -> Any:
     """Parse a YAML file; syntax errors name the file and line."""
     p = Path(path)
     try:
@@ -91,7 +91,7 @@ def fmt_scalar(v: Any) -> str:
     """One scalar in YAML flow syntax that reloads to the identical Python value."""
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, (int, np_int_types())) and not isinstance(v, bool):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return str(int(v))
     if isinstance(v, float) or type(v).__name__.startswith("float"):
         f = float(v)
@@ -108,10 +108,6 @@ def fmt_scalar(v: Any) -> str:
     if _PLAIN.match(s) and not s.endswith(":") and ": " not in s and yaml.load(s, Loader=_Loader) == s:
         return s
     return json.dumps(s, ensure_ascii=False)
-
-
-def np_int_types() -> tuple[type, ...]:
-    return (np.integer,)
 
 
 def fmt_flow(v: Any) -> str:

@@ -21,7 +21,8 @@ from paceui.data.weights import (
 from paceui.errors import DataError
 
 __all__ = [
-    "DataConfig", "DataError", "DataValidationError", "DataWarning", "Dataset", "DropRecord", "EnergyBasedWeightingPolicy",
+    "DataConfig", "DataError", "DataValidationError", "DataWarning", "Dataset", "DropRecord",
+    "EnergyBasedWeightingPolicy",
     "ExternalWeightingPolicy", "PackedNeighbors", "PreparedData", "UniformWeightingPolicy", "UnsafePickleError",
     "WeightingPolicy", "apply_reference_energy", "build_packed_neighbors", "dataset_hash", "default_cache_dir",
     "filter_rows", "frame_from_atoms", "load_dataframe", "load_files", "normalize_weights", "prepare_dataset",

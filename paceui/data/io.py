@@ -195,7 +195,7 @@ def _extxyz_bytes(df: pd.DataFrame, gz: bool) -> bytes:
     if "ase_atoms" not in df.columns:
         raise ValueError("cannot write extxyz: the frame has no 'ase_atoms' column")
     images = []
-    for idx, row in df.iterrows():
+    for _, row in df.iterrows():
         at = row["ase_atoms"].copy()
         at.calc = None
         res: dict[str, Any] = {}

@@ -104,7 +104,7 @@ def _row_problems(df: pd.DataFrame, elements: Sequence[str] | None,
         at = df["ase_atoms"].iloc[pos]
 
         def drop(reason: str) -> None:
-            out.append((pos, DropRecord(idx, name, reason)))
+            out.append((pos, DropRecord(idx, name, reason)))  # noqa: B023 (called in this iteration only)
 
         if at is None or not hasattr(at, "get_chemical_symbols"):
             drop(f"ase_atoms is {type(at).__name__}, not an ase.Atoms")

@@ -1,4 +1,4 @@
-"""pacemaker's ``input.yaml`` as frozen dataclasses (pacemaker_inventory.md §3), with validation.
+"""pacemaker's ``input.yaml`` as frozen dataclasses (pacemaker's keys and defaults), with validation.
 
 Every key pacemaker documents is accepted with its default; unknown keys are refused with a message
 naming the file and the key, since a typo would otherwise silently fall back to a default. YAML 1.1

@@ -1,4 +1,4 @@
-"""The fit as a stepper: ladder steps → fit cycles → optimizer iterations (pacemaker_inventory §5–§6).
+"""The fit as a stepper: ladder steps → fit cycles → optimizer iterations (as pacemaker's).
 
 :meth:`Fitter.step` runs one optimizer iteration and its bookkeeping (metrics, callbacks, early stopping)
 and returns a record; :meth:`Fitter.run` loops. Between steps, :meth:`Fitter.state_dict` is the whole fit,
@@ -98,9 +98,9 @@ class Fitter:
                  on_potential: Callable[[ACEPotential, IterationRecord], None] | None = None) -> None:
         self.target, self.rng, self.on_potential = target, np.random.default_rng(seed), on_potential
         self.callbacks, self.callback_errors, self.state = list(callbacks or []), [], FitState()
-        self.structure_names: Any = None  # names of the training structures, for error messages
         self.current = (initial if initial is not None else empty_like(target) if fit.ladder else target).copy()
         self._stop_requested, self._done, self._last_reason = False, False, "finished"
+        self.structure_names: Any = None  # names of the training structures, for error messages
         self._gen: Iterator[IterationRecord] | None = None
         self._cyc: _Cycle | None = None
         self._stepper: Stepper | None = None
@@ -293,7 +293,8 @@ class Fitter:
         if cfg.randomize_func_coeffs:
             out[fm] = self.rng.normal(0.0, cfg.randomize_func_coeffs, fm.sum())
         elif cfg.noise_relative_sigma:
-            out[mask] += self.rng.normal(size=mask.sum()) * cfg.noise_relative_sigma * np.maximum(np.abs(out[mask]), 1e-2)
+            scale = cfg.noise_relative_sigma * np.maximum(np.abs(out[mask]), 1e-2)
+            out[mask] += self.rng.normal(size=mask.sum()) * scale
         elif cfg.noise_absolute_sigma:
             out[mask] += self.rng.normal(size=mask.sum()) * cfg.noise_absolute_sigma
         return out
@@ -310,8 +311,7 @@ class Fitter:
             return t
 
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            res = loss(t := expand(x), self.train)
-            check_finite(res, t, self.train, self.structure_names, allow_inf=True)
+            check_finite(res := loss(t := expand(x), self.train), t, self.train, self.structure_names, allow_inf=True)
             cache["x"], cache["res"] = x.copy(), res
             return res.loss, res.grad[mask]
 

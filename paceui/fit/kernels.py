@@ -1,4 +1,4 @@
-"""Numba kernel of the loss gradient (shared/spec/gradients.md §3): the second neighbour pass.
+"""Numba kernel of the loss gradient (docs/loss.md §4–§5): the second neighbour pass.
 
 Given per-atom force residual weights v_j = 2 w_j (F_j − F_ref_j) and per-structure energy factors
 α_s = 2(1−κ) w_s (E_s − E_ref_s)/N_s², every atom contributes ∂Φ_i/∂θ with Φ_i = α E_i − κ Ė_i, where
@@ -42,7 +42,6 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
     """
     n_atoms = species.shape[0]
     S = b_int.shape[0]
-    lmax1 = lmax + 1
     nlm = (lmax + 1) * (lmax + 2) // 2
     gsz = S * kmax * nlm
     asz = S * nmax * nlm
@@ -102,6 +101,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                 if r >= b_par[mu_i, mu_j, BP_RC]:
                     continue
                 ux, uy, uz = dx / r, dy / r, dz / r
+                # docs/loss.md (L7): u_ij = v_j − v_i
                 wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
                 ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
                 bp = b_par[mu_i, mu_j]
@@ -124,6 +124,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                     ylm_with_grad(ux, uy, uz, r, lb, P, dP, Y, dY)
                     phi, dphi = core_repulsion(inner, bp[5], bp[6], bp[1], bp[2], bp[3], bp[4], bp[7], bp[8],
                                                r)
+                # docs/loss.md (L5) G and (L8) Ġ
                 for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
                     Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
                 for k in range(nb_):
@@ -139,6 +140,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                     d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                     if d < dmin:
                         dmin, r_min, ud_min, qmin = d, r, ur, mu_j
+            # docs/loss.md (L5), (L8)
             # ---- A = crad·G, Ȧ = crad·Ġ
             A[:] = 0.0
             Ad[:] = 0.0
@@ -176,6 +178,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                     for t in range(rk):
                         fa[t] = _sign_conj(A[comb_aidx[cc, t]], comb_m[cc, t])
                         fd[t] = _sign_conj(Ad[comb_aidx[cc, t]], comb_m[cc, t])
+                    # docs/loss.md (L13): prefix and suffix products of dual numbers a_t + ε ȧ_t
                     pa[0] = 1.0
                     pd[0] = 0.0
                     for t in range(rk):  # dual-number prefix products
@@ -188,6 +191,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                         sd[t] = sd[t + 1] * fa[t] + sa[t + 1] * fd[t]
                     PR[cc] = pa[rk].real
                     PdR[cc] = pd[rk].real
+                    # docs/loss.md (L14): J column P_t Q_{t+1} and its tangent H
                     for t in range(rk):
                         wj = pa[t] * sa[t + 1]
                         wh = pa[t] * sd[t + 1] + pd[t] * sa[t + 1]
@@ -210,6 +214,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                 e_ace += w * F
                 beta[d] = w * dF   # temporarily F'
                 gamma[d] = w * d2F  # temporarily F''
+            # docs/loss.md (L10): the switch f and its tangent ḟ
             if inner == 2:
                 fcut, fdot = 1.0, 0.0
                 if qmin >= 0:
@@ -219,12 +224,14 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
             else:
                 fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
                 fdot = dfc * rhod_core
+            # docs/loss.md (L11): β_p, γ_p
             al = alpha[s] * fcut - kappa * fdot
             ka = kappa * fcut
             for d in range(nd):
                 dF, d2F = beta[d], gamma[d]
                 beta[d] = al * dF - ka * d2F * rhod[d]
                 gamma[d] = -ka * dF
+            # docs/loss.md (L12)
             # ---- gradients w.r.t. C-tilde coefficients
             for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
                 a = r1_aidx[f]
@@ -236,6 +243,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                 for cc in range(fn_c0[f], fn_c0[f + 1]):
                     for d in range(nd):
                         g_comb[c, cc, d] += beta[d] * PR[cc] + gamma[d] * PdR[cc]
+            # docs/loss.md (L15), (L16)
             # ---- gradient w.r.t. crad: Σ_m Re(Ā_Φ G + Ǡ_Φ Ġ)
             for a in range(asz):
                 zf = 0.0j

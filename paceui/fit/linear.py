@@ -63,4 +63,5 @@ def linear_fit(pot: ACEPotential, data: FitArrays, cfg: LossConfig) -> LinearFit
     c, _, rank, _ = np.linalg.lstsq(A, b, rcond=None)
     theta[fm] = c
     out = loss.pmap.apply(pot, theta)
-    return LinearFitResult(potential=out, loss=loss(theta, data, grad=False).loss, n_params=int(fm.size), rank=int(rank))
+    return LinearFitResult(potential=out, loss=loss(theta, data, grad=False).loss, n_params=int(fm.size),
+                           rank=int(rank))

@@ -1,4 +1,4 @@
-"""Text lines of the fit log in pacemaker's layout (pacemaker inventory §7).
+"""Text lines of the fit log in pacemaker's layout (as pacemaker writes them).
 
 Metrics come in eV/atom and eV/Å (:class:`~paceui.fit.metrics.FitMetrics`) and are printed in
 meV/atom ("meV/at") and meV/Å ("meV/A"); times in µs per atom ("mcs/at").

@@ -1,4 +1,4 @@
-"""pacemaker's loss and its analytic gradient (ace_math.md §11, gradients.md).
+"""pacemaker's loss and its analytic gradient (docs/loss.md).
 
 L = (1−κ) Σ_s w_s (ΔE_s/N_s)² + κ Σ_i w_i |ΔF_i|² + L1 Σ|c| + L2 Σc² + w_orth·D + Σ_k w_k·S_k.
 Pass 1 evaluates energies and forces (the evaluator kernel, analytic radial functions); pass 2 is
@@ -82,7 +82,7 @@ class ACELoss:
     def _build_comb_index(self) -> None:
         """Template comb index of every rank-1 entry and every combination of the kernel."""
         r1, combs = [], []
-        for mu0, fac, sl in self.tpl.groups:
+        for _mu0, fac, sl in self.tpl.groups:
             if len(fac) == 1:
                 r1.append(sl.start)
             else:
@@ -144,6 +144,7 @@ class ACELoss:
         nat = data.n_atoms.astype(float)
         de = (e_pred - data.e_ref) / nat
         df = f_pred - data.f_ref
+        # docs/loss.md (L1)
         e_loss = float(np.sum(data.w_e * de * de))
         f_loss = float(np.sum(data.w_f * np.einsum("ij,ij->i", df, df)))
         parts = {"e_loss": e_loss, "f_loss": f_loss, "e_loss_contrib": (1 - cfg.kappa) * e_loss,
@@ -168,6 +169,7 @@ class ACELoss:
         self._load(theta)
         ns, na = data.n_struct, len(data.species)
         k = self.cfg.kappa
+        # docs/loss.md §7
         alpha = y[:ns] * np.sqrt((1 - k) * data.w_e) / data.n_atoms
         v = np.sqrt(k * data.w_f)[:, None] * y[ns:ns + 3 * na].reshape(na, 3)
         g = np.zeros(self.pmap.size)
@@ -185,6 +187,7 @@ class ACELoss:
         for s0, s1, a0, a1, sub, atom_struct in self._chunks(data):
             e, f = self._pass1(sub, self._pair_cache(len(sub.nbr_j)))
             e_pred[s0:s1], f_pred[a0:a1] = e, f
+            # docs/loss.md (L7) v and (L6) α
             v = 2.0 * sub.w_f[:, None] * (f - sub.f_ref)
             alpha = 2.0 * (1.0 - cfg.kappa) * sub.w_e * (e - sub.e_ref) / sub.n_atoms.astype(float) ** 2
             self._grad_kernel(sub, v, alpha, cfg.kappa, acc, self._pc, atom_struct)
@@ -199,6 +202,7 @@ class ACELoss:
         if hit is not None and hit[0] is data:
             return hit[1]
         m = self.model
+        # docs/loss.md (L17)
         per_pair = 8 * (2 * m.kmax + 2) + 16 * 4 * ((m.lmax + 1) * (m.lmax + 2) // 2)
         budget = max(1, CHUNK_BYTES // per_pair)
         so, no = data.struct_off, data.nbr_off
@@ -252,6 +256,7 @@ class ACELoss:
         g_ct = np.zeros((self.tpl.matrix.shape[1], self.ndmax))
         g_ct[self.r1_tidx] = g_r1.sum(axis=0)
         g_ct[self.comb_tidx] = g_comb.sum(axis=0)
+        # docs/loss.md (L4)
         gC = np.asarray(self.tpl.matrix @ g_ct)
         for i, (sl, nd) in enumerate(zip(self.pmap.func_slices, self.pmap.func_nd)):
             g[sl] += gC[i, :nd]
@@ -271,6 +276,7 @@ class ACELoss:
         parts["l1_reg_contrib"] = cfg.L1_coeffs * float(np.abs(c).sum())
         parts["l2_reg_contrib"] = cfg.L2_coeffs * float(np.dot(c, c))
         if g is not None:
+            # docs/loss.md (L1): L1 and L2 terms
             sgn = np.where(c == 0.0, 1.0, np.sign(c))  # pacemaker nudges exact zeros to +1e-32
             g[fm] += cfg.L1_coeffs * sgn + 2.0 * cfg.L2_coeffs * c
         extra = self.radial(theta, cfg, g)

@@ -1,4 +1,4 @@
-"""Fit error metrics and loss terms (pacemaker inventory §7), plus pacemaker's metrics tables.
+"""Fit error metrics and loss terms (named as pacemaker's), plus pacemaker's metrics tables.
 
 Array in, numbers out: energies are per-structure totals (eV), forces are ``[N_atoms_total, 3]``
 (eV/Å) concatenated in structure order. All :class:`FitMetrics` values are in eV (energies per

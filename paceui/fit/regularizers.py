@@ -1,7 +1,7 @@
 """Radial smoothness (w0_rad, w1_rad, w2_rad) and orthogonality (w_orth) terms of the loss.
 
 S_k = mean over ordered bonds of Σ_grid d² Σ_nl |∂ᵏR_nl/∂rᵏ(d)| Δd / rc_bond², on a fixed grid of 100
-points up to the largest cutoff (pacemaker/TensorPotential's definition, ace_math.md §11).
+points up to the largest cutoff (pacemaker/TensorPotential's definition, docs/loss.md (L2)).
 D_orth = Σ_bonds [mean((W_l W_lᵀ − I)²) + mean((W_lᵀ W_l − I)²)], W_l = crad[:, l, :].
 Both depend on crad only and are cheap numpy with analytic gradients.
 """
@@ -57,6 +57,7 @@ class RadialRegularizer:
         ws = (cfg.w0_rad, cfg.w1_rad, cfg.w2_rad)
         out = {"smooth_w1": 0.0, "smooth_w2": 0.0, "smooth_w3": 0.0, "smooth_orth": 0.0}
         names = ("smooth_w1", "smooth_w2", "smooth_w3")
+        # docs/loss.md (L2)
         for o, wk in enumerate(ws):
             if wk == 0.0:
                 continue
@@ -69,6 +70,7 @@ class RadialRegularizer:
                     gr = np.einsum("gk,gnl->nlk", bases[o], np.sign(R))
                     grad[sl] += wk / self.n_ordered * gr.ravel()
             out[names[o]] = wk * total / self.n_ordered
+        # docs/loss.md (L3)
         if cfg.w_orth and self.rank_max > 1:
             total = 0.0
             for sl, shp in self.orth:

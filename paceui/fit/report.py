@@ -1,4 +1,4 @@
-"""Report figures after a fit, named like pacemaker's ``report/`` folder (inventory §7).
+"""Report figures after a fit, named like pacemaker's ``report/`` folder.
 
 Inputs are arrays: energies per atom (eV/atom), forces ``[N, 3]`` (eV/Å), optional ``nn_min``
 per structure (Å). Plots show errors in meV/atom and meV/Å. Matplotlib is imported lazily and

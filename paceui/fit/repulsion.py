@@ -2,7 +2,7 @@
 
 r_in of every bond = the shortest distance of that element pair in the training set (sum of the
 covalent radii where the pair never occurs), delta_in 0.1 Å, inner_cutoff_type zbl, core-repulsion
-[1, 1], rho_core_cut = drho_core_cut = 1 (pacemaker_inventory §3.4).
+[1, 1], rho_core_cut = drho_core_cut = 1 (pacemaker's ``repulsion: auto``; docs/model.md (M25)).
 """
 
 from __future__ import annotations

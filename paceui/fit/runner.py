@@ -1,4 +1,4 @@
-"""``paceui fit input.yaml``: pacemaker's workflow and output files (pacemaker_inventory §0, §7).
+"""``paceui fit input.yaml``: pacemaker's workflow and output files.
 
 target_potential.yaml → data (+ fitting_data_info.pckl.gzip, train_ef-distributions.png) → fit with
 log lines and metrics files, interim potentials, callbacks → output_potential.yaml (+ .yace) →

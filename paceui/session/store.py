@@ -172,6 +172,7 @@ def _check_doc(doc: dict[str, Any], f: Path, schema: dict[str, Any] | None = Non
                 raise SessionFormatError(f"{f}: checksum of '{name}' must be a string, got {digest!r}")
 
 
+# docs/persistence.md (P3)–(P5)
 def save_snapshot(root: str | os.PathLike[str], snap: Snapshot, data: SessionData) -> int:
     """Write a new generation of the session in ``root``; returns its generation number."""
     root = Path(root)

@@ -179,7 +179,9 @@ class PaceApp(App[None]):
         self._shown_status = st
         self.query_one("#status", Static).update(
             f"[b]{self.session.name}[/b] │ [b]{st.phase.value.upper()}[/b] │ step {st.ladder_step} cycle {st.cycle} "
-            f"it {st.iteration} │ total {st.total_iterations} │ loss {num(st.loss)} │ {st.nfuncs}/{st.target_nfuncs} fn", layout=False)  # fixed size: no layout pass
+            f"it {st.iteration} │ total {st.total_iterations} │ loss {num(st.loss)} │ "
+            f"{st.nfuncs}/{st.target_nfuncs} fn",
+            layout=False)  # fixed size: no layout pass
         enabled = tuple(a.enabled(st) for a in ACTIONS)
         if enabled != self._enabled:  # re-render the footer only when a key changes state
             self._enabled = enabled

@@ -10,14 +10,13 @@ import numpy as np
 import pandas as pd
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Log, Static
 from textual_plotext import PlotextPlot
 
 from paceui.session import Progress, Session, SessionStatus
 from paceui.tui.format import CONTRIBUTIONS, METRICS, num
-
 
 MAX_POINTS = 400  # records drawn per curve
 

@@ -28,8 +28,18 @@ from textual.worker import Worker, WorkerState
 from paceui.fit.config import BackendConfig, FitConfig
 from paceui.fit.loss import LossConfig
 from paceui.session import Session, SessionStatus, SettingsError
-from paceui.tui.basis_form import (BASIS_FIELDS, BasisError, basis_counts, block_key, counts_text, edited_potential,
-                                   editable, field_id, field_texts, sibling_folder)
+from paceui.tui.basis_form import (
+    BASIS_FIELDS,
+    BasisError,
+    basis_counts,
+    block_key,
+    counts_text,
+    editable,
+    edited_potential,
+    field_id,
+    field_texts,
+    sibling_folder,
+)
 from paceui.tui.dialogs import ParamsDialog
 from paceui.tui.format import value_text
 from paceui.tui.pane_sessions import shown_path

@@ -27,6 +27,7 @@ def search_step(ev: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndar
         f_new, g_new = ev(x_new)
         if np.isfinite(f_new) and f_new <= f and np.any(x_new != x):
             return x_new, f_new, g_new
+    # docs/optimizers.md (O5)
     alpha = 1.0  # backtracking, safeguarded quadratic interpolation (N&W §3.5): stiff directions
     for _ in range(60):  # (a new high-rank function) may need α many decades smaller
         if not np.any((x_new := x + alpha * p) != x):

@@ -89,6 +89,7 @@ class _OwnStepper(Stepper):
         self._status, self._message = "running", ""
         if not np.isfinite(f):
             self._status, self._message = "failed", "loss is not finite"
+        # docs/optimizers.md (O1)
         elif self._gn <= c.gtol:
             self._status, self._message = "success", "gradient norm below gtol"
         elif c.ftol > 0 and f_old - f <= c.ftol * max(abs(f_old), abs(f), 1.0):
@@ -142,6 +143,7 @@ class BFGSStepper(_OwnStepper):
         if sy > np.finfo(float).eps * yy:  # else skip the update (curvature condition fails)
             if not self._H.size:
                 self._H = np.eye(s.size) * (sy / yy if self.cfg.scale_init else 1.0)
+            # docs/optimizers.md (O2)
             rho, Hy = 1.0 / sy, self._H @ y
             self._H += (rho * rho * float(y @ Hy) + rho) * np.outer(s, s)
             self._H -= rho * (np.outer(Hy, s) + np.outer(s, Hy))
@@ -162,6 +164,7 @@ class LBFGSStepper(_OwnStepper):
     def _hint(self) -> float | None:
         return None if len(self._rho) else self._first_hint()
 
+    # docs/optimizers.md (O3)
     def _direction(self) -> np.ndarray:
         S, Y, rho = self._S, self._Y, self._rho
         q, alphas = self._g.copy(), []
@@ -195,6 +198,7 @@ class CGStepper(_OwnStepper):
         return self._p
 
     def _update(self, s: np.ndarray, y: np.ndarray, g_new: np.ndarray, f_old: float) -> None:
+        # docs/optimizers.md (O4)
         p = -g_new + max(0.0, float(g_new @ y) / float(self._g @ self._g)) * self._p
         self._p, self._f_prev = (p if float(g_new @ p) < 0 else -g_new), f_old
 
@@ -213,6 +217,7 @@ class AdamStepper(_OwnStepper):
     def _iterate(self) -> None:
         c, g = self.cfg, self._g
         self._t += 1
+        # docs/optimizers.md (O6)
         self._m = c.beta_1 * self._m + (1.0 - c.beta_1) * g
         self._v = c.beta_2 * self._v + (1.0 - c.beta_2) * (g * g)
         lr_t = c.learning_rate * math.sqrt(1.0 - c.beta_2 ** self._t) / (1.0 - c.beta_1 ** self._t)
@@ -226,6 +231,7 @@ class SGDStepper(AdamStepper):
     name = "SGD"
 
     def _iterate(self) -> None:
+        # docs/optimizers.md (O7)
         self._m = self.cfg.momentum * self._m - self.cfg.learning_rate * self._g
         x_new = self._x + self._m
         self._accept(x_new, *self._evals(x_new))

@@ -1,4 +1,4 @@
-"""The optimizer protocol (pacemaker ``fit.optimizer``, inventory §3.4): a :class:`Stepper` runs one
+"""The optimizer protocol (pacemaker ``fit.optimizer``; docs/optimizers.md): a :class:`Stepper` runs one
 iteration per ``step()`` and saves its state (np.savez-able) to continue from it.
 
 ``StepInfo.converged``: the optimizer stopped for any reason (``success`` / ``message`` say why).
@@ -134,7 +134,7 @@ class Stepper(abc.ABC):
         for k in self._memory:
             setattr(self, "_" + k, v[k])
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a no-op unless a stepper holds threads)
         """Release worker threads (the own steppers hold none)."""
 
     def __enter__(self) -> "Stepper":
