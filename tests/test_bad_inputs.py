@@ -178,7 +178,7 @@ CLI_CASES: list[tuple[str, Callable[[Path], None] | None, list[str], int, list[s
     ("cutoff-negative", _set("cutoff", -5), FIT, 1, ["input.yaml", "cutoff", "-5"]),
     ("cutoff-text", _set("cutoff", "five"), FIT, 1, ["cutoff", "five"]),
     ("cutoff-nan", _set("cutoff", float("nan")), FIT, 1, ["cutoff", "nan"]),
-    ("kappa-2", _set("fit.loss.kappa", 2), FIT, 1, ["input.yaml", "fit.loss.kappa", "<= 1"]),
+    ("kappa-2", _set("fit.loss.kappa", 2), FIT, 1, ["input.yaml", "fit.loss.kappa", "[0, 1]"]),
     ("kappa-negative", _set("fit.loss.kappa", -0.1), FIT, 1, ["fit.loss.kappa"]),
     ("L2-negative", _set("fit.loss.L2_coeffs", -1e-8), FIT, 1, ["fit.loss.L2_coeffs"]),
     ("rcut-negative", _set("potential.bonds.ALL.rcut", -1), FIT, 1, ["potential.bonds.ALL.rcut", "> 0"]),

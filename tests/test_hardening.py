@@ -74,8 +74,8 @@ def test_keys_without_effect_warn_on_the_command_line(template, tmp_path):
 def test_impossible_values_fail_in_dry_run(template, tmp_path):
     import shutil
 
-    for key, value, words in (("cutoff", -5, "cutoff must be a finite number > 0"),
-                              ("kappa", 2, "fit.loss.kappa must be a finite number >= 0 and <= 1")):
+    for key, value, words in (("cutoff", -5, "cutoff must be in (0, 100]"),
+                              ("kappa", 2, "fit.loss.kappa must be in [0, 1]")):
         d = tmp_path / key
         shutil.copytree(template, d)
         cfg = _input()

@@ -39,9 +39,11 @@ def _in_range(v: float, where: str, lo: float | None = None, hi: float | None = 
 
     ok = math.isfinite(v) and (lo is None or (v > lo if open_lo else v >= lo)) and (hi is None or v <= hi)
     if not ok:
-        lo_s = "" if lo is None else (f"> {lo:g}" if open_lo else f">= {lo:g}")
-        hi_s = "" if hi is None else f"<= {hi:g}"
-        raise InputError(f"{where} must be a finite number {' and '.join(x for x in (lo_s, hi_s) if x)}, got {v!r}")
+        if lo is not None and hi is not None:
+            span = f"in {'(' if open_lo else '['}{lo:g}, {hi:g}]"
+        else:
+            span = "a finite number " + (f"> {lo:g}" if open_lo else f">= {lo:g}" if lo is not None else f"<= {hi:g}")
+        raise InputError(f"{where} must be {span}, got {v!r}")
     return v
 
 
