@@ -1,4 +1,5 @@
-"""Command line: ``paceui info``, ``paceui yaml2yace``, ``paceui eval``, ``paceui fit``, ``paceui demo``, and
+"""Command line: ``paceui info``, ``paceui yaml2yace``, ``paceui eval``, ``paceui fit``, ``paceui demo``,
+``paceui activeset``, ``paceui select``, and
 the terminal UI: ``paceui`` (demo session), ``paceui SESSION_DIR``, ``paceui new input.yaml [-o DIR]``."""
 
 from __future__ import annotations
@@ -13,23 +14,15 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from paceui.cli_helpers import exit_on_sigterm as _exit_on_sigterm
+from paceui.cli_helpers import one_line as _one_line
+from paceui.cli_helpers import read_structures
+from paceui.cli_helpers import warning_line as _warning_line
 from paceui.errors import PaceuiError
 
 ERRORS = (PaceuiError, OSError, ValueError, KeyError)
 """What a command may raise for a user's mistake or a failing resource: printed as one line, exit status 1
 (status 2: the command line itself is wrong). ValueError and KeyError stand for third-party parsers' errors."""
-
-
-def _one_line(exc: BaseException) -> str:
-    """The error's message on one line (a multi-line message from a library is joined with " | "); an
-    OSError without a message of paceui's names its file and its reason."""
-    if isinstance(exc, OSError) and exc.strerror:
-        f = f"{exc.filename}: " if exc.filename else ""
-        return f"{f}{exc.strerror}" + ("" if isinstance(exc, FileNotFoundError) else f" ({type(exc).__name__})")
-    if isinstance(exc, KeyError):
-        return f"missing key {exc}"
-    text = " | ".join(line.strip() for line in (str(exc) or type(exc).__name__).splitlines() if line.strip())
-    return text if len(text) <= 800 else text[:800] + " ..."
 
 
 def _info_dict(path: str) -> dict[str, Any]:
@@ -122,50 +115,133 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     model = ACEModel(args.potential, spline=not args.analytic)
     frames = read_structures(args.structure, args.index)
+    gammas = None
+    if args.active_set:
+        from paceui.ace.activeset import ActiveSet, structure_gamma
+
+        gammas = structure_gamma(model, ActiveSet.load(args.active_set, potential=model), frames)
     out = []
     for k, at in enumerate(frames):
         try:
             r = model.evaluate(at)
         except ValueError as exc:
             raise ValueError(f"{args.structure}: frame {k}: {exc}") from None
-        out.append({"index": k, "natoms": len(at), "energy": r.energy, "energy_per_atom": r.energy / len(at),
-                    "max_force": float(np.abs(r.forces).max()) if len(at) else 0.0,
-                    "forces": r.forces.tolist(), "stress": None if r.stress is None else r.stress.tolist()})
+        o = {"index": k, "natoms": len(at), "energy": r.energy, "energy_per_atom": r.energy / len(at),
+             "max_force": float(np.abs(r.forces).max()) if len(at) else 0.0,
+             "forces": r.forces.tolist(), "stress": None if r.stress is None else r.stress.tolist()}
+        if gammas is not None:
+            o["max_gamma"] = float(gammas[k].max()) if len(at) else 0.0
+            o["gamma"] = gammas[k].tolist()
+        out.append(o)
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0]))
         return 0
-    t = Table("#", "atoms", "energy eV", "eV/atom", "max |F| eV/Å", title=f"{args.potential} on {args.structure}")
+    cols = ["#", "atoms", "energy eV", "eV/atom", "max |F| eV/Å"] + (["max γ"] if gammas is not None else [])
+    t = Table(*cols, title=f"{args.potential} on {args.structure}")
     for o in out:
         t.add_row(str(o["index"]), str(o["natoms"]), f"{o['energy']:.6f}", f"{o['energy_per_atom']:.6f}",
-                  f"{o['max_force']:.4f}")
+                  f"{o['max_force']:.4f}", *([f"{o['max_gamma']:.4g}"] if gammas is not None else []))
     Console().print(t)
     return 0
 
 
-def read_structures(path: str, index: str = ":") -> list[Any]:
-    """The frames of an ASE-readable file; a missing, empty, truncated or garbage file is a ValueError
-    (or OSError) naming the file."""
+def _read_structures(paths: Sequence[str], fmt: str | None = None,
+                     elements: Sequence[str] | None = None) -> tuple[list[Any], Any]:
+    """Structures of pacemaker dataframes or any ASE-readable files (extxyz, traj, LAMMPS dumps).
+
+    ``elements`` maps LAMMPS atom types 1, 2, ... (read by ASE as H, He, ...) to element symbols.
+    Returns the ``ase.Atoms`` and the loaded frame (a DataFrame with an ``ase_atoms`` column).
+    """
+    import ase.io
+    import pandas as pd
+
+    from paceui.data.io import frame_from_atoms, load_dataframe
+
+    frames = []
+    for p in paths:
+        if fmt:
+            try:
+                images = ase.io.read(p, index=":", format=fmt)
+            except Exception as exc:  # ase raises many kinds
+                raise ValueError(f"{p}: ase.io.read(format={fmt!r}) could not read it: {exc}") from exc
+            frames.append(frame_from_atoms(images if isinstance(images, list) else [images], p))
+        else:
+            frames.append(load_dataframe(p))
+        frames[-1]["source_file"] = p
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    atoms = list(df["ase_atoms"])
+    if elements:
+        for a in atoms:
+            z = a.get_atomic_numbers()
+            if z.max() > len(elements):
+                raise ValueError(f"atom type {z.max()} but only {len(elements)} --elements given")
+            a.set_chemical_symbols([elements[t - 1] for t in z])
+    return atoms, df
+
+
+def cmd_activeset(args: argparse.Namespace) -> int:
+    import time
+
+    from paceui.ace.activeset import build_active_set
+
+    t0 = time.perf_counter()
+    atoms, _ = _read_structures(args.dataset)
+    t1 = time.perf_counter()
+    kind = "full" if args.full else "linear"
+    aset, reports = build_active_set(args.potential, atoms, kind=kind, tol=args.tol, max_iters=args.max_iters,
+                                     memory_limit_mb=args.memory_limit, refinement_steps=args.refinement)
+    t2 = time.perf_counter()
+    base = str(Path(args.potential).with_suffix("")) if args.potential.endswith((".yaml", ".yml")) else args.potential
+    out = args.output or (base + (".asi.nonlinear" if args.full else ".asi"))
+    aset.save(out)
+    t = Table("element", "active set", "atoms", "structures drawn from", "max γ (data)", "MaxVol swaps",
+              title=f"{kind} active set of {args.potential} from {len(atoms)} structures")
+    for r in reports:
+        t.add_row(r.element, str(r.size), str(r.n_rows), str(r.n_structures), f"{r.max_gamma:.5f}", str(r.n_iters))
+    Console().print(t)
+    print(f"written {out}; time {t2 - t1:.2f} s (+ {t1 - t0:.2f} s reading data)")
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from paceui.ace.activeset import ActiveSet
+    from paceui.ace.selection import select_d_optimal
+    from paceui.data.io import save_dataframe
+
+    atoms, df = _read_structures(args.candidates, args.format, args.elements)
+    aset = ActiveSet.load(args.active_set, potential=args.potential) if args.active_set else None
+    sel = select_d_optimal(args.potential, atoms, active_set=aset, max_structures=args.max_structures,
+                           kind="full" if args.full else "linear", memory_limit_mb=args.memory_limit,
+                           tol=args.tol)
+    out = Path(args.output)
+    chosen = df.iloc[sel.indices].copy().reset_index(drop=True)
+    chosen["gamma"] = sel.gamma
+    chosen["candidate_index"] = sel.indices
+    images = []
+    for a, g, k in zip(chosen["ase_atoms"], sel.gamma, sel.indices):
+        a = a.copy()
+        a.info["gamma"] = float(g)
+        a.info["candidate_index"] = int(k)
+        images.append(a)
+    chosen["ase_atoms"] = images
     import ase.io
 
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(p))
-    if p.is_dir():
-        raise ValueError(f"{p}: is a folder, not a structure file")
-    if p.stat().st_size == 0:
-        raise ValueError(f"{p}: the file is empty (no structures)")
-    try:
-        frames = ase.io.read(p, index=index)
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        raise
-    except Exception as exc:  # ASE's readers raise anything on a truncated or foreign file
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        raise ValueError(f"{p}: not a readable structure file ({type(exc).__name__}{': ' + msg if msg else ''}); "
-                         "give an ASE-readable file (extxyz, POSCAR, cif, ...)") from None
-    frames = frames if isinstance(frames, list) else [frames]
-    if not frames:
-        raise ValueError(f"{p}: no structures selected (index {index!r})")
-    return frames
+    tmp = out.with_name(out.name + ".tmp")
+    ase.io.write(str(tmp), images, format="extxyz")
+    tmp.replace(out)
+    name = out.name
+    for suf in (".extxyz", ".xyz"):
+        if name.endswith(suf):
+            name = name[: -len(suf)]
+    pkl = save_dataframe(chosen.drop(columns=["source_file"], errors="ignore"), out.with_name(name + ".pckl.gzip"))
+    t = Table("#", "candidate", "atoms", "max γ", title=f"{len(sel.indices)} of {len(atoms)} candidates selected")
+    for r, (k, g) in enumerate(zip(sel.indices, sel.gamma)):
+        t.add_row(str(r), str(k), str(len(atoms[k])), "n/a" if np.isnan(g) else f"{g:.4g}")
+    Console().print(t)
+    print(f"written {out} and {pkl}")
+    return 0
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -223,7 +299,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--index", default=":", help="ASE index of frames to evaluate (default all)")
     s.add_argument("--analytic", action="store_true", help="analytic radial functions instead of splines")
     s.add_argument("--json", action="store_true")
+    s.add_argument("-a", "--active-set", dest="active_set", help="a .asi: adds the extrapolation grade γ")
     s.set_defaults(func=cmd_eval)
+    s = sub.add_parser("activeset", help="active set (.asi) of a potential on its training data (MaxVol)")
+    s.add_argument("potential", help="B-basis potential .yaml")
+    s.add_argument("-d", "--dataset", action="append", required=True,
+                   help="data file (pacemaker dataframe or ASE-readable); repeat for several")
+    s.add_argument("-f", "--full", action="store_true", help="full (non-linear) projections: .asi.nonlinear")
+    s.add_argument("-o", "--output", help="output file (default: POT.asi or POT.asi.nonlinear)")
+    s.add_argument("-m", "--memory-limit", dest="memory_limit", type=float, default=1000.0,
+                   help="memory for projections and MaxVol, MB (default 1000)")
+    s.add_argument("-g", "--tol", type=float, default=1.01, help="MaxVol γ tolerance (default 1.01)")
+    s.add_argument("-i", "--max-iters", dest="max_iters", type=int, default=300, help="MaxVol swaps (default 300)")
+    s.add_argument("-r", "--refinement", type=int, default=2, help="refinement passes for batched data (default 2)")
+    s.set_defaults(func=cmd_activeset)
+    s = sub.add_parser("select", help="D-optimal selection of candidate structures to compute with DFT")
+    s.add_argument("potential", help="B-basis potential .yaml")
+    s.add_argument("candidates", nargs="+", help="extxyz/traj/LAMMPS dump files or pacemaker dataframes")
+    s.add_argument("-a", "--active-set", dest="active_set", help="the potential's .asi (recommended)")
+    s.add_argument("-m", "--max-structures", dest="max_structures", type=int, help="at most N structures")
+    s.add_argument("-o", "--output", default="selected.extxyz",
+                   help="extxyz of the selection (default selected.extxyz; a .pckl.gzip dataframe beside it)")
+    s.add_argument("-f", "--full", action="store_true", help="full projections (without an active set)")
+    s.add_argument("--format", help="ASE format of the candidate files (e.g. lammps-dump-text)")
+    s.add_argument("-e", "--elements", nargs="+", help="element of LAMMPS atom types 1, 2, ...")
+    s.add_argument("--memory-limit", dest="memory_limit", type=float, default=1000.0, help="MB (default 1000)")
+    s.add_argument("-g", "--tol", type=float, default=1.01, help="MaxVol γ tolerance (default 1.01)")
+    s.set_defaults(func=cmd_select)
     s = sub.add_parser("fit", help="fit a potential from a pacemaker input.yaml (pacemaker's flags)")
     s.add_argument("input", nargs="?", default="input.yaml")
     s.add_argument("-o", "--output", default="output_potential.yaml")
@@ -275,27 +377,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"paceui {args.command}: interrupted", file=sys.stderr)
             return 130
-
-
-def _exit_on_sigterm() -> None:
-    """SIGTERM raises SystemExit, so a write in progress removes its temporary file (see paceui._atomic)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-
-
-def _warning_line(command: str) -> Any:
-    """A ``warnings.showwarning`` that prints paceui's warnings as one line on stderr."""
-    seen: set[str] = set()
-
-    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        text = " ".join(str(message).split())
-        if text not in seen:
-            seen.add(text)
-            print(f"paceui {command}: warning: {text}", file=sys.stderr)
-    return show
 
 
 def _tui(argv: list[str]) -> int:

@@ -10,6 +10,8 @@ catches the input, potential and data errors::
     │   ├── CallbackError       fit.callbacks entry that cannot be imported
     │   └── SettingsError       a settings change that cannot be applied
     ├── PotentialError          potential file or basis that cannot be read or is inconsistent
+    ├── ActiveSetError          active set (.asi) that cannot be built or does not fit the potential
+    ├── ExtrapolationError      max γ above the calculator's upper bound (when asked to stop)
     ├── DataError               dataset that cannot be used
     │   ├── DataValidationError structures rejected by validation
     │   ├── UnsafePickleError   pickle referencing a global outside the allow-list
@@ -78,6 +80,16 @@ class DistributedError(PaceuiError, RuntimeError):
     an optimizer the Dask evaluator cannot serve); the fit state is unchanged and the fit can resume."""
 
 
-__all__ = ["CallbackError", "DataError", "DataValidationError", "DatasetChangedError", "DistributedError",
-           "InputError", "PaceuiError", "PotentialError", "SessionError", "SessionFormatError", "SettingsError",
-           "UnsafePickleError"]
+class ActiveSetError(PaceuiError, ValueError):
+    """Raised when an active set cannot be built (under-determined species, element without data) or an
+    ``.asi`` does not fit the potential; the message names the element and the numbers."""
+
+
+class ExtrapolationError(PaceuiError, RuntimeError):
+    """Raised by ``ACECalculator(stop_at_large_extrapolation=True)`` when a structure's max γ exceeds
+    ``gamma_upper_bound``; the message gives γ and the atom."""
+
+
+__all__ = ["ActiveSetError", "CallbackError", "DataError", "DataValidationError", "DatasetChangedError",
+           "DistributedError", "ExtrapolationError", "InputError", "PaceuiError", "PotentialError",
+           "SessionError", "SessionFormatError", "SettingsError", "UnsafePickleError"]

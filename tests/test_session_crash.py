@@ -50,16 +50,19 @@ def run_and_kill(path: Path, rng: random.Random, slow: float) -> tuple[int, int]
                 writes[0] += 1
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    t_end = time.monotonic() + 60
-    want_writes = rng.randint(3, 12)
+    # The moment is drawn in the worker's own progress (a number of iterations or of file writes), not in
+    # seconds, so a loaded machine (fewer iterations per second) kills at the same points of the fit.
+    t_end = time.monotonic() + 120
+    want_writes, want_iters = rng.randint(3, 12), rng.randint(1, 4)
     start_iter = None
     while time.monotonic() < t_end and proc.poll() is None:
         if start_iter is None and seen[0]:
-            start_iter, deadline = seen[0], time.monotonic() + rng.uniform(0.1, 0.8)
+            start_iter = seen[0]
         if mid_save and writes[0] >= want_writes:
             time.sleep(rng.uniform(0, slow))  # somewhere inside this file's write
             break
-        if not mid_save and start_iter is not None and time.monotonic() > deadline:
+        if not mid_save and start_iter is not None and seen[0] >= start_iter + want_iters:
+            time.sleep(rng.uniform(0, 0.05))  # somewhere inside the next iteration
             break
         time.sleep(0.002)
     assert proc.poll() is None, f"worker ended early: {proc.stderr.read()[-2000:]}"  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from paceui.tui import PaceApp  # noqa: E402
 from paceui.tui.pane_analysis import AnalysisPane  # noqa: E402
 from paceui.tui.testing import until  # noqa: E402
 
-TABS = {"setup": "1", "data": "2", "fit": "3", "analysis": "4", "sessions": "5"}
+TABS = {"setup": "1", "data": "2", "fit": "3", "analysis": "4", "sessions": "5", "trust": "6"}
 SIZES = [(80, 24), (120, 40)]
 
 

@@ -16,7 +16,9 @@ import numba
 import numpy as np
 
 from paceui.ace import kernels as K
+from paceui.ace.compiled import CompiledModel
 from paceui.ace.ctilde import CTildePotential, bbasis_to_ctilde
+from paceui.ace.harmonics import n_lm
 from paceui.ace.neighbors import NeighborList, neighbor_list
 from paceui.ace.potential import ACEPotential, PotentialError
 from paceui.ace.radial import INNER_CODES, NPOTI_CODES, RADBASE_CODES
@@ -59,6 +61,22 @@ class ACEModel:
         self.elements = list(ct.elements)
         self.cutoff = ct.cutoff
         self._compile(ct)
+        self.compiled = self._record()
+        """The kernels' arrays (:class:`~paceui.ace.compiled.CompiledModel`); pass as ``*model.compiled``."""
+
+    def load_coefficients(self, r1_ct: np.ndarray, c_ct: np.ndarray, crad: np.ndarray) -> None:
+        """New C-tilde coefficients (shapes of ``compiled.r1_ct`` / ``c_ct``) and radial coefficients (the
+        shape of ``compiled.crad``, both orders of every bond) for the analytic model (``spline=False``;
+        spline tables would need rebuilding). ``crad`` is copied into the compiled array."""
+        if self.spline:
+            raise ValueError("load_coefficients needs an analytic model (ACEModel(..., spline=False))")
+        c = self.compiled
+        if r1_ct.shape != c.r1_ct.shape or c_ct.shape != c.c_ct.shape or crad.shape != c.crad.shape:
+            raise ValueError(f"coefficient shapes {r1_ct.shape}, {c_ct.shape}, {crad.shape} do not match the model's "
+                             f"{c.r1_ct.shape}, {c.c_ct.shape}, {c.crad.shape}")
+        np.copyto(c.crad, crad)
+        self._r1_ct, self._c_ct = r1_ct, c_ct
+        self.compiled = c._replace(r1_ct=r1_ct, c_ct=c_ct)
 
     # ---------------------------------------------------------------- compilation
     def _compile(self, ct: CTildePotential) -> None:
@@ -108,7 +126,7 @@ class ACEModel:
 
     def _compile_functions(self, ct: CTildePotential, S: int, nmax: int, lmax: int, kmax: int,
                            dmax: int) -> None:
-        nlm = (lmax + 1) * (lmax + 2) // 2
+        nlm = n_lm(lmax)
         sp_r1, sp_fn, r1_aidx, r1_ct, fn_c0 = [0], [0], [], [], [0]
         c_aidx, c_m, c_rank, c_ct = [], [], [], []
         rmax = max([f.rank for fs in ct.functions.values() for f in fs] + [1])
@@ -173,6 +191,12 @@ class ACEModel:
             # rows beyond this bond's own table stay zero: r >= rcut is filtered before lookup
         self._sp_tab, self._sp_scale = tab, scale
 
+    def _record(self) -> CompiledModel:
+        return CompiledModel(
+            self._b_int, self._b_par, self._crad, self.inner, self._e_int, self._e_par, self._E0, self._sp_r1,
+            self._r1_aidx, self._r1_ct, self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
+            self.spline, self._sp_tab, self._sp_scale, self.nmax, self.lmax, self.kmax, self._rmax)
+
     # ---------------------------------------------------------------- evaluation
     def species_of(self, symbols: list[str] | np.ndarray) -> np.ndarray:
         idx = {e: i for i, e in enumerate(self.elements)}
@@ -220,11 +244,8 @@ class ACEModel:
         energies = np.zeros(n)
         pairf = np.zeros((len(nl), 3))
         if n:
-            K.ace_atoms(species, nl.offsets, nl.j, nl.vec, self._b_int, self._b_par, self._crad, self.inner,
-                        self._e_int, self._e_par, self._E0, self._sp_r1, self._r1_aidx, self._r1_ct,
-                        self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
-                        self.spline, self._sp_tab, self._sp_scale, self.nmax, self.lmax, self.kmax,
-                        self._rmax, numba.get_num_threads(), energies, pairf, False, *K.empty_pair_cache())
+            K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies, pairf,
+                        False, *K.empty_pair_cache())
         forces, vir = K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pairf)
         if not (np.isfinite(energies).all() and np.isfinite(pairf).all()):
             bad = np.flatnonzero(~np.isfinite(energies))

@@ -32,8 +32,9 @@ def _recursion_tables(lmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 _DIAG, _SUB, _A, _B = _recursion_tables(LMAX_TABLE)
 
 
+@nb.njit(**_JIT)
 def n_lm(lmax: int) -> int:
-    """Number of (l, m >= 0) pairs up to lmax."""
+    """Number of stored harmonics (l, m >= 0) up to lmax: the length of one pair's Ŷ (docs/model.md (M13))."""
     return (lmax + 1) * (lmax + 2) // 2
 
 

@@ -12,8 +12,8 @@ import math
 import numba as nb
 import numpy as np
 
-from paceui.ace.harmonics import lm_index, ylm_with_grad
-from paceui.ace.radial import core_repulsion, embedding, poly_switch, radial_basis
+from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
+from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding, poly_switch, radial_basis
 
 # b_int[mu_i, mu_j, :] columns
 BI_CODE, BI_NRAD, BI_LMAX, BI_NBASE = 0, 1, 2, 3
@@ -118,7 +118,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
     n_atoms = species.shape[0]
     S = b_int.shape[0]
     lmax1 = lmax + 1
-    nlm = (lmax + 1) * (lmax + 2) // 2
+    nlm = n_lm(lmax)
     nf = kmax + nmax * lmax1 + 1
     asz = S * nmax * nlm
     dmax = r1_ct.shape[1]
@@ -184,7 +184,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                         for m in range(l + 1):
                             A[base + lm_index(l, m)] += R * Y[cnt, lm_index(l, m)]
                 rho_core += val[cnt, nf - 1]
-                if inner == 2:
+                if inner == INNER_ZBL:
                     d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                     if d < dmin:
                         dmin = d
@@ -241,7 +241,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
                 e_ace += e_par[mu_i, 2 * d] * F
                 rbar[d] = e_par[mu_i, 2 * d] * dF
             # docs/model.md (M25), else (M24)
-            if inner == 2:
+            if inner == INNER_ZBL:
                 fcut, dfcut_dr = 1.0, 0.0
                 if qmin >= 0:
                     pj = species[nbr_j[sel[qmin]]]

@@ -16,6 +16,7 @@ import numpy as np
 
 from paceui.errors import PotentialError
 
+# The one list of each kind of name; the kernels' integer codes (paceui/ace/radial.py) are positions in them.
 RADIAL_BASES = ("ChebExpCos", "ChebPow", "ChebLinear", "SBessel")
 EMBEDDINGS = ("FinnisSinclairShiftedScaled", "FinnisSinclair")
 INNER_CUTOFF_TYPES = ("density", "distance", "zbl")

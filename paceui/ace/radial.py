@@ -11,9 +11,16 @@ import math
 import numba as nb
 import numpy as np
 
-RADBASE_CODES = {"ChebExpCos": 0, "ChebPow": 1, "ChebLinear": 2, "SBessel": 3}
-INNER_CODES = {"density": 0, "distance": 1, "zbl": 2}
-NPOTI_CODES = {"FinnisSinclairShiftedScaled": 0, "FinnisSinclair": 1}
+from paceui.ace.potential import EMBEDDINGS, INNER_CUTOFF_TYPES, RADIAL_BASES
+
+# The kernels' integer codes: the position of the name in the one list of names (paceui/ace/potential.py).
+RADBASE_CODES = {name: i for i, name in enumerate(RADIAL_BASES)}
+INNER_CODES = {name: i for i, name in enumerate(INNER_CUTOFF_TYPES)}
+NPOTI_CODES = {name: i for i, name in enumerate(EMBEDDINGS)}
+RB_CHEBEXPCOS, RB_CHEBPOW = RADBASE_CODES["ChebExpCos"], RADBASE_CODES["ChebPow"]
+RB_CHEBLINEAR, RB_SBESSEL = RADBASE_CODES["ChebLinear"], RADBASE_CODES["SBessel"]
+INNER_DENSITY, INNER_DISTANCE, INNER_ZBL = INNER_CODES["density"], INNER_CODES["distance"], INNER_CODES["zbl"]
+FS_SHIFTED_SCALED, FS_PLAIN = NPOTI_CODES["FinnisSinclairShiftedScaled"], NPOTI_CODES["FinnisSinclair"]
 
 _JIT = dict(nogil=True, cache=True)
 ZBL_K = 14.399645351950543  # e²/(4πε0) in eV·Å
@@ -77,10 +84,10 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
     for k in range(nk):
         g[k] = 0.0
         dg[k] = 0.0
-    if r >= rc or (inner != 2 and r <= r_in - delta_in):
+    if r >= rc or (inner != INNER_ZBL and r <= r_in - delta_in):
         return
     # docs/model.md (M3), (M4); the dc taper (M5) below
-    if code == 0:  # ChebExpCos
+    if code == RB_CHEBEXPCOS:
         y1 = math.exp(-lam * r / rc)
         y2 = math.exp(-lam)
         x = 1.0 - 2.0 * (y1 - y2) / (1.0 - y2)
@@ -103,8 +110,8 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
                 dg[k] = dg[k] * t + g[k] * dt
                 g[k] *= t
     # docs/model.md (M6), (M7)
-    elif code == 1 or code == 2:  # ChebPow, ChebLinear
-        if code == 1:
+    elif code == RB_CHEBPOW or code == RB_CHEBLINEAR:
+        if code == RB_CHEBPOW:
             base = 1.0 - r / rc
             y = base ** lam
             x = 1.0 - 2.0 * y
@@ -117,7 +124,7 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
             g[k] = 0.5 * (1.0 - T[k + 1])
             dg[k] = -0.5 * dT[k + 1] * dx
     # docs/model.md (M8)
-    else:  # SBessel
+    else:  # RB_SBESSEL
         pre = math.sqrt(2.0) * math.pi / rc ** 1.5
         d_prev = 1.0
         for n in range(nk):
@@ -138,7 +145,7 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
                 dg[n] = (dfn + q * dg[n - 1]) / math.sqrt(dn)
                 d_prev = dn
     # docs/model.md (M10)
-    if inner == 1:  # distance-type inner cutoff: g *= 1 - poly
+    if inner == INNER_DISTANCE:  # g *= 1 - poly
         p, dp = poly_switch(r, r_in, delta_in)
         for k in range(nk):
             dg[k] = dg[k] * (1.0 - p) - g[k] * dp
@@ -165,7 +172,7 @@ def core_repulsion(inner: int, pre: float, lamc: float, rc: float, dc: float, r_
     if r >= rc:
         return 0.0, 0.0
     # docs/model.md (M25): ZBL pair term
-    if inner == 2:
+    if inner == INNER_ZBL:
         a = 0.46850 / (zi ** 0.23 + zj ** 0.23)
         ro, rs = rc, rc - dc
         delta = ro - rs
@@ -193,7 +200,7 @@ def core_repulsion(inner: int, pre: float, lamc: float, rc: float, dc: float, r_
     v = ex / r
     dv = ex * (-2.0 * lc * r) / r - ex / (r * r)
     phi, dphi = v * cut, dv * cut + v * dcut
-    if inner == 1:
+    if inner == INNER_DISTANCE:
         p, dp = poly_switch(r, r_in, delta_in)
         phi, dphi = phi * p, dphi * p + phi * dp
     return phi, dphi
@@ -206,7 +213,7 @@ def embedding2(code: int, rho: float, m: float) -> tuple[float, float, float]:
     F'' (needed by the force term of the loss gradient) jumps at ρ = 0 for m < 1.
     """
     # docs/model.md (M21) and its second derivative
-    if code == 0:
+    if code == FS_SHIFTED_SCALED:
         if abs(m - 1.0) < 1e-10:
             return rho, 1.0, 0.0
         a = abs(rho)

@@ -30,7 +30,7 @@ from paceui.ace.neighbors import neighbor_lists
 if TYPE_CHECKING:
     import ase
 
-__all__ = ["PackedNeighbors", "build_packed_neighbors", "dataset_hash", "default_cache_dir"]
+__all__ = ["PackedNeighbors", "build_packed_neighbors", "concatenate_packs", "dataset_hash", "default_cache_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +300,22 @@ def build_packed_neighbors(atoms_list: Sequence["ase.Atoms"], cutoff: float, ele
     except OSError as exc:  # a read-only cache must not stop the fit
         log.warning("could not write neighbour cache %s: %s", path, exc)
     return pack
+
+
+def concatenate_packs(packs: Sequence[PackedNeighbors]) -> PackedNeighbors:
+    """One pack holding the structures of ``packs`` in order (same cutoff and elements required)."""
+    if not packs:
+        raise ValueError("concatenate_packs: no packs given")
+    first = packs[0]
+    for p in packs[1:]:
+        if p.cutoff != first.cutoff or p.elements != first.elements:
+            raise ValueError(f"cannot join neighbour lists of cutoff {p.cutoff} Å / elements {p.elements} to "
+                             f"cutoff {first.cutoff} Å / elements {first.elements}")
+    atom_base = np.cumsum([0] + [p.n_atoms for p in packs[:-1]]).astype(np.int64)
+    pair_base = np.cumsum([0] + [p.n_pairs for p in packs[:-1]]).astype(np.int64)
+    a_off = np.concatenate([[0]] + [p.atom_offsets[1:] + b for p, b in zip(packs, atom_base)]).astype(np.int64)
+    n_off = np.concatenate([[0]] + [p.nbr_offsets[1:] + b for p, b in zip(packs, pair_base)]).astype(np.int64)
+    return _frozen_pack(a_off, np.concatenate([p.species for p in packs]).astype(np.int64), n_off,
+                        np.concatenate([p.nbr_j + b for p, b in zip(packs, atom_base)]).astype(np.int64),
+                        np.concatenate([p.vec for p in packs]).astype(np.float64).reshape(-1, 3),
+                        first.cutoff, first.elements)

@@ -15,14 +15,14 @@ from paceui.data.nlcache import PackedNeighbors
 class FitArrays:
     """One set of structures (train or test), packed: every atom and pair of every structure."""
 
-    struct_off: np.ndarray  # int64[S+1] atom offsets
+    struct_off: np.ndarray  # int64[n_struct+1] atom offsets (S is the number of species elsewhere)
     species: np.ndarray     # int64[N]
     nbr_off: np.ndarray     # int64[N+1]
     nbr_j: np.ndarray       # int64[M] global atom index
     vec: np.ndarray         # float64[M,3] Å
-    e_ref: np.ndarray       # float64[S] eV (energy_corrected)
+    e_ref: np.ndarray       # float64[n_struct] eV (energy_corrected)
     f_ref: np.ndarray       # float64[N,3] eV/Å
-    w_e: np.ndarray         # float64[S]
+    w_e: np.ndarray         # float64[n_struct]
     w_f: np.ndarray         # float64[N]
 
     @property

@@ -45,7 +45,7 @@ class IterationRecord:
     loss: float
     train: FitMetrics
     test: FitMetrics | None
-    seconds_per_eval_atom: float
+    us_per_eval_atom: float  # µs per loss evaluation and atom
     nfuncs: int
     event: str = "iteration"  # iteration | initial (iteration 0 of a cycle)
 

@@ -15,9 +15,23 @@ import math
 import numba as nb
 import numpy as np
 
-from paceui.ace.harmonics import lm_index, ylm_with_grad
-from paceui.ace.kernels import BI_CODE, BI_LMAX, BI_NBASE, BI_NRAD, BP_DIN, BP_RC, BP_RIN
-from paceui.ace.radial import core_repulsion, embedding2, poly_switch, radial_basis
+from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
+from paceui.ace.kernels import (
+    BI_CODE,
+    BI_LMAX,
+    BI_NBASE,
+    BI_NRAD,
+    BP_DC,
+    BP_DIN,
+    BP_LAM,
+    BP_LAMC,
+    BP_PRE,
+    BP_RC,
+    BP_RIN,
+    BP_ZI,
+    BP_ZJ,
+)
+from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding2, poly_switch, radial_basis
 
 
 @nb.njit(nogil=True, cache=True)
@@ -42,7 +56,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
     """
     n_atoms = species.shape[0]
     S = b_int.shape[0]
-    nlm = (lmax + 1) * (lmax + 2) // 2
+    nlm = n_lm(lmax)
     gsz = S * kmax * nlm
     asz = S * nmax * nlm
     dmax = r1_ct.shape[1]
@@ -119,11 +133,11 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                         dY[lm, 1] = pc_y[p, 2, lm]
                         dY[lm, 2] = pc_y[p, 3, lm]
                 else:
-                    radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[0], bp[1], bp[2], bp[3], bp[4], inner, nb_, r,
-                                 gk, dgk, T, dT)
+                    radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[BP_LAM], bp[BP_RC], bp[BP_DC], bp[BP_RIN], bp[BP_DIN],
+                                 inner, nb_, r, gk, dgk, T, dT)
                     ylm_with_grad(ux, uy, uz, r, lb, P, dP, Y, dY)
-                    phi, dphi = core_repulsion(inner, bp[5], bp[6], bp[1], bp[2], bp[3], bp[4], bp[7], bp[8],
-                                               r)
+                    phi, dphi = core_repulsion(inner, bp[BP_PRE], bp[BP_LAMC], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
+                                               bp[BP_DIN], bp[BP_ZI], bp[BP_ZJ], r)
                 # docs/loss.md (L5) G and (L8) Ġ
                 for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
                     Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
@@ -136,7 +150,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                         Gd[base + lm] += g1u * y + g0 * Yd[lm]
                 rho_core += phi
                 rhod_core += dphi * ur
-                if inner == 2:
+                if inner == INNER_ZBL:
                     d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                     if d < dmin:
                         dmin, r_min, ud_min, qmin = d, r, ur, mu_j
@@ -215,7 +229,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
                 beta[d] = w * dF   # temporarily F'
                 gamma[d] = w * d2F  # temporarily F''
             # docs/loss.md (L10): the switch f and its tangent ḟ
-            if inner == 2:
+            if inner == INNER_ZBL:
                 fcut, fdot = 1.0, 0.0
                 if qmin >= 0:
                     din = b_par[mu_i, qmin, BP_DIN]

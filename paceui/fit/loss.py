@@ -17,6 +17,7 @@ import numpy as np
 from paceui.ace import kernels as K
 from paceui.ace.ctilde import ctilde_from_template, ctilde_template
 from paceui.ace.evaluator import ACEModel
+from paceui.ace.harmonics import n_lm
 from paceui.ace.potential import ACEPotential, PotentialError
 from paceui.fit.arrays import FitArrays, atom_structures, slice_structures
 from paceui.fit.kernels import grad_pass
@@ -73,7 +74,7 @@ class ACELoss:
         self.pmap = ParamMap.from_potential(potential)
         self.tpl = ctilde_template(potential)
         self.model = ACEModel(ctilde_from_template(potential, self.tpl), spline=False)
-        self.ndmax = self.model._r1_ct.shape[1]
+        self.ndmax = self.model.compiled.r1_ct.shape[1]
         self._build_comb_index()
         self.radial = RadialRegularizer(potential, self.pmap)
         self._pc: tuple[np.ndarray, np.ndarray] | None = None
@@ -95,18 +96,16 @@ class ACELoss:
         C = self.pmap.coeff_matrix(theta, self.ndmax)
         ct = np.asarray(self.tpl.matrix.T @ C)
         m = self.model
-        m._r1_ct = np.ascontiguousarray(ct[self.r1_tidx]).reshape(len(self.r1_tidx), self.ndmax)
-        m._c_ct = np.ascontiguousarray(ct[self.comb_tidx]).reshape(len(self.comb_tidx), self.ndmax)
-        crad = m._crad
-        crad[:] = 0.0
-        S = len(m.elements)
+        r1_ct = np.ascontiguousarray(ct[self.r1_tidx]).reshape(len(self.r1_tidx), self.ndmax)
+        c_ct = np.ascontiguousarray(ct[self.comb_tidx]).reshape(len(self.comb_tidx), self.ndmax)
+        crad = np.zeros_like(m.compiled.crad)
         idx = {e: i for i, e in enumerate(m.elements)}
         for key, sl, shp in zip(self.pmap.bond_keys, self.pmap.bond_slices, self.pmap.bond_shapes):
             a, b = idx[key[0]], idx[key[1]]
             block = theta[sl].reshape(shp)
             crad[a, b, :shp[0], :shp[1], :shp[2]] = block
             crad[b, a, :shp[0], :shp[1], :shp[2]] = block
-        assert crad.shape[0] == S
+        m.load_coefficients(r1_ct, c_ct, crad)
         return C
 
     # ------------------------------------------------------------------ evaluation
@@ -124,10 +123,8 @@ class ACELoss:
         pairf = np.zeros((len(data.nbr_j), 3))
         store = pc is not None
         pc = pc if pc is not None else K.empty_pair_cache()
-        K.ace_atoms(data.species, data.nbr_off, data.nbr_j, data.vec, m._b_int, m._b_par, m._crad, m.inner,
-                    m._e_int, m._e_par, m._E0, m._sp_r1, m._r1_aidx, m._r1_ct, m._sp_fn, m._fn_c0, m._c_aidx,
-                    m._c_m, m._c_rank, m._c_ct, False, m._sp_tab, m._sp_scale, m.nmax, m.lmax, m.kmax,
-                    m._rmax, numba.get_num_threads(), energies, pairf, store, *pc)
+        K.ace_atoms(data.species, data.nbr_off, data.nbr_j, data.vec, *m.compiled, numba.get_num_threads(),
+                    energies, pairf, store, *pc)
         forces, _ = K.reduce_pair_forces(n, data.nbr_off, data.nbr_j, data.vec, pairf)
         e_struct = np.add.reduceat(energies, data.struct_off[:-1]) if n else np.zeros(0)
         return e_struct, forces
@@ -203,7 +200,7 @@ class ACELoss:
             return hit[1]
         m = self.model
         # docs/loss.md (L17)
-        per_pair = 8 * (2 * m.kmax + 2) + 16 * 4 * ((m.lmax + 1) * (m.lmax + 2) // 2)
+        per_pair = 8 * (2 * m.kmax + 2) + 16 * 4 * n_lm(m.lmax)
         budget = max(1, CHUNK_BYTES // per_pair)
         so, no = data.struct_off, data.nbr_off
         out, s0 = [], 0
@@ -219,7 +216,7 @@ class ACELoss:
 
     def _pair_cache(self, n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
         m = self.model
-        nlm = (m.lmax + 1) * (m.lmax + 2) // 2
+        nlm = n_lm(m.lmax)
         if self._pc is None or len(self._pc[0]) < n_pairs:
             self._pc = (np.empty((n_pairs, 2 * m.kmax + 2)), np.empty((n_pairs, 4, nlm), np.complex128))
         return self._pc
@@ -231,22 +228,22 @@ class ACELoss:
         self._grad_finish(acc, g)
 
     def _grad_acc(self, n_atoms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        m = self.model
         nchunk = max(1, min(n_atoms, 4 * numba.get_num_threads()))
-        return (np.zeros((nchunk,) + m._r1_ct.shape), np.zeros((nchunk,) + m._c_ct.shape),
-                np.zeros((nchunk,) + m._crad.shape))
+        c = self.model.compiled
+        return (np.zeros((nchunk,) + c.r1_ct.shape), np.zeros((nchunk,) + c.c_ct.shape),
+                np.zeros((nchunk,) + c.crad.shape))
 
     def _grad_kernel(self, data: FitArrays, v: np.ndarray, alpha: np.ndarray, kappa: float,
                      acc: tuple[np.ndarray, np.ndarray, np.ndarray],
                      pc: tuple[np.ndarray, np.ndarray] | None, atom_struct: np.ndarray | None = None) -> None:
-        m = self.model
         nchunk = max(1, min(len(data.species), len(acc[0])))
         cached = pc is not None
         pc = pc if pc is not None else K.empty_pair_cache()
         atom_struct = atom_structures(data) if atom_struct is None else atom_struct
+        c = self.model.compiled
         grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
-                  m._b_int, m._b_par, m._crad, m.inner, m._e_int, m._e_par, m._sp_r1, m._r1_aidx, m._r1_ct,
-                  m._sp_fn, m._fn_c0, m._c_aidx, m._c_m, m._c_rank, m._c_ct, m.nmax, m.lmax, m.kmax, m._rmax,
+                  c.b_int, c.b_par, c.crad, c.inner, c.e_int, c.e_par, c.sp_r1, c.r1_aidx, c.r1_ct,
+                  c.sp_fn, c.fn_c0, c.c_aidx, c.c_m, c.c_rank, c.c_ct, c.nmax, c.lmax, c.kmax, c.rmax,
                   nchunk, *acc, cached, *pc)
 
     def _grad_finish(self, acc: tuple[np.ndarray, np.ndarray, np.ndarray], g: np.ndarray) -> None:

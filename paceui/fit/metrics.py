@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Literal, Mapping, Sequence
+from typing import IO, Any, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -391,6 +391,11 @@ class MetricsFileWriter:
         self.close()
 
 
+CSV_ROUND_TRIP: dict[str, Any] = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+"""read_csv options that parse floats exactly (pandas 2's default parser is not; pandas 3's is, and deprecates
+the option)."""
+
+
 def read_metrics_file(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a metrics table back (whitespace separated, header line)."""
-    return pd.read_csv(path, sep=r"\s+")
+    """Read a metrics table back (whitespace separated, header line), every float exactly as written."""
+    return pd.read_csv(path, sep=r"\s+", **CSV_ROUND_TRIP)

@@ -206,16 +206,16 @@ def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
             if last is not None and (rec.cycle != last.cycle or rec.ladder_step != last.ladder_step):
                 _end_of(last, writers, wd, fitter, ladder=rec.ladder_step != last.ladder_step)
             title = "Initial state:" if rec.event == "initial" else "Iteration"
-            LOG.info(iteration_line(title, rec.iteration, rec.n_evals, rec.train, rec.seconds_per_eval_atom or None))
+            LOG.info(iteration_line(title, rec.iteration, rec.n_evals, rec.train, rec.us_per_eval_atom or None))
             writers["it"].append(rec.train, ladder_step=rec.ladder_step, cycle_step=rec.cycle, iter_num=rec.iteration)
             if rec.test is not None:
                 writers["it_test"].append(rec.test, ladder_step=rec.ladder_step, cycle_step=rec.cycle,
                                           iter_num=rec.iteration)
             if rec.iteration % disp == 0:
                 LOG.info(extended_block("INIT STATS" if rec.iteration == 0 else "FIT STATS", rec.iteration, rec.train,
-                                        rec.seconds_per_eval_atom))
+                                        rec.us_per_eval_atom))
                 if rec.test is not None:
-                    LOG.info(extended_block("TEST STATS", rec.iteration, rec.test, rec.seconds_per_eval_atom))
+                    LOG.info(extended_block("TEST STATS", rec.iteration, rec.test, rec.us_per_eval_atom))
             if rec.event == "initial" and rec.cycle == 0 and fitter.cfg.ladder:
                 save_potential(fitter.current, wd / "current_extended_potential.yaml")  # the basis just extended
             if rec.event == "iteration":
@@ -234,7 +234,7 @@ def _end_of(rec: IterationRecord, writers: dict, wd: Path, fitter: Fitter, ladde
     writers["cyc"].append(rec.train, ladder_step=rec.ladder_step, cycle_step=rec.cycle)
     if rec.test is not None:
         writers["cyc_test"].append(rec.test, ladder_step=rec.ladder_step, cycle_step=rec.cycle)
-    LOG.info(extended_block("Cycle last iteration:", rec.iteration, rec.train, rec.seconds_per_eval_atom))
+    LOG.info(extended_block("Cycle last iteration:", rec.iteration, rec.train, rec.us_per_eval_atom))
     if fitter.cfg.randomize_func_coeffs:
         save_potential(fitter.potential(), wd / f"ensemble_potential_{rec.cycle}.yaml")
     if fitter.cfg.fit_cycles > 1 and fitter.state.best_potential is not None:
@@ -244,7 +244,7 @@ def _end_of(rec: IterationRecord, writers: dict, wd: Path, fitter: Fitter, ladde
         if rec.test is not None:
             writers["lad_test"].append(rec.test, ladder_step=rec.ladder_step)
         save_potential(fitter.potential(), wd / f"interim_potential_ladder_step_{rec.ladder_step}.yaml")
-        LOG.info(extended_block("LADDER STEP", rec.ladder_step, rec.train, rec.seconds_per_eval_atom))
+        LOG.info(extended_block("LADDER STEP", rec.ladder_step, rec.train, rec.us_per_eval_atom))
 
 
 def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitter: Fitter, write_report: Any,

@@ -17,9 +17,12 @@ from paceui.session import ACTIONS, Action, Session, SessionStatus
 
 NOTEBOOK_ACTIONS = ("start", "pause", "resume", "stop", "randomize", "extend_ladder", "save")
 """The actions offered as buttons (settings have their own form; load: ``Session.load`` in a cell)."""
+TRUST_ACTIONS = ("compute_active_set", "gamma", "load_candidates", "select_candidates", "add_structures")
+"""The active-learning actions (buttons of the dashboard's Trust tab)."""
 
 _ICONS = {"start": "play", "pause": "pause", "resume": "play", "stop": "stop", "randomize": "random",
-          "extend_ladder": "plus", "save": "save"}
+          "extend_ladder": "plus", "save": "save", "compute_active_set": "calculator", "gamma": "bar-chart",
+          "load_candidates": "folder-open", "select_candidates": "check-square", "add_structures": "plus-circle"}
 _STYLES = {"start": "success", "stop": "danger", "pause": "warning", "resume": "success"}
 
 
@@ -34,16 +37,17 @@ def _optional(text: str, conv: Callable[[str], Any], what: str) -> Any:
 
 
 class ActionBar:
-    """Buttons for :data:`NOTEBOOK_ACTIONS` with their parameter fields.
+    """Buttons for :data:`NOTEBOOK_ACTIONS` (or the actions ``names``) with their parameter fields.
 
     ``buttons[name]`` is the button of an action; ``params[name]`` its parameter widgets;
     ``futures`` the Futures of the commands sent (newest last); ``message`` shows a parameter error.
     """
 
-    def __init__(self, session: Session, on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(self, session: Session, on_error: Callable[[str], None] | None = None,
+                 names: tuple[str, ...] = NOTEBOOK_ACTIONS) -> None:
         self.session = session
         self.on_error = on_error
-        self.actions: dict[str, Action] = {a.name: a for a in ACTIONS if a.name in NOTEBOOK_ACTIONS}
+        self.actions: dict[str, Action] = {a.name: a for a in ACTIONS if a.name in names}
         self.buttons: dict[str, w.Button] = {}
         for name, a in self.actions.items():
             b = w.Button(description=a.title.rstrip("…"), tooltip=f"{a.description} [key {a.key} in the TUI]",
@@ -67,7 +71,18 @@ class ActionBar:
             "extend_ladder": {"n": w.Text("", placeholder="N (next step)", layout=narrow,
                                           tooltip="functions to add (empty: the next ladder step)")},
             "save": {"path": w.Text("", placeholder="folder (the session's)", layout=w.Layout(width="190px"))},
+            "compute_active_set": {"kind": w.Dropdown(options=["linear", "full"], value="linear",
+                                                      layout=w.Layout(width="90px"))},
+            "gamma": {"subset": w.Dropdown(options=["train", "test", "candidates"], value="train",
+                                           layout=w.Layout(width="110px"))},
+            "load_candidates": {"source": w.Text("", placeholder="extxyz / traj / dump / dataframe",
+                                                 layout=w.Layout(width="240px"))},
+            "select_candidates": {"max_structures": w.Text("", placeholder="max N (all)", layout=narrow)},
+            "add_structures": {"structures": w.Text("selection", placeholder="labelled file, or: selection",
+                                                    layout=w.Layout(width="200px")),
+                               "weight": w.Text("", placeholder="weight (1)", layout=w.Layout(width="80px"))},
         }
+        self.params = {k: v for k, v in self.params.items() if k in self.actions}
         for name, fields in self.params.items():
             for param, wid in fields.items():
                 wid.add_class(f"paceui-param-{name}-{param}")
@@ -92,6 +107,20 @@ class ActionBar:
         if name == "save":
             path = p["path"].value.strip()
             return {"path": path or None}
+        if name == "compute_active_set":
+            return {"kind": p["kind"].value}
+        if name == "gamma":
+            return {"subset": p["subset"].value}
+        if name == "load_candidates":
+            src = p["source"].value.strip()
+            if not src:
+                raise ValueError("candidates: give a file name")
+            return {"source": src}
+        if name == "select_candidates":
+            return {"max_structures": _optional(p["max_structures"].value, int, "max N")}
+        if name == "add_structures":
+            weight = _optional(p["weight"].value, float, "weight")
+            return {"structures": p["structures"].value.strip() or "selection", "weight": weight}
         return {}
 
     def run(self, name: str) -> Future[Any] | None:

@@ -24,9 +24,18 @@ from typing import Any, Callable
 import ipywidgets as w
 import numpy as np
 
-from paceui.notebook.controls import ActionBar
+from paceui.notebook.controls import TRUST_ACTIONS, ActionBar
 from paceui.notebook.forms import SettingsForm
-from paceui.notebook.plots import CurvePlot, curve_data, errors_html, metrics_html, render_parity
+from paceui.notebook.plots import (
+    CurvePlot,
+    curve_data,
+    errors_html,
+    gamma_html,
+    metrics_html,
+    render_gamma_histogram,
+    render_parity,
+    selection_html,
+)
 from paceui.session import Changed, Event, Failed, Paused, Phase, Saved, Session, SessionStatus, Stopped
 
 _PHASE_COLORS = {Phase.READY: "#555", Phase.RUNNING: "#1565c0", Phase.PAUSED: "#ef6c00", Phase.STOPPED: "#6a1b9a",
@@ -111,10 +120,19 @@ class Dashboard:
         self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px"))
         self.errors = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
         self.analysis_msg = w.HTML("<i>press Evaluate (or let the fit halt) for parity plots and errors</i>")
+        self.trust_controls = ActionBar(session, on_error=self._note, names=TRUST_ACTIONS)
+        self.trust_buttons = self.trust_controls.buttons
+        self.trust_head = w.HTML()
+        self.gamma_plot = w.Image(format="png", layout=w.Layout(width="100%", max_width="560px"))
+        self.trust_table = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.gamma_tables: dict[str, Any] = {}   # subset -> the latest GammaTable shown
+        self._taken: set[int] = set()           # ids of trust futures already shown
         fit_tab = w.VBox([self.curves, w.HBox([self.metrics, self.log_html], layout=w.Layout(grid_gap="24px"))])
         ana_tab = w.VBox([w.HBox([self.subset, self.best, self.evaluate]), self.analysis_msg, self.parity,
                           self.errors])
-        self.tabs = w.Tab(children=[fit_tab, self.form.widget, ana_tab], titles=("Fit", "Settings", "Analysis"))
+        trust_tab = w.VBox([self.trust_controls.widget, self.trust_head, self.gamma_plot, self.trust_table])
+        self.tabs = w.Tab(children=[fit_tab, self.form.widget, ana_tab, trust_tab],
+                          titles=("Fit", "Settings", "Analysis", "Trust"))
         self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.basis]), self.controls.widget,
                               self.tabs], layout=w.Layout(width="100%"))
         self.curve_data: dict[str, np.ndarray] = curve_data(session.history.iloc[:0])
@@ -199,6 +217,7 @@ class Dashboard:
         if halted and self.auto_analysis:
             self.analyze()
         self._take_analysis()
+        self._take_trust()
 
     def _show_status(self, st: SessionStatus) -> None:
         color = _PHASE_COLORS.get(st.phase, "#555")
@@ -218,6 +237,14 @@ class Dashboard:
             self.basis.max = max(st.target_nfuncs, 1)
             self.basis.value = st.nfuncs
         self.controls.update(st)
+        self.trust_controls.update(st)
+        a = self.session.active_set
+        head = ("<i>no active set: press Compute active set</i>" if a is None else html.escape(a.describe())
+                + (" — <b style='color:#b00020'>stale</b> (the fit moved on)" if st.active_set == "stale" else ""))
+        head += (f"<br>{st.n_candidates} candidates" if st.n_candidates else "<br>no candidates loaded")
+        head += f", {st.n_selected} selected" if st.n_selected else ""
+        if self.trust_head.value != head:
+            self.trust_head.value = head
 
     def _draw(self, st: SessionStatus) -> None:
         if self._plot is None:
@@ -258,6 +285,39 @@ class Dashboard:
             self._analysis.result()
             self._take_analysis()
         return self._analysis
+
+    def _take_trust(self) -> None:
+        """Show the results of finished active-learning commands (γ, selection) in the Trust tab."""
+        for name, fut in self.trust_controls.futures:
+            if not fut.done() or id(fut) in self._taken:
+                continue
+            self._taken.add(id(fut))
+            if fut.exception() is not None:
+                self._note(f"{name}: {fut.exception()}")
+                continue
+            result = fut.result()
+            if name == "gamma":
+                self.show_gamma(result)
+            elif name == "select_candidates":
+                self.show_selection(result)
+            elif name == "compute_active_set":  # γ of the training set at once
+                self.trust_controls.params["gamma"]["subset"].value = "train"
+                self.trust_controls.run("gamma")
+
+    def show_gamma(self, table: Any) -> None:
+        """A :class:`~paceui.session.trust.GammaTable`: its histogram and per-structure table."""
+        self.gamma_tables[table.subset] = table
+        values = np.concatenate(table.per_atom) if table.per_atom else np.zeros(0)
+        self.gamma_plot.value = render_gamma_histogram(values, table.describe().split(";")[0])
+        self.trust_table.value = f"<div>{html.escape(table.describe())}</div>" + gamma_html(table.table)
+
+    def show_selection(self, table: Any) -> None:
+        """The D-optimal selection table."""
+        g = table["gamma"].to_numpy(float)
+        if len(g) and np.isfinite(g).any():
+            self.gamma_plot.value = render_gamma_histogram(g, f"γ of the {len(table)} selected structures")
+        self.trust_table.value = (f"<div><b>D-optimal selection</b>: {len(table)} structures (compute them with DFT, "
+                                  "then Add structures)</div>" + selection_html(table))
 
     def _take_analysis(self) -> None:
         fut = self._analysis

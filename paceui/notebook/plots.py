@@ -221,18 +221,65 @@ def short_name(name: str) -> str:
 
 
 def errors_html(table: pd.DataFrame, n: int = 50, by: str = "de_per_atom_mev") -> str:
-    """The per-structure error table, largest |``by``| first (at most ``n`` rows), as HTML."""
+    """The per-structure error table, largest |``by``| first (at most ``n`` rows), as HTML; a ``gamma``
+    column (max γ per structure, with an active set) is shown beside the errors."""
     if len(table) == 0:
         return "<i>no structures</i>"
-    t = table.reindex(table[by].abs().sort_values(ascending=False).index).head(n)
-    head = "".join(f"<th style='padding:0 6px'>{html.escape(label)}</th>" for _, label in ERROR_COLUMNS)
+    columns = ERROR_COLUMNS[:5] + (("gamma", "γ"),) + ERROR_COLUMNS[5:] if "gamma" in table else ERROR_COLUMNS
+    return _table_html(table.reindex(table[by].abs().sort_values(ascending=False).index), columns, n, "paceui-errors")
+
+
+GAMMA_COLUMNS = (("name", "structure"), ("n_atoms", "atoms"), ("gamma", "γ max"), ("gamma_mean", "γ mean"),
+                 ("n_extrapolating", "atoms with γ > 1"))
+SELECTION_COLUMNS = (("rank", "#"), ("name", "structure"), ("n_atoms", "atoms"), ("gamma", "γ"),
+                     ("labelled", "labelled"))
+
+
+def gamma_html(table: pd.DataFrame, n: int = 50) -> str:
+    """Per-structure γ (a :class:`paceui.session.trust.GammaTable` table), largest first, as HTML."""
+    if len(table) == 0:
+        return "<i>no structures</i>"
+    return _table_html(table.sort_values("gamma", ascending=False, kind="stable"), GAMMA_COLUMNS, n, "paceui-gamma")
+
+
+def selection_html(table: pd.DataFrame, n: int = 200) -> str:
+    """The D-optimal selection (rank, structure, atoms, γ, labelled) as HTML."""
+    if len(table) == 0:
+        return "<i>nothing selected</i>"
+    return _table_html(table, SELECTION_COLUMNS, n, "paceui-selection")
+
+
+def render_gamma_histogram(values: np.ndarray, title: str = "") -> bytes:
+    """Histogram of per-atom γ on log bins, with the customary thresholds 1.1 and 5 marked, as PNG."""
+    from matplotlib.ticker import FuncFormatter
+
+    from paceui.session.trust import GAMMA_LOWER, GAMMA_UPPER, gamma_histogram
+
+    counts, edges = gamma_histogram(values, 30)
+    fig, (ax,) = _figure(1, (6.0, 3.0))
+    ax.stairs(counts, edges, fill=True, color="C0", alpha=0.7)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    for x in (1.0, GAMMA_LOWER, GAMMA_UPPER):
+        ax.axvline(x, color="k" if x == 1.0 else "C3", lw=0.8, ls="-" if x == 1.0 else "--")
+    ax.set_xlabel("γ (extrapolation grade) per atom", fontsize=9)
+    ax.set_ylabel("atoms", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def _table_html(t: pd.DataFrame, columns: tuple[tuple[str, str], ...], n: int, cls: str) -> str:
+    shown = t.head(n)
+    head = "".join(f"<th style='padding:0 6px'>{html.escape(label)}</th>" for _, label in columns)
     body = []
-    for _, row in t.iterrows():
-        cells = [html.escape(short_name(str(row.get("name", ""))))] + [
-            _fmt(row.get(col, math.nan)) for col, _ in ERROR_COLUMNS[1:]]
-        body.append("<tr>" + "".join(f"<td style='padding:0 6px;text-align:{'left' if i == 0 else 'right'}'>{c}</td>"
-                                     for i, c in enumerate(cells)) + "</tr>")
-    more = f"<div><i>{len(table) - len(t)} more structures not shown</i></div>" if len(table) > len(t) else ""
-    return ("<table class='paceui-errors' style='border-collapse:collapse;font-size:12px;white-space:nowrap'><tr>"
+    for _, row in shown.iterrows():
+        cells = [html.escape(short_name(str(row.get(c, "")))) if c == "name" else _fmt(row.get(c, math.nan))
+                 for c, _ in columns]
+        body.append("<tr>" + "".join(f"<td style='padding:0 6px;text-align:{'left' if c == 'name' else 'right'}'>"
+                                     f"{x}</td>" for (c, _), x in zip(columns, cells)) + "</tr>")
+    more = f"<div><i>{len(t) - len(shown)} more structures not shown</i></div>" if len(t) > len(shown) else ""
+    return (f"<table class='{cls}' style='border-collapse:collapse;font-size:12px;white-space:nowrap'><tr>"
             + head + "</tr>"
             + "".join(body) + "</table>" + more)

@@ -48,6 +48,21 @@ ACTIONS: tuple[Action, ...] = (
            lambda s: s.functions_left > 0, ("n",)),
     Action("change_settings", "Change settings…", "Loss weights, κ, regularisation, optimizer, maxiter, data "
            "weights, cutoff; says what each change invalidates", "c", lambda s: True, ("changes",), "settings"),
+    Action("compute_active_set", "Compute active set…", "MaxVol active set of the current potential over the "
+           "training set (linear or full projections), for the extrapolation grade γ; stale once the fit moves on",
+           "a", lambda s: s.phase is not Phase.RUNNING, ("kind",), "trust"),
+    Action("gamma", "γ of a set…", "Extrapolation grade γ (max over its atoms) of every structure of the train, "
+           "test or candidate set against the active set", "g", lambda s: s.active_set != "none", ("subset",),
+           "trust"),
+    Action("load_candidates", "Load candidates…", "Candidate structures (extxyz, ASE trajectory, LAMMPS dump, "
+           "dataframe; labels optional) to compute γ on and select from", "k", lambda s: True, ("source",), "trust"),
+    Action("select_candidates", "Select candidates…", "D-optimal (MaxVol) selection of the candidates that extend "
+           "the active set most, largest γ first: the structures to compute with DFT next", "d",
+           lambda s: s.n_candidates > 0 and s.phase is not Phase.RUNNING, ("max_structures",), "trust"),
+    Action("add_structures", "Add structures…", "Add labelled structures (DFT energies and forces: a file, or "
+           "the selection when it has labels) to the training set and continue the fit from the current "
+           "potential as a new cycle", "plus", lambda s: s.phase is not Phase.RUNNING, ("structures", "weight"),
+           "trust"),
     Action("save", "Save session", "Write the session (settings, potentials, history, optimizer state, data "
            "cache) atomically", "ctrl+s", lambda s: True, ("path",), "session"),
     Action("load", "Load session…", "Open a saved session (replaces this one in the front end)", "ctrl+o",

@@ -19,7 +19,7 @@ from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter
 from paceui.fit.target import build_target, stored_reference_energy
-from paceui.session.session_data import SessionData, prepare_session_data, source_files
+from paceui.session.session_data import SessionData, extend_session_data, prepare_session_data, source_files
 from paceui.session.settings import plain_value
 
 SOURCE_DIR = "source"  # in-session copy of a dataset given as a DataFrame
@@ -113,8 +113,13 @@ def rebuild_data(settings: Mapping[str, Any], options: Mapping[str, Any], base_d
     if only_factors:
         return old.with_weight_factors(factors)
     cfg = InputConfig.from_dict(dict(settings), source="session settings", base_dir=base_dir)
-    return prepare_session_data(settings["data"], base_dir, target.elements, target.cutoff, cfg.fit.weighting,
-                                cfg.seed, factors, cache_dir=cache_dir, recorded=old.sources)
+    added = old.added is not None and len(old.added) > 0  # structures the session added stay in the training set
+    data = prepare_session_data(settings["data"], base_dir, target.elements, target.cutoff, cfg.fit.weighting,
+                                cfg.seed, {} if added else factors, cache_dir=cache_dir, recorded=old.sources)
+    if added:  # their weight factors apply once they are back
+        data = extend_session_data(data, old.added, cfg.fit.weighting, cfg.seed, cache_dir)[0]
+        data = data.with_weight_factors(factors) if factors else data
+    return data
 
 
 def effective_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,9 +149,10 @@ def move_sources(data: Mapping[str, Any], base_dir: str, root: Path) -> str:
     return str(root) if local else base_dir
 
 
-def saved_parts(root: Path) -> tuple[Parts, dict[str, Any]]:
+def saved_parts(root: Path) -> tuple[Parts, dict[str, Any], Any]:
     """The parts of the session saved in ``root`` and the keyword arguments of ``Session(...)`` that restore
-    its name, options, status, best potential and ``recovered_from`` (the snapshot fallen back to, or None)."""
+    its name, options, status, best potential and ``recovered_from`` (the snapshot fallen back to, or None),
+    and the :class:`~paceui.session.store.Loaded` snapshot (for ``Session.restored``)."""
     import math
 
     from paceui.session.status import Phase, SessionStatus
@@ -171,4 +177,4 @@ def saved_parts(root: Path) -> tuple[Parts, dict[str, Any]]:
           "total_iterations": int(st.get("total_iterations", 0)),
           "best": None if best is None else (float(st.get("best_loss", math.inf)), best, None),
           "recovered_from": got.recovered_from}
-    return Parts(settings, base, target, got.data, fitter, callbacks), kw
+    return Parts(settings, base, target, got.data, fitter, callbacks), kw, got

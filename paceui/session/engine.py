@@ -1,6 +1,7 @@
 """The controller of a session: one background thread that fits and applies commands between iterations.
 
-Commands (start, pause, resume, stop, randomize, extend_ladder, change_settings, save) are queued
+Commands (start, pause, resume, stop, randomize, extend_ladder, change_settings, save, and the
+active-learning ones: compute_active_set, gamma, load_candidates, select_candidates, add_structures) are queued
 from any thread and return a :class:`~concurrent.futures.Future` at once. The engine thread takes
 them at the next iteration boundary (so pause takes effect within one iteration), runs the fit
 while it is running, and exits when there is nothing to do; it alone changes the session's fit
@@ -65,6 +66,14 @@ class Engine:
         self._halts: list[Future[SessionStatus]] = []
         self._closed = False
         self.commands_done = 0                   # commands taken from the queue (for tests)
+        self._handlers: dict[str, Callable[..., Any]] = {
+            "start": self._cmd_start, "pause": self._cmd_pause, "stop": self._cmd_stop,
+            "randomize": self._cmd_randomize, "extend_ladder": self._cmd_extend_ladder,
+            "change_settings": self._cmd_change_settings, "save": self._cmd_save, "close": self._cmd_close,
+            "call": self._cmd_call, "compute_active_set": self._cmd_compute_active_set, "gamma": self._cmd_gamma,
+            "load_candidates": self._cmd_load_candidates, "select_candidates": self._cmd_select_candidates,
+            "add_structures": self._cmd_add_structures}
+        """The commands :meth:`submit` accepts, each with the handler that runs it on the engine thread."""
 
     # ------------------------------------------------------------------ any thread
     def submit(self, name: str, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -127,7 +136,7 @@ class Engine:
 
     def _execute(self, cmd: _Command) -> None:
         try:
-            result = getattr(self, f"_cmd_{cmd.name}")(*cmd.args, **cmd.kwargs)
+            result = self._handlers[cmd.name](*cmd.args, **cmd.kwargs)
         except Exception as exc:
             self.s._emit(Failed(f"{cmd.name}: {exc}", traceback.format_exc()))
             cmd.future.set_exception(exc)
@@ -293,6 +302,36 @@ class Engine:
         if not report.empty:
             self.s._emit(Changed("settings", str(report)))
         return report
+
+    def _cmd_compute_active_set(self, kind: str, tol: float, max_iters: int, memory_limit_mb: float) -> Any:
+        state = self.s._compute_active_set(kind, tol, max_iters, memory_limit_mb)
+        self.s._emit(Changed("active_set", state.describe()))
+        return state
+
+    def _cmd_gamma(self, subset: str) -> Any:
+        table = self.s._gamma(subset)
+        self.s._emit(Changed("gamma", table.describe()))
+        return table
+
+    def _cmd_load_candidates(self, source: Any) -> int:
+        n = self.s._load_candidates(source)
+        self.s._emit(Changed("candidates", f"{n} candidate structures loaded"))
+        return n
+
+    def _cmd_select_candidates(self, max_structures: int | None) -> Any:
+        table = self.s._select_candidates(max_structures)
+        g = table["gamma"].to_numpy(float)
+        top = f"; γ {np.nanmax(g):.4g} … {np.nanmin(g):.4g}" if len(g) and np.isfinite(g).any() else ""
+        self.s._emit(Changed("select", f"D-optimal selection: {len(table)} of {self.s.status.n_candidates} "
+                                       f"candidates{top}"))
+        return table
+
+    def _cmd_add_structures(self, structures: Any, weight: float | None) -> int:
+        added, msg = self.s._add_structures(structures, weight)
+        self._reopened()
+        self._advance()
+        self.s._emit(Changed("add_structures", msg))
+        return added
 
     def _cmd_save(self, path: Any = None, autosave: bool = False) -> Any:
         s = self.s

@@ -43,6 +43,7 @@ from paceui.session.build import (
 )
 from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
+from paceui.session.learning import ActiveLearning
 from paceui.session.lock import SessionLock, lock_folder, released_on_error, relock
 from paceui.session.session_data import SessionData
 from paceui.session.settings import LOSS_KEYS, ChangeReport, plan_change
@@ -64,7 +65,7 @@ class _View:
     best: tuple[float, ACEPotential, np.ndarray | None] | None  # (loss, basis, θ) or (loss, potential, None)
 
 
-class Session:
+class Session(ActiveLearning):
     """A fitting session; create with :meth:`from_input`, :meth:`from_objects` or :meth:`load`."""
 
     def __init__(self, parts: Parts, name: str, path: str | os.PathLike[str] | None = None,
@@ -137,8 +138,8 @@ class Session:
         falls back to the newest intact snapshot (RecoveredSessionWarning, ``recovered_from``)."""
         root = Path(path).resolve()
         with released_on_error(lock := None if read_only else lock_folder(root, take_over, existing=True)):
-            parts, kw = saved_parts(root)
-            return cls(parts, path=root, cache_dir=cache_dir, lock=lock, read_only=read_only, **kw)
+            parts, kw, got = saved_parts(root)
+            return cls(parts, path=root, cache_dir=cache_dir, lock=lock, read_only=read_only, **kw).restored(got)
 
     # ------------------------------------------------------------------ reading (any thread)
     @property
@@ -180,11 +181,10 @@ class Session:
         """The dataset, one row per structure (see :func:`paceui.session.analysis.structures_table`)."""
         return structures_table(self.data, subset)  # type: ignore[arg-type]
 
-    def predictions(self, subset: str = "train", best: bool = False) -> Predictions:
-        """The current (or best) potential on the train or test set: per-structure errors and force parity
-        arrays (see :class:`paceui.session.analysis.Predictions`); blocks, so call it from a worker."""
+    def predictions(self, subset: str = "train", best: bool = False, gamma: bool = True) -> Predictions:
+        """The current (or best) potential on a set: errors, parity arrays (:class:`Predictions`), γ; blocks."""
         pot = (self.best_potential if best else None) or self.potential
-        return predict_set(pot, self.data, subset)  # type: ignore[arg-type]
+        return self._with_gamma(predict_set(pot, self.data, subset), subset, gamma and not best)  # type: ignore
 
     def subscribe(self, callback: Callable[[Event], Any] | None = None, *, kinds: Sequence[str] | None = None,
                   maxlen: int = 10_000) -> Subscription:
@@ -324,7 +324,7 @@ class Session:
         self._publish()
         self._status = replace(old, total_iterations=self.total_iterations, ladder_step=rec.ladder_step,
                                cycle=rec.cycle, iteration=rec.iteration, loss=rec.loss, nfuncs=rec.nfuncs,
-                               best_loss=self._best[0] if self._best else math.inf)
+                               best_loss=self._best[0] if self._best else math.inf, active_set=self._recheck(old))
         if self.events.n_subscribers:
             if rec.ladder_step != old.ladder_step:
                 self._emit(LadderStepChanged(rec.ladder_step, rec.nfuncs))
@@ -393,7 +393,7 @@ class Session:
                           "target_nfuncs": st.target_nfuncs, "stop_reason": st.stop_reason,
                           "stop_message": st.stop_message, "error": st.error},
                "settings": self._settings, "options": self.options, "effective": effective_settings(self._settings)}
-        gen = save_snapshot(root, Snapshot(doc, sd, history, pots), self.data)
+        gen = save_snapshot(root, Snapshot(doc, sd, history, pots, self._trust_doc(doc)), self.data)
         self.path, self._dirty = root, False
         self._set_status(path=str(root), generation=gen)
         return root, gen

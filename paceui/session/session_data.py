@@ -24,7 +24,7 @@ from paceui._atomic import atomic_write_bytes, atomic_write_text
 from paceui.data import DataConfig, PackedNeighbors, PreparedData, normalize_weights, prepare_dataset
 from paceui.data.io import load_dataframe, resolve_path, save_dataframe
 from paceui.data.validate import DropRecord
-from paceui.errors import DatasetChangedError
+from paceui.errors import DataError, DatasetChangedError
 from paceui.fit.arrays import FitArrays, fit_arrays
 
 DATA_FILES = ("data.json", "train.pckl.gzip", "train_neighbors.npz", "test.pckl.gzip", "test_neighbors.npz")
@@ -39,13 +39,15 @@ class SessionData:
     test: FitArrays | None
     sources: tuple[tuple[str, str], ...]      # (path as given in the data config, sha256) per source file
     weight_factors: tuple[tuple[str, float], ...] = ()
+    added: pd.DataFrame | None = None         # structures added by the session (raw rows, see add_structures)
 
     @property
     def revision(self) -> str:
         """Content key: same sources, settings and factors ↔ same key (names the saved folder)."""
         cfg = dataclasses.asdict(self.prepared.config)
         key = json.dumps([self.sources, cfg, self.prepared.elements, self.prepared.cutoff,
-                          _frame_key(self.prepared.train), _frame_key(self.prepared.test), self.weight_factors],
+                          _frame_key(self.prepared.train), _frame_key(self.prepared.test), self.weight_factors]
+                         + ([len(self.added), list(self.added["name"].astype(str))] if self.added is not None else []),
                          sort_keys=True, default=str)
         return hashlib.sha256(key.encode()).hexdigest()[:24]
 
@@ -59,7 +61,7 @@ class SessionData:
 
     def with_weight_factors(self, factors: Mapping[str, float]) -> "SessionData":
         """The same data with per-structure weight factors (by name; replaces earlier factors)."""
-        return _with_arrays(self.prepared, self.sources, factors)
+        return _with_arrays(self.prepared, self.sources, factors, self.added)
 
     def summary(self) -> str:
         return self.prepared.summary()
@@ -128,7 +130,7 @@ def prepare_session_data(data: Mapping[str, Any], base_dir: str | os.PathLike[st
 
 
 def _with_arrays(prepared: PreparedData, sources: tuple[tuple[str, str], ...],
-                 factors: Mapping[str, float]) -> SessionData:
+                 factors: Mapping[str, float], added: pd.DataFrame | None = None) -> SessionData:
     factors = {str(k): float(v) for k, v in factors.items()}
     bad = [f"{k}: {v}" for k, v in factors.items() if not (np.isfinite(v) and v >= 0)]
     if bad:
@@ -143,7 +145,7 @@ def _with_arrays(prepared: PreparedData, sources: tuple[tuple[str, str], ...],
     test = None
     if frames[1] is not None and len(frames[1]) and prepared.test_neighbors is not None:
         test = fit_arrays(frames[1], prepared.test_neighbors)
-    return SessionData(prepared, train, test, tuple(sources), tuple(sorted(factors.items())))
+    return SessionData(prepared, train, test, tuple(sources), tuple(sorted(factors.items())), added)
 
 
 def _weighted(df: pd.DataFrame | None, factors: Mapping[str, float]) -> pd.DataFrame | None:
@@ -171,6 +173,9 @@ def save_session_data(data: SessionData, folder: str | os.PathLike[str]) -> dict
         written[f"{split}.pckl.gzip"] = (folder / f"{split}.pckl.gzip").read_bytes()
         written[f"{split}_neighbors.npz"] = packed.to_npz_bytes()
         atomic_write_bytes(folder / f"{split}_neighbors.npz", written[f"{split}_neighbors.npz"])
+    if data.added is not None and len(data.added):
+        save_dataframe(data.added, folder / "added.pckl.gzip")
+        written["added.pckl.gzip"] = (folder / "added.pckl.gzip").read_bytes()
     meta = {"format": "paceui-session-data", "version": 1, "config": dataclasses.asdict(p.config),
             "elements": list(p.elements), "reference_energy": p.reference_energy, "cutoff": p.cutoff,
             "dropped": [[str(r.index), r.name, r.reason] for r in p.dropped], "messages": list(p.messages),
@@ -198,4 +203,95 @@ def load_session_data(folder: str | os.PathLike[str], weight_factors: Mapping[st
     prepared = PreparedData(frames["train"], frames["test"], tuple(meta["elements"]), meta["reference_energy"],
                             tuple(DropRecord(*r) for r in meta["dropped"]), config, meta["cutoff"], packs["train"],
                             packs["test"], tuple(meta["messages"]))
-    return _with_arrays(prepared, tuple((str(a), str(b)) for a, b in meta["sources"]), weight_factors or {})
+    added = load_dataframe(folder / "added.pckl.gzip") if (folder / "added.pckl.gzip").exists() else None
+    return _with_arrays(prepared, tuple((str(a), str(b)) for a, b in meta["sources"]), weight_factors or {}, added)
+
+
+# ---------------------------------------------------------------------------------- added structures
+def labelled_frame(structures: Any, what: str = "structures") -> pd.DataFrame:
+    """A dataset frame (``ase_atoms``, ``energy``, ``forces``, ``name``) of labelled structures: a file
+    (extxyz, ASE trajectory, pacemaker dataframe), a DataFrame, or ASE Atoms with energies and forces
+    (calculator results or ``info``/``arrays``). Raises ValueError naming what lacks a label."""
+    if isinstance(structures, pd.DataFrame):
+        df = structures.copy()
+    elif isinstance(structures, (str, os.PathLike)):
+        from paceui.data.io import load_files
+
+        df = load_files([structures])
+    else:
+        from paceui.data.io import frame_from_atoms
+
+        df = frame_from_atoms(list(structures), what)
+    if "ase_atoms" not in df or not len(df):
+        raise DataError(f"{what}: no structures")
+    if "energy" not in df and "energy_corrected" not in df:
+        raise DataError(f"{what}: no energies (DFT labels are needed to add structures to the training set)")
+    if "forces" not in df:
+        raise DataError(f"{what}: no forces (DFT labels are needed to add structures to the training set)")
+    if "name" not in df:
+        df["name"] = [f"{what}:{i}" for i in range(len(df))]
+    return df.reset_index(drop=True)
+
+
+def extend_session_data(data: SessionData, new: pd.DataFrame, weighting: Mapping[str, Any] | None, seed: int,
+                        cache_dir: str | os.PathLike[str] | None = None,
+                        record: bool = True) -> tuple[SessionData, list[DropRecord]]:
+    """``data`` with the labelled structures of ``new`` appended to the training set.
+
+    Only the new structures are validated, corrected with the session's reference energies, given
+    neighbour lists (cutoff of the data) and weights (the session's weighting policy over the new rows);
+    weights of the old and the new rows are then scaled to one per structure (energy) and one per atom
+    (forces) and normalised together, which for uniform weighting equals weighting everything again.
+    ``record``: keep the raw rows in ``added`` (so that preparing the data again re-adds them).
+    Returns the new data and the structures dropped (with reasons)."""
+    from paceui.data.nlcache import build_packed_neighbors, concatenate_packs
+    from paceui.data.reference import apply_reference_energy
+    from paceui.data.validate import filter_rows, isolated_atom_reasons
+    from paceui.data.weights import adjust_aug_weights, apply_w_factor, assign_weights, weighting_from_dict
+
+    p = data.prepared
+    if p.train_neighbors is None or p.cutoff is None:
+        raise DataError("the session's data has no neighbour lists: cannot add structures")
+    raw = new.reset_index(drop=True)
+    names = set(p.train["name"].astype(str)) | (set() if p.test is None else set(p.test["name"].astype(str)))
+    if dup := sorted(set(raw["name"].astype(str)) & names):
+        raise DataError(f"structure name(s) already in the dataset: {', '.join(dup[:5])}"
+                         + (f" and {len(dup) - 5} more" if len(dup) > 5 else ""))
+    ecols = [c for c in ("energy_corrected", "energy") if c in raw.columns]
+    df, dropped = filter_rows(raw, p.elements, energy_columns=ecols)
+    df, _ = apply_reference_energy(df, p.reference_energy)
+    df, more = filter_rows(df, p.elements, energy_columns=["energy_corrected"])
+    dropped += more
+    pack = build_packed_neighbors(list(df["ase_atoms"]), p.cutoff, p.elements, cache_dir=cache_dir, progress=False)
+    if lonely := isolated_atom_reasons(pack):
+        dropped += [DropRecord(df.index[k], str(df["name"].iloc[k]), r) for k, r in sorted(lonely.items())]
+        keep = np.setdiff1d(np.arange(len(df)), np.fromiter(lonely, dtype=np.int64))
+        if not len(keep):
+            raise DataError("no structure left to add: " + "; ".join(map(str, dropped[:5])))
+        df, pack = df.iloc[keep].copy(), pack.select(keep)
+    df["train"] = True
+    w = assign_weights(df, weighting_from_dict(weighting), ignore_weights=p.config.ignore_weights, seed=seed)
+    if len(w) != len(df):
+        raise DataError(f"the weighting policy kept {len(w)} of the {len(df)} new structures; add them with "
+                         "uniform weighting or weights of their own (w_energy, w_forces columns)")
+    w = normalize_weights(apply_w_factor(adjust_aug_weights(w, p.config.aug_factor)))
+    old = p.train
+    cols = [c for c in old.columns if c in w.columns]
+    joined = pd.concat([_per_unit(old), _per_unit(w)[cols]], axis=0, ignore_index=True, sort=False)
+    joined = normalize_weights(joined)
+    prepared = dataclasses.replace(p, train=joined, train_neighbors=concatenate_packs([p.train_neighbors, pack]),
+                                   dropped=p.dropped + tuple(dropped))
+    added = data.added
+    if record:
+        kept = raw.loc[df.index]
+        added = kept if added is None else pd.concat([added, kept], axis=0, ignore_index=True, sort=False)
+    return _with_arrays(prepared, data.sources, dict(data.weight_factors), added), list(dropped)
+
+
+def _per_unit(df: pd.DataFrame) -> pd.DataFrame:
+    """Weights scaled to a mean of one per structure (energy) and per atom (forces)."""
+    out = df.copy()
+    n_at = sum(len(np.asarray(f).reshape(-1)) for f in out["w_forces"])
+    out["w_energy"] = out["w_energy"].to_numpy(float) * len(out)
+    out["w_forces"] = [np.asarray(f, float).reshape(-1) * n_at for f in out["w_forces"]]
+    return out

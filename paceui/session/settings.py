@@ -13,6 +13,7 @@ change and returns the new settings with a :class:`ChangeReport` that says, in w
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -23,11 +24,13 @@ from paceui.ace.potential import ACEPotential
 from paceui.data import DataConfig, weighting_from_dict
 from paceui.errors import SettingsError
 from paceui.fit.config import InputConfig, InputError
+from paceui.fit.loss import LossConfig
 from paceui.fit.params import ParamMap
 
-LOSS_KEYS = ("kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth")
+LOSS_KEYS = tuple(f.name for f in dataclasses.fields(LossConfig))  # the weights of the loss (one list: LossConfig)
 DATA_KEYS = ("test_size", "reference_energy", "aug_factor", "ignore_weights")
-BACKEND_KEYS = ("evaluator", "scheduler", "n_workers", "threads_per_worker", "shard_dir")
+CHANGEABLE_BACKEND_KEYS = ("evaluator", "scheduler", "n_workers", "threads_per_worker", "shard_dir")
+"""The ``backend:`` keys a session can change (``fit.config.BACKEND_KEYS`` are all the keys input.yaml accepts)."""
 _RESTART = "the optimizer restarts (a new cycle) from the current parameters"
 _EFFECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # key: (kind, what it does, what it invalidates); kinds: none, rebuild (same optimizer state, new
@@ -103,7 +106,9 @@ class ChangeReport:
 
 
 def _effect_key(key: str) -> str:
-    return "loss" if key in LOSS_KEYS else "data" if key in DATA_KEYS else "backend" if key in BACKEND_KEYS else key
+    if key in LOSS_KEYS or key in DATA_KEYS:
+        return "loss" if key in LOSS_KEYS else "data"
+    return "backend" if key in CHANGEABLE_BACKEND_KEYS else key
 
 
 def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes: Mapping[str, Any],
@@ -134,7 +139,7 @@ def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes
             where = data
         elif key == "cutoff":
             where = new
-        elif key == "display_step" or key in BACKEND_KEYS:
+        elif key == "display_step" or key in CHANGEABLE_BACKEND_KEYS:
             where = new.setdefault("backend", {})
         elif key in ("autosave_every", "weight_factors"):
             where = opts
@@ -142,7 +147,7 @@ def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes
             where = fit
         else:
             known = sorted(set(_EFFECTS) - {"loss", "data", "backend"} | set(LOSS_KEYS) | set(DATA_KEYS)
-                           | set(BACKEND_KEYS))
+                           | set(CHANGEABLE_BACKEND_KEYS))
             from paceui._keys import closest
 
             near = closest(key, known)

@@ -41,6 +41,9 @@ class SessionStatus:
     error: str | None = None      # message of the last error
     generation: int = 0           # last saved generation (0: never saved)
     path: str | None = None       # where the session is saved (None: not yet)
+    active_set: str = "none"      # the active set: none, current (of this potential) or stale (of an older one)
+    n_candidates: int = 0         # candidate structures loaded (for γ and selection)
+    n_selected: int = 0           # candidates in the current D-optimal selection
 
     @property
     def functions_left(self) -> int:

@@ -24,7 +24,7 @@ import math
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,6 +37,7 @@ from paceui._atomic import atomic_write_bytes, atomic_write_text
 from paceui.ace.potential import ACEPotential
 from paceui.ace.yaml_io import load_potential, load_yaml_file, potential_to_yaml
 from paceui.errors import SessionFormatError
+from paceui.fit.metrics import CSV_ROUND_TRIP
 from paceui.session.session_data import SessionData, load_session_data, save_session_data
 from paceui.session.settings import plain_value
 
@@ -45,8 +46,6 @@ FORMAT_VERSION = 1
 SESSION_FILE = "session.yaml"
 SNAPSHOT_DOC = "session.yaml"
 """Each snapshot folder keeps a copy of the document that committed it (for falling back)."""
-_ROUND_TRIP: dict[str, Any] = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-"""Exact float parsing for read_csv (the default from pandas 3 on, which deprecates the option)."""
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """Upgrades of a session document from format ``v`` to ``v + 1`` (none yet: format 1 is the first)."""
 
@@ -67,6 +66,7 @@ class Snapshot:
     fit_state: dict[str, Any]                  # Fitter.state_dict() without its history
     history: list[dict[str, Any]]
     potentials: dict[str, ACEPotential]        # potential, best_potential, target_potential
+    extra: dict[str, bytes] = field(default_factory=dict)  # more snapshot files (active set, candidates)
 
 
 def _flatten(v: Any, key: str, arrays: dict[str, np.ndarray], pots: dict[str, ACEPotential]) -> Any:
@@ -104,7 +104,7 @@ def history_rows(data: bytes) -> list[dict[str, Any]]:
     """Rows of :func:`history_csv` back, exactly (rows without test metrics have no ``test_*`` keys)."""
     if not data.strip():
         return []
-    df = pd.read_csv(io.BytesIO(data), **_ROUND_TRIP)
+    df = pd.read_csv(io.BytesIO(data), **CSV_ROUND_TRIP)
     test = [c for c in df.columns if c.startswith("test_")]
     rows = []
     for rec in df.to_dict("records"):
@@ -198,7 +198,7 @@ def save_snapshot(root: str | os.PathLike[str], snap: Snapshot, data: SessionDat
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     files = {"state.json": json.dumps(state).encode(), "state.npz": buf.getvalue(),
-             "history.csv": history_csv(snap.history)}
+             "history.csv": history_csv(snap.history), **snap.extra}
     for key, pot in {**snap.potentials, **{k.replace(".", "_"): p for k, p in pots.items()}}.items():
         files[f"{key}.yaml"] = potential_to_yaml(pot).encode()
     for name, content in files.items():
@@ -276,6 +276,7 @@ class Loaded:
     fit_state: dict[str, Any]
     potentials: dict[str, ACEPotential]
     data: SessionData
+    files: dict[str, bytes] = field(default_factory=dict)  # every snapshot file, as read (checksums verified)
     recovered_from: str | None = None  # the snapshot folder loaded instead of a damaged commit
 
 
@@ -300,7 +301,7 @@ def load_snapshot(root: str | os.PathLike[str], fallback: bool = False) -> Loade
             msg = (f"{root}: the last commit cannot be read ({exc}); loaded the newest intact snapshot "
                    f"{d.relative_to(root)} (generation {got.doc.get('generation')}) instead")
             warnings.warn(msg, RecoveredSessionWarning, stacklevel=3)
-            return Loaded(got.doc, got.fit_state, got.potentials, got.data, str(d.relative_to(root)))
+            return replace(got, recovered_from=str(d.relative_to(root)))
         raise SessionFormatError(f"{exc}; no intact older snapshot to fall back to") from None
 
 
@@ -327,7 +328,7 @@ def _load_doc(root: Path, doc: dict[str, Any]) -> Loaded:
     state["history"] = history_rows(blobs["history.csv"])
     named = {k: p for k, p in pots.items() if not k.startswith("state_")}
     factors = (doc.get("options") or {}).get("weight_factors") or {}
-    return Loaded(doc, state, named, load_session_data(ds, factors))
+    return Loaded(doc, state, named, load_session_data(ds, factors), blobs)
 
 
 def file_digest(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The paceui Textual app: a status line, five tabs (Setup, Data, Fit, Analysis, Sessions) and a footer
+"""The paceui Textual app: a status line, six tabs (Setup, Data, Fit, Analysis, Trust, Sessions) and a footer
 whose keys come from the session action table.
 
 Threads: the fit runs in the session's own thread and only emits events; the app polls its
@@ -45,6 +45,18 @@ from paceui.tui.pane_data import DataPane
 from paceui.tui.pane_fit import FitPane
 from paceui.tui.pane_sessions import SessionsPane
 from paceui.tui.pane_setup import SetupPane
+from paceui.tui.pane_trust import TrustPane
+
+TRUST_DIALOGS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    "compute_active_set": ("Compute the active set", [("kind", "projections: linear or full", "linear")]),
+    "gamma": ("Extrapolation grade γ", [("subset", "set: train, test or candidates", "train")]),
+    "load_candidates": ("Load candidate structures", [("source", "file (extxyz, traj, LAMMPS dump, dataframe)", "")]),
+    "select_candidates": ("D-optimal selection", [("max_structures", "at most this many (empty: all it picks)", "")]),
+    "add_structures": ("Add labelled structures and continue the fit", [
+        ("structures", "file with DFT energies and forces, or: selection", "selection"),
+        ("weight", "weight factor of the new structures (empty: 1)", "")]),
+}
+"""The dialog (title, fields) of each active-learning action."""
 
 
 class PaceApp(App[None]):
@@ -78,7 +90,7 @@ class PaceApp(App[None]):
             for tab, title in TABS:
                 with TabPane(title, id=tab):
                     yield {"setup": SetupPane, "data": DataPane, "fit": FitPane, "analysis": AnalysisPane,
-                           "sessions": SessionsPane}[tab](id=f"{tab}-pane")
+                           "trust": TrustPane, "sessions": SessionsPane}[tab](id=f"{tab}-pane")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -89,7 +101,7 @@ class PaceApp(App[None]):
 
     def show_session(self) -> None:
         """Fill every pane from the current session (after start or after opening another one)."""
-        for pane in (SetupPane, DataPane, FitPane, AnalysisPane, SessionsPane):
+        for pane in (SetupPane, DataPane, FitPane, AnalysisPane, TrustPane, SessionsPane):
             self.query_one(pane).load_session(self.session)
         self._fit_dirty = True
         self.update_status(force=True)
@@ -203,19 +215,22 @@ class PaceApp(App[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Focus the tab's main widget (so its keys work at once); refresh what may be stale."""
         focus = {"setup": "#setup-scroll", "data": "#data-table", "fit": "FitPane", "analysis": "#an-table",
-                 "sessions": "#sessions-table"}.get(str(event.pane.id))
+                 "trust": "#trust-table", "sessions": "#sessions-table"}.get(str(event.pane.id))
         if focus:
             self.query_one(focus).focus()
         if event.pane.id == "analysis":
             self.query_one(AnalysisPane).refresh_if_stale()
+        elif event.pane.id == "trust":
+            self.query_one(TrustPane).show()
         elif event.pane.id == "sessions":
             self.query_one(SessionsPane).rescan()
 
     def action_act(self, name: str) -> None:
         self.run_named_action(name)
 
-    def run_named_action(self, name: str) -> None:
-        """Run one action of the table (keys and the command palette both end here)."""
+    def run_named_action(self, name: str, params: dict[str, Any] | None = None) -> None:
+        """Run one action of the table (keys and the command palette both end here); ``params``: the
+        values of its parameters (no dialog; the active-learning actions only)."""
         s = self.session
         if not action(name).enabled(s.status):
             self.report(f"{action(name).title} is not possible now ({s.status.phase.value})", "warning")
@@ -244,6 +259,38 @@ class PaceApp(App[None]):
         elif name == "load":
             self.action_tab("sessions")
             self.query_one(SessionsPane).focus_table()
+        elif name in TRUST_DIALOGS:
+            title, fields = TRUST_DIALOGS[name]
+            if params is not None:
+                self._trust(name, params)
+            elif fields:
+                self.push_screen(ParamsDialog(title, fields), partial(self._trust, name))
+            else:
+                self._trust(name, {})
+
+    def _trust(self, name: str, params: dict[str, Any] | None) -> None:
+        """Send an active-learning action to the session; its result goes to the Trust tab."""
+        if params is None:
+            return
+        s, pane = self.session, self.query_one(TrustPane)
+        if name == "compute_active_set":
+            self.report("computing the active set of the current potential…")
+            self.track(s.compute_active_set(**params), "active set",
+                       lambda _: (pane.show(), self.run_named_action("gamma", {"subset": "train"})))
+        elif name == "gamma":
+            self.track(s.gamma(**params), "γ", pane.show_gamma)
+        elif name == "load_candidates":
+            if not params.get("source"):
+                self.report("give the file of candidate structures", "warning")
+                return
+            self.track(s.load_candidates(str(params["source"])), "load candidates",
+                       lambda n: (self.report(f"{n} candidates loaded"),
+                                  self.run_named_action("gamma", {"subset": "candidates"})
+                                  if self.session.status.active_set != "none" else pane.show()))
+        elif name == "select_candidates":
+            self.track(s.select_candidates(**params), "select", pane.show_selection)
+        elif name == "add_structures":
+            self.track(s.add_structures(**params), "add structures", lambda n: pane.show())
 
     def _randomize(self, params: dict[str, Any] | None) -> None:
         if params is not None:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 SHOWN = ("start", "pause", "resume", "stop", "randomize", "extend_ladder", "save")
 """Actions shown in the footer (the others have keys and palette entries only)."""
-TABS = (("setup", "Setup"), ("data", "Data"), ("fit", "Fit"), ("analysis", "Analysis"), ("sessions", "Sessions"))
+TABS = (("setup", "Setup"), ("data", "Data"), ("fit", "Fit"), ("analysis", "Analysis"), ("sessions", "Sessions"),
+        ("trust", "Trust"))
 
 
 def short_title(a: Action) -> str:
@@ -24,7 +25,7 @@ def short_title(a: Action) -> str:
 
 
 def action_bindings() -> list[Binding]:
-    """One binding per action (``act('name')``), then tab switching (1–5, F1–F5) and quit."""
+    """One binding per action (``act('name')``), then tab switching (1–6, F1–F6) and quit."""
     out = [Binding(a.key, f"act('{a.name}')", short_title(a), show=a.name in SHOWN, tooltip=a.description)
            for a in ACTIONS]
     for i, (tab, title) in enumerate(TABS, 1):

@@ -26,7 +26,9 @@ COLUMNS = [("name", "name", 1.0), ("n_atoms", "atoms", 1.0), ("de_per_atom_mev",
            ("f_rmse_mev", "F RMSE meV/Å", 1.0), ("df_max_mev", "max ΔF meV/Å", 1.0),
            ("e_ref_per_atom", "E ref eV/at", 1.0), ("w_energy", "w E", 1.0)]
 SORTS = [("de_per_atom_mev", "|ΔE|", True), ("f_rmse_mev", "F RMSE", False), ("df_max_mev", "max ΔF", False),
-         ("n_atoms", "atoms", False), ("name", "name", False)]
+         ("gamma", "γ", False), ("n_atoms", "atoms", False), ("name", "name", False)]
+GAMMA_COLUMN = ("gamma", "γ", 1.0)
+"""Shown after the errors when the session has an active set (max γ of each structure)."""
 MAX_POINTS = 3000  # force components drawn in the parity plot (evenly subsampled)
 
 
@@ -41,7 +43,7 @@ class AnalysisPane(Widget):
         self.session: Session | None = None
         self.subset, self.best, self.sort = "train", False, 0
         self.predictions: Predictions | None = None
-        self.computed_at: tuple[int, str, bool] | None = None  # (total iterations, subset, best)
+        self.computed_at: tuple[Any, ...] | None = None  # (total iterations, subset, best)
         self.shown = pd.DataFrame()
 
     def compose(self) -> ComposeResult:
@@ -71,9 +73,10 @@ class AnalysisPane(Widget):
         if self.session is not None and self.computed_at != self._key():
             self.action_update()
 
-    def _key(self) -> tuple[int, str, bool]:
+    def _key(self) -> tuple[Any, ...]:
         assert self.session is not None
-        return (self.session.status.total_iterations, self.subset, self.best)
+        a = self.session.active_set  # a new active set brings the γ column
+        return (self.session.status.total_iterations, self.subset, self.best, -1 if a is None else a.iteration)
 
     def action_subset(self) -> None:
         self.subset = "test" if self.subset == "train" else "train"
@@ -94,8 +97,8 @@ class AnalysisPane(Widget):
         self.compute(self.session, self.subset, self.best, self._key())
 
     @work(thread=True, exclusive=True, group="predictions", exit_on_error=False)
-    def compute(self, session: Session, subset: str, best: bool, key: tuple[int, str, bool]
-                ) -> tuple[Predictions, tuple[int, str, bool]]:
+    def compute(self, session: Session, subset: str, best: bool, key: tuple[Any, ...]
+                ) -> tuple[Predictions, tuple[Any, ...]]:
         """Runs in a thread worker: evaluates the potential on the set (seconds on large sets)."""
         return session.predictions(subset, best), key
 
@@ -120,17 +123,21 @@ class AnalysisPane(Widget):
         if p is None:
             self._head("")
             return
-        col, _label, absolute = SORTS[self.sort]
         t = p.table
+        if SORTS[self.sort][0] not in t:  # γ without an active set: the next sort
+            self.sort = (self.sort + 1) % len(SORTS)
+        col, _label, absolute = SORTS[self.sort]
         order = (t[col].abs() if absolute else t[col]).sort_values(ascending=col == "name", kind="stable").index
         shown, problem = filter_frame(t.loc[order], self.query_one("#an-search", Input).value)
         self.shown = shown
-        fill_table(self.query_one("#an-table", DataTable), shown, COLUMNS)
+        cols = COLUMNS[:5] + [GAMMA_COLUMN] + COLUMNS[5:] if "gamma" in t else COLUMNS
+        fill_table(self.query_one("#an-table", DataTable), shown, cols)
         worst = p.worst(1)
         w = "" if not len(worst) else (f"worst {short_name(worst['name'].iloc[0])} "
                                       f"{num(worst['de_per_atom_mev'].iloc[0], 3)} meV/atom")
+        g = f"; γ max {num(float(t['gamma'].max()), 4)}" if "gamma" in t and len(t) else ""
         self._head(problem or f"E MAE {num(p.energy_mae_mev, 3)} meV/atom, F RMSE {num(p.force_rmse_mev, 3)} "
-                              f"meV/Å; {w}")
+                              f"meV/Å; {w}{g}")
 
     def show_plots(self) -> None:
         p = self.predictions

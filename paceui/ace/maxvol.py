@@ -1,0 +1,160 @@
+"""MaxVol: the n rows of a tall N×n matrix whose square submatrix has locally maximal |det|.
+
+Goreinov et al., "How to find a good submatrix" (2010): start from the pivot rows of an LU
+factorisation with partial pivoting, then swap in row i for active row j while the largest
+coefficient |C_ij| of C = A A_act⁻¹ exceeds ``tol`` (each swap grows |det A_act| by that factor).
+C is updated by a rank-1 correction per swap, so a swap costs O(N n).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+from scipy.linalg import lapack
+
+from paceui.errors import ActiveSetError
+
+ZERO_COLUMN_EPS = 1e-16
+"""Diagonal entry given to a column that is zero over the whole data, so A_act stays invertible."""
+
+
+class MaxVolError(ActiveSetError):
+    """The matrix cannot give an active set (too few rows, singular)."""
+
+
+@dataclass(frozen=True)
+class MaxVolResult:
+    """Chosen rows (into A), the active submatrix's inverse, the swaps done and the final max |C|."""
+
+    rows: np.ndarray
+    inverse: np.ndarray
+    n_iters: int
+    max_coef: float
+
+
+def lu_pivot_rows(A: np.ndarray) -> np.ndarray:
+    """The first n pivot rows of the LU factorisation (partial pivoting) of the N×n matrix A."""
+    N, n = A.shape
+    _, piv, _ = lapack.dgetrf(np.array(A, dtype=float, order="F"), overwrite_a=1)
+    perm = np.arange(N)
+    for k, p in enumerate(piv[:n]):
+        perm[k], perm[p] = perm[p], perm[k]
+    return perm[:n].copy()
+
+
+@nb.njit(nogil=True, cache=True)
+def _argmax_abs(C: np.ndarray) -> tuple[int, int, float]:
+    bi, bj, bv = 0, 0, -1.0
+    N, n = C.shape
+    for i in range(N):
+        for j in range(n):
+            v = abs(C[i, j])
+            if v > bv:
+                bi, bj, bv = i, j, v
+    return bi, bj, bv
+
+
+@nb.njit(nogil=True, cache=True, fastmath=True)
+def _update_rows(C: np.ndarray, col: np.ndarray, v: np.ndarray, r0: int, r1: int) -> tuple[int, int, float]:
+    """C[r] −= col[r]·v for rows r0..r1; the position and value of the largest |C| among them."""
+    n = C.shape[1]
+    bi, bj, bv = r0, 0, -1.0
+    for r in range(r0, r1):
+        cr = col[r]
+        row = C[r]
+        m = 0.0
+        for q in range(n):
+            x = row[q] - cr * v[q]
+            row[q] = x
+            m = max(m, abs(x))
+        if m > bv:
+            bv = m
+            bi = r
+    row = C[bi]
+    for q in range(n):
+        if abs(row[q]) == bv:
+            bj = q
+            break
+    return bi, bj, bv
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def _swaps(C: np.ndarray, rows: np.ndarray, tol: float, max_iters: int) -> tuple[int, float]:
+    """Swap rows in place while max |C| > tol; C ← C − C[:, j] (C[i] − e_j)ᵀ / C_ij per swap."""
+    N, n = C.shape
+    col = np.empty(N)
+    v = np.empty(n)
+    nblk = max(1, min(64, N // 256))
+    bis = np.empty(nblk, np.int64)
+    bjs = np.empty(nblk, np.int64)
+    bvs = np.empty(nblk)
+    it = 0
+    i, j, cmax = _argmax_abs(C)
+    while cmax > tol and it < max_iters:
+        piv = C[i, j]
+        for q in range(n):
+            v[q] = C[i, q]
+        v[j] -= 1.0
+        for r in range(N):
+            col[r] = C[r, j] / piv
+        for b in nb.prange(nblk):
+            bis[b], bjs[b], bvs[b] = _update_rows(C, col, v, b * N // nblk, (b + 1) * N // nblk)
+        k = int(np.argmax(bvs))
+        rows[j] = i
+        it += 1
+        i, j, cmax = bis[k], bjs[k], bvs[k]
+    return it, cmax
+
+
+def _inv(M: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(M)
+
+
+def maxvol(A: np.ndarray, tol: float = 1.01, max_iters: int = 300, what: str = "matrix") -> MaxVolResult:
+    """MaxVol on A (N×n, N ≥ n); columns zero over all rows get ε on the active set's diagonal.
+
+    Columns are scaled to unit max (γ does not change) to keep A_act well conditioned; the swaps use
+    the global argmax of |C| (kept by rank-1 updates, parallel over rows). ``max_coef`` is the final
+    max |C| of the updated C; recomputed from the final A_act it may be larger by the round-off of an
+    ill-conditioned A_act (cond ~1e16 is common: the radial functions of bulk data are nearly dependent).
+    """
+    A = np.ascontiguousarray(A, dtype=float)
+    N, n = A.shape
+    if N < n:
+        raise MaxVolError(f"{what}: {N} rows for {n} functions: under-determined (needs at least {n} rows)")
+    if tol < 1.0:
+        raise MaxVolError(f"{what}: MaxVol tolerance {tol} must be >= 1")
+    scale = np.abs(A).max(axis=0) if N else np.zeros(n)
+    nz = np.flatnonzero(scale > 0.0)
+    m = len(nz)
+    As = A[:, nz] / scale[nz]
+    rows = lu_pivot_rows(As).astype(np.int64) if m else np.zeros(0, np.int64)
+    it, cmax = 0, 0.0
+    if m:
+        inv = _inv(As[rows])
+        if not np.all(np.isfinite(inv)):
+            raise MaxVolError(f"{what}: the active submatrix is singular (the data spans fewer than {m} "
+                              f"independent directions)")
+        it, cmax = _swaps(As @ inv, rows, float(tol), int(max_iters))
+    inv_s = _inv(As[rows]) / scale[nz][:, None]  # inverse of the unscaled active submatrix
+    if m == n:
+        return MaxVolResult(rows=rows, inverse=inv_s, n_iters=int(it), max_coef=float(cmax))
+    # zero columns: their active rows are ε e_j (row index -1: no data row); A_act is block diagonal
+    zero = np.setdiff1d(np.arange(n), nz)
+    full_rows = np.concatenate([rows, -np.ones(len(zero), np.int64)])
+    inverse = np.zeros((n, n))
+    inverse[np.ix_(nz, np.arange(m))] = inv_s
+    inverse[zero, m + np.arange(len(zero))] = 1.0 / ZERO_COLUMN_EPS
+    return MaxVolResult(rows=full_rows, inverse=inverse, n_iters=int(it), max_coef=float(cmax))
+
+
+def gamma_of(rows: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """γ = max_k |(b · A_act⁻¹)_k| of each row b."""
+    if rows.shape[0] == 0:
+        return np.zeros(0)
+    return np.abs(rows @ inverse).max(axis=1)
