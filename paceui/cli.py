@@ -7,23 +7,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
+from paceui.cli_helpers import exit_on_sigterm as _exit_on_sigterm
+from paceui.cli_helpers import one_line as _one_line
+from paceui.cli_helpers import read_structures
+from paceui.cli_helpers import warning_line as _warning_line
 from paceui.errors import PaceuiError
 
 ERRORS = (PaceuiError, OSError, ValueError, KeyError)
 """What a command may raise for a user's mistake or a failing resource: printed as one line, exit status 1
 (status 2: the command line itself is wrong). ValueError and KeyError stand for third-party parsers' errors."""
-
-
-def _one_line(exc: BaseException) -> str:
-    """The error's message on one line (a multi-line message from a library is joined with " | ")."""
-    text = str(exc) or type(exc).__name__
-    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _info_dict(path: str) -> dict[str, Any]:
@@ -97,22 +96,25 @@ def cmd_yaml2yace(args: argparse.Namespace) -> int:
     if args.output and len(args.potential) > 1:
         print("paceui yaml2yace: -o/--output needs exactly one input file", file=sys.stderr)
         return 2
-    for p in args.potential:
-        out = args.output or (str(Path(p).with_suffix(".yace")) if p.endswith((".yaml", ".yml")) else p + ".yace")
+    from paceui._atomic import check_writable
+    from paceui.fit.runner import yace_name
+
+    outs = [args.output or str(yace_name(p)) for p in args.potential]
+    for o in outs:
+        check_writable(o, "-o/--output")
+    for p, out in zip(args.potential, outs):
         save_yace(load_potential(p), out)
         print(f"{p} -> {out}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import ase.io
     import numpy as np
 
     from paceui.ace.evaluator import ACEModel
 
     model = ACEModel(args.potential, spline=not args.analytic)
-    frames = ase.io.read(args.structure, index=args.index)
-    frames = frames if isinstance(frames, list) else [frames]
+    frames = read_structures(args.structure, args.index)
     gammas = None
     if args.active_set:
         from paceui.ace.activeset import ActiveSet, structure_gamma
@@ -120,7 +122,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         gammas = structure_gamma(model, ActiveSet.load(args.active_set, potential=model), frames)
     out = []
     for k, at in enumerate(frames):
-        r = model.evaluate(at)
+        try:
+            r = model.evaluate(at)
+        except ValueError as exc:
+            raise ValueError(f"{args.structure}: frame {k}: {exc}") from None
         o = {"index": k, "natoms": len(at), "energy": r.energy, "energy_per_atom": r.energy / len(at),
              "max_force": float(np.abs(r.forces).max()) if len(at) else 0.0,
              "forces": r.forces.tolist(), "stress": None if r.stress is None else r.stress.tolist()}
@@ -240,8 +245,12 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from paceui.fit.runner import run_fit
+    from paceui.fit.runner import clean_outputs, run_fit
 
+    if args.clean:
+        gone = clean_outputs(".")
+        print(f"removed {len(gone)} generated file(s)" + (": " + ", ".join(p.name for p in gone) if gone else ""))
+        return 0
     run_fit(args.input, output=args.output, potential=args.potential, initial_potential=args.initial_potential,
             data=args.data, dry_run=args.dry_run, no_fit=args.no_fit, no_predict=args.no_predict, log=args.log)
     return 0
@@ -267,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 "on a saved session.")
     p.add_argument("-V", "--version", action="version", version=f"paceui {__version__}")
     sub = p.add_subparsers(dest="command")
+    version = f"paceui {__version__}"
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        sp = _add(name, **kw)
+        sp.add_argument("-v", "--version", action="version", version=version)
+        return sp
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     s = sub.add_parser("info", help="summarise a .yaml/.yace potential")
     s.add_argument("potential", nargs="+")
     s.add_argument("--json", action="store_true", help="machine-readable output")
@@ -319,9 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build basis, data and neighbour lists, write target_potential.yaml, then exit")
     s.add_argument("--no-fit", dest="no_fit", action="store_true", help="skip fitting (predict with the target)")
     s.add_argument("--no-predict", dest="no_predict", action="store_true", help="skip predictions and report")
+    s.add_argument("-c", "--clean", action="store_true",
+                   help="remove the files a fit generated here (pacemaker's list, report/, interim potentials), "
+                   "then exit")
     s.set_defaults(func=cmd_fit)
-    s = sub.add_parser("demo", help="evaluate the bundled demo potential on the bundled Zuo Cu data")
-    s.add_argument("--quick", action="store_true", help="fewer structures")
+    s = sub.add_parser("demo", help="fit the bundled demo (Cu, Zuo et al. data) in ./paceui-demo",
+                       description="Fit an ACE potential for Cu on the bundled Zuo et al. (2020) DFT data, the way "
+                       "'paceui fit' does: copies assets/demo/input.yaml to ./paceui-demo, writes "
+                       "output_potential.yaml (+ .yace), metrics and report/ there, and prints the train/test "
+                       "errors. Takes a few minutes; --quick runs 10 iterations.")
+    s.add_argument("--quick", action="store_true", help="10 iterations instead of 60")
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("new", help="terminal UI on a new session from a pacemaker input.yaml")
     s.add_argument("input")
@@ -340,11 +365,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        return int(args.func(args) or 0)
-    except ERRORS as exc:
-        print(f"paceui {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return 1
+    _exit_on_sigterm()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # every warning, once per command (deduplicated below)
+        warnings.showwarning = _warning_line(args.command)  # type: ignore[assignment]
+        try:
+            return int(args.func(args) or 0)
+        except (*ERRORS, RuntimeError) as exc:
+            print(f"paceui {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"paceui {args.command}: interrupted", file=sys.stderr)
+            return 130
 
 
 def _tui(argv: list[str]) -> int:

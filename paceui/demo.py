@@ -7,6 +7,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from paceui._atomic import atomic_write_text
+
 ASSETS = Path(__file__).resolve().parents[1] / "assets"  # the checkout's assets/ (editable install)
 DEMO_INPUT = ASSETS / "demo" / "input.yaml"
 
@@ -23,7 +25,7 @@ def run_demo(workdir: str = "paceui-demo", quick: bool = False) -> int:
     text = src.read_text().replace("../zuo/", str(ASSETS / "zuo") + "/")
     if quick:
         text = text.replace("maxiter: 60", "maxiter: 10")
-    (wd / "input.yaml").write_text(text)
+    atomic_write_text(wd / "input.yaml", text)
     con = Console()
     con.print(f"[bold]paceui demo[/]: fitting an ACE potential for Cu (Zuo et al. 2020 DFT data) in {wd}")
     run = run_fit(wd / "input.yaml", workdir=wd)

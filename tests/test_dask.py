@@ -146,7 +146,7 @@ def test_cu_i_fit_agrees_as_closely_as_the_in_process_engine_with_itself(cluster
 
 
 def test_backend_keys_are_validated():
-    base = {"cutoff": 5, "potential": {}, "data": "x"}
+    base = {"cutoff": 5, "potential": {"elements": ["Cu"]}, "data": "x"}
     cfg = InputConfig.from_dict({**base, "backend": {"evaluator": "dask", "n_workers": 3, "threads_per_worker": 2}})
     assert (cfg.backend.scheduler, cfg.backend.n_workers, cfg.backend.threads_per_worker) == ("local", 3, 2)
     assert InputConfig.from_dict({**base, "backend": {"evaluator": "tensorpot"}}).backend.evaluator == "numba"
@@ -154,7 +154,7 @@ def test_backend_keys_are_validated():
     assert addr.backend.scheduler == "tcp://10.0.0.1:8786" and addr.backend.shard_dir is None
     for bad, key in (({"n_workers": 0}, "backend.n_workers"), ({"threads_per_worker": 1.5}, "threads_per_worker"),
                      ({"scheduler": 5}, "backend.scheduler"), ({"evaluator": "spark"}, "backend.evaluator"),
-                     ({"shards": 2}, "unknown keys")):
+                     ({"shards": 2}, "unknown key .shards.")):
         with pytest.raises(InputError, match=key):
             InputConfig.from_dict({**base, "backend": {"evaluator": "dask", **bad}}, source="in.yaml")
 

@@ -91,10 +91,9 @@ def test_after_a_kill_the_relaunch_says_what_was_lost(tmp_path):
 
 
 def test_a_second_instance_on_a_locked_folder_is_offered_read_only_or_take_over(tmp_path, monkeypatch, capsys):
+    from paceui.session.lock import SessionLockedError
     from paceui.tui import launch
 
-    class SessionLockedError(RuntimeError):
-        pass
     calls = []
 
     def load(root, **kw):

@@ -18,6 +18,7 @@ from paceui.session import (
     ACTIONS,
     DatasetChangedError,
     Phase,
+    RecoveredSessionWarning,
     Session,
     SessionError,
     SessionFormatError,
@@ -241,12 +242,23 @@ def test_saved_format_is_versioned_and_checked(tmp_path, frame):
         doc_file.write_text(yaml.safe_dump({**doc, "format_version": version}))
         with pytest.raises(SessionFormatError, match=match):
             Session.load(tmp_path / "s")
+    # a damaged commit falls back to the newest intact snapshot (each keeps its session.yaml), and says so
+    doc_file.write_text(yaml.safe_dump(doc))
+    with Session.load(tmp_path / "s") as s:
+        s.save()  # generation 2; generation 1 stays as the previous one
+    doc = yaml.safe_load(doc_file.read_text())
     doc_file.write_text(yaml.safe_dump({k: v for k, v in doc.items() if k != "format"}))
-    with pytest.raises(SessionFormatError, match="not a paceui session"):
-        Session.load(tmp_path / "s")
+    with pytest.warns(RecoveredSessionWarning, match="not a paceui session"):
+        Session.load(tmp_path / "s").close()
     doc_file.write_text(yaml.safe_dump(doc))
     hist = tmp_path / "s" / doc["snapshot"]["folder"] / "history.csv"
     hist.write_text(hist.read_text() + "\n")
+    with pytest.warns(RecoveredSessionWarning, match="checksum") as got:
+        with Session.load(tmp_path / "s") as s:
+            assert s.recovered_from is not None and s.recovered_from != doc["snapshot"]["folder"]
+    assert doc["snapshot"]["folder"] not in str(got[0].message).split("loaded")[1]
+    for copy in (tmp_path / "s" / "snapshots").glob("*/session.yaml"):  # nothing to fall back to: the error
+        copy.unlink()
     with pytest.raises(SessionFormatError, match="checksum"):
         Session.load(tmp_path / "s")
     with pytest.raises(SessionFormatError, match="no session.yaml"):

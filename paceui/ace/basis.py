@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from paceui._keys import check_keys
 from paceui.ace.coupling import independent_couplings, unify_key
 from paceui.ace.ladder import ladder_sorted, power_order_key
 from paceui.ace.potential import (
@@ -32,6 +33,112 @@ _EMB_KEYS = {"npot", "fs_parameters", "ndensity", "rho_core_cut", "drho_core_cut
 _BOND_KEYS = {"radbase", "radparameters", "rcut", "dcut", "NameOfCutoffFunction", "r_in", "delta_in",
               "inner_cutoff_type", "core-repulsion", "nradbase", "nradmax", "lmax"}
 _FUNC_KEYS = {"nradmax_by_orders", "lmax_by_orders", "coefs_init"}
+POTENTIAL_KEYS = {"deltaSplineBins", "elements", "embeddings", "bonds", "functions", "initial_potential", "filename",
+                  "reset"}
+"""Implemented keys of the ``potential:`` mapping (``overwrite_blocks_from_initial_bbasis`` warns)."""
+_SECTIONS = {"embeddings": _EMB_KEYS, "bonds": _BOND_KEYS, "functions": _FUNC_KEYS}
+
+
+def check_potential_section(cfg: Any, source: str = "") -> None:
+    """Keys and plain values of a ``potential:`` mapping (every section, every entry); raises
+    :class:`PotentialError` naming the file, the section and the key (with the closest valid one)."""
+    check_keys(cfg, POTENTIAL_KEYS, "potential", source, error=PotentialError, no_effect="potential")
+    pre = f"{source}: " if source else ""
+    if "filename" not in cfg and "elements" not in cfg:
+        raise PotentialError(f"{pre}potential.elements is required (list of element symbols), or "
+                             "potential.filename (a potential file)")
+    els = cfg.get("elements")
+    if els is not None:
+        if isinstance(els, str):
+            els = split_elements(els) if els.strip() else []
+        if not isinstance(els, (list, tuple)) or not els:
+            raise PotentialError(f"{pre}potential.elements must be a non-empty list of element symbols, got {els!r}")
+        from ase.data import atomic_numbers
+
+        for e in els:
+            if str(e) not in atomic_numbers or str(e) == "X":
+                raise PotentialError(f"{pre}potential.elements: '{e}' is not a chemical element symbol")
+        if len(set(map(str, els))) != len(els):
+            raise PotentialError(f"{pre}potential.elements lists an element twice: {list(els)}")
+    if "deltaSplineBins" in cfg:
+        _positive(cfg["deltaSplineBins"], f"{pre}potential.deltaSplineBins", hi=1.0)
+    for sec, allowed in _SECTIONS.items():
+        spec = cfg.get(sec)
+        if spec is None:
+            continue
+        if not isinstance(spec, dict):
+            raise PotentialError(f"{pre}potential.{sec} must be a mapping, got {spec!r}")
+        for key, val in spec.items():
+            if sec == "functions" and key == "number_of_functions_per_element":
+                if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                    raise PotentialError(f"{pre}potential.functions.number_of_functions_per_element must be a "
+                                         f"whole number >= 1, got {val!r}")
+                continue
+            if key not in ("ALL", *ORDER_NAMES):
+                try:
+                    combo = split_elements(key)
+                except PotentialError:
+                    near = _closest_block_key(key)
+                    raise PotentialError(f"{pre}potential.{sec}: unknown key '{key}' (not ALL, UNARY, BINARY, ... or "
+                                         f"an element combination){near}") from None
+                if els is not None and not set(combo) <= set(map(str, els)):
+                    near = _closest_block_key(key)
+                    raise PotentialError(f"{pre}potential.{sec}: key '{key}' names elements "
+                                         f"{sorted(set(combo) - set(map(str, els)))} not in potential.elements "
+                                         f"{list(els)}{near}")
+            check_keys(val, allowed, f"potential.{sec}.{key}", source, error=PotentialError)
+            _check_values(val, f"{pre}potential.{sec}.{key}")
+
+
+def _closest_block_key(key: Any) -> str:
+    from paceui._keys import closest
+
+    near = closest(key, ["ALL", *ORDER_NAMES, "number_of_functions_per_element"])
+    return f"; did you mean '{near}'?" if near else ""
+
+
+def _positive(v: Any, where: str, hi: float | None = None, zero: bool = False) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise PotentialError(f"{where} must be a number, got {v!r}") from None
+    if isinstance(v, bool) or not np.isfinite(x) or (x < 0 if zero else x <= 0) or (hi is not None and x > hi):
+        rng = ">= 0" if zero else "> 0"
+        raise PotentialError(f"{where} must be a finite number {rng}{f' and <= {hi:g}' if hi else ''}, got {v!r}")
+    return x
+
+
+def _check_values(d: dict[str, Any], where: str) -> None:
+    """Plain value checks of one embeddings/bonds/functions entry (shapes are checked when building)."""
+    for k in ("rcut",):
+        if k in d:
+            _positive(d[k], f"{where}.{k}", hi=100.0)
+    for k in ("dcut", "r_in", "delta_in", "rho_core_cut", "drho_core_cut"):
+        if k in d:
+            _positive(d[k], f"{where}.{k}", zero=True)
+    for k in ("ndensity", "nradbase", "nradmax", "lmax"):
+        if k in d and (isinstance(d[k], bool) or not isinstance(d[k], int) or d[k] < (1 if k == "ndensity" else 0)):
+            raise PotentialError(f"{where}.{k} must be a whole number >= {1 if k == 'ndensity' else 0}, got {d[k]!r}")
+    for k in ("nradmax_by_orders", "lmax_by_orders"):
+        if k in d:
+            v = d[k]
+            if not isinstance(v, list) or not v or any(isinstance(x, bool) or not isinstance(x, int) or x < 0
+                                                       for x in v):
+                raise PotentialError(f"{where}.{k} must be a non-empty list of whole numbers >= 0, got {v!r}")
+    if "coefs_init" in d and d["coefs_init"] not in ("zero", "random"):
+        raise PotentialError(f"{where}.coefs_init must be 'zero' or 'random', got {d['coefs_init']!r}")
+    for k in ("radparameters", "fs_parameters", "core-repulsion"):
+        if k in d:
+            v = d[k] if isinstance(d[k], list) else [d[k]]
+            try:
+                ok = all(np.isfinite(float(x)) and not isinstance(x, bool) for x in v)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise PotentialError(f"{where}.{k} must be a list of finite numbers, got {d[k]!r}")
+    if d.get("inner_cutoff_type", "distance") not in ("distance", "density", "zbl"):
+        raise PotentialError(f"{where}.inner_cutoff_type must be distance, density or zbl, "
+                             f"got {d['inner_cutoff_type']!r}")
 
 
 def split_elements(key: str) -> tuple[str, ...]:
@@ -67,10 +174,7 @@ def _resolve(spec: dict[str, Any] | None, target: tuple[str, ...], section: str,
             continue
         if not isinstance(val, dict):
             raise PotentialError(f"potential.{section}.{key} must be a mapping, got {val!r}")
-        unknown = set(val) - allowed
-        if unknown:
-            raise PotentialError(f"potential.{section}.{key}: unknown keys {sorted(unknown)} "
-                                 f"(allowed: {sorted(allowed)})")
+        check_keys(val, allowed, f"potential.{section}.{key}", error=PotentialError)
         if key == "ALL":
             generic.append((0, val))
         elif key in ORDER_NAMES:
@@ -160,7 +264,9 @@ def build_potential(cfg: dict[str, Any], seed: int = 42, metadata: dict[str, str
     """Construct the target B-basis potential from a ``potential:`` mapping of input.yaml."""
     if "elements" not in cfg:
         raise PotentialError("potential.elements is required (list of element symbols)")
-    elements = sorted(str(e) for e in cfg["elements"])
+    check_potential_section(cfg)
+    els = cfg["elements"]
+    elements = sorted(split_elements(els) if isinstance(els, str) else (str(e) for e in els))
     emb_spec, bond_spec, func_spec = cfg.get("embeddings"), cfg.get("bonds"), cfg.get("functions") or {}
     embeddings = {el: _embedding(_resolve(emb_spec, (el,), "embeddings", elements, _EMB_KEYS), el) for el in elements}
     rng = np.random.default_rng(seed)

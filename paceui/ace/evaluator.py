@@ -38,9 +38,13 @@ class EvalResult:
 
 def load_any(path: str | os.PathLike[str]) -> ACEPotential | CTildePotential:
     """Load a ``.yaml`` (B-basis) or ``.yace`` (C-tilde) potential by its suffix."""
+    from paceui.ace.potential import PotentialError
     from paceui.ace.yaml_io import load_potential
 
-    return load_yace(path) if str(path).endswith(".yace") else load_potential(path)
+    try:
+        return load_yace(path) if str(path).endswith(".yace") else load_potential(path)
+    except (TypeError, KeyError, IndexError, AttributeError) as exc:  # a YAML file of another shape
+        raise PotentialError(f"{path}: not a paceui/pacemaker potential ({type(exc).__name__}: {exc})") from None
 
 
 class ACEModel:
@@ -204,9 +208,15 @@ class ACEModel:
 
     def evaluate(self, atoms: Any, nl: NeighborList | None = None) -> EvalResult:
         """Evaluate an ``ase.Atoms`` (neighbour list built with the potential's cutoff if not given)."""
+        if len(atoms) == 0:
+            raise ValueError("the structure has no atoms")
         species = self.species_of(atoms.get_chemical_symbols())
         pbc = np.asarray(atoms.get_pbc(), dtype=bool)
         cell = np.asarray(atoms.get_cell(), dtype=float)
+        if not (np.isfinite(atoms.get_positions()).all() and np.isfinite(cell).all()):
+            raise ValueError("the positions or the cell contain NaN/inf")
+        if pbc.any() and abs(np.linalg.det(cell)) < 1e-10:
+            raise ValueError(f"the cell is periodic ({pbc.tolist()}) but has no volume: {cell.tolist()}")
         if nl is None:
             nl = neighbor_list(atoms.get_positions(), cell, pbc, self.cutoff)
         res = self.evaluate_arrays(species, nl)
@@ -225,11 +235,21 @@ class ACEModel:
             if dmin < 1.0 / max(self._sp_scale.max(), 1e-300):
                 raise ValueError(f"atoms {int(nl.i[k])} and {int(nl.j[k])} are {dmin:.2e} Å apart: "
                                  f"closer than the spline step DeltaSplineBins")
+        elif len(nl):
+            r = np.sqrt(np.einsum("ij,ij->i", nl.vec, nl.vec))
+            k = int(np.argmin(r))
+            if not r[k] > 1e-8:
+                raise ValueError(f"atoms {int(nl.i[k])} and {int(nl.j[k])} are {r[k]:.2e} Å apart (coincident): "
+                                 "no finite energy")
         energies = np.zeros(n)
         pairf = np.zeros((len(nl), 3))
         if n:
             K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies, pairf,
                         False, *K.empty_pair_cache())
         forces, vir = K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pairf)
+        if not (np.isfinite(energies).all() and np.isfinite(pairf).all()):
+            bad = np.flatnonzero(~np.isfinite(energies))
+            raise ValueError(f"the energy or forces are not finite (atom(s) {bad[:5].tolist()}): atoms far closer "
+                             "than the potential's inner cutoff, or huge coordinates")
         return EvalResult(energy=float(energies.sum()), energies=energies, forces=forces, virial=vir,
                           stress=None)

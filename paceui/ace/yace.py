@@ -14,7 +14,7 @@ import numpy as np
 
 from paceui._atomic import atomic_write_text
 from paceui.ace.ctilde import CTildeFunction, CTildePotential, bbasis_to_ctilde
-from paceui.ace.potential import ACEPotential, Bond, Embedding, PotentialError
+from paceui.ace.potential import RADIAL_BASES, ACEPotential, Bond, Embedding, PotentialError
 from paceui.ace.yaml_io import fmt_flow, fmt_scalar, load_yaml_file
 
 
@@ -84,8 +84,11 @@ def load_yace(path: str | os.PathLike[str]) -> CTildePotential:
             crad = np.zeros(shape)
         if crad.shape != shape:
             raise PotentialError(f"{w}: radcoefficients has shape {crad.shape}, expected {list(shape)}")
+        rb = str(_req(b, "radbasename", w))
+        if rb not in RADIAL_BASES:
+            raise PotentialError(f"{w}: radbasename '{rb}' unknown, expected one of {list(RADIAL_BASES)}")
         bonds[(int(key[0]), int(key[1]))] = Bond(
-            radbase=str(_req(b, "radbasename", w)), radparameters=[float(x) for x in _req(b, "radparameters", w)],
+            radbase=rb, radparameters=[float(x) for x in _req(b, "radparameters", w)],
             rcut=float(_req(b, "rcut", w)), dcut=float(_req(b, "dcut", w)), crad=crad,
             r_in=float(b.get("rcut_in", 0.0)), delta_in=float(b.get("dcut_in", 0.0)),
             inner_cutoff_type=str(b.get("inner_cutoff_type", "density")),

@@ -68,11 +68,20 @@ def load_yaml_file(path: str | os.PathLike[str]) -> Any:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"potential file not found: {p}") from None
+        raise FileNotFoundError(f"file not found: {p}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{p}: is a folder, not a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{p}: not a text (YAML) file: byte {exc.start} is not UTF-8 (a binary file?)") from None
+    if "\0" in text:
+        raise ValueError(f"{p}: not a text (YAML) file: it contains NUL bytes (a binary file?)")
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{p}: not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"{p}: not valid YAML{at}: {why}") from None
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .:/+\-]*$")

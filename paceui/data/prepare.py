@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from paceui._keys import check_keys
 from paceui.data.io import load_files
 from paceui.data.nlcache import PackedNeighbors, build_packed_neighbors
 from paceui.data.reference import DataWarning, apply_reference_energy, reference_energy_json
 from paceui.data.split import split_indices
-from paceui.data.validate import DropRecord, filter_rows, isolated_atom_reasons
+from paceui.data.validate import DropRecord, close_pair_reasons, filter_rows, isolated_atom_reasons
 from paceui.data.weights import (
     WeightingPolicy,
     adjust_aug_weights,
@@ -69,7 +70,7 @@ class DataConfig:
     split_by_group: bool = False  # paceui: test_size drawn within every group
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | str | Sequence[str]) -> "DataConfig":
+    def from_dict(cls, data: Mapping[str, Any] | str | Sequence[str], source: str = "") -> "DataConfig":
         """Parse the ``data:`` value (a dict, or a bare file name / list); unknown keys raise."""
         if isinstance(data, (str, os.PathLike)) or (isinstance(data, Sequence) and not isinstance(data, Mapping)):
             data = {"filename": data}
@@ -81,10 +82,7 @@ class DataConfig:
                 warnings.warn(f"data: {k} is a legacy pacemaker option (not in 0.3.0); ignored",
                               DataWarning, stacklevel=2)
                 d.pop(k)
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(map(str, set(d) - allowed))
-        if unknown:
-            raise ValueError(f"data: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        check_keys(d, {f.name for f in dataclasses.fields(cls)}, "data", source)
         if "filename" not in d:
             raise ValueError("data: filename is required (a file name or a list of them)")
         files = _names(d["filename"], "filename")
@@ -205,13 +203,30 @@ def prepare_dataset(data_config: Mapping[str, Any] | DataConfig | str, elements:
 
 def load_joint(cfg: DataConfig) -> pd.DataFrame:
     """The training file(s) and the test file(s) of ``cfg`` in one frame, column ``train`` telling which."""
-    joint = load_files(cfg.filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
+    joint = _load_checked(cfg.filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
     joint["train"] = True
     if cfg.test_filename:
-        test_raw = load_files(cfg.test_filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
+        test_raw = _load_checked(cfg.test_filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
         test_raw["train"] = False
         joint = pd.concat([joint, test_raw], axis=0, ignore_index=True, sort=False)
     return joint
+
+
+def _load_checked(names: Sequence[str], datapath: str | None, stress_key: str | None = None,
+                  virial_key: str | None = None) -> pd.DataFrame:
+    """The files ``names`` concatenated, each checked on its own (empty, missing columns: named)."""
+    from paceui.data.validate import DataValidationError, check_columns
+
+    frames = []
+    for name in names:
+        df = load_files([name], datapath, stress_key, virial_key)
+        try:
+            check_columns(df)
+        except DataValidationError as exc:
+            raise DataValidationError(f"{name}: {exc}") from None
+        frames.append(df)
+    out = frames[0] if len(frames) == 1 else pd.concat(frames, axis=0, ignore_index=True, sort=False)
+    return out.reset_index(drop=True)
 
 
 def split_and_weight(joint: pd.DataFrame, cfg: DataConfig, policy: Any, seed: int
@@ -258,7 +273,7 @@ def _prepare(cfg: DataConfig, elements: Sequence[str] | None, cutoff: float | No
     if cutoff is not None:
         pack = build_packed_neighbors(list(joint["ase_atoms"]), cutoff, els, cache_dir=cache_dir,
                                       use_cache=use_cache, progress=progress)
-        lonely = isolated_atom_reasons(pack)
+        lonely = {**isolated_atom_reasons(pack), **close_pair_reasons(pack)}
         if lonely:
             recs = [DropRecord(joint.index[p], str(joint["name"].iloc[p]), r) for p, r in sorted(lonely.items())]
             if strict:

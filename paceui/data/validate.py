@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from paceui.data.nlcache import PackedNeighbors
 
 __all__ = ["DataValidationError", "DropRecord", "MAX_ENERGY_SPREAD", "MAX_FORCE", "check_columns",
-           "check_units", "filter_rows", "isolated_atom_reasons", "row_problems"]
+           "check_units", "close_pair_reasons", "filter_rows", "isolated_atom_reasons", "row_problems"]
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,29 @@ def isolated_atom_reasons(neighbors: "PackedNeighbors") -> dict[int, str]:
         more = f" and {atoms.size - 5} more" if atoms.size > 5 else ""
         out[int(s)] = (f"atom(s) {shown}{more} have no neighbour within the cutoff "
                        f"{neighbors.cutoff:g} Å (isolated)")
+    return out
+
+
+MIN_PAIR_DISTANCE = 0.1
+"""Å: structures with two atoms closer than this are dropped (at r -> 0 the radial functions, pair
+directions and core repulsion have no finite value, so one such pair makes the loss and gradient NaN)."""
+
+
+def close_pair_reasons(neighbors: "PackedNeighbors", rmin: float = MIN_PAIR_DISTANCE) -> dict[int, str]:
+    """Structure position → reason, for structures with coincident or near-coincident atoms (< ``rmin`` Å)."""
+    r = np.sqrt(np.einsum("ij,ij->i", neighbors.vec, neighbors.vec))
+    bad = np.flatnonzero(~(r >= rmin))
+    out: dict[int, str] = {}
+    if bad.size == 0:
+        return out
+    atom_of_pair = np.searchsorted(neighbors.nbr_offsets, bad, side="right") - 1
+    struct = np.searchsorted(neighbors.atom_offsets, atom_of_pair, side="right") - 1
+    for s in np.unique(struct):
+        k = bad[struct == s][0]
+        i = int(atom_of_pair[k == bad][0] - neighbors.atom_offsets[s])
+        j = int(neighbors.nbr_j[k] - neighbors.atom_offsets[s])
+        out[int(s)] = (f"atoms {i} and {j} are {r[k]:.3g} Å apart (coincident or nearly: closer than "
+                       f"{rmin:g} Å, no finite energy)")
     return out
 
 

@@ -188,12 +188,15 @@ def weighting_from_dict(d: Mapping[str, Any] | WeightingPolicy | None) -> Weight
         raise ValueError(f"fit: weighting needs a 'type' ({', '.join(_POLICIES)})")
     cls = _POLICIES.get(str(kind))
     if cls is None:
-        raise ValueError(f"fit: weighting: unknown type {kind!r}; known: {', '.join(_POLICIES)}")
+        from paceui._keys import closest
+
+        near = closest(kind, _POLICIES)
+        raise ValueError(f"fit: weighting: unknown type {kind!r}; {f'did you mean {near!r}? ' if near else ''}"
+                         f"known: {', '.join(_POLICIES)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise ValueError(f"fit: weighting ({kind}): unknown key(s) {', '.join(unknown)}; "
-                         f"allowed: {', '.join(fields) or 'none'}")
+    from paceui._keys import check_keys
+
+    check_keys(params, set(fields), f"fit.weighting ({kind})")
     clean: dict[str, Any] = {}
     for k, v in params.items():
         v = _none_str(v)

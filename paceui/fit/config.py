@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from paceui._keys import NoEffectWarning, check_keys
 from paceui.ace.yaml_io import load_yaml_file
 from paceui.errors import InputError
 
@@ -20,20 +21,31 @@ FIT_KEYS = {"loss", "weighting", "optimizer", "maxiter", "options", "repulsion",
             "fit_cycles", "noise_relative_sigma", "noise_absolute_sigma", "randomize_func_coeffs", "ladder_step",
             "ladder_type", "min_relative_train_loss_per_iter", "min_relative_test_loss_per_iter",
             "early_stopping_patience", "callbacks"}
-BACKEND_KEYS = {"evaluator", "batch_size", "batch_size_reduction", "batch_size_reduction_factor", "display_step",
-                "gpu_config", "parallel_mode", "n_workers", "imagetype", "scheduler", "threads_per_worker",
+BACKEND_KEYS = {"evaluator", "display_step", "n_workers", "imagetype", "scheduler", "threads_per_worker",
                 "shard_dir"}
+"""Implemented ``backend:`` keys; pacemaker's others (batch_size, gpu_config, ...) warn: see paceui._keys."""
+DASK_ONLY_KEYS = ("n_workers", "threads_per_worker", "scheduler", "shard_dir")
 LOSS_KEYS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "w1_coeffs", "w2_coeffs",
              "stress"}  # stress: paceui's stress-term weight λ_σ (default 0: pacemaker's loss)
 
 
-def _check_keys(d: Any, known: set[str], where: str) -> None:
+def _check_keys(d: Any, known: set[str], section: str, src: str, no_effect: str | None = None) -> None:
     """Refuse a non-mapping section or keys it does not know (a typo must not fall back to a default)."""
-    if not isinstance(d, dict):
-        raise InputError(f"{where} must be a mapping")
-    bad = set(d) - known
-    if bad:
-        raise InputError(f"{where}: unknown keys {sorted(bad)} (known: {sorted(known)})")
+    check_keys(d, known, section, src, error=InputError, no_effect=no_effect)
+
+
+def _in_range(v: float, where: str, lo: float | None = None, hi: float | None = None, open_lo: bool = False) -> float:
+    """``v`` when finite and inside [lo, hi] (``open_lo``: lo excluded), else an InputError naming ``where``."""
+    import math
+
+    ok = math.isfinite(v) and (lo is None or (v > lo if open_lo else v >= lo)) and (hi is None or v <= hi)
+    if not ok:
+        if lo is not None and hi is not None:
+            span = f"in {'(' if open_lo else '['}{lo:g}, {hi:g}]"
+        else:
+            span = "a finite number " + (f"> {lo:g}" if open_lo else f">= {lo:g}" if lo is not None else f"<= {hi:g}")
+        raise InputError(f"{where} must be {span}, got {v!r}")
+    return v
 
 
 def _num(v: Any, where: str) -> float:
@@ -111,15 +123,40 @@ class InputConfig:
 
     @classmethod
     def from_dict(cls, d: Any, source: str = "<dict>", base_dir: str = ".") -> "InputConfig":
-        _check_keys(d, TOP_KEYS, f"{source}: top level")
+        _check_keys(d, TOP_KEYS, "top level", source)
         if "cutoff" not in d:
             raise InputError(f"{source}: 'cutoff' is required (neighbour-list cutoff in Å)")
         for k in ("potential", "data"):
             if k not in d:
                 raise InputError(f"{source}: section '{k}' is required")
-        return cls(cutoff=_num(d["cutoff"], f"{source}: cutoff"), potential=d["potential"], data=d["data"],
-                   fit=_fit(d.get("fit") or {}, source), backend=_backend(d.get("backend") or {}, source),
-                   seed=int(d.get("seed", 42)), metadata={str(k): str(v) for k, v in (d.get("metadata") or {}).items()},
+        cutoff = _in_range(_num(d["cutoff"], f"{source}: cutoff"), f"{source}: cutoff", 0.0, 100.0, open_lo=True)
+        seed = d.get("seed", 42)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InputError(f"{source}: seed must be an integer, got {seed!r}")
+        fit, backend = _fit(d.get("fit") or {}, source), _backend(d.get("backend") or {}, source)
+        pot = d["potential"]
+        if isinstance(pot, dict):
+            from paceui.ace.basis import check_potential_section
+
+            check_potential_section(pot, source)
+        elif not isinstance(pot, str):
+            raise InputError(f"{source}: potential must be a mapping (the basis) or a potential file name, "
+                             f"got {type(pot).__name__}")
+        if not isinstance(d["data"], (dict, str, list)):
+            raise InputError(f"{source}: data must be a mapping or a file name, got {type(d['data']).__name__}")
+        from paceui.data.prepare import DataConfig
+
+        try:
+            DataConfig.from_dict(d["data"], source)
+        except InputError:
+            raise
+        except ValueError as exc:
+            msg = str(exc)
+            raise InputError(msg if msg.startswith(source) else f"{source}: {msg}") from None
+        if d.get("metadata") is not None and not isinstance(d["metadata"], dict):
+            raise InputError(f"{source}: metadata must be a mapping of strings")
+        return cls(cutoff=cutoff, potential=d["potential"], data=d["data"], fit=fit, backend=backend,
+                   seed=seed, metadata={str(k): str(v) for k, v in (d.get("metadata") or {}).items()},
                    source=source, base_dir=base_dir)
 
     def with_overrides(self, potential: str | None = None, initial_potential: str | None = None,
@@ -138,30 +175,54 @@ class InputConfig:
 
 
 def _fit(d: dict[str, Any], src: str) -> FitConfig:
-    _check_keys(d, FIT_KEYS, f"{src}: fit")
+    _check_keys(d, FIT_KEYS, "fit", src)
     loss = dict(d.get("loss") or {})
-    _check_keys(loss, LOSS_KEYS, f"{src}: fit.loss")
+    _check_keys(loss, LOSS_KEYS, "fit.loss", src)
     for k, v in loss.items():
         if not (k == "kappa" and v == "auto"):
-            loss[k] = _num(v, f"{src}: fit.loss.{k}")
+            loss[k] = _in_range(_num(v, f"{src}: fit.loss.{k}"), f"{src}: fit.loss.{k}", 0.0,
+                                1.0 if k == "kappa" else None)
     opt = lambda k: None if d.get(k) is None else _num(d[k], f"{src}: fit.{k}")  # noqa: E731
     step = d.get("ladder_step")
     if step is not None:
         step = [_step(s, src) for s in step] if isinstance(step, list) else _step(step, src)
     cbs = d.get("callbacks") or []
     cfg = FitConfig(loss=loss, weighting=d.get("weighting"), optimizer=str(d.get("optimizer", "BFGS")),
-                    maxiter=int(_num(d.get("maxiter", 100), f"{src}: fit.maxiter")), options=d.get("options"),
+                    maxiter=_whole(d.get("maxiter", 100), f"{src}: fit.maxiter"), options=d.get("options"),
                     repulsion=d.get("repulsion"), trainable_parameters=d.get("trainable_parameters", "ALL"),
-                    fit_cycles=int(_num(d.get("fit_cycles", 1), f"{src}: fit.fit_cycles")),
+                    fit_cycles=_whole(d.get("fit_cycles", 1), f"{src}: fit.fit_cycles"),
                     noise_relative_sigma=float(opt("noise_relative_sigma") or 0.0),
                     noise_absolute_sigma=float(opt("noise_absolute_sigma") or 0.0),
                     randomize_func_coeffs=float(opt("randomize_func_coeffs") or 0.0),
                     ladder_step=step, ladder_type=str(d.get("ladder_type", "body_order")),
                     min_relative_train_loss_per_iter=opt("min_relative_train_loss_per_iter"),
                     min_relative_test_loss_per_iter=opt("min_relative_test_loss_per_iter"),
-                    early_stopping_patience=int(_num(d.get("early_stopping_patience", 200),
-                                                     f"{src}: fit.early_stopping_patience")),
+                    early_stopping_patience=_whole(d.get("early_stopping_patience", 200),
+                                                   f"{src}: fit.early_stopping_patience"),
                     callbacks=tuple(str(c) for c in (cbs if isinstance(cbs, list) else [cbs])))
+    from paceui.fit.optim.factory import check_optimizer
+
+    try:
+        check_optimizer(cfg.optimizer)
+    except ValueError as exc:
+        raise InputError(f"{src}: fit.optimizer: {exc}") from None
+    if cfg.options is not None and not isinstance(cfg.options, dict):
+        raise InputError(f"{src}: fit.options must be a mapping, got {cfg.options!r}")
+    if cfg.weighting is not None and not isinstance(cfg.weighting, dict):
+        raise InputError(f"{src}: fit.weighting must be a mapping with 'type:', got {cfg.weighting!r}")
+    if cfg.weighting is not None:
+        from paceui.data.weights import weighting_from_dict
+
+        try:
+            weighting_from_dict(cfg.weighting)
+        except OSError:
+            pass  # an ExternalWeightingPolicy file is looked for when the data are prepared
+        except ValueError as exc:
+            raise InputError(f"{src}: {exc}") from None
+    for k in ("noise_relative_sigma", "noise_absolute_sigma", "randomize_func_coeffs"):
+        _in_range(getattr(cfg, k), f"{src}: fit.{k}", 0.0)
+    if cfg.early_stopping_patience < 1:
+        raise InputError(f"{src}: fit.early_stopping_patience must be >= 1, got {cfg.early_stopping_patience}")
     if cfg.repulsion not in (None, "auto"):
         raise InputError(f"{src}: fit.repulsion must be 'auto' or absent, got {cfg.repulsion!r}")
     if cfg.ladder_type not in ("body_order", "power_order"):
@@ -169,6 +230,14 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
     if cfg.maxiter < 0 or cfg.fit_cycles < 1:
         raise InputError(f"{src}: fit.maxiter must be >= 0 and fit.fit_cycles >= 1")
     return cfg
+
+
+def _whole(v: Any, where: str) -> int:
+    """A whole number (``2000`` or ``2e3``), else an InputError naming ``where``."""
+    x = _num(v, where)
+    if isinstance(v, bool) or not (abs(x) < 1e12 and x == int(x)):
+        raise InputError(f"{where} must be a whole number, got {v!r}")
+    return int(x)
 
 
 def _step(s: Any, src: str) -> int | float:
@@ -181,7 +250,7 @@ def _step(s: Any, src: str) -> int | float:
 
 
 def _backend(d: dict[str, Any], src: str) -> BackendConfig:
-    _check_keys(d, BACKEND_KEYS, f"{src}: backend")
+    _check_keys(d, BACKEND_KEYS, "backend", src, no_effect="backend")
     ev = str(d.get("evaluator", "numba"))
     if ev in ("tensorpot", "pyace"):
         ev = "numba"  # pacemaker's two backends are both served by paceui's numba engine
@@ -194,8 +263,22 @@ def _backend(d: dict[str, Any], src: str) -> BackendConfig:
                          f"(tcp://host:8786), got {sched!r}")
     if ev == "dask" and sched is None:
         sched = "local"
-    return BackendConfig(evaluator=ev, batch_size=int(d.get("batch_size", 10)),
-                         display_step=max(1, int(d.get("display_step", 20))), imagetype=str(d.get("imagetype", "png")),
+    if ev != "dask":
+        import warnings
+
+        for k in DASK_ONLY_KEYS:
+            if d.get(k) is not None:
+                warnings.warn(f"{src}: backend.{k} has no effect with evaluator '{ev}' (it configures "
+                              "'evaluator: dask')", NoEffectWarning, stacklevel=3)
+    disp = d.get("display_step", 20)
+    if isinstance(disp, bool) or not isinstance(disp, int) or disp < 1:
+        raise InputError(f"{src}: backend.display_step must be a whole number >= 1, got {disp!r}")
+    img = str(d.get("imagetype", "png"))
+    if img not in ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp"):
+        raise InputError(f"{src}: backend.imagetype '{img}' is not an image format matplotlib writes "
+                         "(png, pdf, svg, ...)")
+    return BackendConfig(evaluator=ev, batch_size=10,
+                         display_step=disp, imagetype=img,
                          scheduler=None if sched is None else sched.strip(),
                          shard_dir=None if sdir is None else str(sdir), **counts)
 

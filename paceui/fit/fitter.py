@@ -18,8 +18,10 @@ import numpy as np
 from paceui.ace.ladder import actual_ladder_step, empty_like, extend_basis
 from paceui.ace.potential import ACEPotential
 from paceui.fit.arrays import FitArrays
+from paceui.fit.callbacks import run_callbacks
 from paceui.fit.config import BackendConfig, FitConfig
 from paceui.fit.evaluation import attach, fit_metrics, make_loss, resolve_kappa  # noqa: F401 (re-exported)
+from paceui.fit.finite import NonFiniteLossError, check_finite  # noqa: F401 (re-exported)
 from paceui.fit.linear_solve import run_cycle
 from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import FitMetrics
@@ -99,6 +101,7 @@ class Fitter:
         self.callbacks, self.callback_errors, self.state = list(callbacks or []), [], FitState()
         self.current = (initial if initial is not None else empty_like(target) if fit.ladder else target).copy()
         self._stop_requested, self._done, self._last_reason = False, False, "finished"
+        self.structure_names: Any = None  # names of the training structures, for error messages
         self._gen: Iterator[IterationRecord] | None = None
         self._cyc: _Cycle | None = None
         self._stepper: Stepper | None = None
@@ -309,7 +312,7 @@ class Fitter:
             return t
 
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            res = loss(expand(x), self.train)
+            check_finite(res := loss(t := expand(x), self.train), t, self.train, self.structure_names, allow_inf=True)
             cache["x"], cache["res"] = x.copy(), res
             return res.loss, res.grad[mask]
 
@@ -321,7 +324,8 @@ class Fitter:
         try:
             if not cyc.started:
                 self.theta = fixed
-                rec = self._record(fixed, loss(fixed, self.train), 0, 1, 0.0, event="initial")
+                check_finite(res0 := loss(fixed, self.train), fixed, self.train, self.structure_names)
+                rec = self._record(fixed, res0, 0, 1, 0.0, event="initial")
                 cyc.started, self._last_reason = True, "maxiter"
                 yield rec
             while True:
@@ -390,12 +394,8 @@ class Fitter:
             pot = self.loss.pmap.apply(self.current, theta)
             if self.on_potential:
                 self.on_potential(pot, rec)
-            for cb in self.callbacks:
-                try:
-                    cb(potential=pot, basis_config=pot, metrics=train, test_metrics=test, current_fit_iteration=it,
-                       current_fit_cycle=st.cycle, current_ladder_step=st.ladder_step)
-                except Exception as exc:  # a user callback must not kill the fit
-                    self.callback_errors.append(f"iteration {it}: {getattr(cb, '__name__', cb)}: "
-                                                f"{type(exc).__name__}: {exc}")
+            self.callback_errors += run_callbacks(self.callbacks, potential=pot, basis_config=pot, metrics=train,
+                                                  test_metrics=test, current_fit_iteration=it,
+                                                  current_fit_cycle=st.cycle, current_ladder_step=st.ladder_step)
         return rec
 

@@ -10,11 +10,12 @@ Every file is rendered to a temporary file in the target folder and moved into p
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+
+from paceui._atomic import atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -36,19 +37,12 @@ def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple["Figure"
 
 
 def save_figure(fig: "Figure", path: Path, image_format: str) -> Path:
-    """Render ``fig`` to ``path`` atomically (temp file in the same folder, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=image_format, dpi=120)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Render ``fig`` to ``path`` atomically (:func:`paceui._atomic.atomic_write_bytes`)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=image_format, dpi=120)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

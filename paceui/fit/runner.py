@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from paceui import __version__
+from paceui._atomic import OutputPathError, atomic_write_text, check_writable, rescue_write
 from paceui.ace.potential import ACEPotential
 from paceui.ace.yace import save_yace
 from paceui.ace.yaml_io import save_potential
@@ -29,7 +30,7 @@ from paceui.fit.logfmt import extended_block, iteration_line
 from paceui.fit.metrics import MetricsFileWriter
 from paceui.fit.repulsion import add_zbl_repulsion
 from paceui.fit.stages import FIRST_EVALUATION, FIRST_ITERATION, shown_stage
-from paceui.fit.target import build_target
+from paceui.fit.target import UpfitWarning, build_target, check_initial, stored_reference_energy  # noqa: F401
 
 LOG = logging.getLogger("paceui.fit")
 
@@ -58,6 +59,31 @@ def _setup_logging(workdir: Path, log: str) -> None:
     LOG.propagate = False
 
 
+GENERATED = ("fitting_data_info.csv", "fitting_data_info.pckl.gzip", "test_data_info.pckl.gzip", "log.txt",
+             "nohup.out", "target_potential.yaml", "current_extended_potential.yaml", "output_potential.yaml",
+             "output_potential.yace",
+             "ladder_metrics.txt", "cycle_metrics.txt", "metrics.txt", "test_ladder_metrics.txt",
+             "test_cycle_metrics.txt", "test_metrics.txt", "train_pred.pckl.gzip", "test_pred.pckl.gzip",
+             "test_ef-distributions.png", "train_ef-distributions.png")
+"""Files ``paceui fit -c/--clean`` removes (pacemaker's list), besides ``report/`` and the interim and
+ensemble potentials."""
+
+
+def clean_outputs(wd: str | os.PathLike[str] = ".") -> list[Path]:
+    """Remove what ``paceui fit`` generated in ``wd`` (pacemaker's ``-c/--clean``); returns what went."""
+    import shutil
+
+    wd = Path(wd)
+    gone = [wd / n for n in GENERATED if (wd / n).is_file()]
+    gone += sorted(wd.glob("interim_potential*.yaml")) + sorted(wd.glob("ensemble_potential*.yaml"))
+    for f in gone:
+        f.unlink()
+    if (wd / "report").is_dir():
+        shutil.rmtree(wd / "report")
+        gone.append(wd / "report")
+    return gone
+
+
 def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.yaml", potential: str | None = None,
             initial_potential: str | None = None, data: str | None = None, dry_run: bool = False,
             no_fit: bool = False, no_predict: bool = False, log: str = "log.txt",
@@ -69,6 +95,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
 
     cfg = InputConfig.from_file(input_file).with_overrides(potential, initial_potential, data)  # fail before any file
     wd = Path(workdir or ".").resolve()
+    check_outputs(wd, output, log, cfg.backend.imagetype, no_predict or dry_run)
     wd.mkdir(parents=True, exist_ok=True)
     _setup_logging(wd, log)
     LOG.info(f"paceui {__version__}: {cfg.source}")
@@ -77,7 +104,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     LOG.info(f"Target potential: {counts['functions']} functions {counts['functions_per_element']}, "
              f"{counts['coefficients_func'] + counts['coefficients_crad']} coefficients, cutoff {target.cutoff:g} Å")
     save_potential(target, wd / "target_potential.yaml")
-    data_cfg = {"filename": cfg.data} if isinstance(cfg.data, str) else dict(cfg.data)
+    data_cfg = stored_reference_energy(cfg.data, target, initial)
     data_cfg.setdefault("datapath", cfg.base_dir)
     ev = None
     if cfg.backend.evaluator == "dask" and cfg.fit.repulsion != "auto":  # the workers build the neighbour lists
@@ -95,11 +122,13 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     save_dataframe(prepared.train.drop(columns=drop, errors="ignore"), wd / "fitting_data_info.pckl.gzip")
     if prepared.test is not None:
         save_dataframe(prepared.test.drop(columns=drop, errors="ignore"), wd / "test_data_info.pckl.gzip")
-    ef_distributions(wd / f"train_ef-distributions.{cfg.backend.imagetype}",
-                     prepared.train["energy_corrected_per_atom"].to_numpy(),
-                     np.concatenate([np.linalg.norm(np.asarray(f).reshape(-1, 3), axis=1)
-                                     for f in prepared.train["forces"]]),
-                     image_format=cfg.backend.imagetype)
+    for name, frame in (("train", prepared.train), ("test", prepared.test)):
+        if frame is not None and len(frame):
+            ef_distributions(wd / f"{name}_ef-distributions.{cfg.backend.imagetype}",
+                             frame["energy_corrected_per_atom"].to_numpy(),
+                             np.concatenate([np.linalg.norm(np.asarray(f).reshape(-1, 3), axis=1)
+                                             for f in frame["forces"]]),
+                             image_format=cfg.backend.imagetype)
     if dry_run:
         LOG.info("Dry run: basis, data and neighbour lists prepared; no fit.")
         if ev is not None:
@@ -114,6 +143,7 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     fit_cfg = replace(cfg.fit, maxiter=0) if no_fit else cfg.fit
     fitter = Fitter(target, train, fit_cfg, test=test, backend=cfg.backend, initial=initial, seed=cfg.seed,
                     callbacks=load_callbacks(cfg.fit.callbacks, cfg.base_dir))
+    fitter.structure_names = list(prepared.train["name"]) if "name" in prepared.train.columns else None
     try:
         _drive(fitter, wd, cfg)
         out = fitter.state.best_potential or fitter.potential()
@@ -121,13 +151,11 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
         out.metadata.pop("_fit_cycles", None)
         if cfg.fit.repulsion == "auto":
             out = add_zbl_repulsion(out, prepared.train_neighbors)
-        save_potential(out, wd / output)
+        save_final(out, wd / output)
         _write_committee(fitter, cfg, out, wd)
-        save_yace(out, wd / (str(Path(output).with_suffix(".yace")) if output.endswith((".yaml", ".yml"))
-                             else output + ".yace"))
         LOG.info(f"Fit stopped: {fitter.state.stop_message}. Potential saved to {output}")
-        for err in fitter.callback_errors:
-            LOG.warning(f"callback error: {err}")
+        if fitter.callback_errors:
+            LOG.warning(f"{len(fitter.callback_errors)} callback call(s) failed (first: {fitter.callback_errors[0]})")
         if not no_predict:
             _predict(out, prepared, wd, cfg, fitter, write_report, save_dataframe)
     finally:
@@ -149,6 +177,37 @@ def _write_committee(fitter: Fitter, cfg: InputConfig, out: ACEPotential, wd: Pa
     for k, pot in enumerate(committee(out, fitter.linear_system, sol, n, seed=cfg.seed)):
         save_potential(pot, wd / f"committee_potential_{k}.yaml")
     LOG.info(f"committee of {n} potentials drawn from the {sol.method} posterior: committee_potential_*.yaml")
+def yace_name(output: str | os.PathLike[str]) -> Path:
+    """The .yace written beside a .yaml output (pacemaker's rule)."""
+    o = str(output)
+    return Path(str(Path(o).with_suffix(".yace")) if o.endswith((".yaml", ".yml")) else o + ".yace")
+
+
+def check_outputs(wd: Path, output: str, log: str, imagetype: str, no_predict: bool) -> None:
+    """Every path ``paceui fit`` will write, checked before anything is computed (OutputPathError)."""
+    check_writable(wd, "working folder", folder=True)
+    check_writable(wd / output, "-o/--output")
+    check_writable(wd / yace_name(output), "-o/--output (.yace)")
+    check_writable(wd / log, "-l/--log")
+    for name in ("target_potential.yaml", "fitting_data_info.pckl.gzip", f"train_ef-distributions.{imagetype}"):
+        check_writable(wd / name)
+    if not no_predict:
+        check_writable(wd / "report", "report folder", folder=True)
+        check_writable(wd / "train_pred.pckl.gzip", "predictions")
+
+
+def save_final(pot: ACEPotential, path: Path) -> None:
+    """Save the fitted potential (+ .yace); when that fails, keep it in a writable place and say where."""
+    try:
+        save_potential(pot, path)
+        save_yace(pot, yace_name(path))
+    except OSError as exc:
+        from paceui.ace.yaml_io import potential_to_yaml
+
+        kept = rescue_write(potential_to_yaml(pot).encode(), path.name, path)
+        LOG.error(f"could not write {path}: {exc.strerror or exc}; the fitted potential was kept in {kept}")
+        raise OutputPathError(f"{path}: could not be written ({exc.strerror or exc}); the fitted potential was "
+                              f"kept in {kept}") from None
 
 
 def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
@@ -183,6 +242,8 @@ def _drive(fitter: Fitter, wd: Path, cfg: InputConfig) -> None:
                                         rec.us_per_eval_atom))
                 if rec.test is not None:
                     LOG.info(extended_block("TEST STATS", rec.iteration, rec.test, rec.us_per_eval_atom))
+            if rec.event == "initial" and rec.cycle == 0 and fitter.cfg.ladder:
+                save_potential(fitter.current, wd / "current_extended_potential.yaml")  # the basis just extended
             if rec.event == "iteration":
                 pot = fitter.potential()
                 pot.metadata["intermediate_time"] = str(_dt.datetime.now())
@@ -257,5 +318,5 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
 
     write_report(wd / "report", report["train"], report.get("test"), pd.DataFrame(fitter.state.history),
                  image_format=cfg.backend.imagetype)
-    (wd / "report" / "history.json").write_text(json.dumps({"stop_reason": fitter.state.stop_message}))
+    atomic_write_text(wd / "report" / "history.json", json.dumps({"stop_reason": fitter.state.stop_message}))
 

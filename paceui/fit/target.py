@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import logging
+import warnings
 from pathlib import Path
+from typing import Any
 
 from paceui import __version__
 from paceui.ace.basis import build_potential
@@ -62,5 +65,53 @@ def build_target(cfg: InputConfig) -> tuple[ACEPotential, ACEPotential | None]:
         if ip:
             files = ip if isinstance(ip, list) else [ip]
             initial = merge_potentials([load_potential(resolve(f)) for f in files])
+            check_initial(target, initial, ", ".join(map(str, files)))
     target.metadata.update(meta)
     return target, initial
+
+
+class UpfitWarning(UserWarning):
+    """An initial potential whose setup differs from the target where the ladder keeps the initial one."""
+
+
+def check_initial(target: ACEPotential, initial: ACEPotential, name: str) -> None:
+    """Refuse an initial potential the target cannot continue (other elements, a larger cutoff than the
+    neighbour lists built for the target); warn where the ladder keeps the initial bond's radial setup."""
+    from paceui.ace.potential import PotentialError
+
+    extra = sorted(set(initial.elements) - set(target.elements))
+    if extra:
+        raise PotentialError(f"initial potential {name}: elements {extra} are not in the target's "
+                             f"{target.elements}; give a potential of the target's elements")
+    if initial.cutoff > target.cutoff + 1e-12:
+        raise PotentialError(f"initial potential {name}: cutoff {initial.cutoff:g} Å is larger than the target's "
+                             f"{target.cutoff:g} Å (the neighbour lists are built for the target); set the target's "
+                             f"bonds rcut to {initial.cutoff:g} or use an initial potential with rcut <= "
+                             f"{target.cutoff:g}")
+    tb = target.bonds()
+    for pair, b in initial.bonds().items():
+        t = tb.get(pair)
+        if t is None or pair[0] > pair[1]:
+            continue
+        diff = [f"{k} {getattr(b, k)!r} (target {getattr(t, k)!r})" for k in
+                ("rcut", "dcut", "radbase", "radparameters", "r_in", "delta_in", "inner_cutoff_type")
+                if getattr(b, k) != getattr(t, k)]
+        if diff:
+            warnings.warn(f"initial potential {name}: bond {pair[0]}-{pair[1]} keeps the initial potential's "
+                          f"{', '.join(diff)} through the ladder", UpfitWarning, stacklevel=2)
+
+
+def stored_reference_energy(data: Any, *pots: ACEPotential | None) -> Any:
+    """The ``data:`` section with ``reference_energy`` from a potential's metadata when it gives none
+    (as pacemaker does on upfit), so the energy zero of a continued fit does not move."""
+    d = {"filename": data} if isinstance(data, (str, list)) else dict(data)
+    if d.get("reference_energy") is not None:
+        return d
+    for pot in pots:
+        ref = None if pot is None else pot.metadata.get("reference_energy")
+        if ref:
+            logging.getLogger("paceui.fit").info(f"reference_energy from the potential's metadata: {ref}")
+            warnings.warn(f"data: no reference_energy given; using the one stored in the potential's metadata "
+                          f"({ref})", UpfitWarning, stacklevel=2)
+            return {**d, "reference_energy": ref}
+    return d

@@ -9,6 +9,7 @@ buttons from :data:`ACTIONS`. Sessions are saved atomically and resume exactly.
 from paceui.session.actions import ACTIONS, Action, action, enabled_actions
 from paceui.session.engine import SessionError
 from paceui.session.events import (
+    CallbackFailed,
     Changed,
     CycleChanged,
     Event,
@@ -24,14 +25,15 @@ from paceui.session.events import (
     Stopped,
     Subscription,
 )
+from paceui.session.lock import LockHolder, SessionLock, SessionLockedError
 from paceui.session.session import Session
 from paceui.session.session_data import DatasetChangedError, SessionData
 from paceui.session.settings import ChangeReport, SettingsError
 from paceui.session.status import Phase, SessionStatus
-from paceui.session.store import FORMAT_VERSION, SessionFormatError
+from paceui.session.store import FORMAT_VERSION, RecoveredSessionWarning, SessionFormatError
 
-__all__ = ["ACTIONS", "Action", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError", "Event",
-           "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "Paused", "Phase", "Progress",
-           "Resumed",
+__all__ = ["ACTIONS", "Action", "CallbackFailed", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError",
+           "Event", "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "LockHolder", "Paused",
+           "Phase", "Progress", "RecoveredSessionWarning", "Resumed", "SessionLock", "SessionLockedError",
            "Saved", "Session", "SessionData", "SessionError", "SessionFormatError", "SessionStatus", "SettingsError",
            "StageChanged", "Stopped", "Subscription", "action", "enabled_actions"]

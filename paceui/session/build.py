@@ -18,7 +18,7 @@ from paceui.data.io import save_dataframe
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter
-from paceui.fit.target import build_target
+from paceui.fit.target import build_target, stored_reference_energy
 from paceui.session.session_data import SessionData, extend_session_data, prepare_session_data, source_files
 from paceui.session.settings import plain_value
 
@@ -62,6 +62,7 @@ def parts_from_input(input_file: str | os.PathLike[str], cache_dir: str | os.Pat
     settings = plain_value(load_yaml_file(input_file))
     settings["data"] = absolute_data(cfg.data, cfg.base_dir)
     target, initial = build_target(cfg)
+    settings["data"] = stored_reference_energy(settings["data"], target, initial)
     return _assemble(settings, cfg.base_dir, target, initial, cache_dir, [])
 
 
@@ -146,3 +147,34 @@ def move_sources(data: Mapping[str, Any], base_dir: str, root: Path) -> str:
     for name in local:
         atomic_write_bytes(root / name, (Path(base_dir) / name).read_bytes())
     return str(root) if local else base_dir
+
+
+def saved_parts(root: Path) -> tuple[Parts, dict[str, Any], Any]:
+    """The parts of the session saved in ``root`` and the keyword arguments of ``Session(...)`` that restore
+    its name, options, status, best potential and ``recovered_from`` (the snapshot fallen back to, or None),
+    and the :class:`~paceui.session.store.Loaded` snapshot (for ``Session.restored``)."""
+    import math
+
+    from paceui.session.status import Phase, SessionStatus
+    from paceui.session.store import load_snapshot
+
+    got = load_snapshot(root, fallback=True)
+    doc = got.doc
+    settings, base = doc["settings"], str(root if doc.get("base_dir", ".") == "." else doc["base_dir"])
+    cfg = InputConfig.from_dict(settings, source=str(root / "session.yaml"), base_dir=base)
+    callbacks = load_callbacks(cfg.fit.callbacks, base)
+    target = got.potentials["target_potential"]
+    fitter = Fitter.from_state_dict(got.fit_state, target, got.data.train, cfg.fit, got.data.test, cfg.backend,
+                                    callbacks=callbacks)
+    st = dict(doc.get("status") or {})
+    phase = Phase(st.get("phase", "ready"))
+    status = SessionStatus(phase=Phase.PAUSED if phase is Phase.RUNNING else phase,
+                           loss=float(st.get("loss", math.nan)), stop_reason=st.get("stop_reason"),
+                           stop_message=str(st.get("stop_message", "")), error=st.get("error"),
+                           generation=int(doc["generation"]))
+    best = got.potentials.get("best_potential")
+    kw = {"name": str(doc.get("name", root.name)), "options": doc.get("options"), "status": status,
+          "total_iterations": int(st.get("total_iterations", 0)),
+          "best": None if best is None else (float(st.get("best_loss", math.inf)), best, None),
+          "recovered_from": got.recovered_from}
+    return Parts(settings, base, target, got.data, fitter, callbacks), kw, got

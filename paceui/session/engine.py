@@ -28,6 +28,7 @@ from paceui.errors import SessionError
 from paceui.fit.fitter import IterationRecord
 from paceui.fit.stages import FIRST_EVALUATION, FIRST_ITERATION
 from paceui.session.events import (
+    CallbackFailed,
     Changed,
     Failed,
     FitStarted,
@@ -58,6 +59,7 @@ class Engine:
 
     def __init__(self, session: "Session") -> None:
         self.s = session
+        self._n_callback_errors = len(session.fitter.callback_errors)  # those reported before (a loaded session)
         self._cv = threading.Condition()
         self._queue: deque[_Command] = deque()
         self._thread: threading.Thread | None = None
@@ -198,6 +200,10 @@ class Engine:
             if self._heartbeat is None or self._heartbeat.file.parent != s.path:
                 self._heartbeat = Heartbeat(s.path)
             self._heartbeat.beat(s.total_iterations)
+        errs = s.fitter.callback_errors
+        for msg in errs[min(getattr(self, "_n_callback_errors", 0), len(errs)):]:
+            s._emit(CallbackFailed(msg))
+        self._n_callback_errors = len(errs)
         every = int(s.options.get("autosave_every") or 0)
         if run and self._target is not None and s.total_iterations >= self._target:
             self._halt(Phase.STOPPED, "iterations", STOP_MESSAGES["iterations"])
@@ -258,6 +264,9 @@ class Engine:
         if iterations is not None and (isinstance(iterations, bool) or int(iterations) < 0):
             raise SessionError(f"iterations must be a count >= 0, got {iterations!r}")
         phase = s.status.phase
+        if resume and phase is Phase.READY and s.total_iterations == 0 and s.fitter.loss is None:
+            raise SessionError("resume(): this session was never started, so there is nothing to resume; "
+                               "call start()")
         if halt is not None:
             self._halts.append(halt)
         if iterations is not None:

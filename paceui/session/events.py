@@ -112,6 +112,14 @@ class Failed(Event):
 
 
 @dataclass(frozen=True)
+class CallbackFailed(Event):
+    """A user callback raised at an iteration (reported when it happens; the fit goes on)."""
+
+    kind: ClassVar[str] = "callback_error"
+    message: str
+
+
+@dataclass(frozen=True)
 class Changed(Event):
     """A command changed the fit: ``action`` (randomize, extend_ladder, settings) and what it did."""
 

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from paceui.ace.potential import ACEPotential
-from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter, IterationRecord
 from paceui.fit.params import ParamMap
@@ -39,16 +38,18 @@ from paceui.session.build import (
     parts_from_input,
     parts_from_objects,
     rebuild_data,
+    saved_parts,
     with_cutoff,
 )
 from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
 from paceui.session.heartbeat import unclean_exit_message
 from paceui.session.learning import ActiveLearning
+from paceui.session.lock import SessionLock, lock_folder, released_on_error, relock
 from paceui.session.session_data import SessionData
 from paceui.session.settings import LOSS_KEYS, ChangeReport, plan_change
 from paceui.session.status import Phase, SessionStatus
-from paceui.session.store import Snapshot, load_snapshot, save_snapshot
+from paceui.session.store import Snapshot, save_snapshot
 
 DEFAULT_AUTOSAVE = 20  # iterations
 
@@ -72,9 +73,12 @@ class Session(ActiveLearning):
                  options: Mapping[str, Any] | None = None, cache_dir: str | os.PathLike[str] | None = None,
                  status: SessionStatus | None = None, total_iterations: int = 0,
                  best: tuple[float, ACEPotential, np.ndarray | None] | None = None,
-                 temp_dir: str | None = None) -> None:
+                 temp_dir: str | None = None, lock: SessionLock | None = None, read_only: bool = False,
+                 recovered_from: str | None = None) -> None:
         self.name = name
         self.path: Path | None = None if path is None else Path(path).resolve()
+        self.read_only, self.recovered_from = read_only, recovered_from  # see load()
+        self.lock: SessionLock | None = lock if lock is not None or read_only else lock_folder(self.path)
         self._settings, self.base_dir, self.target = parts.settings, parts.base_dir, parts.target
         self.data: SessionData = parts.data
         self.fitter: Fitter = parts.fitter
@@ -101,9 +105,10 @@ class Session(ActiveLearning):
                    path: str | os.PathLike[str] | None = None, autosave_every: int = DEFAULT_AUTOSAVE,
                    cache_dir: str | os.PathLike[str] | None = None) -> "Session":
         """A session for pacemaker's ``input.yaml`` (basis built, data prepared; nothing fitted yet)."""
-        parts = parts_from_input(input_file, cache_dir)
+        with released_on_error(lock := lock_folder(path)):
+            parts = parts_from_input(input_file, cache_dir)
         return cls(parts, name or Path(input_file).resolve().parent.name, path, {"autosave_every": autosave_every},
-                   cache_dir)
+                   cache_dir, lock=lock)
 
     @classmethod
     def from_objects(cls, potential: ACEPotential | Mapping[str, Any] | str | os.PathLike[str],
@@ -122,32 +127,21 @@ class Session(ActiveLearning):
         if isinstance(data, pd.DataFrame) and path is None:
             temp = tempfile.mkdtemp(prefix="paceui-session-")
         folder = Path(temp or path or ".").resolve()
-        parts = parts_from_objects(potential, data, fit, backend, initial, data_config, seed, folder, cache_dir,
-                                   callbacks)
-        return cls(parts, name, path, {"autosave_every": autosave_every}, cache_dir, temp_dir=temp)
+        with released_on_error(lock := lock_folder(path)):
+            parts = parts_from_objects(potential, data, fit, backend, initial, data_config, seed, folder, cache_dir,
+                                       callbacks)
+        return cls(parts, name, path, {"autosave_every": autosave_every}, cache_dir, temp_dir=temp, lock=lock)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> "Session":
-        """A saved session (see :mod:`paceui.session.store`); it continues exactly where it was saved."""
+    def load(cls, path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None, *,
+             read_only: bool = False, take_over: bool = False) -> "Session":
+        """A saved session (see :mod:`paceui.session.store`); it continues exactly where it was saved. Locks the
+        folder (SessionLockedError names a live holder) unless ``read_only`` or ``take_over``; a damaged commit
+        falls back to the newest intact snapshot (RecoveredSessionWarning, ``recovered_from``)."""
         root = Path(path).resolve()
-        got = load_snapshot(root)
-        doc = got.doc
-        settings, base = doc["settings"], str(root if doc.get("base_dir", ".") == "." else doc["base_dir"])
-        cfg = InputConfig.from_dict(settings, source=str(root / "session.yaml"), base_dir=base)
-        callbacks = load_callbacks(cfg.fit.callbacks, base)
-        target = got.potentials["target_potential"]
-        fitter = Fitter.from_state_dict(got.fit_state, target, got.data.train, cfg.fit, got.data.test, cfg.backend,
-                                        callbacks=callbacks)
-        st = dict(doc.get("status") or {})
-        phase = Phase(st.get("phase", "ready"))
-        status = SessionStatus(phase=Phase.PAUSED if phase is Phase.RUNNING else phase,
-                               loss=float(st.get("loss", math.nan)), stop_reason=st.get("stop_reason"),
-                               stop_message=str(st.get("stop_message", "")), error=st.get("error"),
-                               generation=int(doc["generation"]))
-        best = got.potentials.get("best_potential")
-        best_t = None if best is None else (float(st.get("best_loss", math.inf)), best, None)
-        s = cls(Parts(settings, base, target, got.data, fitter, callbacks), str(doc.get("name", root.name)), root,
-                doc.get("options"), cache_dir, status, int(st.get("total_iterations", 0)), best_t).restored(got)
+        with released_on_error(lock := None if read_only else lock_folder(root, take_over, existing=True)):
+            parts, kw, got = saved_parts(root)
+            s = cls(parts, path=root, cache_dir=cache_dir, lock=lock, read_only=read_only, **kw).restored(got)
         s.unclean_exit = unclean_exit_message(root, s.total_iterations)
         return s
 
@@ -294,6 +288,8 @@ class Session(ActiveLearning):
         """Stop a running fit (autosaving it) and release the session."""
         self._engine.close(timeout)
         self.fitter.close()  # the Dask evaluator's shards and cluster, if any
+        if self.lock is not None:
+            self.lock.release()
         if self._temp_dir:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
 
@@ -382,6 +378,9 @@ class Session(ActiveLearning):
         if root is None:
             raise SessionError("this session has no folder yet: save it once with save(path), "
                                f"e.g. save('sessions/{self.name}')")
+        if self.read_only and root == self.path:
+            raise SessionError(f"{root}: this session was opened read-only; save it elsewhere with save(path)")
+        self.lock = relock(self.lock, root)
         if (base := move_sources(self._settings["data"], self.base_dir, root)) != self.base_dir:
             self.base_dir = base
             if self._temp_dir:  # the DataFrame given to from_objects now lives in the session folder

@@ -149,7 +149,11 @@ def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes
         else:
             known = sorted(set(_EFFECTS) - {"loss", "data", "backend"} | set(LOSS_KEYS) | set(DATA_KEYS)
                            | set(CHANGEABLE_BACKEND_KEYS))
-            raise SettingsError(f"unknown setting {key!r}; changeable: {', '.join(known)}")
+            from paceui._keys import closest
+
+            near = closest(key, known)
+            hint = f"did you mean '{near}'? " if near else ""
+            raise SettingsError(f"unknown setting {key!r}; {hint}changeable: {', '.join(known)}")
         old = where.get(key)
         value = plain_value(value)
         if old == value:

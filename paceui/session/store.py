@@ -23,7 +23,8 @@ import json
 import math
 import os
 import shutil
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,8 +44,18 @@ from paceui.session.settings import plain_value
 FORMAT = "paceui-session"
 FORMAT_VERSION = 1
 SESSION_FILE = "session.yaml"
+SNAPSHOT_DOC = "session.yaml"
+"""Each snapshot folder keeps a copy of the document that committed it (for falling back)."""
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """Upgrades of a session document from format ``v`` to ``v + 1`` (none yet: format 1 is the first)."""
+
+
+class SessionVersionError(SessionFormatError):
+    """A session saved in a format this paceui cannot read (newer, or too old); never fallen back from."""
+
+
+class RecoveredSessionWarning(UserWarning):
+    """Session.load fell back to an older intact snapshot; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,8 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_doc(root: Path) -> dict[str, Any]:
-    f = root / SESSION_FILE
+def _read_doc(root: Path, f: Path | None = None) -> dict[str, Any]:
+    f = f or root / SESSION_FILE
     if not f.exists():
         raise SessionFormatError(f"{root}: no {SESSION_FILE} here, so this is not a saved paceui session "
                                  "(save one with session.save(path))")
@@ -122,15 +133,43 @@ def _read_doc(root: Path) -> dict[str, Any]:
     if not isinstance(v, int):
         raise SessionFormatError(f"{f}: 'format_version' is missing or not an integer")
     if v > FORMAT_VERSION:
-        raise SessionFormatError(f"{f}: saved by paceui {doc.get('paceui_version', '?')} in session format {v}; "
+        raise SessionVersionError(f"{f}: saved by paceui {doc.get('paceui_version', '?')} in session format {v}; "
                                  f"this paceui ({__version__}) reads formats up to {FORMAT_VERSION}: upgrade paceui")
     while v < FORMAT_VERSION:
         if v not in MIGRATIONS:
-            raise SessionFormatError(f"{f}: session format {v} (paceui {doc.get('paceui_version', '?')}) can no "
+            raise SessionVersionError(f"{f}: session format {v} (paceui {doc.get('paceui_version', '?')}) can no "
                                      f"longer be read by paceui {__version__} (format {FORMAT_VERSION}); open it "
                                      f"with the older paceui and export the potential, or refit")
         doc, v = MIGRATIONS[v](doc), v + 1
+    _check_doc(doc, f)
     return doc
+
+
+_DOC_SCHEMA: dict[str, Any] = {
+    "generation": int, "name": str, "settings": dict, "status": dict,
+    "snapshot": {"folder": str, "files": dict, "potentials": dict},
+    "dataset": {"folder": str, "files": dict},
+}
+"""The keys of session.yaml that loading needs, with their types."""
+
+
+def _check_doc(doc: dict[str, Any], f: Path, schema: dict[str, Any] | None = None, pre: str = "") -> None:
+    """Every key of :data:`_DOC_SCHEMA` present with its type, else a SessionFormatError naming file and key."""
+    for key, want in (schema or _DOC_SCHEMA).items():
+        if key not in doc:
+            raise SessionFormatError(f"{f}: key '{pre}{key}' is missing (damaged or edited session file)")
+        v = doc[key]
+        if isinstance(want, dict):
+            if not isinstance(v, dict):
+                raise SessionFormatError(f"{f}: key '{pre}{key}' must be a mapping, got {type(v).__name__}")
+            _check_doc(v, f, want, f"{pre}{key}.")
+        elif not isinstance(v, want) or (want is int and isinstance(v, bool)):
+            kind = {int: "an integer (int)", str: "a string", dict: "a mapping"}.get(want, want.__name__)
+            raise SessionFormatError(f"{f}: key '{pre}{key}' must be {kind}, got {type(v).__name__} {v!r}"[:300])
+    if not pre:
+        for name, digest in {**doc["snapshot"]["files"], **doc["dataset"]["files"]}.items():
+            if not isinstance(digest, str):
+                raise SessionFormatError(f"{f}: checksum of '{name}' must be a string, got {digest!r}")
 
 
 # docs/persistence.md (P3)–(P5)
@@ -138,11 +177,15 @@ def save_snapshot(root: str | os.PathLike[str], snap: Snapshot, data: SessionDat
     """Write a new generation of the session in ``root``; returns its generation number."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    damaged = False
     try:
         prev: dict[str, Any] | None = _read_doc(root)
     except SessionFormatError:
-        prev = None
-    gen = int(prev["generation"]) + 1 if prev else 1
+        prev, damaged = None, (root / SESSION_FILE).exists()
+    gen = int(prev["generation"]) + 1 if prev else _newest_generation(root) + 1
+    if damaged:  # keep the damaged commit for inspection; every older snapshot stays (no garbage collection)
+        keep = root / f"{SESSION_FILE}.damaged-{_dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
+        atomic_write_bytes(keep, (root / SESSION_FILE).read_bytes())
     ds_rel = f"dataset/{data.revision}"
     ds_files = _ensure_dataset(root / ds_rel, data)
     snap_rel = f"snapshots/g{gen:06d}"
@@ -167,12 +210,22 @@ def save_snapshot(root: str | os.PathLike[str], snap: Snapshot, data: SessionDat
            "snapshot": {"folder": snap_rel, "files": {k: _sha(v) for k, v in files.items()},
                         "potentials": {k: f"{k.replace('.', '_')}.yaml" for k in pots}},
            "previous": {"snapshot": prev["snapshot"]["folder"], "dataset": prev["dataset"]["folder"]} if prev else None}
-    atomic_write_text(root / SESSION_FILE, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110))
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
+    atomic_write_text(folder / SNAPSHOT_DOC, text)  # the snapshot's own copy: Session.load falls back to it
+    atomic_write_text(root / SESSION_FILE, text)
     for name in ("potential.yaml", "best_potential.yaml", "history.csv"):
         _link(folder / name, root / name)
-    _collect_garbage(root, {snap_rel, doc["previous"]["snapshot"] if prev else snap_rel},
-                     {ds_rel, doc["previous"]["dataset"] if prev else ds_rel})
+    if not damaged:
+        _collect_garbage(root, {snap_rel, doc["previous"]["snapshot"] if prev else snap_rel},
+                         {ds_rel, doc["previous"]["dataset"] if prev else ds_rel})
     return gen
+
+
+def _newest_generation(root: Path) -> int:
+    """The largest snapshot generation present in ``root/snapshots`` (0 if none)."""
+    gens = [int(d.name[1:]) for d in (root / "snapshots").glob("g[0-9]*") if d.name[1:].isdigit()] \
+        if (root / "snapshots").is_dir() else []
+    return max(gens, default=0)
 
 
 def _ensure_dataset(folder: Path, data: SessionData) -> dict[str, str]:
@@ -224,12 +277,35 @@ class Loaded:
     potentials: dict[str, ACEPotential]
     data: SessionData
     files: dict[str, bytes] = field(default_factory=dict)  # every snapshot file, as read (checksums verified)
+    recovered_from: str | None = None  # the snapshot folder loaded instead of a damaged commit
 
 
-def load_snapshot(root: str | os.PathLike[str]) -> Loaded:
-    """Read the committed generation of the session in ``root`` (checks every file's SHA-256)."""
+def load_snapshot(root: str | os.PathLike[str], fallback: bool = False) -> Loaded:
+    """Read the committed generation of the session in ``root`` (checks every file's SHA-256). With
+    ``fallback``, a damaged commit falls back to the newest intact snapshot (RecoveredSessionWarning)."""
     root = Path(root)
-    doc = _read_doc(root)
+    try:
+        return _load_doc(root, _read_doc(root))
+    except SessionVersionError:
+        raise
+    except SessionFormatError as exc:
+        if not fallback or not (root / SESSION_FILE).exists():
+            raise
+        for d in sorted((root / "snapshots").glob("g[0-9]*"), reverse=True) if (root / "snapshots").is_dir() else []:
+            if not (d / SNAPSHOT_DOC).exists():
+                continue
+            try:
+                got = _load_doc(root, _read_doc(root, d / SNAPSHOT_DOC))
+            except SessionFormatError:
+                continue
+            msg = (f"{root}: the last commit cannot be read ({exc}); loaded the newest intact snapshot "
+                   f"{d.relative_to(root)} (generation {got.doc.get('generation')}) instead")
+            warnings.warn(msg, RecoveredSessionWarning, stacklevel=3)
+            return replace(got, recovered_from=str(d.relative_to(root)))
+        raise SessionFormatError(f"{exc}; no intact older snapshot to fall back to") from None
+
+
+def _load_doc(root: Path, doc: dict[str, Any]) -> Loaded:
     folder = root / doc["snapshot"]["folder"]
     blobs: dict[str, bytes] = {}
     for name, digest in doc["snapshot"]["files"].items():

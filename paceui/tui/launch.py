@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from paceui.demo import DEMO_INPUT
 from paceui.session import Session
+from paceui.session.lock import SessionLockedError
 from paceui.session.store import SESSION_FILE
 
 
@@ -59,21 +60,19 @@ def run_tui(session: Session, folder: str | Path | None = None, autostart: bool 
 
 
 def open_saved(root: Path, ask: Callable[[str], str] = input) -> Session | None:
-    """Load the session in ``root``; when another process holds its lock (``SessionLockedError`` of
-    :mod:`paceui.session.lock`), say who and offer "open read-only" or "take over" (None: quit)."""
+    """Load the session in ``root``; when another process holds its lock (:class:`SessionLockedError`), say who
+    and offer "open read-only" or "take over" (None: quit)."""
     try:
         return Session.load(root)
-    except Exception as exc:  # noqa: BLE001 - the lock error class lives in paceui.session.lock (branch hard)
-        if type(exc).__name__ != "SessionLockedError":
-            raise
+    except SessionLockedError as exc:
         print(f"paceui: {exc}", file=sys.stderr)
         while True:
             answer = ask("open [r]ead-only (nothing is saved), [t]ake over (the other one stops saving here), "
                          "or [q]uit? ").strip().lower()[:1]
             if answer == "r":
-                return Session.load(root, read_only=True)  # type: ignore[call-arg]
+                return Session.load(root, read_only=True)
             if answer == "t":
-                return Session.load(root, take_over=True)  # type: ignore[call-arg]
+                return Session.load(root, take_over=True)
             if answer in ("q", ""):
                 return None
 

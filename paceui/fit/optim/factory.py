@@ -20,14 +20,8 @@ def pacemaker_options(name: str, options: Mapping[str, Any] | None, maxiter: int
     return {**opts, "maxiter": int(maxiter)}
 
 
-def make_stepper(name: str, fun: LossFn | None, x0: np.ndarray | None, options: Mapping[str, Any] | None,
-                 maxiter: int, residuals: ResidualFn | None = None, jac_t: ProductFn | None = None,
-                 jvp: ProductFn | None = None, *, state: Mapping[str, Any] | None = None) -> Stepper:
-    """The stepper for pacemaker's ``fit.optimizer`` ``name`` with :func:`pacemaker_options`.
-
-    Names: BFGS, L-BFGS-B, CG, Adam, SGD (own), trf, dogbox, lm, any scipy.minimize method ('scipy:BFGS'
-    etc. for scipy's own). With ``state`` (a saved :meth:`Stepper.state`) the run continues from it.
-    """
+def check_optimizer(name: str) -> str:
+    """The canonical name of optimizer ``name``, or a ValueError listing the known ones."""
     n = canonical_name(name)
     if n not in OWN_STEPPERS and n not in ("trf", "dogbox", "lm"):
         n = canonical_name(n.removeprefix("scipy:"))
@@ -37,6 +31,18 @@ def make_stepper(name: str, fun: LossFn | None, x0: np.ndarray | None, options: 
             raise ValueError(f"unknown optimizer {name!r}; known: BFGS, L-BFGS-B, CG, Adam, SGD, trf, dogbox, lm, or "
                              "any scipy.optimize.minimize method (Nelder-Mead, Powell, TNC, SLSQP, trust-constr, "
                              "...; 'scipy:BFGS' etc. for scipy's own)") from None
+    return n
+
+
+def make_stepper(name: str, fun: LossFn | None, x0: np.ndarray | None, options: Mapping[str, Any] | None,
+                 maxiter: int, residuals: ResidualFn | None = None, jac_t: ProductFn | None = None,
+                 jvp: ProductFn | None = None, *, state: Mapping[str, Any] | None = None) -> Stepper:
+    """The stepper for pacemaker's ``fit.optimizer`` ``name`` with :func:`pacemaker_options`.
+
+    Names: BFGS, L-BFGS-B, CG, Adam, SGD (own), trf, dogbox, lm, any scipy.minimize method ('scipy:BFGS'
+    etc. for scipy's own). With ``state`` (a saved :meth:`Stepper.state`) the run continues from it.
+    """
+    n = check_optimizer(name)
     opts, kw = pacemaker_options(n, options, maxiter), dict(residuals=residuals, jac_t=jac_t, jvp=jvp)
     if canonical_name(name) in OWN_STEPPERS:
         cls = OWN_STEPPERS[n]
