@@ -200,10 +200,12 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
                     early_stopping_patience=_whole(d.get("early_stopping_patience", 200),
                                                    f"{src}: fit.early_stopping_patience"),
                     callbacks=tuple(str(c) for c in (cbs if isinstance(cbs, list) else [cbs])))
+    from paceui.fit.linear_solve import solver_name
     from paceui.fit.optim.factory import check_optimizer
 
     try:
-        check_optimizer(cfg.optimizer)
+        if solver_name(cfg.optimizer) is None:  # linear | bayesian_ridge | ard are exact solves, not steppers
+            check_optimizer(cfg.optimizer)
     except ValueError as exc:
         raise InputError(f"{src}: fit.optimizer: {exc}") from None
     if cfg.options is not None and not isinstance(cfg.options, dict):

@@ -62,11 +62,12 @@ def _column_map(loss: ACELoss) -> tuple[sp.csr_matrix, np.ndarray]:
     """The sparse map from the kernel's C-tilde columns to θ's function coefficients (weights w_d of the
     densities included) and the θ index of each function-coefficient column."""
     m = loss.model.compiled
+    n_species = len(loss.model.elements)
     pm = loss.pmap
     n_r1, n_comb = m.r1_ct.shape[0], m.c_ct.shape[0]
     tidx = np.concatenate([loss.r1_tidx, loss.comb_tidx])
     species = np.empty(n_r1 + n_comb, dtype=np.int64)
-    for mu in range(len(m.elements)):
+    for mu in range(n_species):
         species[m.sp_r1[mu]:m.sp_r1[mu + 1]] = mu
         lo, hi = m.fn_c0[m.sp_fn[mu]], m.fn_c0[m.sp_fn[mu + 1]]
         species[n_r1 + lo:n_r1 + hi] = mu

@@ -66,9 +66,14 @@ def open_saved(root: Path, ask: Callable[[str], str] = input) -> Session | None:
         return Session.load(root)
     except SessionLockedError as exc:
         print(f"paceui: {exc}", file=sys.stderr)
+        if ask is input and not sys.stdin.isatty():
+            return None  # nobody to ask (a script, a pipe): the one-line error stands
         while True:
-            answer = ask("open [r]ead-only (nothing is saved), [t]ake over (the other one stops saving here), "
-                         "or [q]uit? ").strip().lower()[:1]
+            try:
+                answer = ask("open [r]ead-only (nothing is saved), [t]ake over (the other one stops saving here), "
+                             "or [q]uit? ").strip().lower()[:1]
+            except EOFError:
+                return None
             if answer == "r":
                 return Session.load(root, read_only=True)
             if answer == "t":
