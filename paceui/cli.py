@@ -5,6 +5,7 @@ the terminal UI: ``paceui`` (demo session), ``paceui SESSION_DIR``, ``paceui new
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import warnings
@@ -14,6 +15,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from paceui._atomic import atomic_write_text, check_writable
 from paceui.cli_helpers import exit_on_sigterm as _exit_on_sigterm
 from paceui.cli_helpers import one_line as _one_line
 from paceui.cli_helpers import read_structures
@@ -184,6 +186,9 @@ def cmd_activeset(args: argparse.Namespace) -> int:
 
     from paceui.ace.activeset import build_active_set
 
+    base = str(Path(args.potential).with_suffix("")) if args.potential.endswith((".yaml", ".yml")) else args.potential
+    out = args.output or (base + (".asi.nonlinear" if args.full else ".asi"))
+    check_writable(out, "-o/--output")  # before any work
     t0 = time.perf_counter()
     atoms, _ = _read_structures(args.dataset)
     t1 = time.perf_counter()
@@ -191,8 +196,6 @@ def cmd_activeset(args: argparse.Namespace) -> int:
     aset, reports = build_active_set(args.potential, atoms, kind=kind, tol=args.tol, max_iters=args.max_iters,
                                      memory_limit_mb=args.memory_limit, refinement_steps=args.refinement)
     t2 = time.perf_counter()
-    base = str(Path(args.potential).with_suffix("")) if args.potential.endswith((".yaml", ".yml")) else args.potential
-    out = args.output or (base + (".asi.nonlinear" if args.full else ".asi"))
     aset.save(out)
     t = Table("element", "active set", "atoms", "structures drawn from", "max γ (data)", "MaxVol swaps",
               title=f"{kind} active set of {args.potential} from {len(atoms)} structures")
@@ -210,12 +213,12 @@ def cmd_select(args: argparse.Namespace) -> int:
     from paceui.ace.selection import select_d_optimal
     from paceui.data.io import save_dataframe
 
+    out = check_writable(args.output, "-o/--output")  # before any work
     atoms, df = _read_structures(args.candidates, args.format, args.elements)
     aset = ActiveSet.load(args.active_set, potential=args.potential) if args.active_set else None
     sel = select_d_optimal(args.potential, atoms, active_set=aset, max_structures=args.max_structures,
                            kind="full" if args.full else "linear", memory_limit_mb=args.memory_limit,
                            tol=args.tol)
-    out = Path(args.output)
     chosen = df.iloc[sel.indices].copy().reset_index(drop=True)
     chosen["gamma"] = sel.gamma
     chosen["candidate_index"] = sel.indices
@@ -228,9 +231,9 @@ def cmd_select(args: argparse.Namespace) -> int:
     chosen["ase_atoms"] = images
     import ase.io
 
-    tmp = out.with_name(out.name + ".tmp")
-    ase.io.write(str(tmp), images, format="extxyz")
-    tmp.replace(out)
+    text = io.StringIO()
+    ase.io.write(text, images, format="extxyz")
+    atomic_write_text(out, text.getvalue())
     name = out.name
     for suf in (".extxyz", ".xyz"):
         if name.endswith(suf):

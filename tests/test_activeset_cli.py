@@ -67,3 +67,21 @@ def test_cli_errors_are_one_line(tmp_path):
     r = paceui("eval", POTENTIALS / "multispecies_AlNi.yaml", tmp_path / "al.extxyz", "-a",
                POTENTIALS / "DFT10B-AgCu.asi", cwd=tmp_path)
     assert r.returncode == 1 and "no entry for element Al" in r.stderr
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    """An -o that cannot be written is refused at once, naming the flag, and leaves nothing behind (the tests
+    run as root, so unwritable means under a regular file or a folder in the file's place, not permissions)."""
+    need_reference()
+    ase.io.write(tmp_path / "c.extxyz", clusters(["Al", "Ni"], 2, seed=1))
+    (tmp_path / "plain").write_text("a file, not a folder")
+    (tmp_path / "dir").mkdir()
+    pot = POTENTIALS / "multispecies_AlNi.yaml"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args in (("activeset", pot, "-d", tmp_path / "c.extxyz", "-o", tmp_path / "plain" / "x.asi"),
+                 ("select", pot, tmp_path / "c.extxyz", "-o", tmp_path / "plain" / "sel.extxyz"),
+                 ("select", pot, tmp_path / "c.extxyz", "-o", tmp_path / "dir")):
+        r = paceui(*args, cwd=tmp_path)
+        assert r.returncode == 1 and "-o/--output" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and not list((tmp_path / "dir").iterdir())

@@ -7,6 +7,7 @@ one A_act⁻¹ per element keyed by its symbol (read by pyace and LAMMPS ``pair_
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from paceui._atomic import atomic_write_bytes
 from paceui.ace.evaluator import ACEModel
 from paceui.ace.maxvol import ZERO_COLUMN_EPS, MaxVolError, gamma_of, maxvol
 from paceui.ace.potential import ACEPotential
@@ -62,10 +64,9 @@ class ActiveSet:
             warnings.warn(f"{path}: elements {list(self.inverse)} are not sorted; readers that map sorted "
                           f"keys to species indices (LAMMPS) need the potential to list them sorted",
                           stacklevel=2)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **{el: np.ascontiguousarray(m, dtype=float) for el, m in self.inverse.items()})
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        np.savez(buf, **{el: np.ascontiguousarray(m, dtype=float) for el, m in self.inverse.items()})
+        atomic_write_bytes(path, buf.getvalue())  # the one write path: no half file, no stray .tmp
         return path
 
     @classmethod
