@@ -149,7 +149,9 @@ def _run_notebook_and_start(page: "Page") -> None:
     status = last.locator(".paceui-status")
     status.scroll_into_view_if_needed()
     expect(page.locator(".jp-OutputArea-output:has-text('Traceback')")).to_have_count(0)
-    expect(page.locator(".paceui-status")).to_have_count(1)   # the first dashboard was closed
+    # two dashboards: the first keeps its last view (Analysis included) after its session closed, the last
+    # cell shows the reloaded session's
+    expect(page.locator(".paceui-status")).to_have_count(2)
     before = _iterations(status.inner_text())
     curve = last.locator("img.paceui-curves")
     expect(curve).to_have_attribute("src", re.compile(".+"))
