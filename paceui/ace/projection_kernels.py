@@ -15,7 +15,7 @@ import numpy as np
 
 from paceui.ace.harmonics import lm_index, ylm_with_grad
 from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN, radial_values
-from paceui.ace.radial import embedding, poly_switch
+from paceui.ace.radial import INNER_ZBL, embedding, poly_switch
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
@@ -86,7 +86,7 @@ def projection_rows(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_i
                         for m in range(l + 1):
                             A[base + lm_index(l, m)] += R * Y[lm_index(l, m)]
                 rho_core += val[nf - 1]
-                if inner == 2:
+                if inner == INNER_ZBL:
                     d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                     if d < dmin:
                         dmin = d
@@ -127,7 +127,7 @@ def projection_rows(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_i
                 for d in range(nd):
                     rho[d] += f_c[f0 + k, d] * B[k]
             # the ACE part of E_i is switched by f_cut (core region), as in the evaluator
-            if inner == 2:
+            if inner == INNER_ZBL:
                 fcut = 1.0
                 if jmin >= 0:
                     din = b_par[mu_i, jmin, BP_DIN]

@@ -17,7 +17,7 @@ import numpy as np
 
 from paceui.ace.harmonics import lm_index, ylm_with_grad
 from paceui.ace.kernels import BI_CODE, BI_LMAX, BI_NBASE, BI_NRAD, BP_DIN, BP_RC, BP_RIN
-from paceui.ace.radial import core_repulsion, poly_switch, radial_basis
+from paceui.ace.radial import INNER_ZBL, core_repulsion, poly_switch, radial_basis
 from paceui.fit.kernels import _sign_conj
 
 
@@ -102,7 +102,7 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                     g0 = gk[qq, k]
                     for lm in range(nlm_b):
                         G[base + lm] += g0 * Yq[lm]
-                if inner == 2:
+                if inner == INNER_ZBL:
                     d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                     if d < dmin:
                         dmin, r_min, qmin = d, r, qq
@@ -139,7 +139,7 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                     for t in range(rk):
                         W[cc, t] = _sign_conj(pa[t] * sa[t + 1], comb_m[cc, t])
             # ---- inner cutoff factor f_i and its derivative
-            if inner == 2:
+            if inner == INNER_ZBL:
                 fcut, dfr = 1.0, 0.0
                 if qmin >= 0:
                     pj = species[nbr_j[nbr_off[i] + qmin]]

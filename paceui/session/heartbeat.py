@@ -15,6 +15,8 @@ import socket
 import time
 from pathlib import Path
 
+from paceui._atomic import pid_alive
+
 LIVE_FILE = "session.live"
 
 
@@ -45,16 +47,6 @@ class Heartbeat:
             pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def unclean_exit_message(folder: Path, saved_iterations: int) -> str | None:
     """What a relaunch should say when the last run in ``folder`` ended without its final save (None: it
     ended cleanly, or it still runs, or it ran on another host)."""
@@ -64,7 +56,7 @@ def unclean_exit_message(folder: Path, saved_iterations: int) -> str | None:
         pid, host, done = int(doc["pid"]), str(doc["host"]), int(doc["total_iterations"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if host != socket.gethostname() or pid == os.getpid() or _alive(pid):
+    if host != socket.gethostname() or pid == os.getpid() or pid_alive(pid):
         return None
     lost = max(done - saved_iterations, 0)
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(doc.get("time", 0))))
