@@ -2,7 +2,7 @@
 :func:`check_keys`, which refuses unknown keys naming the key, the section, the file and the closest
 valid key, and warns about keys pacemaker accepts that have no effect in paceui.
 
-pacemaker's keys without effect here (pacemaker_inventory.md §3): paceui's numba engine has no TF
+pacemaker's keys without effect here: paceui's numba engine has no TF
 batches, GPU or process pool, and the basis is built once from the ``potential:`` section.
 """
 
