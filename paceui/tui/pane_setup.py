@@ -214,6 +214,8 @@ class SetupPane(Widget):
             self._basis_failed(f"potential: {event.worker.error}")
         if event.state is not WorkerState.SUCCESS:
             return
+        if event.worker.result is None:
+            return
         gen, result = event.worker.result
         if gen != self._basis_gen:
             return
