@@ -15,10 +15,35 @@ import math
 import numba as nb
 import numpy as np
 
+from paceui.ace.contraction import contract_block, crad_dot
 from paceui.ace.harmonics import lm_index, ylm_with_grad
 from paceui.ace.kernels import BI_CODE, BI_LMAX, BI_NBASE, BI_NRAD, BP_DIN, BP_RC, BP_RIN
 from paceui.ace.radial import INNER_ZBL, core_repulsion, poly_switch, radial_basis
 from paceui.fit.kernels import _sign_conj
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _add_pair_rows(out_f: np.ndarray, out_w: np.ndarray, s: int, i: int, j: int, col: int, fcut: float, b0: float,
+                   dbx: float, dby: float, dbz: float, ux: float, uy: float, uz: float, rx: float, ry: float,
+                   rz: float) -> None:
+    """Column col's pair derivative ∂(f_i B)/∂r_ij = f_i ∇B + B ∂f_i/∂r_ij (b0 = B·∂f_i/∂r along û) into the
+    force rows of atoms i (+) and j (−) and the virial rows of structure s."""
+    px, py, pz = fcut * dbx + b0 * ux, fcut * dby + b0 * uy, fcut * dbz + b0 * uz
+    out_f[3 * i, col] += px
+    out_f[3 * i + 1, col] += py
+    out_f[3 * i + 2, col] += pz
+    out_f[3 * j, col] -= px
+    out_f[3 * j + 1, col] -= py
+    out_f[3 * j + 2, col] -= pz
+    out_w[s, 0, col] += px * rx
+    out_w[s, 1, col] += px * ry
+    out_w[s, 2, col] += px * rz
+    out_w[s, 3, col] += py * rx
+    out_w[s, 4, col] += py * ry
+    out_w[s, 5, col] += py * rz
+    out_w[s, 6, col] += pz * rx
+    out_w[s, 7, col] += pz * ry
+    out_w[s, 8, col] += pz * rz
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
@@ -60,7 +85,6 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
         fa = np.empty(rmax + 1, np.complex128)
         pa = np.empty(rmax + 1, np.complex128)
         sa = np.empty(rmax + 1, np.complex128)
-        pf = np.empty(3)
         for i in range(a0, a1):
             mu_i = species[i]
             G[:] = 0.0
@@ -106,21 +130,11 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                     d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                     if d < dmin:
                         dmin, r_min, qmin = d, r, qq
-            # ---- A = crad·G
+            # ---- A = crad·G, docs/loss.md (L5)
             A[:] = 0.0
             for mu in range(S):
-                lb = b_int[mu_i, mu, BI_LMAX]
-                for n in range(b_int[mu_i, mu, BI_NRAD]):
-                    for l in range(lb + 1):
-                        for k in range(b_int[mu_i, mu, BI_NBASE]):
-                            cr = crad[mu_i, mu, n, l, k]
-                            if cr == 0.0:
-                                continue
-                            gb = (mu * kmax + k) * nlm
-                            ab = (mu * nmax + n) * nlm
-                            for m in range(l + 1):
-                                lm = lm_index(l, m)
-                                A[ab + lm] += cr * G[gb + lm]
+                contract_block(crad, mu_i, mu, b_int[mu_i, mu, BI_NRAD], b_int[mu_i, mu, BI_LMAX],
+                               b_int[mu_i, mu, BI_NBASE], G, mu * kmax * nlm, A, mu * nmax * nlm, nlm)
             # ---- basis values and the partial products of every combination
             for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
                 Bv[f] = G[r1_aidx[f] * nlm].real
@@ -171,24 +185,17 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 sf = dfc * dphi[qq]
                 if qq == qmin:
                     sf += dfr
-                # dA[n, lm] = Σ_k crad ∇(g_k Ŷ_lm) for the neighbour's species block
+                # dA[n, lm] = ∇(R_nl Ŷ_lm) = R_nl' û Ŷ_lm + R_nl ∇Ŷ_lm for the neighbour's species block (M11)
                 for n in range(b_int[mu_i, mu_j, BI_NRAD]):
                     for l in range(lb + 1):
+                        R = crad_dot(crad, mu_i, mu_j, n, l, nb_, gk[qq], 0, 1)
+                        dR = crad_dot(crad, mu_i, mu_j, n, l, nb_, dgk[qq], 0, 1)
                         for m in range(l + 1):
                             lm = lm_index(l, m)
-                            zx, zy, zz = 0.0j, 0.0j, 0.0j
-                            for k in range(nb_):
-                                cr = crad[mu_i, mu_j, n, l, k]
-                                if cr == 0.0:
-                                    continue
-                                g0, g1 = gk[qq, k], dgk[qq, k]
-                                yv = Y[qq, lm]
-                                zx += cr * (g1 * ux * yv + g0 * dY[qq, lm, 0])
-                                zy += cr * (g1 * uy * yv + g0 * dY[qq, lm, 1])
-                                zz += cr * (g1 * uz * yv + g0 * dY[qq, lm, 2])
-                            dA[n * nlm + lm, 0] = zx
-                            dA[n * nlm + lm, 1] = zy
-                            dA[n * nlm + lm, 2] = zz
+                            yv = Y[qq, lm]
+                            dA[n * nlm + lm, 0] = dR * ux * yv + R * dY[qq, lm, 0]
+                            dA[n * nlm + lm, 1] = dR * uy * yv + R * dY[qq, lm, 1]
+                            dA[n * nlm + lm, 2] = dR * uz * yv + R * dY[qq, lm, 2]
                 blk0 = mu_j * nmax * nlm
                 blk1 = blk0 + nmax * nlm
                 for col in range(r1lo, r1hi):
@@ -202,15 +209,8 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                         dbx = (g1 * ux * yv + g0 * dY[qq, 0, 0]).real
                         dby = (g1 * uy * yv + g0 * dY[qq, 0, 1]).real
                         dbz = (g1 * uz * yv + g0 * dY[qq, 0, 2]).real
-                    b0 = Bv[col] * sf
-                    pf[0] = fcut * dbx + b0 * ux
-                    pf[1] = fcut * dby + b0 * uy
-                    pf[2] = fcut * dbz + b0 * uz
-                    for a_ in range(3):
-                        out_f[3 * i + a_, col] += pf[a_]
-                        out_f[3 * j + a_, col] -= pf[a_]
-                        for b_ in range(3):
-                            out_w[s, 3 * a_ + b_, col] += pf[a_] * vec[p, b_]
+                    _add_pair_rows(out_f, out_w, s, i, j, col, fcut, Bv[col] * sf, dbx, dby, dbz, ux, uy, uz,
+                                   vec[p, 0], vec[p, 1], vec[p, 2])
                 for cc in range(clo, chi):
                     dbx, dby, dbz = 0.0, 0.0, 0.0
                     for t in range(comb_rank[cc]):
@@ -223,12 +223,5 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                         dby += (w * dA[loc, 1]).real
                         dbz += (w * dA[loc, 2]).real
                     col = n_r1 + cc
-                    b0 = Bv[col] * sf
-                    pf[0] = fcut * dbx + b0 * ux
-                    pf[1] = fcut * dby + b0 * uy
-                    pf[2] = fcut * dbz + b0 * uz
-                    for a_ in range(3):
-                        out_f[3 * i + a_, col] += pf[a_]
-                        out_f[3 * j + a_, col] -= pf[a_]
-                        for b_ in range(3):
-                            out_w[s, 3 * a_ + b_, col] += pf[a_] * vec[p, b_]
+                    _add_pair_rows(out_f, out_w, s, i, j, col, fcut, Bv[col] * sf, dbx, dby, dbz, ux, uy, uz,
+                                   vec[p, 0], vec[p, 1], vec[p, 2])
