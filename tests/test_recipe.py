@@ -62,3 +62,28 @@ def test_zuo_cu_gets_the_benchmark_cutoff():
     s = summarize(ase.io.read(ZUO_CU, index=":"))
     assert s.n_structures == 262 and s.n_atoms == 27416
     assert cutoff_for(s) == 5.5
+
+
+def test_paceui_recipe_writes_an_input_that_paceui_reads(tmp_path, capsys):
+    import ase.io
+    import numpy as np
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from paceui.cli import main
+
+    frames = []
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        at = bulk("Cu", "fcc", a=3.6 + 0.02 * k, cubic=True).repeat(2)
+        at.rattle(0.05, seed=k)
+        at.calc = SinglePointCalculator(at, energy=-3.5 * len(at) + rng.normal(), forces=rng.normal(size=(32, 3)))
+        frames.append(at)
+    ase.io.write(tmp_path / "cu.extxyz", frames)
+    out = tmp_path / "run" / "input.yaml"
+    out.parent.mkdir()
+    assert main(["recipe", str(tmp_path / "cu.extxyz"), "-o", str(out), "--test-size", "0.25"]) == 0
+    assert "cutoff" in capsys.readouterr().out
+    cfg = InputConfig.from_file(out)
+    assert cfg.data["filename"] == "../cu.extxyz" and cfg.data["test_size"] == 0.25
+    assert cfg.cutoff == cutoff_for(summarize(frames)) and cfg.fit.optimizer == "bayesian_ridge"
+    assert main(["recipe", str(tmp_path / "missing.xyz"), "-o", str(out)]) == 1

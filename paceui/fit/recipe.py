@@ -22,6 +22,7 @@ Every choice was made on a validation split (10 %) of the training files, never 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -151,3 +152,28 @@ def input_dict(recipe: Recipe, elements: Sequence[str], filename: str, test_file
                                     "number density"},
             "potential": potential, "data": data, "fit": fit,
             "backend": {"evaluator": "numba", "display_step": 50}}
+
+
+def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, test_size: float = 0.1) -> str:
+    """Write the recipe's ``input.yaml`` (linear stage) for the training file ``data``; returns a summary."""
+    from pathlib import Path
+
+    import ase.io
+    import yaml
+
+    from paceui._atomic import atomic_write_text
+    from paceui.errors import InputError
+
+    if not Path(data).exists():
+        raise InputError(f"recipe: data file not found: {data}")
+    summary = summarize(ase.io.read(data, index=":"))
+    recipe = recipe_for(summary, minutes=minutes)
+    out = Path(output)
+    rel = os.path.relpath(Path(data).resolve(), out.resolve().parent)
+    d = input_dict(recipe, summary.elements, rel, test_size=test_size)
+    atomic_write_text(out, "# paceui recipe (paceui.fit.recipe); run: paceui fit " + out.name + "\n"
+                      + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, default_flow_style=None))
+    return (f"{data}: {summary.n_structures} structures, {summary.n_atoms} atoms, elements "
+            f"{' '.join(summary.elements)}; density {summary.density:.4f} /Å³, nearest neighbours "
+            f"{summary.nn_distance:.2f} Å -> cutoff {recipe.cutoff:g} Å; kappa chosen from "
+            f"{list(recipe.kappa_grid)} on {test_size:g} of the data; written {out}")
