@@ -166,7 +166,8 @@ def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, t
 
     if not Path(data).exists():
         raise InputError(f"recipe: data file not found: {data}")
-    summary = summarize(ase.io.read(data, index=":"))
+    frames = ase.io.read(data, index=":")
+    summary = summarize(frames if isinstance(frames, list) else [frames])
     recipe = recipe_for(summary, minutes=minutes)
     out = Path(output)
     rel = os.path.relpath(Path(data).resolve(), out.resolve().parent)
