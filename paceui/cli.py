@@ -300,6 +300,13 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from paceui.fit.recipe import write_recipe
+
+    print(write_recipe(args.data, args.output, minutes=args.minutes, test_size=args.test_size))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from paceui import __version__
 
@@ -388,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "errors. Takes a few minutes; --quick runs 10 iterations.")
     s.add_argument("--quick", action="store_true", help="10 iterations instead of 60")
     s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("recipe", help="write input.yaml for a training set by paceui's rule (paceui.fit.recipe)")
+    s.add_argument("data", help="training structures (any ASE-readable file; energy and forces)")
+    s.add_argument("-o", "--output", default="input.yaml")
+    s.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget the iterations are sized for")
+    s.add_argument("--test-size", dest="test_size", type=float, default=0.1,
+                   help="validation fraction of the training file that κ is chosen on (default 0.1)")
+    s.set_defaults(func=cmd_recipe)
     s = sub.add_parser("new", help="terminal UI on a new session from a pacemaker input.yaml")
     s.add_argument("input")
     s.add_argument("-o", "--output", help="session folder (default: sessions/<folder of the input>)")
