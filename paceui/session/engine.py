@@ -3,9 +3,12 @@
 Commands (start, pause, resume, stop, randomize, extend_ladder, change_settings, save, and the
 active-learning ones: compute_active_set, gamma, load_candidates, select_candidates, add_structures) are queued
 from any thread and return a :class:`~concurrent.futures.Future` at once. The engine thread takes
-them at the next iteration boundary (so pause takes effect within one iteration), runs the fit
+them at the next iteration boundary, runs the fit
 while it is running, and exits when there is nothing to do; it alone changes the session's fit
-state. Other threads read what it publishes at each boundary (status, parameters, history length).
+state. Pause, stop, save and the changing commands do not wait for a long iteration's end: they
+abandon it at its next loss evaluation (:class:`~paceui.fit.fitter.FitInterrupted`; own optimizers, whose
+state is restored to the iteration's start, so the fit continues bit-identically; others finish it).
+Other threads read what it publishes at each boundary (status, parameters, history length).
 An exception in an iteration or a command becomes an :class:`~paceui.session.events.Failed` event
 (and, for an iteration, the ``error`` stop reason), never an exception in the caller's thread.
 """
@@ -25,7 +28,7 @@ import numpy as np
 
 from paceui.ace.ladder import actual_ladder_step
 from paceui.errors import SessionError
-from paceui.fit.fitter import IterationRecord
+from paceui.fit.fitter import FitInterrupted, IterationRecord
 from paceui.fit.stages import FIRST_EVALUATION, FIRST_ITERATION
 from paceui.session.events import (
     CallbackFailed,
@@ -70,6 +73,7 @@ class Engine:
         self._halts: list[Future[SessionStatus]] = []
         self._closed = False
         self.commands_done = 0                   # commands taken from the queue (for tests)
+        self.interrupted = 0                     # iterations abandoned for a command (for tests)
         self._handlers: dict[str, Callable[..., Any]] = {
             "start": self._cmd_start, "pause": self._cmd_pause, "stop": self._cmd_stop,
             "randomize": self._cmd_randomize, "extend_ladder": self._cmd_extend_ladder,
@@ -82,6 +86,11 @@ class Engine:
         self._pending_t: tuple[str, ...] = ()
         self._iterated = False                   # an optimizer iteration was done by this engine
         self._heartbeat: Heartbeat | None = None
+        self._interrupt = threading.Event()      # the fitter's interrupt (given to each fitter the session has)
+
+    INTERRUPTING = frozenset({"pause", "stop", "close", "save", "randomize", "extend_ladder", "change_settings"})
+    """Commands that abandon a running iteration at its next loss evaluation (own optimizers; the fit
+    continues exactly from the boundary before it) instead of waiting for its end."""
 
     USER_COMMANDS = frozenset({"start", "pause", "resume", "stop", "save", "randomize", "extend_ladder",
                                "change_settings", "close"})
@@ -104,6 +113,8 @@ class Engine:
                 self._pending[name] += 1
                 self._pending_t = tuple(self._pending)
             self._idle.clear()
+            if name in self.INTERRUPTING and self._running and not kwargs.get("autosave"):
+                self._interrupt.set()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=f"paceui-session-{self.s.name}",
                                                 daemon=True)
@@ -134,6 +145,7 @@ class Engine:
                 with self._cv:
                     cmds = list(self._queue)
                     self._queue.clear()
+                    self._interrupt.clear()  # set by these commands: they run now
                     if not cmds and not self._running:
                         self._thread = None
                         self._idle.set()
@@ -177,8 +189,14 @@ class Engine:
         if stage:
             s._set_status(stage=stage, stage_since=time.monotonic(), stage_done=None, stage_total=None)
             s._emit(StageChanged(stage))
+        s.fitter.interrupt, s.fitter.interruptible = self._interrupt, True
         try:
             rec = s.fitter.step()
+        except FitInterrupted:  # a command is queued: the loop runs it at this (earlier) boundary
+            if stage:
+                s._set_status(stage="")
+            self.interrupted += 1
+            return None
         except Exception as exc:
             msg = f"{type(exc).__name__}: {exc}"
             s._set_status(stage="")

@@ -226,7 +226,8 @@ class Session(ActiveLearning):
         return status
 
     def pause(self) -> Future[bool]:
-        """Halt after the current iteration (autosaves); True if a running fit was paused."""
+        """Halt at the next boundary or, inside a long iteration, at its next loss evaluation (autosaves; resume redoes
+        that iteration exactly); True if a running fit was paused."""
         return self._engine.submit("pause")
 
     def resume(self) -> Future[bool]:
