@@ -35,10 +35,12 @@ ACTIONS: tuple[Action, ...] = (
     Action("start", "Start", "Fit in the background; continues exactly where the fit halted "
            "(after a finished fit or an error: a fresh optimizer from the current parameters)", "s",
            lambda s: s.phase in (Phase.READY, Phase.STOPPED, Phase.FINISHED, Phase.ERROR), ("iterations",)),
-    Action("pause", "Pause", "Halt now: a long iteration is abandoned at its next loss evaluation and redone exactly on resume (autosaves)", "p",
+    Action("pause", "Pause", "Halt now: a long iteration is abandoned at its next loss evaluation and redone "
+           "exactly on resume (autosaves)", "p",
            lambda s: s.phase is Phase.RUNNING),
     Action("resume", "Resume", "Continue a paused fit exactly", "r", lambda s: s.phase is Phase.PAUSED),
-    Action("stop", "Stop", "End this run now (inside a long iteration, at its next loss evaluation); keeps the best potential (autosaves)",
+    Action("stop", "Stop", "End this run now (inside a long iteration, at its next loss evaluation); keeps "
+           "the best potential (autosaves)",
            "x", lambda s: s.phase in (Phase.RUNNING, Phase.PAUSED)),
     Action("randomize", "Randomize coefficients…", "Add Gaussian noise (relative or absolute σ, seeded) to the "
            "trainable parameters; the optimizer restarts as a new cycle", "n", lambda s: True,
