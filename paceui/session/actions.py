@@ -48,6 +48,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("extend_ladder", "Extend ladder…", "Add N functions per element from the target basis (default: "
            "the next ladder step); a new ladder step with a fresh optimizer", "l",
            lambda s: s.functions_left > 0, ("n",)),
+    Action("undo", "Undo randomize/extend", "Go back to the fit as it was before the last randomize or extend "
+           "ladder (one level; the iterations since are dropped)", "ctrl+z",
+           lambda s: bool(s.undo) and s.phase is not Phase.RUNNING),
     Action("change_settings", "Change settings…", "Loss weights, κ, regularisation, optimizer, maxiter, data "
            "weights, cutoff; says what each change invalidates", "c", lambda s: True, ("changes",), "settings"),
     Action("compute_active_set", "Compute active set…", "MaxVol active set of the current potential over the "

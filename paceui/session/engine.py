@@ -21,15 +21,16 @@ import time
 import traceback
 from collections import Counter, deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from paceui.ace.ladder import actual_ladder_step
 from paceui.errors import SessionError
-from paceui.fit.fitter import FitInterrupted, IterationRecord
+from paceui.fit.fitter import FitInterrupted, Fitter, IterationRecord
 from paceui.fit.stages import FIRST_EVALUATION, FIRST_ITERATION
+from paceui.session.curves import ChangeMark, change_label
 from paceui.session.events import (
     CallbackFailed,
     Changed,
@@ -47,6 +48,38 @@ from paceui.session.status import STOP_MESSAGES, Phase, SessionStatus
 
 if TYPE_CHECKING:
     from paceui.session.session import Session
+
+
+@dataclass(frozen=True)
+class _UndoPoint:
+    """The fit as it was before the last randomize / extend (what :meth:`Engine._cmd_undo` goes back to)."""
+
+    label: str
+    fit_state: dict[str, Any]
+    total_iterations: int
+    best: Any
+    status: SessionStatus
+    n_changes: int
+
+
+@dataclass(frozen=True)
+class RandomizePreview:
+    """What :meth:`~paceui.session.Session.randomize` with the same arguments would do (exactly: the
+    same noise): train loss before and after, and the relative change of the noised parameters
+    (‖Δθ‖ / ‖θ‖ over them)."""
+
+    sigma: float
+    relative: bool
+    n_params: int
+    loss_before: float
+    loss_after: float
+    relative_change: float
+
+    def describe(self) -> str:
+        factor = self.loss_after / self.loss_before if self.loss_before > 0 else math.inf
+        return (f"σ={self.sigma:g} ({'relative' if self.relative else 'absolute'}) on {self.n_params} parameters: "
+                f"loss {self.loss_before:.4g} → {self.loss_after:.4g} (×{factor:.3g}), "
+                f"parameters change by {100 * self.relative_change:.3g}%")
 
 
 @dataclass
@@ -80,12 +113,14 @@ class Engine:
             "change_settings": self._cmd_change_settings, "save": self._cmd_save, "close": self._cmd_close,
             "call": self._cmd_call, "compute_active_set": self._cmd_compute_active_set, "gamma": self._cmd_gamma,
             "load_candidates": self._cmd_load_candidates, "select_candidates": self._cmd_select_candidates,
-            "add_structures": self._cmd_add_structures}
+            "add_structures": self._cmd_add_structures, "undo": self._cmd_undo,
+            "preview_randomize": self._cmd_preview_randomize}
         """The commands :meth:`submit` accepts, each with the handler that runs it on the engine thread."""
         self._pending: Counter[str] = Counter()  # user commands submitted and not yet done (status.pending)
         self._pending_t: tuple[str, ...] = ()
         self._iterated = False                   # an optimizer iteration was done by this engine
         self._heartbeat: Heartbeat | None = None
+        self._undo: _UndoPoint | None = None
         self._interrupt = threading.Event()      # the fitter's interrupt (given to each fitter the session has)
 
     INTERRUPTING = frozenset({"pause", "stop", "close", "save", "randomize", "extend_ladder", "change_settings"})
@@ -93,7 +128,7 @@ class Engine:
     continues exactly from the boundary before it) instead of waiting for its end."""
 
     USER_COMMANDS = frozenset({"start", "pause", "resume", "stop", "save", "randomize", "extend_ladder",
-                               "change_settings", "close"})
+                               "change_settings", "close", "undo"})
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -315,30 +350,104 @@ class Engine:
         self._halt(Phase.STOPPED, "user", STOP_MESSAGES["user"])
         return True
 
-    def _cmd_randomize(self, sigma: float, relative: bool = True, seed: int | None = None,
-                       what: str = "all") -> str:
-        s = self.s
+    def _noised(self, sigma: float, relative: bool, seed: int | None, what: str, rng: Any = None
+                ) -> tuple[np.ndarray, int]:
+        """θ with the noise of randomize (from ``rng``, default the fitter's or ``seed``'s) and the count of
+        noised parameters."""
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
             raise SessionError(f"sigma must be a finite number >= 0, got {sigma!r}")
         if what not in ("all", "func", "radial"):
             raise SessionError(f"what must be 'all', 'func' or 'radial', got {what!r}")
         self._ensure_started()
-        f = s.fitter
+        f = self.s.fitter
         assert f.loss is not None and f.theta is not None
         pmap = f.loss.pmap
         mask = pmap.trainable_mask(f.cfg.trainable_parameters)
         if what != "all":
             mask &= pmap.func_mask() if what == "func" else ~pmap.func_mask()
-        rng = f.rng if seed is None else np.random.default_rng(seed)
+        rng = rng if rng is not None else f.rng if seed is None else np.random.default_rng(seed)
         theta = f.theta.copy()
         noise = rng.normal(size=int(mask.sum())) * float(sigma)
         theta[mask] += noise * np.maximum(np.abs(theta[mask]), 1e-2) if relative else noise
+        return theta, int(mask.sum())
+
+    def _cmd_preview_randomize(self, sigma: float, relative: bool = True, seed: int | None = None,
+                               what: str = "all") -> RandomizePreview:
+        f = self.s.fitter
+        self._ensure_started()
+        rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
+        if seed is None:
+            rng.bit_generator.state = f.rng.bit_generator.state  # the very noise randomize() would draw
+        theta, n = self._noised(sigma, relative, seed, what, rng)
+        assert f.loss is not None and f.theta is not None
+        before = f.loss(f.theta, f.train, grad=False).loss
+        after = f.loss(theta, f.train, grad=False).loss
+        changed = theta != f.theta
+        norm = float(np.linalg.norm(f.theta[changed])) if changed.any() else 0.0
+        rel = float(np.linalg.norm((theta - f.theta)[changed])) / norm if norm > 0 else 0.0
+        return RandomizePreview(float(sigma), bool(relative), n, float(before), float(after), rel)
+
+    def _remember(self, label: str) -> None:
+        """Keep the fit as it is now for :meth:`_cmd_undo` (one level)."""
+        s = self.s
+        self._undo = _UndoPoint(label, s.fitter.state_dict(), s.total_iterations, s._best, s.status,
+                                len(s.changes))
+        s._set_status(undo=label)
+
+    def _forget_undo(self) -> None:
+        self._undo = None
+        self.s._set_status(undo="")
+
+    def _mark(self, action: str, label: str) -> None:
+        """A curve marker at the initial record the command just made."""
+        hist = self.s.fitter.state.history
+        if hist and hist[-1].get("iteration") == 0:
+            self.s.changes.append(ChangeMark(len(hist) - 1, action, label))
+
+    def _cmd_randomize(self, sigma: float, relative: bool = True, seed: int | None = None,
+                       what: str = "all") -> str:
+        s = self.s
+        self._ensure_started()
+        f = s.fitter
+        theta, n = self._noised(sigma, relative, seed, what)
+        label = change_label("randomize", sigma)
+        self._remember(label)
         f.restart(theta=theta)
         self._reopened()
         self._advance()
-        msg = (f"{'relative' if relative else 'absolute'} noise σ={sigma:g} on {int(mask.sum())} {what} parameters"
+        self._mark("randomize", label)
+        msg = (f"{'relative' if relative else 'absolute'} noise σ={sigma:g} on {n} {what} parameters"
                f"{'' if seed is None else f' (seed {seed})'}; the optimizer restarts as cycle {f.state.cycle}")
         s._emit(Changed("randomize", msg))
+        return msg
+
+    def _cmd_undo(self) -> str:
+        """Back to the fit as it was before the last randomize / extend (the iterations since are dropped)."""
+        s, u = self.s, self._undo
+        if u is None:
+            raise SessionError("nothing to undo: undo goes back over the last randomize or extend_ladder "
+                               "(a settings change or added structures forget it)")
+        if self._running:
+            raise SessionError("undo: pause or stop the fit first")
+        old = s.fitter
+        old.update()  # closes its optimizer
+        new = Fitter.from_state_dict(u.fit_state, old.target, old.train, old.cfg, old.test, old.backend,
+                                     callbacks=old.callbacks, on_potential=old.on_potential)
+        new.structure_names = old.structure_names
+        s.fitter = new
+        old.close()
+        s.total_iterations, s._best = u.total_iterations, u.best
+        del s.changes[u.n_changes:]
+        st = u.status
+        phase = Phase.READY if st.phase is Phase.READY else Phase.STOPPED
+        s._set_status(phase=phase, total_iterations=u.total_iterations, ladder_step=st.ladder_step,
+                      cycle=st.cycle, iteration=st.iteration, loss=st.loss, nfuncs=st.nfuncs,
+                      best_loss=st.best_loss, stop_reason=None, error=None, undo="",
+                      stop_message=f"undid {u.label}; start() continues from there")
+        self._undo = None
+        s._publish()
+        msg = f"undid {u.label}: back to total iteration {u.total_iterations} ({st.nfuncs} functions)"
+        s._emit(Changed("undo", msg))
         return msg
 
     def _cmd_extend_ladder(self, n: int | None = None) -> int:
@@ -352,19 +461,27 @@ class Engine:
             n = actual_ladder_step(f.cfg.ladder_step, have, total) if f.cfg.ladder else total - have
         if isinstance(n, bool) or int(n) <= 0:
             raise SessionError(f"n must be a positive number of functions, got {n!r}")
+        self._remember(f"extend (+{int(n)})")
         f.restart(extend=int(n))
         self._reopened()
         self._advance()
         added = len(f.current.functions()) - have
+        self._mark("extend_ladder", change_label("extend_ladder", added))
+        if self._undo is not None:
+            self._undo = replace(self._undo, label=change_label("extend_ladder", added))
+            s._set_status(undo=self._undo.label)
         s._emit(Changed("extend_ladder", f"added {added} functions: {have} → {have + added} of {total}; "
                                          f"ladder step {f.state.ladder_step} starts with a fresh optimizer"))
         return added
 
     def _cmd_change_settings(self, changes: dict[str, Any]) -> ChangeReport:
         report = self.s._apply_settings(changes)
+        if not report.empty:
+            self._forget_undo()  # the saved state was of other settings
         if report.restarts_optimizer:
             self._reopened()
             self._advance()
+            self._mark("settings", change_label("settings", report.changes))
         if not report.empty:
             self.s._emit(Changed("settings", str(report)))
         return report
@@ -394,8 +511,10 @@ class Engine:
 
     def _cmd_add_structures(self, structures: Any, weight: float | None) -> int:
         added, msg = self.s._add_structures(structures, weight)
+        self._forget_undo()
         self._reopened()
         self._advance()
+        self._mark("add_structures", f"+{added} structures")
         self.s._emit(Changed("add_structures", msg))
         return added
 
