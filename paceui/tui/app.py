@@ -39,7 +39,7 @@ from paceui.session import (
 )
 from paceui.tui.basis_form import create_with_basis
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
-from paceui.tui.dialogs import Confirm, KeysHelp, ParamsDialog
+from paceui.tui.dialogs import Confirm, KeysHelp, ParamsDialog, extend_problem, randomize_problem
 from paceui.tui.format import num
 from paceui.tui.pane_analysis import AnalysisPane
 from paceui.tui.pane_data import DataPane
@@ -315,11 +315,15 @@ class PaceApp(App[None]):
         elif name == "randomize":
             self.push_screen(ParamsDialog("Randomize coefficients", [
                 ("sigma", "σ (relative to |θ| unless relative is false)", "0.1"), ("relative", "relative", "true"),
-                ("seed", "seed (empty: random)", "")]), self._randomize)
+                ("seed", "seed (empty: random)", "")], randomize_problem,
+                lambda v: s.preview_randomize(**v)), self._randomize)
         elif name == "extend_ladder":
             left = s.status.functions_left
             self.push_screen(ParamsDialog(f"Extend ladder ({left} functions left)", [
-                ("n", "functions per element (empty: the next ladder step)", "")]), self._extend)
+                ("n", "functions per element (empty: the next ladder step)", "")],
+                partial(extend_problem, left=left)), self._extend)
+        elif name == "undo":
+            self.track(s.undo(), "undo", self.report)
         elif name == "change_settings":
             self.action_tab("setup")
             self.query_one(SetupPane).apply()
