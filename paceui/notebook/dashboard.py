@@ -30,6 +30,7 @@ from paceui.notebook.plots import (
     curve_data,
     errors_html,
     gamma_html,
+    groups_html,
     metrics_html,
     render_gamma_histogram,
     render_parity,
@@ -143,6 +144,7 @@ class Dashboard:
         self.best.observe(lambda _: None if self._syncing else self.analyze(), names="value")
         self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px", display="none"))
         self.errors = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.groups = w.HTML(layout=w.Layout(overflow="auto"))  # errors per group (and stress) of the set
         self.analysis_msg = w.HTML("<i>press Evaluate (or let the fit halt) for parity plots and errors</i>")
         self.trust_controls = ActionBar(session, on_error=self._note, names=TRUST_ACTIONS)
         self.trust_buttons = self.trust_controls.buttons
@@ -154,7 +156,7 @@ class Dashboard:
         fit_tab = w.VBox([self.curve_controls, self.curves,
                           w.HBox([self.metrics, self.log_html], layout=w.Layout(grid_gap="24px"))])
         ana_tab = w.VBox([w.HBox([self.subset, self.best, self.evaluate]), self.analysis_msg, self.parity,
-                          self.errors])
+                          self.groups, self.errors])
         trust_tab = w.VBox([self.trust_controls.widget, self.trust_head, self.gamma_plot, self.trust_table])
         self.tabs = w.Tab(children=[fit_tab, self.form.widget, ana_tab, trust_tab],
                           titles=("Fit", "Settings", "Analysis", "Trust"))
@@ -386,8 +388,12 @@ class Dashboard:
         self.parity.value = png
         self.parity.layout.display = None
         self.errors.value = table
+        self.groups.value = groups_html(p.groups)
+        sig = (f", stress RMSE {p.stress_rmse_gpa:.4g} GPa, MAE {p.stress_mae_gpa:.4g} GPa ({p.n_stress} with σ)"
+               if p.n_stress else "")
         self.analysis_msg.value = (f"{p.subset} set: energy MAE {p.energy_mae_mev:.4g} meV/atom, force RMSE "
-                                   f"{p.force_rmse_mev:.4g} meV/Å ({len(p.table)} structures, largest errors first)")
+                                   f"{p.force_rmse_mev:.4g} meV/Å{sig} ({len(p.table)} structures, largest "
+                                   f"errors first)")
 
     # ------------------------------------------------------------------ display and teardown
     def _repr_mimebundle_(self, **kw: Any) -> Any:

@@ -18,7 +18,7 @@ from textual_plotext import PlotextPlot
 from paceui.session import Progress, Session, SessionStatus
 from paceui.session.curves import curve_series
 from paceui.session.live import live_metrics
-from paceui.tui.format import CONTRIBUTIONS, METRICS, num
+from paceui.tui.format import CONTRIBUTIONS, METRICS, metrics_for, num
 
 MAX_POINTS = 400  # records drawn per curve
 MAX_LABELS = 4    # segment markers labelled (the most recent); older ones are plain lines
@@ -33,7 +33,8 @@ def metrics_text(history: pd.DataFrame, status: SessionStatus) -> str:
     if m.train_at is not None:
         lines.append(f"{'':8}{'train':>10}{'test' + ('*' if m.test_stale else ''):>10}")
         lines.append(f"{'at it':<8}{m.train_at:>10}{'-' if m.test_at is None else m.test_at:>10}")
-        for col, label, scale, _unit in METRICS:
+        rows = metrics_for(m.train)
+        for col, label, scale, _unit in rows:
             t = m.test.get(col)
             cell = num(None if t is None else scale * t)
             cell = f"{cell + '*' if m.test_stale and t is not None else cell:>10}"
@@ -41,7 +42,7 @@ def metrics_text(history: pd.DataFrame, status: SessionStatus) -> str:
                          f"{f'[i]{cell}[/i]' if m.test_stale else cell}")
         if m.test_stale:
             lines.append(f"[i]* stale: test {m.test_behind} it behind[/i]")
-        lines.append("E meV/atom, F meV/Å")
+        lines.append("E meV/atom, F meV/Å" + (", σ GPa" if len(rows) > len(METRICS) else ""))
         lines.append("[b]loss terms[/b]")
         for col, label in CONTRIBUTIONS:
             v = m.train.get(col, 0.0)
@@ -89,8 +90,11 @@ class FitPane(Widget):
         self.session = session
         self.redraw(session)
 
+    def _metrics(self) -> tuple[tuple[str, str, float, str], ...]:
+        return metrics_for(self.session.history) if self.session is not None else METRICS
+
     def action_next_metric(self) -> None:
-        self.metric = (self.metric + 1) % len(METRICS)
+        self.metric = (self.metric + 1) % len(self._metrics())
         if self.session is not None:
             self.redraw(self.session)
 
@@ -130,7 +134,8 @@ class FitPane(Widget):
         ladder step, randomize or settings change begins a new one: never a line across), a labelled
         marker where each begins, train every record and test where computed; log or linear y."""
         hist = session.history
-        col, label, scale, unit = METRICS[self.metric]
+        metrics = metrics_for(hist)
+        col, label, scale, unit = metrics[self.metric % len(metrics)]
         plot = self.query_one("#fit-plot", PlotextPlot)
         plt = plot.plt
         plt.clear_figure()
