@@ -78,6 +78,7 @@ class PaceApp(App[None]):
     TITLE = "paceui"
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = action_bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal")]  # Screen.-narrow rules in paceui.tcss
 
     def __init__(self, session: Session, *, folder: str | Path | None = None, poll_interval: float = 0.2,
                  redraw_interval: float = 1.0, initial_tab: str = "fit", autostart: bool = False) -> None:

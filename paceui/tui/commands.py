@@ -25,14 +25,15 @@ def short_title(a: Action) -> str:
 
 
 def action_bindings() -> list[Binding]:
-    """One binding per action (``act('name')``), then tab switching (1–6, F1–F6) and quit."""
-    out = [Binding(a.key, f"act('{a.name}')", short_title(a), show=a.name in SHOWN, tooltip=a.description)
-           for a in ACTIONS]
+    """Quit and the key list first (even a 60-column footer shows how to quit), one binding per action
+    (``act('name')``), then tab switching (1–6, F1–F6)."""
+    out = [Binding("q", "quit", "Quit", show=True),
+           Binding("question_mark", "keys", "Keys", show=True, key_display="?")]
+    out += [Binding(a.key, f"act('{a.name}')", short_title(a), show=a.name in SHOWN, tooltip=a.description)
+            for a in ACTIONS]
     for i, (tab, title) in enumerate(TABS, 1):
         out.append(Binding(str(i), f"tab('{tab}')", title, show=False))
         out.append(Binding(f"f{i}", f"tab('{tab}')", title, show=False, priority=True))
-    out.append(Binding("q", "quit", "Quit", show=True))  # before ? Keys: a narrow footer still shows how to quit
-    out.append(Binding("question_mark", "keys", "Keys", show=True, key_display="?"))
     out.append(Binding("escape", "leave_field", "Leave field", show=False))
     out.append(Binding("ctrl+q", "quit", "Quit", show=False, priority=True))
     return out

@@ -155,7 +155,7 @@ class AnalysisPane(Widget):
     def show_groups(self) -> None:
         """The per-group error table (every group and ALL; stress columns where there are stresses)."""
         p, table = self.predictions, self.query_one("#an-groups", DataTable)
-        if p is None or p.groups is None or not len(p.groups):
+        if p is None or p.groups is None or len(p.groups) <= 2:  # one group and ALL: nothing to compare
             table.clear(columns=True)
             table.display = False
             return

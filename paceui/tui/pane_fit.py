@@ -140,7 +140,9 @@ class FitPane(Widget):
         plt = plot.plt
         plt.clear_figure()
         view = ("log" if self.log_scale else "linear") + (", since last change" if self.since_change else "")
-        plt.title(f"{label} {unit} [{view}]  m metric · y log/lin · z since change".replace("  [", " ["))
+        keys = "  m metric · y log/lin · z since change"
+        title = f"{label} {unit} [{view}]".replace("  [", " [")
+        plt.title(title + keys if len(title + keys) <= plot.size.width - 2 else title)
         series = curve_series(hist, col, scale, session.changes, self.since_change, MAX_POINTS)
         shown: list[np.ndarray] = []
         legend = {"train": True, "test": True}
