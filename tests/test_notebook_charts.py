@@ -99,3 +99,22 @@ def test_dashboard_chart_controls_redraw_at_once(tmp_path):
         dash.close()
     finally:
         s.close()
+
+
+def test_dashboard_previews_the_randomize_sigma(tmp_path):
+    s = tiny_session(fit={"maxiter": 1000})
+    try:
+        s.run(3)
+        dash = Dashboard(s, auto_analysis=False)
+        dash.controls.params["randomize"]["sigma"].value = 0.2
+        fut = dash._preview
+        assert fut is not None and "evaluating" in dash.randomize_preview.value
+        fut.result(60)
+        dash.refresh()
+        v = dash.randomize_preview.value
+        assert "σ=0.2" in v and "loss" in v and "%" in v
+        dash.controls.params["randomize"]["seed"].value = "x"
+        assert "seed" in dash.randomize_preview.value and "⚠" in dash.randomize_preview.value
+        dash.close()
+    finally:
+        s.close()

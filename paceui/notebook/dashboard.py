@@ -108,6 +108,12 @@ class Dashboard:
         self.controls = ActionBar(session, on_error=self._note, on_sent=lambda _: self._show_status(session.status))
         self.buttons = self.controls.buttons
         self.form = SettingsForm(session)
+        # what the randomize σ would do: asked when a randomize field changes, shown when ready
+        self.randomize_preview = w.HTML()
+        self.randomize_preview.add_class("paceui-randomize-preview")
+        self._preview: Future[Any] | None = None
+        for wid in self.controls.params.get("randomize", {}).values():
+            wid.observe(lambda _: self.preview_randomize(), names="value")
         self.status_html = w.HTML()
         self.progress = w.IntProgress(0, min=0, max=1, description="cycle", bar_style="info",
                                       layout=w.Layout(width="360px"))
@@ -162,6 +168,7 @@ class Dashboard:
                           titles=("Fit", "Settings", "Analysis", "Trust"))
         self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.progress_text, self.basis,
                                                       self.basis_text]), self.controls.widget,
+                              self.randomize_preview,
                               self.tabs], layout=w.Layout(width="100%"))
         self.curve_data: dict[str, np.ndarray] = curve_data(session.history.iloc[:0])
         self.predictions: Any = None
@@ -248,6 +255,27 @@ class Dashboard:
             self.analyze()
         self._take_analysis()
         self._take_trust()
+        self._take_preview()
+
+    def preview_randomize(self) -> Future[Any] | None:
+        """Ask the session what the randomize fields' σ would do (shown by :meth:`refresh` when ready)."""
+        try:
+            args = self.controls.arguments("randomize")
+        except (ValueError, KeyError) as exc:
+            self.randomize_preview.value = f"<span style='color:#b00020'>⚠ {html.escape(str(exc))}</span>"
+            return None
+        self.randomize_preview.value = "<i>randomize preview: evaluating…</i>"
+        self._preview = self.session.preview_randomize(**args)
+        return self._preview
+
+    def _take_preview(self) -> None:
+        fut = self._preview
+        if fut is None or not fut.done():
+            return
+        self._preview = None
+        exc = fut.exception()
+        text = f"⚠ {exc}" if exc is not None else f"randomize preview: {fut.result().describe()}"
+        self.randomize_preview.value = f"<span style='font-size:12px'>{html.escape(text)}</span>"
 
     def _show_status(self, st: SessionStatus) -> None:
         color = _PHASE_COLORS.get(st.phase, "#555")

@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 class Phase(str, Enum):
@@ -55,6 +56,10 @@ class SessionStatus:
     stage_total: int | None = None
     undo: str = ""                  # what undo() would take back (the last randomize / extend; "": nothing)
     pending: tuple[str, ...] = ()   # commands queued but not yet taken by the fit thread (pause, stop, ...)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """IPython's display (``await dash.until(...)`` as a cell's last line): one line, not every field."""
+        p.text(f"<SessionStatus: {self.describe()}>")
 
     def stage_text(self, now: float | None = None) -> str:
         """The current stage with its elapsed time and progress, e.g. ``compiling kernels… 12 s``."""
