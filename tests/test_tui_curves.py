@@ -36,7 +36,7 @@ async def test_randomize_dialog_previews_validates_and_undo_restores(tmp_path):
             await pilot.press("n")
             dlg = app.screen
             assert isinstance(dlg, ParamsDialog)
-            await until(pilot, lambda: dlg.preview_text.startswith("preview: σ=0.1"), 60)
+            await until(pilot, lambda: dlg.preview_text.startswith("preview: σ=0.05"), 60)
             assert "loss" in dlg.preview_text and "%" in dlg.preview_text
             sigma = dlg.query_one("#p-sigma", Input)
             sigma.value = "a lot"
@@ -46,12 +46,12 @@ async def test_randomize_dialog_previews_validates_and_undo_restores(tmp_path):
             assert app.screen is dlg  # stays open, says why in the user's words
             err = str(dlg.query_one("#params-error").render())
             assert "σ must be a number ≥ 0" in err and "invalid" not in err
-            sigma.value = "0.05"
-            await until(pilot, lambda: dlg.preview_text.startswith("preview: σ=0.05"), 60)
+            sigma.value = "0.07"
+            await until(pilot, lambda: dlg.preview_text.startswith("preview: σ=0.07"), 60)
             await pilot.press("enter")
-            await until(pilot, lambda: s.status.undo == "randomize σ=0.05" and fit.plotted == len(s.history))
+            await until(pilot, lambda: s.status.undo == "randomize σ=0.07" and fit.plotted == len(s.history))
             await until(pilot, lambda: fit.segments_drawn == 2)
-            assert "randomize σ=0.05" in _plot_text(app)  # the labelled marker
+            assert "randomize σ=0.07" in _plot_text(app)  # the labelled marker
             fit.focus()
             await pilot.press("z")
             assert fit.since_change and fit.segments_drawn == 1 and "since last change" in _plot_text(app)

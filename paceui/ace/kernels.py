@@ -12,6 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
+from paceui.ace.contraction import crad_dot
 from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
 from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding, poly_switch, radial_basis
 
@@ -63,10 +64,8 @@ def radial_values(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.n
         for l in range(lmax1):
             v, d = 0.0, 0.0
             if n < nrad and l <= lb:
-                for k in range(nbase):
-                    c = crad[mu_i, mu_j, n, l, k]
-                    v += c * g[k]
-                    d += c * dg[k]
+                v = crad_dot(crad, mu_i, mu_j, n, l, nbase, g, 0, 1)
+                d = crad_dot(crad, mu_i, mu_j, n, l, nbase, dg, 0, 1)
             val[kmax + n * lmax1 + l] = v
             dval[kmax + n * lmax1 + l] = d
     phi, dphi = core_repulsion(inner, p[BP_PRE], p[BP_LAMC], p[BP_RC], p[BP_DC], p[BP_RIN], p[BP_DIN],
@@ -333,6 +332,7 @@ def build_spline_table(code: int, lam: float, rc: float, dc: float, r_in: float,
     T = np.zeros(kmax + 2)
     dT = np.zeros(kmax + 2)
     tab[:] = 0.0
+    cr5 = np.ascontiguousarray(crad_b).reshape((1, 1, crad_b.shape[0], crad_b.shape[1], crad_b.shape[2]))
     for node in range(nlut, 0, -1):
         r = node / scale
         radial_basis(code, lam, rc, dc, r_in, delta_in, inner, nbase, r, g, dg, T, dT)
@@ -343,9 +343,8 @@ def build_spline_table(code: int, lam: float, rc: float, dc: float, r_in: float,
             for l in range(lmax1):
                 v, dv = 0.0, 0.0
                 if n < nrad and l <= lb:
-                    for k in range(nbase):
-                        v += crad_b[n, l, k] * g[k]
-                        dv += crad_b[n, l, k] * dg[k]
+                    v = crad_dot(cr5, 0, 0, n, l, nbase, g, 0, 1)
+                    dv = crad_dot(cr5, 0, 0, n, l, nbase, dg, 0, 1)
                 f0[kmax + n * lmax1 + l] = v
                 d0[kmax + n * lmax1 + l] = dv / scale
         phi, dphi = core_repulsion(inner, pre_c, lamc, rc, dc, r_in, delta_in, zi, zj, r)

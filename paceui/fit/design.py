@@ -6,26 +6,29 @@ coefficients c: y(c) = y₀ + X c. The rows (weighted as the loss weights them)
     √((1−κ) w_s)/N_s · E_s,    √(κ w_i) · F_i (3 rows),    √(λ_σ w^σ_s)/N_s · W_s (6 Voigt rows)
 
 are computed per chunk of structures by :func:`paceui.fit.design_kernel.design_structures` and folded into
-R (P×P) and Qᵀb of a running QR factorisation (TSQR: QR of [R; X_chunk]), so memory stays at one chunk
+R (P×P) and Qᵀb of a running QR factorisation (TSQR: R of [R Qᵀb; X_chunk b_chunk]), so memory stays at one chunk
 of rows whatever the data size; b = weighted (reference − y₀). Then ‖X c − b‖² = ‖R c − Qᵀb‖² + rss₀.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
+from paceui._blas import blas_threads
+from paceui.ace.compiled import CompiledModel
 from paceui.ace.potential import ACEPotential
 from paceui.errors import InputError
 from paceui.fit.arrays import FitArrays, slice_structures
 from paceui.fit.design_kernel import design_structures
+from paceui.fit.design_layout import DesignLayout, design_layout
 from paceui.fit.loss import VOIGT, ACELoss, LossConfig, voigt
 
 DESIGN_CHUNK_BYTES = 64 * 2**20
-"""Most memory for one chunk of design rows in C-tilde columns (bytes)."""
+"""Most memory for one chunk of design rows (bytes)."""
 
 
 class LinearSolveError(InputError):
@@ -58,34 +61,17 @@ def check_linear(pot: ACEPotential, cfg: LossConfig) -> None:
                                "and w_orth are not quadratic in the coefficients): set them to 0")
 
 
-def _column_map(loss: ACELoss) -> tuple[sp.csr_matrix, np.ndarray]:
-    """The sparse map from the kernel's C-tilde columns to θ's function coefficients (weights w_d of the
-    densities included) and the θ index of each function-coefficient column."""
-    m = loss.model.compiled
-    n_species = len(loss.model.elements)
-    pm = loss.pmap
-    n_r1, n_comb = m.r1_ct.shape[0], m.c_ct.shape[0]
-    tidx = np.concatenate([loss.r1_tidx, loss.comb_tidx])
-    species = np.empty(n_r1 + n_comb, dtype=np.int64)
-    for mu in range(n_species):
-        species[m.sp_r1[mu]:m.sp_r1[mu + 1]] = mu
-        lo, hi = m.fn_c0[m.sp_fn[mu]], m.fn_c0[m.sp_fn[mu + 1]]
-        species[n_r1 + lo:n_r1 + hi] = mu
-    M = sp.csc_matrix(loss.tpl.matrix)  # [n_functions, n_tpl]
-    cols = np.flatnonzero(pm.func_mask())
-    pos = {int(c): k for k, c in enumerate(cols)}
-    rows, cc, vals = [], [], []
-    Mt = sp.csr_matrix(M.T)  # [n_tpl, n_functions]
-    for e, t in enumerate(tidx):
-        lo, hi = Mt.indptr[t], Mt.indptr[t + 1]
-        for fi, v in zip(Mt.indices[lo:hi], Mt.data[lo:hi]):
-            sl, nd = pm.func_slices[fi], pm.func_nd[fi]
-            for d in range(nd):
-                w = m.e_par[species[e], 2 * d]
-                rows.append(e)
-                cc.append(pos[sl.start + d])
-                vals.append(v * w)
-    return sp.csr_matrix((vals, (rows, cc)), shape=(n_r1 + n_comb, len(cols))), cols
+def _design(m: CompiledModel, lay: DesignLayout, data: FitArrays, want_w: bool
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unweighted design rows of ``data`` in the layout's columns: energies [S, P], forces [3N, P] and, with
+    ``want_w``, virials W [S, 9, P] (else an empty array)."""
+    S, N, P = data.n_struct, len(data.species), len(lay.col_ids)
+    out_e, out_f = np.zeros((S, P)), np.zeros((3 * N, P))
+    out_w = np.zeros((S, 9, P)) if want_w else np.zeros((0, 9, P))
+    design_structures(data.struct_off, data.species, data.nbr_off, data.nbr_j, data.vec, m.b_int, m.b_par, m.crad,
+                      m.inner, m.e_par, m.r1_ct.shape[1], m.sp_r1, m.r1_aidx, m.sp_fn, m.fn_c0, m.c_aidx, m.c_m,
+                      m.c_rank, m.nmax, m.lmax, m.kmax, m.rmax, *lay, want_w, out_e, out_f, out_w)
+    return out_e, out_f, out_w
 
 
 def _chunks(data: FitArrays, per_row: int, budget: int) -> list[tuple[int, int]]:
@@ -100,64 +86,126 @@ def _chunks(data: FitArrays, per_row: int, budget: int) -> list[tuple[int, int]]
     return out
 
 
-def assemble(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: int | None = None) -> LinearSystem:
-    """The QR-reduced weighted design of ``data`` for the loss ``cfg`` (see module doc)."""
+def _weighted_chunks(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: int | None,
+                     info: dict) -> Iterator[tuple[list[np.ndarray], ...]]:
+    """Per chunk of structures, the weighted design rows in θ's function coefficients and their right-hand
+    sides: (energy blocks, rhs, force blocks, rhs, stress blocks, rhs). ``info`` receives ``cols``,
+    ``theta0`` and ``held`` (the largest chunk of rows, bytes)."""
     check_linear(pot, cfg)
-    t0 = time.perf_counter()
     loss = ACELoss(pot, cfg)
     theta0 = loss.pmap.get(pot).copy()
     fm = loss.pmap.func_mask()
     theta0[fm] = 0.0
     e0, f0, w0 = loss.predict_virials(theta0, data)  # core repulsion and E0 only; leaves θ0 loaded
-    cmap, cols = _column_map(loss)
+    lay, cols = design_layout(loss)
+    info.update(cols=cols, theta0=theta0, held=0)
     m = loss.model.compiled
-    n_ct = cmap.shape[0]
     P = len(cols)
     budget = int(chunk_bytes or DESIGN_CHUNK_BYTES)
     k, lam = cfg.kappa, cfg.stress
-    R = np.zeros((0, P))
-    qb = np.zeros(0)
-    b_sq, n_rows, held = 0.0, 0, 0
-    dmax = m.r1_ct.shape[1]
-    for s0, s1 in _chunks(data, 8 * n_ct, budget):
+    for s0, s1 in _chunks(data, 8 * P, budget):
         sub = slice_structures(data, s0, s1)
-        S, N = sub.n_struct, len(sub.species)
-        out_e, out_f, out_w = np.zeros((S, n_ct)), np.zeros((3 * N, n_ct)), np.zeros((S, 9, n_ct))
-        design_structures(sub.struct_off, sub.species, sub.nbr_off, sub.nbr_j, sub.vec, m.b_int, m.b_par, m.crad,
-                          m.inner, m.e_par, dmax, m.sp_r1, m.r1_aidx, m.sp_fn, m.fn_c0, m.c_aidx, m.c_m,
-                          m.c_rank, m.nmax, m.lmax, m.kmax, m.rmax, out_e, out_f, out_w)
-        held = max(held, out_e.nbytes + out_f.nbytes + out_w.nbytes)
+        out_e, out_f, out_w = _design(m, lay, sub, lam > 0.0)
+        info["held"] = max(info["held"], out_e.nbytes + out_f.nbytes + out_w.nbytes)
         nat = sub.n_atoms.astype(float)
         a0, a1 = int(data.struct_off[s0]), int(data.struct_off[s1])
-        blocks, rhs = [], []
+        eb: list[np.ndarray] = []
+        er: list[np.ndarray] = []
+        fb: list[np.ndarray] = []
+        fr: list[np.ndarray] = []
+        sb: list[np.ndarray] = []
+        sr: list[np.ndarray] = []
         if k < 1.0:
             sw = np.sqrt((1.0 - k) * sub.w_e) / nat
-            blocks.append(sw[:, None] * out_e)
-            rhs.append(sw * (sub.e_ref - e0[s0:s1]))
+            eb.append(sw[:, None] * out_e)
+            er.append(sw * (sub.e_ref - e0[s0:s1]))
         if k > 0.0:
             sw = np.repeat(np.sqrt(k * sub.w_f), 3)
-            blocks.append(sw[:, None] * out_f)
-            rhs.append(sw * (sub.f_ref - f0[a0:a1]).ravel())
+            fb.append(sw[:, None] * out_f)
+            fr.append(sw * (sub.f_ref - f0[a0:a1]).ravel())
         if lam > 0.0:
             has = sub.has_stress & (sub.w_s > 0)
             if has.any():
                 sw = np.sqrt(lam * sub.w_s[has]) / nat[has]
                 vrows = [3 * a + b for a, b in VOIGT]
-                blocks.append((sw[:, None, None] * out_w[has][:, vrows, :]).reshape(-1, n_ct))
-                rhs.append((sw[:, None] * (sub.s_ref[has] - w0[s0:s1][has])).ravel())
+                sb.append((sw[:, None, None] * out_w[has][:, vrows, :]).reshape(-1, P))
+                sr.append((sw[:, None] * (sub.s_ref[has] - w0[s0:s1][has])).ravel())
+        yield eb, er, fb, fr, sb, sr
+
+
+class _Fold:
+    """A running QR factor of stacked row blocks (TSQR): R of [R Qᵀb; X b] (its last column is Qᵀb), ‖b‖² and
+    the row count."""
+
+    def __init__(self, P: int) -> None:
+        self.P, self.Ra, self.b_sq, self.n_rows = P, np.zeros((0, P + 1)), 0.0, 0
+
+    def add(self, blocks: list[np.ndarray], rhs: list[np.ndarray]) -> None:
         if not blocks:
-            continue
-        X = np.asarray((cmap.T @ np.vstack(blocks).T).T)  # rows × P
+            return
         b = np.concatenate(rhs)
-        n_rows += len(b)
-        b_sq += float(b @ b)
-        Q, R = np.linalg.qr(np.vstack([R, X]), mode="reduced")
-        qb = Q.T @ np.concatenate([qb, b])
-    if R.shape[0] < P:  # fewer rows than columns: pad so that R is square
-        R = np.vstack([R, np.zeros((P - R.shape[0], P))])
-        qb = np.concatenate([qb, np.zeros(P - len(qb))])
-    return LinearSystem(R, qb, max(b_sq - float(qb @ qb), 0.0), n_rows, cols, theta0,
-                        time.perf_counter() - t0, held)
+        self.n_rows += len(b)
+        self.b_sq += float(b @ b)
+        with blas_threads(1):  # spinning BLAS threads slow a tall-skinny QR on a loaded machine (paceui/_blas.py)
+            self.Ra = np.linalg.qr(np.vstack([self.Ra, np.column_stack([np.vstack(blocks), b])]), mode="r")
+
+    def system(self, info: dict, seconds: float) -> LinearSystem:
+        P, Ra = self.P, self.Ra[:self.P]
+        R, qb = np.zeros((P, P)), np.zeros(P)  # fewer rows than columns: zero rows below, so that R is square
+        R[:len(Ra)], qb[:len(Ra)] = Ra[:, :P], Ra[:, P]
+        return LinearSystem(R, qb, max(self.b_sq - float(qb @ qb), 0.0), self.n_rows, info["cols"],
+                            info["theta0"], seconds, info["held"])
+
+
+def assemble(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: int | None = None) -> LinearSystem:
+    """The QR-reduced weighted design of ``data`` for the loss ``cfg`` (see module doc)."""
+    t0 = time.perf_counter()
+    info: dict = {}
+    fold: _Fold | None = None
+    for eb, er, fb, fr, sb, sr in _weighted_chunks(pot, data, cfg, chunk_bytes, info):
+        fold = fold or _Fold(len(info["cols"]))
+        fold.add(eb + fb + sb, er + fr + sr)
+    fold = fold or _Fold(len(info["cols"]))
+    return fold.system(info, time.perf_counter() - t0)
+
+
+def assemble_parts(pot: ACEPotential, data: FitArrays, cfg: LossConfig,
+                   chunk_bytes: int | None = None) -> tuple[LinearSystem, LinearSystem, LinearSystem]:
+    """Three QR-reduced systems from one pass over the data: the energy rows, the force rows and the stress
+    rows, weighted as ``cfg`` weights them (0 < κ < 1). :func:`at_kappa` gives the system of any other κ'
+    from them without a new pass."""
+    if not 0.0 < cfg.kappa < 1.0:
+        raise ValueError(f"assemble_parts needs 0 < kappa < 1, got {cfg.kappa}")
+    t0 = time.perf_counter()
+    info: dict = {}
+    folds: list[_Fold] = []
+    for eb, er, fb, fr, sb, sr in _weighted_chunks(pot, data, cfg, chunk_bytes, info):
+        folds = folds or [_Fold(len(info["cols"])) for _ in range(3)]
+        for fold, blocks, rhs in zip(folds, (eb, fb, sb), (er, fr, sr)):
+            fold.add(blocks, rhs)
+    folds = folds or [_Fold(len(info["cols"])) for _ in range(3)]
+    dt = time.perf_counter() - t0
+    e_sys, f_sys, s_sys = (f.system(info, dt) for f in folds)
+    return e_sys, f_sys, s_sys
+
+
+def combine(parts: list[tuple[LinearSystem, float]]) -> LinearSystem:
+    """The system of the rows of each part scaled by √factor, stacked (factors ≥ 0)."""
+    X = np.vstack([np.sqrt(a) * p.R for p, a in parts])
+    y = np.concatenate([np.sqrt(a) * p.qb for p, a in parts])
+    with blas_threads(1):
+        Q, R = np.linalg.qr(X, mode="reduced")
+    qb = Q.T @ y
+    rss0 = sum(a * p.rss0 for p, a in parts) + max(float(y @ y) - float(qb @ qb), 0.0)
+    first = parts[0][0]
+    return LinearSystem(R, qb, rss0, sum(p.n_rows for p, _ in parts), first.cols, first.theta0,
+                        first.seconds, max(p.chunk_bytes for p, _ in parts))
+
+
+def at_kappa(parts: tuple[LinearSystem, LinearSystem, LinearSystem], kappa0: float, kappa: float) -> LinearSystem:
+    """The system at force weight κ from the parts :func:`assemble_parts` gave at κ0 (stress rows as they are)."""
+    e_sys, f_sys, s_sys = parts
+    return combine([(e_sys, (1.0 - kappa) / (1.0 - kappa0)), (f_sys, kappa / kappa0), (s_sys, 1.0)])
 
 
 def design_rows(pot: ACEPotential, data: FitArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -167,16 +215,8 @@ def design_rows(pot: ACEPotential, data: FitArrays) -> tuple[np.ndarray, np.ndar
     theta0 = loss.pmap.get(pot).copy()
     theta0[loss.pmap.func_mask()] = 0.0
     loss._load(theta0)
-    cmap, cols = _column_map(loss)
-    m = loss.model.compiled
-    n_ct = cmap.shape[0]
-    S, N = data.n_struct, len(data.species)
-    out_e, out_f, out_w = np.zeros((S, n_ct)), np.zeros((3 * N, n_ct)), np.zeros((S, 9, n_ct))
-    design_structures(data.struct_off, data.species, data.nbr_off, data.nbr_j, data.vec, m.b_int, m.b_par,
-                      m.crad, m.inner, m.e_par, m.r1_ct.shape[1], m.sp_r1, m.r1_aidx, m.sp_fn, m.fn_c0,
-                      m.c_aidx, m.c_m, m.c_rank, m.nmax, m.lmax, m.kmax, m.rmax,
-                      out_e, out_f, out_w)
-    ct = cmap.T
-    w = voigt(out_w.transpose(0, 2, 1).reshape(S, n_ct, 3, 3)).transpose(0, 2, 1)  # [S, 6, n_ct]
-    return (np.asarray((ct @ out_e.T).T), np.asarray((ct @ out_f.T).T),
-            np.asarray((ct @ w.reshape(-1, n_ct).T).T).reshape(S, 6, len(cols)), cols)
+    lay, cols = design_layout(loss)
+    out_e, out_f, out_w = _design(loss.model.compiled, lay, data, True)
+    S, P = data.n_struct, len(cols)
+    w = voigt(out_w.transpose(0, 2, 1).reshape(S, P, 3, 3)).transpose(0, 2, 1)  # [S, 6, P]
+    return out_e, out_f, w, cols

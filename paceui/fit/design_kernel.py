@@ -1,11 +1,17 @@
-"""Numba kernel of the linear design matrix: per structure, the energy, force and virial rows of every
-C-tilde basis entry (rank-1 entries, then product combinations) of a potential with linear embeddings.
+"""Numba kernel of the linear design matrix: per structure, the energy, force and virial rows of every trained
+function coefficient (θ column) of a potential with linear embeddings.
 
-For F(ρ) = ρ the atomic energy is E_i = f_i Σ_d w_d ρ_d + (core terms), ρ_d = Σ_e c̃_{e,d} B_e(i), so each
-entry e has the energy column f_i B_e(i), the pair column ∂(f_i B_e(i))/∂r_ij = f_i ∂B_e/∂r_ij + B_e ∂f_i/∂r_ij
-(force rows +pair on atom i, −pair on atom j) and the virial column Σ_p pair ⊗ r_p. The densities' weights
-w_d and the map from C-tilde entries to function coefficients are applied by the caller. Parallel over
-structures (an atom's rows are written only by the atoms of its own structure).
+For F(ρ) = ρ the atomic energy is E_i = f_i Σ_c X_c(i) θ_c + (core terms), where a column's basis value
+X_c(i) = Σ_e M_ec B_e(i) sums the C-tilde entries e (rank-1 radial sums and m-combinations Re Π_t A_t, with
+the density weights w_d) that the column's function owns (:mod:`paceui.fit.design_layout`). So the column has
+the energy entry f_i X_c(i), the pair entry ∂(f_i X_c)/∂r_ij = f_i ∂X_c/∂r_ij + X_c ∂f_i/∂r_ij (force rows
++pair on atom i, −pair on atom j) and the virial entry Σ_p pair ⊗ r_p. With the per-atom weights
+
+    Ω_c[a] = Σ_{e, t: A-index of factor t of e = a} M_ec (−1)^m conj^[m<0] Π_{s≠t} A_s      (docs/loss.md (L14))
+
+∂X_c/∂r_ij = Re Σ_a Ω_c[a] ∂A_a/∂r_ij with ∂A_{μnlm}/∂r_ij = R_nl' r̂ Ŷ_lm + R_nl ∇Ŷ_lm (docs/model.md (M11),
+(M15)) for the neighbour's species block, all in real arithmetic; each column touches a handful of A entries.
+Parallel over structures (an atom's rows are written only by the atoms of its own structure: no atomics).
 """
 
 from __future__ import annotations
@@ -15,26 +21,43 @@ import math
 import numba as nb
 import numpy as np
 
+from paceui.ace.contraction import contract_block, crad_dot
 from paceui.ace.harmonics import lm_index, ylm_with_grad
-from paceui.ace.kernels import BI_CODE, BI_LMAX, BI_NBASE, BI_NRAD, BP_DIN, BP_RC, BP_RIN
+from paceui.ace.kernels import (
+    BI_CODE,
+    BI_LMAX,
+    BI_NBASE,
+    BI_NRAD,
+    BP_DC,
+    BP_DIN,
+    BP_LAM,
+    BP_LAMC,
+    BP_PRE,
+    BP_RC,
+    BP_RIN,
+    BP_ZI,
+    BP_ZJ,
+)
 from paceui.ace.radial import INNER_ZBL, core_repulsion, poly_switch, radial_basis
 from paceui.fit.kernels import _sign_conj
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
 def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, crad, inner, e_par, dmax,
-                      sp_r1, r1_aidx, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank,
-                      nmax, lmax, kmax, rmax, out_e, out_f, out_w):
-    """Add the design entries of structures 0..S-1 to out_e[S, n_ct], out_f[3N, n_ct] (row 3i+a: force
-    component a of atom i, F = −∂E/∂r) and out_w[S, 9, n_ct] (W_ab = Σ_p (∂E_i/∂r_ij)_a (r_ij)_b, row 3a+b);
-    columns: the n_r1 rank-1 entries, then the combinations. Arrays must be zero on entry."""
+                      sp_r1, r1_aidx, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, nmax, lmax, kmax, rmax,
+                      sp_col, col_ids, cm_ptr, cm_col, cm_val, cm_slot, ent_ptr, ent_loc, r1_ptr, r1_a, r1_v,
+                      want_w, out_e, out_f, out_w):
+    """Add the design entries of structures 0..S-1 to out_e[S, P], out_f[3N, P] (row 3i+a: force component a
+    of atom i, F = −∂E/∂r) and, with ``want_w``, out_w[S, 9, P] (W_ab = Σ_p (∂E_i/∂r_ij)_a (r_ij)_b, row 3a+b).
+    The column layout (sp_col … r1_v) is :class:`paceui.fit.design_layout.DesignLayout`. Arrays must be zero."""
     n_struct = struct_off.shape[0] - 1
     S = b_int.shape[0]
     nlm = (lmax + 1) * (lmax + 2) // 2
     gsz = S * kmax * nlm
     asz = S * nmax * nlm
     n_r1 = r1_aidx.shape[0]
-    n_comb = comb_rank.shape[0]
+    n_col = ent_ptr.shape[0]
+    n_slot = ent_loc.shape[0]
     for s in nb.prange(n_struct):
         a0, a1 = struct_off[s], struct_off[s + 1]
         mn = 0
@@ -51,16 +74,21 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
         Y = np.empty((mn, nlm), np.complex128)
         dY = np.empty((mn, nlm, 3), np.complex128)
         uu = np.empty((mn, 3))
+        inside = np.empty(mn, np.bool_)
         dphi = np.empty(mn)
         G = np.empty(gsz, np.complex128)
         A = np.empty(asz, np.complex128)
-        dA = np.empty((nmax * nlm, 3), np.complex128)
-        Bv = np.empty(n_r1 + n_comb)
-        W = np.empty((n_comb, rmax + 1), np.complex128)
+        dAr = np.empty((nmax * nlm, 3))
+        dAi = np.empty((nmax * nlm, 3))
+        Xc = np.empty(n_col)
+        Wr = np.empty(n_slot)
+        Wi = np.empty(n_slot)
         fa = np.empty(rmax + 1, np.complex128)
         pa = np.empty(rmax + 1, np.complex128)
         sa = np.empty(rmax + 1, np.complex128)
-        pf = np.empty(3)
+        wt = np.empty(rmax + 1, np.complex128)
+        g1 = np.empty(kmax + 2)
+        dg1 = np.empty(kmax + 2)
         for i in range(a0, a1):
             mu_i = species[i]
             G[:] = 0.0
@@ -74,11 +102,9 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
                 r = math.sqrt(dx * dx + dy * dy + dz * dz)
                 qq = p - nbr_off[i]
-                if r >= b_par[mu_i, mu_j, BP_RC]:
-                    uu[qq, 0] = 0.0  # marks a pair beyond the cutoff
-                    uu[qq, 1] = 0.0
-                    uu[qq, 2] = 0.0
-                    dphi[qq] = 0.0
+                # docs/model.md (M1)
+                inside[qq] = r < b_par[mu_i, mu_j, BP_RC]
+                if not inside[qq]:
                     continue
                 ux, uy, uz = dx / r, dy / r, dz / r
                 uu[qq, 0], uu[qq, 1], uu[qq, 2] = ux, uy, uz
@@ -86,17 +112,19 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 nb_ = b_int[mu_i, mu_j, BI_NBASE]
                 lb = b_int[mu_i, mu_j, BI_LMAX]
                 nlm_b = lm_index(lb, lb) + 1
-                radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[0], bp[1], bp[2], bp[3], bp[4], inner, nb_, r,
-                             gk[qq], dgk[qq], T, dT)
+                radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[BP_LAM], bp[BP_RC], bp[BP_DC], bp[BP_RIN], bp[BP_DIN],
+                             inner, nb_, r, gk[qq], dgk[qq], T, dT)
                 ylm_with_grad(ux, uy, uz, r, lb, P, dP, Yq, dYq)
                 for lm in range(nlm_b):
                     Y[qq, lm] = Yq[lm]
                     dY[qq, lm, 0] = dYq[lm, 0]
                     dY[qq, lm, 1] = dYq[lm, 1]
                     dY[qq, lm, 2] = dYq[lm, 2]
-                phi, dph = core_repulsion(inner, bp[5], bp[6], bp[1], bp[2], bp[3], bp[4], bp[7], bp[8], r)
+                phi, dph = core_repulsion(inner, bp[BP_PRE], bp[BP_LAMC], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
+                                          bp[BP_DIN], bp[BP_ZI], bp[BP_ZJ], r)
                 dphi[qq] = dph
                 rho_core += phi
+                # docs/loss.md (L5): G
                 for k in range(nb_):
                     base = (mu_j * kmax + k) * nlm
                     g0 = gk[qq, k]
@@ -106,38 +134,43 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                     d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                     if d < dmin:
                         dmin, r_min, qmin = d, r, qq
-            # ---- A = crad·G
+            # ---- A = crad·G, docs/loss.md (L5)
             A[:] = 0.0
             for mu in range(S):
-                lb = b_int[mu_i, mu, BI_LMAX]
-                for n in range(b_int[mu_i, mu, BI_NRAD]):
-                    for l in range(lb + 1):
-                        for k in range(b_int[mu_i, mu, BI_NBASE]):
-                            cr = crad[mu_i, mu, n, l, k]
-                            if cr == 0.0:
-                                continue
-                            gb = (mu * kmax + k) * nlm
-                            ab = (mu * nmax + n) * nlm
-                            for m in range(l + 1):
-                                lm = lm_index(l, m)
-                                A[ab + lm] += cr * G[gb + lm]
-            # ---- basis values and the partial products of every combination
-            for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
-                Bv[f] = G[r1_aidx[f] * nlm].real
+                contract_block(crad, mu_i, mu, b_int[mu_i, mu, BI_NRAD], b_int[mu_i, mu, BI_LMAX],
+                               b_int[mu_i, mu, BI_NBASE], G, mu * kmax * nlm, A, mu * nmax * nlm, nlm)
+            # ---- column values X_c and weights Ω_c of the atom's species
+            c_lo, c_hi = sp_col[mu_i], sp_col[mu_i + 1]
+            for u in range(c_lo, c_hi):
+                col = col_ids[u]
+                Xc[col] = 0.0
+                for q in range(r1_ptr[col], r1_ptr[col + 1]):
+                    Xc[col] += r1_v[q] * G[r1_a[q] * nlm].real  # A1 = G[μ, k, 0, 0]
+                for q in range(ent_ptr[col, 0], ent_ptr[col, S]):
+                    Wr[q] = 0.0
+                    Wi[q] = 0.0
             for fn in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
                 for cc in range(fn_c0[fn], fn_c0[fn + 1]):
                     rk = comb_rank[cc]
                     for t in range(rk):
                         fa[t] = _sign_conj(A[comb_aidx[cc, t]], comb_m[cc, t])
+                    # docs/loss.md (L13): prefix and suffix products
                     pa[0] = 1.0
                     for t in range(rk):
                         pa[t + 1] = pa[t] * fa[t]
                     sa[rk] = 1.0
                     for t in range(rk - 1, -1, -1):
                         sa[t] = sa[t + 1] * fa[t]
-                    Bv[n_r1 + cc] = pa[rk].real
-                    for t in range(rk):
-                        W[cc, t] = _sign_conj(pa[t] * sa[t + 1], comb_m[cc, t])
+                    b = pa[rk].real
+                    for t in range(rk):  # docs/loss.md (L14): ∂ Re Π / ∂A of factor t, as Re(w ∂A)
+                        wt[t] = _sign_conj(pa[t] * sa[t + 1], comb_m[cc, t])
+                    for q in range(cm_ptr[n_r1 + cc], cm_ptr[n_r1 + cc + 1]):
+                        v = cm_val[q]
+                        Xc[cm_col[q]] += v * b
+                        for t in range(rk):
+                            sl = cm_slot[q, t]
+                            Wr[sl] += v * wt[t].real
+                            Wi[sl] += v * wt[t].imag
             # ---- inner cutoff factor f_i and its derivative
             if inner == INNER_ZBL:
                 fcut, dfr = 1.0, 0.0
@@ -151,84 +184,76 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
                 dfr = 0.0
                 qmin = -1
-            r1lo, r1hi = sp_r1[mu_i], sp_r1[mu_i + 1]
-            clo, chi = fn_c0[sp_fn[mu_i]], fn_c0[sp_fn[mu_i + 1]]
-            for f in range(r1lo, r1hi):
-                out_e[s, f] += fcut * Bv[f]
-            for cc in range(clo, chi):
-                out_e[s, n_r1 + cc] += fcut * Bv[n_r1 + cc]
+            for u in range(c_lo, c_hi):
+                col = col_ids[u]
+                out_e[s, col] += fcut * Xc[col]
             # ---- pair derivatives
             for p in range(nbr_off[i], nbr_off[i + 1]):
                 qq = p - nbr_off[i]
-                if uu[qq, 0] == 0.0 and uu[qq, 1] == 0.0 and uu[qq, 2] == 0.0:
+                if not inside[qq]:
                     continue
                 j = nbr_j[p]
                 mu_j = species[j]
                 lb = b_int[mu_i, mu_j, BI_LMAX]
                 nb_ = b_int[mu_i, mu_j, BI_NBASE]
                 ux, uy, uz = uu[qq, 0], uu[qq, 1], uu[qq, 2]
+                rx, ry, rz = vec[p, 0], vec[p, 1], vec[p, 2]
                 # ∂f_i/∂r_ij (a vector along û)
                 sf = dfc * dphi[qq]
                 if qq == qmin:
                     sf += dfr
-                # dA[n, lm] = Σ_k crad ∇(g_k Ŷ_lm) for the neighbour's species block
+                # ∂A[μj, n, l, m]/∂r_ij = R_nl' û Ŷ_lm + R_nl ∇Ŷ_lm, docs/model.md (M11), (M15)
+                for k in range(nb_):
+                    g1[k] = gk[qq, k]
+                    dg1[k] = dgk[qq, k]
                 for n in range(b_int[mu_i, mu_j, BI_NRAD]):
                     for l in range(lb + 1):
+                        R = crad_dot(crad, mu_i, mu_j, n, l, nb_, g1, 0, 1)
+                        dR = crad_dot(crad, mu_i, mu_j, n, l, nb_, dg1, 0, 1)
                         for m in range(l + 1):
                             lm = lm_index(l, m)
-                            zx, zy, zz = 0.0j, 0.0j, 0.0j
-                            for k in range(nb_):
-                                cr = crad[mu_i, mu_j, n, l, k]
-                                if cr == 0.0:
-                                    continue
-                                g0, g1 = gk[qq, k], dgk[qq, k]
-                                yv = Y[qq, lm]
-                                zx += cr * (g1 * ux * yv + g0 * dY[qq, lm, 0])
-                                zy += cr * (g1 * uy * yv + g0 * dY[qq, lm, 1])
-                                zz += cr * (g1 * uz * yv + g0 * dY[qq, lm, 2])
-                            dA[n * nlm + lm, 0] = zx
-                            dA[n * nlm + lm, 1] = zy
-                            dA[n * nlm + lm, 2] = zz
-                blk0 = mu_j * nmax * nlm
-                blk1 = blk0 + nmax * nlm
-                for col in range(r1lo, r1hi):
-                    a = r1_aidx[col]
-                    if a // kmax != mu_j:
-                        dbx, dby, dbz = 0.0, 0.0, 0.0
-                    else:
-                        k = a - mu_j * kmax
-                        yv = Y[qq, 0]
-                        g0, g1 = gk[qq, k], dgk[qq, k]
-                        dbx = (g1 * ux * yv + g0 * dY[qq, 0, 0]).real
-                        dby = (g1 * uy * yv + g0 * dY[qq, 0, 1]).real
-                        dbz = (g1 * uz * yv + g0 * dY[qq, 0, 2]).real
-                    b0 = Bv[col] * sf
-                    pf[0] = fcut * dbx + b0 * ux
-                    pf[1] = fcut * dby + b0 * uy
-                    pf[2] = fcut * dbz + b0 * uz
-                    for a_ in range(3):
-                        out_f[3 * i + a_, col] += pf[a_]
-                        out_f[3 * j + a_, col] -= pf[a_]
-                        for b_ in range(3):
-                            out_w[s, 3 * a_ + b_, col] += pf[a_] * vec[p, b_]
-                for cc in range(clo, chi):
+                            e = n * nlm + lm
+                            yr, yi = Y[qq, lm].real, Y[qq, lm].imag
+                            dAr[e, 0] = dR * ux * yr + R * dY[qq, lm, 0].real
+                            dAr[e, 1] = dR * uy * yr + R * dY[qq, lm, 1].real
+                            dAr[e, 2] = dR * uz * yr + R * dY[qq, lm, 2].real
+                            dAi[e, 0] = dR * ux * yi + R * dY[qq, lm, 0].imag
+                            dAi[e, 1] = dR * uy * yi + R * dY[qq, lm, 1].imag
+                            dAi[e, 2] = dR * uz * yi + R * dY[qq, lm, 2].imag
+                y0r = Y[qq, 0].real
+                d0x, d0y, d0z = dY[qq, 0, 0].real, dY[qq, 0, 1].real, dY[qq, 0, 2].real
+                for u in range(c_lo, c_hi):
+                    col = col_ids[u]
                     dbx, dby, dbz = 0.0, 0.0, 0.0
-                    for t in range(comb_rank[cc]):
-                        ai = comb_aidx[cc, t]
-                        if ai < blk0 or ai >= blk1:
-                            continue
-                        w = W[cc, t]
-                        loc = ai - blk0
-                        dbx += (w * dA[loc, 0]).real
-                        dby += (w * dA[loc, 1]).real
-                        dbz += (w * dA[loc, 2]).real
-                    col = n_r1 + cc
-                    b0 = Bv[col] * sf
-                    pf[0] = fcut * dbx + b0 * ux
-                    pf[1] = fcut * dby + b0 * uy
-                    pf[2] = fcut * dbz + b0 * uz
-                    for a_ in range(3):
-                        out_f[3 * i + a_, col] += pf[a_]
-                        out_f[3 * j + a_, col] -= pf[a_]
-                        for b_ in range(3):
-                            out_w[s, 3 * a_ + b_, col] += pf[a_] * vec[p, b_]
+                    for q in range(ent_ptr[col, mu_j], ent_ptr[col, mu_j + 1]):
+                        e = ent_loc[q]
+                        wr, wi = Wr[q], Wi[q]
+                        dbx += wr * dAr[e, 0] - wi * dAi[e, 0]
+                        dby += wr * dAr[e, 1] - wi * dAi[e, 1]
+                        dbz += wr * dAr[e, 2] - wi * dAi[e, 2]
+                    for q in range(r1_ptr[col], r1_ptr[col + 1]):  # rank 1: ∇(g_k Ŷ_00)
+                        a = r1_a[q]
+                        if a // kmax == mu_j:
+                            k = a - mu_j * kmax
+                            gv, dgv = g1[k] * r1_v[q], dg1[k] * r1_v[q]
+                            dbx += dgv * ux * y0r + gv * d0x
+                            dby += dgv * uy * y0r + gv * d0y
+                            dbz += dgv * uz * y0r + gv * d0z
+                    b0 = Xc[col] * sf
+                    px, py, pz = fcut * dbx + b0 * ux, fcut * dby + b0 * uy, fcut * dbz + b0 * uz
+                    out_f[3 * i, col] += px
+                    out_f[3 * i + 1, col] += py
+                    out_f[3 * i + 2, col] += pz
+                    out_f[3 * j, col] -= px
+                    out_f[3 * j + 1, col] -= py
+                    out_f[3 * j + 2, col] -= pz
+                    if want_w:
+                        out_w[s, 0, col] += px * rx
+                        out_w[s, 1, col] += px * ry
+                        out_w[s, 2, col] += px * rz
+                        out_w[s, 3, col] += py * rx
+                        out_w[s, 4, col] += py * ry
+                        out_w[s, 5, col] += py * rz
+                        out_w[s, 6, col] += pz * rx
+                        out_w[s, 7, col] += pz * ry
+                        out_w[s, 8, col] += pz * rz

@@ -15,6 +15,7 @@ import math
 import numba as nb
 import numpy as np
 
+from paceui.ace.contraction import contract_block
 from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
 from paceui.ace.kernels import (
     BI_CODE,
@@ -168,19 +169,10 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
             A[:] = 0.0
             Ad[:] = 0.0
             for mu in range(S):
-                lb = b_int[mu_i, mu, BI_LMAX]
-                for n in range(b_int[mu_i, mu, BI_NRAD]):
-                    for l in range(lb + 1):
-                        for k in range(b_int[mu_i, mu, BI_NBASE]):
-                            cr = crad[mu_i, mu, n, l, k]
-                            if cr == 0.0:
-                                continue
-                            gb = (mu * kmax + k) * nlm
-                            ab = (mu * nmax + n) * nlm
-                            for m in range(l + 1):
-                                lm = lm_index(l, m)
-                                A[ab + lm] += cr * G[gb + lm]
-                                Ad[ab + lm] += cr * Gd[gb + lm]
+                nrad, lb, nbase = b_int[mu_i, mu, BI_NRAD], b_int[mu_i, mu, BI_LMAX], b_int[mu_i, mu, BI_NBASE]
+                gb, ab = mu * kmax * nlm, mu * nmax * nlm
+                contract_block(crad, mu_i, mu, nrad, lb, nbase, G, gb, A, ab, nlm)
+                contract_block(crad, mu_i, mu, nrad, lb, nbase, Gd, gb, Ad, ab, nlm)
             # ---- densities, tangents, Jacobians J = ∂ρ/∂A and H = ∂ρ̇/∂A
             nd = e_int[mu_i, 1]
             J[:nd, :] = 0.0
