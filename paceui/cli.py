@@ -1,5 +1,5 @@
 """Command line: ``paceui info``, ``paceui yaml2yace``, ``paceui eval``, ``paceui fit``, ``paceui demo``,
-``paceui activeset``, ``paceui select``, and
+``paceui activeset``, ``paceui select``, ``paceui timing``, and
 the terminal UI: ``paceui`` (demo session), ``paceui SESSION_DIR``, ``paceui new input.yaml [-o DIR]``."""
 
 from __future__ import annotations
@@ -247,6 +247,25 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_timing(args: argparse.Namespace) -> int:
+    from paceui.ace.timing import time_potential
+
+    model, cells, rows = time_potential(args.potential, args.nstructures, args.repeat, args.seed)
+    natoms = sum(len(c.species) for c in cells)
+    if args.json:
+        print(json.dumps({"potential": args.potential, "elements": model.elements, "cutoff": model.cutoff,
+                          "structures": len(cells), "atoms": natoms,
+                          "timings": [{"threads": r.threads, "median_us_per_atom": r.median_us,
+                                       "min_us_per_atom": r.min_us, "max_us_per_atom": r.max_us} for r in rows]}))
+        return 0
+    print(f"{args.potential}: {', '.join(model.elements)}, cutoff {model.cutoff:g} Å; {len(cells)} random fcc/bcc "
+          f"2x2x2 cells ({natoms} atoms), energy+forces, best of {args.repeat} per cell")
+    print(f"{'threads':>7s} {'µs/atom':>10s} {'fastest':>10s} {'slowest':>10s}   (median over cells)")
+    for r in rows:
+        print(f"{r.threads:7d} {r.median_us:10.2f} {r.min_us:10.2f} {r.max_us:10.2f}")
+    return 0
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from paceui.fit.runner import clean_outputs, run_fit
 
@@ -269,6 +288,23 @@ def cmd_new(args: argparse.Namespace) -> int:
     from paceui.tui.launch import main_new
 
     return main_new(args.input, args.output)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from paceui.fit.recipe import write_recipe
+
+    print(write_recipe(args.data, args.output, minutes=args.minutes, test_size=args.test_size))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,6 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory-limit", dest="memory_limit", type=float, default=1000.0, help="MB (default 1000)")
     s.add_argument("-g", "--tol", type=float, default=1.01, help="MaxVol γ tolerance (default 1.01)")
     s.set_defaults(func=cmd_select)
+    s = sub.add_parser("timing", help="µs/atom of energy+forces on random fcc/bcc cells, 1 and all threads "
+                       "(pacemaker's pace_timing)")
+    s.add_argument("potential", help="potential .yaml or .yace")
+    s.add_argument("-n", "--nstructures", type=_positive_int, default=10, help="random cells (default 10)")
+    s.add_argument("--repeat", type=_positive_int, default=3, help="timed calls per cell, best kept (default 3)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random cells (default 0)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_timing)
     s = sub.add_parser("fit", help="fit a potential from a pacemaker input.yaml (pacemaker's flags)")
     s.add_argument("input", nargs="?", default="input.yaml")
     s.add_argument("-o", "--output", default="output_potential.yaml")
@@ -351,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "errors. Takes a few minutes; --quick runs 10 iterations.")
     s.add_argument("--quick", action="store_true", help="10 iterations instead of 60")
     s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("recipe", help="write input.yaml for a training set by paceui's rule (paceui.fit.recipe)")
+    s.add_argument("data", help="training structures (any ASE-readable file; energy and forces)")
+    s.add_argument("-o", "--output", default="input.yaml")
+    s.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget the iterations are sized for")
+    s.add_argument("--test-size", dest="test_size", type=float, default=0.1,
+                   help="validation fraction of the training file that κ is chosen on (default 0.1)")
+    s.set_defaults(func=cmd_recipe)
     s = sub.add_parser("new", help="terminal UI on a new session from a pacemaker input.yaml")
     s.add_argument("input")
     s.add_argument("-o", "--output", help="session folder (default: sessions/<folder of the input>)")

@@ -68,3 +68,42 @@ def test_every_deliberate_error_is_a_paceui_error():
                and not any(isinstance(b, ast.Name) and b.id.endswith("Error") and b.id != "ValueError"
                            and b.id != "RuntimeError" for b in node.bases)]
     assert not defined, defined
+
+
+def _attributes_of(tree: ast.AST, owner: str) -> set[str]:
+    """Attributes read from ``owner`` (a local name) or ``self.<owner>`` in ``tree``."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            v = node.value
+            if (isinstance(v, ast.Name) and v.id == owner) or (
+                    isinstance(v, ast.Attribute) and v.attr == owner and isinstance(v.value, ast.Name)
+                    and v.value.id == "self"):
+                out.add(node.attr)
+    return out
+
+
+def test_engine_sees_the_session_only_through_its_host_interface():
+    """The engine touches no private of the session and nothing beyond EngineHost (paceui/session/host.py)."""
+    from paceui.session.host import EngineHost
+
+    src = (PKG / "session" / "engine.py").read_text()
+    assert "session._" not in src and "self.s._" not in src and "s._" not in src.replace("self._", "")
+    used = _attributes_of(ast.parse(src), "s")
+    allowed = {n for n in dir(EngineHost) if not n.startswith("_")}
+    assert used and used <= allowed, f"the engine uses {sorted(used - allowed)} beyond EngineHost"
+    assert "paceui.session.session" not in src  # not even for types: the host is the interface
+
+
+def test_front_ends_do_not_dispatch_on_action_names():
+    """No if/elif over action names in the TUI's and the notebook's dispatch: the action table is data."""
+    from paceui.session.actions import ACTIONS
+
+    names = {a.name for a in ACTIONS}
+    offenders = []
+    for rel in ("tui/app.py", "tui/commands.py", "notebook/controls.py", "notebook/dashboard.py"):
+        for node in ast.walk(ast.parse((PKG / rel).read_text())):
+            if isinstance(node, (ast.If, ast.IfExp)) and isinstance(node.test, ast.Compare):
+                consts = [c.value for c in [node.test.left, *node.test.comparators] if isinstance(c, ast.Constant)]
+                offenders += [f"{rel}:{node.lineno} compares with {c!r}" for c in consts if c in names]
+    assert not offenders, offenders

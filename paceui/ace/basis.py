@@ -311,8 +311,7 @@ def _attach_bonds(blocks: list[SpeciesBlock], elements: list[str], bond_spec: An
     for b in blocks:
         if len(b.elements) > 2:
             continue
-        pair = (b.elements[0], b.elements[-1])
-        pair = b.elements if len(b.elements) == 2 else b.elements * 2
+        pair = (b.elements[0], b.elements[-1])  # (A, A) of a unary block, (A, B) of a binary one
         spec = _resolve(bond_spec, pair, "bonds", elements, _BOND_KEYS)
         bond = _bond(spec, pair)
         n, l, k = need.get(pair, [0, 0, 0])

@@ -125,7 +125,8 @@ def ctilde_template(pot: ACEPotential) -> CTildeTemplate:
     order = sorted(group_of, key=lambda k: (k[0], len(k[1]), tuple(x[0] for x in k[1]),
                                              tuple(x[1] for x in k[1]), tuple(x[2] for x in k[1])))
     new_index: dict[int, int] = {}
-    groups, ms_list = [], []
+    groups: list[tuple[int, tuple[tuple[int, int, int], ...], slice]] = []
+    ms_list: list[tuple[int, ...]] = []
     for gkey in order:
         start = len(ms_list)
         for ms, old in group_of[gkey].items():

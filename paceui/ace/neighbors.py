@@ -90,8 +90,8 @@ def _prepare(pos: Arr, inv: Arr, heights: Arr, pbc: Arr, cutoff: float, bins_per
         nbf = np.floor(length * bins_per_cutoff / (cutoff * (1.0 + 1e-8)))
         nb[d] = np.int64(max(1.0, min(nbf, float(max_bins))))
     while float(nb[0]) * nb[1] * nb[2] > max_bins:  # cap memory for huge sparse boxes
-        d = np.argmax(nb)
-        nb[d] = max(1, nb[d] // 2)
+        widest = int(np.argmax(nb))
+        nb[widest] = max(1, nb[widest] // 2)
     nsearch = np.zeros(3, dtype=np.int64)
     scale = np.zeros(3)  # bins per fractional unit
     for d in range(3):

@@ -109,7 +109,7 @@ class DataConfig:
         ref = d.get("reference_energy")
         if isinstance(ref, Mapping):
             ref = dict(ref)
-        keys = {}
+        keys: dict[str, Any] = {}
         for k in ("stress_key", "virial_key"):
             v = d.get(k)
             if v is not None and not isinstance(v, str):

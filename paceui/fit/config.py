@@ -15,18 +15,15 @@ from typing import Any
 from paceui._keys import NoEffectWarning, check_keys
 from paceui.ace.yaml_io import load_yaml_file
 from paceui.errors import InputError
+from paceui.fit.settings_table import keys_in
 
-TOP_KEYS = {"cutoff", "seed", "metadata", "potential", "data", "fit", "backend"}
-FIT_KEYS = {"loss", "weighting", "optimizer", "maxiter", "options", "repulsion", "trainable_parameters",
-            "fit_cycles", "noise_relative_sigma", "noise_absolute_sigma", "randomize_func_coeffs", "ladder_step",
-            "ladder_type", "min_relative_train_loss_per_iter", "min_relative_test_loss_per_iter",
-            "early_stopping_patience", "callbacks"}
-BACKEND_KEYS = {"evaluator", "display_step", "n_workers", "imagetype", "scheduler", "threads_per_worker",
-                "shard_dir"}
+TOP_KEYS = keys_in("") | {"data", "fit", "backend"}
+FIT_KEYS = keys_in("fit") | {"loss"}
+BACKEND_KEYS = keys_in("backend")
 """Implemented ``backend:`` keys; pacemaker's others (batch_size, gpu_config, ...) warn: see paceui._keys."""
 DASK_ONLY_KEYS = ("n_workers", "threads_per_worker", "scheduler", "shard_dir")
-LOSS_KEYS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth", "w1_coeffs", "w2_coeffs",
-             "stress"}  # stress: paceui's stress-term weight λ_σ (default 0: pacemaker's loss)
+LOSS_KEYS = keys_in("fit.loss")  # stress: paceui's stress-term weight λ_σ (default 0: pacemaker's loss)
+"""The keys of each section, from the one settings table (:mod:`paceui.fit.settings_table`)."""
 
 
 def _check_keys(d: Any, known: set[str], section: str, src: str, no_effect: str | None = None) -> None:

@@ -13,6 +13,7 @@ of rows whatever the data size; b = weighted (reference − y₀). Then ‖X c �
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,56 +86,126 @@ def _chunks(data: FitArrays, per_row: int, budget: int) -> list[tuple[int, int]]
     return out
 
 
-def assemble(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: int | None = None) -> LinearSystem:
-    """The QR-reduced weighted design of ``data`` for the loss ``cfg`` (see module doc)."""
+def _weighted_chunks(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: int | None,
+                     info: dict) -> Iterator[tuple[list[np.ndarray], ...]]:
+    """Per chunk of structures, the weighted design rows in θ's function coefficients and their right-hand
+    sides: (energy blocks, rhs, force blocks, rhs, stress blocks, rhs). ``info`` receives ``cols``,
+    ``theta0`` and ``held`` (the largest chunk of rows, bytes)."""
     check_linear(pot, cfg)
-    t0 = time.perf_counter()
     loss = ACELoss(pot, cfg)
     theta0 = loss.pmap.get(pot).copy()
     fm = loss.pmap.func_mask()
     theta0[fm] = 0.0
     e0, f0, w0 = loss.predict_virials(theta0, data)  # core repulsion and E0 only; leaves θ0 loaded
     lay, cols = design_layout(loss)
+    info.update(cols=cols, theta0=theta0, held=0)
     m = loss.model.compiled
     P = len(cols)
     budget = int(chunk_bytes or DESIGN_CHUNK_BYTES)
     k, lam = cfg.kappa, cfg.stress
-    Ra = np.zeros((0, P + 1))
-    b_sq, n_rows, held = 0.0, 0, 0
     for s0, s1 in _chunks(data, 8 * P, budget):
         sub = slice_structures(data, s0, s1)
         out_e, out_f, out_w = _design(m, lay, sub, lam > 0.0)
-        held = max(held, out_e.nbytes + out_f.nbytes + out_w.nbytes)
+        info["held"] = max(info["held"], out_e.nbytes + out_f.nbytes + out_w.nbytes)
         nat = sub.n_atoms.astype(float)
         a0, a1 = int(data.struct_off[s0]), int(data.struct_off[s1])
-        blocks, rhs = [], []
+        eb: list[np.ndarray] = []
+        er: list[np.ndarray] = []
+        fb: list[np.ndarray] = []
+        fr: list[np.ndarray] = []
+        sb: list[np.ndarray] = []
+        sr: list[np.ndarray] = []
         if k < 1.0:
             sw = np.sqrt((1.0 - k) * sub.w_e) / nat
-            blocks.append(sw[:, None] * out_e)
-            rhs.append(sw * (sub.e_ref - e0[s0:s1]))
+            eb.append(sw[:, None] * out_e)
+            er.append(sw * (sub.e_ref - e0[s0:s1]))
         if k > 0.0:
             sw = np.repeat(np.sqrt(k * sub.w_f), 3)
-            blocks.append(sw[:, None] * out_f)
-            rhs.append(sw * (sub.f_ref - f0[a0:a1]).ravel())
+            fb.append(sw[:, None] * out_f)
+            fr.append(sw * (sub.f_ref - f0[a0:a1]).ravel())
         if lam > 0.0:
             has = sub.has_stress & (sub.w_s > 0)
             if has.any():
                 sw = np.sqrt(lam * sub.w_s[has]) / nat[has]
                 vrows = [3 * a + b for a, b in VOIGT]
-                blocks.append((sw[:, None, None] * out_w[has][:, vrows, :]).reshape(-1, P))
-                rhs.append((sw[:, None] * (sub.s_ref[has] - w0[s0:s1][has])).ravel())
+                sb.append((sw[:, None, None] * out_w[has][:, vrows, :]).reshape(-1, P))
+                sr.append((sw[:, None] * (sub.s_ref[has] - w0[s0:s1][has])).ravel())
+        yield eb, er, fb, fr, sb, sr
+
+
+class _Fold:
+    """A running QR factor of stacked row blocks (TSQR): R of [R Qᵀb; X b] (its last column is Qᵀb), ‖b‖² and
+    the row count."""
+
+    def __init__(self, P: int) -> None:
+        self.P, self.Ra, self.b_sq, self.n_rows = P, np.zeros((0, P + 1)), 0.0, 0
+
+    def add(self, blocks: list[np.ndarray], rhs: list[np.ndarray]) -> None:
         if not blocks:
-            continue
+            return
         b = np.concatenate(rhs)
-        n_rows += len(b)
-        b_sq += float(b @ b)
-        with blas_threads(1):  # R of [R_aug; X b]: its last column is Qᵀb
-            Ra = np.linalg.qr(np.vstack([Ra, np.column_stack([np.vstack(blocks), b])]), mode="r")
-    Ra = Ra[:P]
-    R, qb = np.zeros((P, P)), np.zeros(P)  # fewer rows than columns: zero rows below, so that R is square
-    R[:len(Ra)], qb[:len(Ra)] = Ra[:, :P], Ra[:, P]
-    return LinearSystem(R, qb, max(b_sq - float(qb @ qb), 0.0), n_rows, cols, theta0,
-                        time.perf_counter() - t0, held)
+        self.n_rows += len(b)
+        self.b_sq += float(b @ b)
+        with blas_threads(1):  # spinning BLAS threads slow a tall-skinny QR on a loaded machine (paceui/_blas.py)
+            self.Ra = np.linalg.qr(np.vstack([self.Ra, np.column_stack([np.vstack(blocks), b])]), mode="r")
+
+    def system(self, info: dict, seconds: float) -> LinearSystem:
+        P, Ra = self.P, self.Ra[:self.P]
+        R, qb = np.zeros((P, P)), np.zeros(P)  # fewer rows than columns: zero rows below, so that R is square
+        R[:len(Ra)], qb[:len(Ra)] = Ra[:, :P], Ra[:, P]
+        return LinearSystem(R, qb, max(self.b_sq - float(qb @ qb), 0.0), self.n_rows, info["cols"],
+                            info["theta0"], seconds, info["held"])
+
+
+def assemble(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: int | None = None) -> LinearSystem:
+    """The QR-reduced weighted design of ``data`` for the loss ``cfg`` (see module doc)."""
+    t0 = time.perf_counter()
+    info: dict = {}
+    fold: _Fold | None = None
+    for eb, er, fb, fr, sb, sr in _weighted_chunks(pot, data, cfg, chunk_bytes, info):
+        fold = fold or _Fold(len(info["cols"]))
+        fold.add(eb + fb + sb, er + fr + sr)
+    fold = fold or _Fold(len(info["cols"]))
+    return fold.system(info, time.perf_counter() - t0)
+
+
+def assemble_parts(pot: ACEPotential, data: FitArrays, cfg: LossConfig,
+                   chunk_bytes: int | None = None) -> tuple[LinearSystem, LinearSystem, LinearSystem]:
+    """Three QR-reduced systems from one pass over the data: the energy rows, the force rows and the stress
+    rows, weighted as ``cfg`` weights them (0 < κ < 1). :func:`at_kappa` gives the system of any other κ'
+    from them without a new pass."""
+    if not 0.0 < cfg.kappa < 1.0:
+        raise ValueError(f"assemble_parts needs 0 < kappa < 1, got {cfg.kappa}")
+    t0 = time.perf_counter()
+    info: dict = {}
+    folds: list[_Fold] = []
+    for eb, er, fb, fr, sb, sr in _weighted_chunks(pot, data, cfg, chunk_bytes, info):
+        folds = folds or [_Fold(len(info["cols"])) for _ in range(3)]
+        for fold, blocks, rhs in zip(folds, (eb, fb, sb), (er, fr, sr)):
+            fold.add(blocks, rhs)
+    folds = folds or [_Fold(len(info["cols"])) for _ in range(3)]
+    dt = time.perf_counter() - t0
+    e_sys, f_sys, s_sys = (f.system(info, dt) for f in folds)
+    return e_sys, f_sys, s_sys
+
+
+def combine(parts: list[tuple[LinearSystem, float]]) -> LinearSystem:
+    """The system of the rows of each part scaled by √factor, stacked (factors ≥ 0)."""
+    X = np.vstack([np.sqrt(a) * p.R for p, a in parts])
+    y = np.concatenate([np.sqrt(a) * p.qb for p, a in parts])
+    with blas_threads(1):
+        Q, R = np.linalg.qr(X, mode="reduced")
+    qb = Q.T @ y
+    rss0 = sum(a * p.rss0 for p, a in parts) + max(float(y @ y) - float(qb @ qb), 0.0)
+    first = parts[0][0]
+    return LinearSystem(R, qb, rss0, sum(p.n_rows for p, _ in parts), first.cols, first.theta0,
+                        first.seconds, max(p.chunk_bytes for p, _ in parts))
+
+
+def at_kappa(parts: tuple[LinearSystem, LinearSystem, LinearSystem], kappa0: float, kappa: float) -> LinearSystem:
+    """The system at force weight κ from the parts :func:`assemble_parts` gave at κ0 (stress rows as they are)."""
+    e_sys, f_sys, s_sys = parts
+    return combine([(e_sys, (1.0 - kappa) / (1.0 - kappa0)), (f_sys, kappa / kappa0), (s_sys, 1.0)])
 
 
 def design_rows(pot: ACEPotential, data: FitArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

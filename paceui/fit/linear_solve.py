@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from paceui.fit.design import LinearSystem, assemble
+from paceui.fit.design import LinearSystem, assemble, assemble_parts, at_kappa
 
 LINEAR_SOLVERS = ("linear", "bayesian_ridge", "ard")
 """``fit: optimizer:`` names of the linear solves (``ridge`` is an alias of ``linear``)."""
@@ -206,10 +206,18 @@ def linear_cycle(fitter: Any, cyc: Any, method: str) -> Iterator[Any]:
     if fitter._stop_requested or cyc.pending:
         return fitter.theta
     t0 = time.perf_counter()
-    system = assemble(loss.pmap.apply(fitter.current, cyc.fixed), fitter.train, loss.cfg)
-    sol = solve(system, method, lam=loss.cfg.L2_coeffs)
-    theta = cyc.fixed.copy()
-    theta[system.cols] = sol.coef
+    pot = loss.pmap.apply(fitter.current, cyc.fixed)
+    grid = (fitter.cfg.options or {}).get("kappa_grid")
+    choice = ""
+    if grid and fitter.test is not None and fitter.test.n_struct:
+        sel = select_kappa(loss, pot, fitter.train, fitter.test, cyc.fixed, method, [float(k) for k in grid])
+        system, sol, theta = sel.system, sel.solution, sel.theta
+        choice = f"; kappa {sel.kappa:g} chosen on the validation set from {sel.table}"
+    else:
+        system = assemble(pot, fitter.train, loss.cfg)
+        sol = solve(system, method, lam=loss.cfg.L2_coeffs)
+        theta = cyc.fixed.copy()
+        theta[system.cols] = sol.coef
     fitter.linear_solution, fitter.linear_system = sol, system
     fitter.theta = theta
     dt = time.perf_counter() - t0
@@ -217,6 +225,48 @@ def linear_cycle(fitter: Any, cyc: Any, method: str) -> Iterator[Any]:
                        dt / max(int(fitter.train.struct_off[-1]), 1))
     cyc.pending, fitter._last_reason = "converged", "converged"
     st.stop_message = (f"{STOP_REASONS['converged']} ({method} solve of {len(sol.coef)} coefficients, "
-                       f"{system.n_rows} rows, {dt:.2f} s; ridge parameter {sol.lam:.3g})")
+                       f"{system.n_rows} rows, {dt:.2f} s; ridge parameter {sol.lam:.3g}{choice})")
     yield rec
     return theta
+
+
+@dataclass
+class KappaChoice:
+    """The result of :func:`select_kappa`: the chosen κ, its system, solve and θ, and every κ's
+    validation errors (energy MAE meV/atom, force-component MAE meV/Å)."""
+
+    kappa: float
+    system: LinearSystem
+    solution: LinearSolution
+    theta: np.ndarray
+    table: dict[float, tuple[float, float]]
+
+
+def select_kappa(loss: Any, pot: Any, train: Any, val: Any, theta_fixed: np.ndarray, method: str,
+                 kappas: list[float]) -> KappaChoice:
+    """The linear solve for each κ of ``kappas`` from one pass over ``train`` (:func:`assemble_parts`),
+    keeping the κ whose solution has the smallest product of the energy and force MAE on ``val`` (a
+    scale-free balance of the two; the validation split, never the test set)."""
+    from dataclasses import replace
+
+    if not kappas or any(not 0.0 < k < 1.0 for k in kappas):
+        raise ValueError(f"fit.options.kappa_grid must be numbers in (0, 1), got {kappas}")
+    k0 = 0.5
+    parts = assemble_parts(pot, train, replace(loss.cfg, kappa=k0))
+    best: KappaChoice | None = None
+    best_score = np.inf
+    table: dict[float, tuple[float, float]] = {}
+    for k in kappas:
+        system = at_kappa(parts, k0, k)
+        sol = solve(system, method, lam=loss.cfg.L2_coeffs)
+        theta = theta_fixed.copy()
+        theta[system.cols] = sol.coef
+        e, f, _ = loss.predict_virials(theta, val)
+        e_mae = float(np.mean(np.abs((e - val.e_ref) / val.n_atoms))) * 1e3
+        f_mae = float(np.mean(np.abs(f - val.f_ref))) * 1e3
+        table[k] = (round(e_mae, 3), round(f_mae, 2))
+        if e_mae * f_mae < best_score:
+            best, best_score = KappaChoice(k, system, sol, theta, table), e_mae * f_mae
+    assert best is not None
+    loss._load(best.theta)
+    return best

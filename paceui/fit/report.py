@@ -108,7 +108,7 @@ def _error_dist(fig_axes: np.ndarray, x: np.ndarray, err: np.ndarray, xlabel: st
 
 
 def _arrays(data: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    out = {k: np.asarray(data[k], dtype=np.float64).reshape(-1)
+    out: dict[str, np.ndarray] = {k: np.asarray(data[k], dtype=np.float64).reshape(-1)
            for k in ("e_ref_per_atom", "e_pred_per_atom")}
     if out["e_ref_per_atom"].shape != out["e_pred_per_atom"].shape:
         raise ValueError("e_ref_per_atom and e_pred_per_atom differ in length")

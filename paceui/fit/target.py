@@ -22,7 +22,7 @@ def reset_potential(pot: ACEPotential) -> ACEPotential:
     out = pot.copy()
     for b in out.blocks:
         if b.bond is not None:
-            b.bond.crad = delta_crad(*b.bond.crad.shape[:1], b.bond.lmax, b.bond.nradbase)
+            b.bond.crad = delta_crad(b.bond.crad.shape[0], b.bond.lmax, b.bond.nradbase)
         for f in b.functions:
             f.coeffs = [0.0] * len(f.coeffs)
     return out

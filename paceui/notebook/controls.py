@@ -13,17 +13,58 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from paceui.session import ACTIONS, Action, Session, SessionStatus
+from paceui.session import Action, Session, SessionStatus
+from paceui.session import actions as table
+from paceui.session.actions import Param, send
 
-NOTEBOOK_ACTIONS = ("start", "pause", "resume", "stop", "randomize", "extend_ladder", "save")
-"""The actions offered as buttons (settings have their own form; load: ``Session.load`` in a cell)."""
-TRUST_ACTIONS = ("compute_active_set", "gamma", "load_candidates", "select_candidates", "add_structures")
-"""The active-learning actions (buttons of the dashboard's Trust tab)."""
 
-_ICONS = {"start": "play", "pause": "pause", "resume": "play", "stop": "stop", "randomize": "random",
-          "extend_ladder": "plus", "save": "save", "compute_active_set": "calculator", "gamma": "bar-chart",
-          "load_candidates": "folder-open", "select_candidates": "check-square", "add_structures": "plus-circle"}
-_STYLES = {"start": "success", "stop": "danger", "pause": "warning", "resume": "success"}
+def notebook_actions() -> tuple[str, ...]:
+    """The actions offered as buttons on the main bar: the table's ``button`` rows outside the trust group
+    (settings have their own form; load: ``Session.load`` in a cell)."""
+    return tuple(a.name for a in table.ACTIONS if a.button and a.group != "trust")
+
+
+def trust_actions() -> tuple[str, ...]:
+    """The active-learning actions (buttons of the dashboard's Trust tab)."""
+    return tuple(a.name for a in table.ACTIONS if a.button and a.group == "trust")
+
+
+NOTEBOOK_ACTIONS = notebook_actions()
+TRUST_ACTIONS = trust_actions()
+
+
+def param_widget(p: Param) -> w.ValueWidget:
+    """The small field of an action parameter, by its kind (the tooltip asks the parameter's question)."""
+    width = w.Layout(width=f"{max(70, min(240, 8 * len(p.short or p.name) + 30))}px")
+    if p.kind == "count":
+        return w.BoundedIntText(int(p.default or 0), min=0, max=10**9, description=p.short or p.name,
+                                tooltip=p.label, layout=w.Layout(width="170px"), style={"description_width": "70px"})
+    if p.kind == "float":
+        return w.BoundedFloatText(float(p.default or 0.0), min=0.0, max=1e3, step=0.01, description=p.short,
+                                  tooltip=p.label, layout=w.Layout(width="120px"), style={"description_width": "20px"})
+    if p.kind == "bool":
+        return w.Checkbox(bool(p.default), description=p.short or p.name, indent=False, tooltip=p.label,
+                          layout=w.Layout(width="80px"))
+    if p.kind == "choice":
+        return w.Dropdown(options=list(p.choices), value=p.default, tooltip=p.label,
+                          layout=w.Layout(width=f"{20 + 9 * max(map(len, p.choices))}px"))
+    return w.Text("" if p.default is None else str(p.default), placeholder=p.short, tooltip=p.label, layout=width)
+
+
+def param_value(p: Param, wid: w.ValueWidget) -> Any:
+    """The argument a parameter field gives (ValueError naming the field when it cannot be read)."""
+    if p.kind == "count":
+        return int(wid.value) or None
+    if p.kind == "float":
+        return float(wid.value)
+    if p.kind in ("bool", "choice"):
+        return wid.value
+    if p.kind in ("int?", "float?"):
+        return _optional(wid.value, int if p.kind == "int?" else float, p.short or p.name)
+    text = str(wid.value).strip()
+    if not text and p.required:
+        raise ValueError(f"{p.name}: give the {p.label}")
+    return text or p.default
 
 
 def _optional(text: str, conv: Callable[[str], Any], what: str) -> Any:
@@ -45,45 +86,21 @@ class ActionBar:
 
     def __init__(self, session: Session, on_error: Callable[[str], None] | None = None,
                  on_sent: Callable[[str], None] | None = None,
-                 names: tuple[str, ...] = NOTEBOOK_ACTIONS) -> None:
+                 names: tuple[str, ...] | None = None) -> None:
         self.session = session
         self.on_error, self.on_sent = on_error, on_sent
-        self.actions: dict[str, Action] = {a.name: a for a in ACTIONS if a.name in names}
+        names = notebook_actions() if names is None else names
+        self.actions: dict[str, Action] = {a.name: a for a in table.ACTIONS if a.name in names}
         self.buttons: dict[str, w.Button] = {}
         for name, a in self.actions.items():
             b = w.Button(description=a.title.rstrip("…"), tooltip=f"{a.description} [key {a.key} in the TUI]",
-                         icon=_ICONS.get(name, ""), button_style=_STYLES.get(name, ""),
+                         icon=a.icon, button_style=a.style,
                          layout=w.Layout(width="auto"))
             b.add_class(f"paceui-action-{name}")  # stable hooks for browser tests and custom CSS
             b.on_click(lambda _b, name=name: self.run(name))
             self.buttons[name] = b
-        narrow = w.Layout(width="150px")
         self.params: dict[str, dict[str, w.ValueWidget]] = {
-            "start": {"iterations": w.BoundedIntText(0, min=0, max=10**9, description="iterations",
-                                                     tooltip="iterations to fit (0: to the end of the fit)",
-                                                     layout=w.Layout(width="170px"),
-                                                     style={"description_width": "70px"})},
-            "randomize": {"sigma": w.BoundedFloatText(0.05, min=0.0, max=1e3, step=0.01, description="σ",
-                                                      layout=w.Layout(width="120px"),
-                                                      style={"description_width": "20px"}),
-                          "relative": w.Checkbox(True, description="relative", indent=False,
-                                                 layout=w.Layout(width="80px")),
-                          "seed": w.Text("", placeholder="seed", layout=w.Layout(width="70px"))},
-            "extend_ladder": {"n": w.Text("", placeholder="N (next step)", layout=narrow,
-                                          tooltip="functions to add (empty: the next ladder step)")},
-            "save": {"path": w.Text("", placeholder="folder (the session's)", layout=w.Layout(width="190px"))},
-            "compute_active_set": {"kind": w.Dropdown(options=["linear", "full"], value="linear",
-                                                      layout=w.Layout(width="90px"))},
-            "gamma": {"subset": w.Dropdown(options=["train", "test", "candidates"], value="train",
-                                           layout=w.Layout(width="110px"))},
-            "load_candidates": {"source": w.Text("", placeholder="extxyz / traj / dump / dataframe",
-                                                 layout=w.Layout(width="240px"))},
-            "select_candidates": {"max_structures": w.Text("", placeholder="max N (all)", layout=narrow)},
-            "add_structures": {"structures": w.Text("selection", placeholder="labelled file, or: selection",
-                                                    layout=w.Layout(width="200px")),
-                               "weight": w.Text("", placeholder="weight (1)", layout=w.Layout(width="80px"))},
-        }
-        self.params = {k: v for k, v in self.params.items() if k in self.actions}
+            name: {p.name: param_widget(p) for p in a.params} for name, a in self.actions.items() if a.params}
         for name, fields in self.params.items():
             for param, wid in fields.items():
                 wid.add_class(f"paceui-param-{name}-{param}")
@@ -96,33 +113,8 @@ class ActionBar:
 
     def arguments(self, name: str) -> dict[str, Any]:
         """The keyword arguments of action ``name`` from its fields (ValueError on an unreadable one)."""
-        p = self.params.get(name, {})
-        if name == "start":
-            n = int(p["iterations"].value)
-            return {"iterations": n or None}
-        if name == "randomize":
-            return {"sigma": float(p["sigma"].value), "relative": bool(p["relative"].value),
-                    "seed": _optional(p["seed"].value, int, "seed")}
-        if name == "extend_ladder":
-            return {"n": _optional(p["n"].value, int, "N")}
-        if name == "save":
-            path = p["path"].value.strip()
-            return {"path": path or None}
-        if name == "compute_active_set":
-            return {"kind": p["kind"].value}
-        if name == "gamma":
-            return {"subset": p["subset"].value}
-        if name == "load_candidates":
-            src = p["source"].value.strip()
-            if not src:
-                raise ValueError("candidates: give a file name")
-            return {"source": src}
-        if name == "select_candidates":
-            return {"max_structures": _optional(p["max_structures"].value, int, "max N")}
-        if name == "add_structures":
-            weight = _optional(p["weight"].value, float, "weight")
-            return {"structures": p["structures"].value.strip() or "selection", "weight": weight}
-        return {}
+        fields = self.params.get(name, {})
+        return {p.name: param_value(p, fields[p.name]) for p in self.actions[name].params}
 
     def run(self, name: str) -> Future[Any] | None:
         """Send action ``name`` to the session (what a click does); None if a field cannot be read."""
@@ -135,8 +127,7 @@ class ActionBar:
             self._error(str(exc))
             return None
         self.message.value = ""
-        method = "save_async" if name == "save" else name
-        fut: Future[Any] = getattr(self.session, method)(**kw)
+        fut: Future[Any] = send(self.session, self.actions[name], kw)
         self.futures = self.futures[-20:] + [(name, fut)]
         if fut.done() and fut.exception() is not None:  # refused at once (e.g. a closed session)
             self._error(f"{self.actions[name].title}: {fut.exception()}")

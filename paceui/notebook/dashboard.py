@@ -307,6 +307,9 @@ class Dashboard:
 
     def _take_trust(self) -> None:
         """Show the results of finished active-learning commands (γ, selection) in the Trust tab."""
+        after: dict[str, Callable[[Any], Any]] = {  # what each command's result shows
+            "gamma": self.show_gamma, "select_candidates": self.show_selection,
+            "compute_active_set": lambda _: self._gamma_of("train")}  # γ of the training set at once
         for name, fut in self.trust_controls.futures:
             if not fut.done() or id(fut) in self._taken:
                 continue
@@ -314,14 +317,12 @@ class Dashboard:
             if fut.exception() is not None:
                 self._note(f"{name}: {fut.exception()}")
                 continue
-            result = fut.result()
-            if name == "gamma":
-                self.show_gamma(result)
-            elif name == "select_candidates":
-                self.show_selection(result)
-            elif name == "compute_active_set":  # γ of the training set at once
-                self.trust_controls.params["gamma"]["subset"].value = "train"
-                self.trust_controls.run("gamma")
+            if name in after:
+                after[name](fut.result())
+
+    def _gamma_of(self, subset: str) -> None:
+        self.trust_controls.params["gamma"]["subset"].value = subset
+        self.trust_controls.run("gamma")
 
     def show_gamma(self, table: Any) -> None:
         """A :class:`~paceui.session.trust.GammaTable`: its histogram and per-structure table."""

@@ -8,91 +8,28 @@ valid change. *Apply* sends :meth:`Session.change_settings` (taken at the next i
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import math
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import ipywidgets as w
 import yaml
 
-from paceui.data.prepare import DataConfig
-from paceui.fit.config import BackendConfig, FitConfig
+from paceui.fit.settings_table import REQUIRED, Setting, current_value, form_settings
 from paceui.session import ChangeReport, Session, SettingsError
 
-
-@dataclass(frozen=True)
-class Field:
-    """One form field: ``key`` as :meth:`Session.change_settings` takes it; ``kind``: float, int (a trailing
-    ``?``: empty means None), value (a number, list, mapping or word), bool, choice (``choices``) or combo
-    (``choices`` suggested, any text allowed)."""
-
-    key: str
-    label: str
-    kind: str
-    section: str
-    choices: tuple[str, ...] = ()
-    help: str = ""
-
-
-FIELDS: tuple[Field, ...] = (
-    Field("kappa", "κ (force vs energy)", "value", "Loss", help="0: energies only, 1: forces only, or 'auto'"),
-    Field("L1_coeffs", "L1 coefficients", "float", "Loss"),
-    Field("L2_coeffs", "L2 coefficients", "float", "Loss"),
-    Field("w0_rad", "w0 radial smoothness", "float", "Loss"),
-    Field("w1_rad", "w1 radial smoothness", "float", "Loss"),
-    Field("w2_rad", "w2 radial smoothness", "float", "Loss"),
-    Field("w_orth", "orthogonality", "float", "Loss"),
-    Field("optimizer", "optimizer", "combo", "Optimizer", ("BFGS", "L-BFGS-B", "CG", "Adam", "SGD")),
-    Field("maxiter", "max iterations per cycle", "int", "Optimizer"),
-    Field("fit_cycles", "fit cycles", "int", "Optimizer"),
-    Field("options", "optimizer options", "value?", "Optimizer", help="a mapping, e.g. {gtol: 1e-8}"),
-    Field("trainable_parameters", "trainable parameters", "value", "Optimizer", help="ALL, func, radial, …"),
-    Field("noise_relative_sigma", "noise σ (relative) per cycle", "float", "Optimizer"),
-    Field("noise_absolute_sigma", "noise σ (absolute) per cycle", "float", "Optimizer"),
-    Field("ladder_step", "ladder step", "value?", "Ladder & stopping", help="functions per step: N, fraction, "
-          "or a list; empty: no ladder"),
-    Field("ladder_type", "ladder type", "choice", "Ladder & stopping", ("body_order", "power_order")),
-    Field("min_relative_train_loss_per_iter", "min. relative train-loss gain", "float?", "Ladder & stopping"),
-    Field("min_relative_test_loss_per_iter", "min. relative test-loss gain", "float?", "Ladder & stopping"),
-    Field("early_stopping_patience", "early-stopping patience", "int", "Ladder & stopping"),
-    Field("cutoff", "cutoff (Å)", "float", "Data"),
-    Field("test_size", "test size", "value?", "Data", help="fraction or number of structures"),
-    Field("reference_energy", "reference energy", "value?", "Data", help="auto, a number (eV) or {Cu: eV}"),
-    Field("aug_factor", "augmentation factor", "float", "Data"),
-    Field("ignore_weights", "ignore weights in the data", "bool", "Data"),
-    Field("weighting", "weighting", "value?", "Data", help="pacemaker's weighting mapping"),
-    Field("evaluator", "evaluator", "choice", "Backend", ("numba", "dask")),
-    Field("scheduler", "Dask scheduler address", "value?", "Backend", help="empty: a local cluster"),
-    Field("n_workers", "Dask workers", "int?", "Backend"),
-    Field("threads_per_worker", "threads per worker", "int?", "Backend"),
-    Field("display_step", "test metrics every N iterations", "int", "Backend"),
-    Field("autosave_every", "autosave every N iterations", "int", "Session", help="0: only on pause and stop"),
-)
-BACKEND_FIELDS = ("evaluator", "scheduler", "n_workers", "threads_per_worker", "display_step")
-_LOSS = {"kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth"}
-_DATA = {"test_size", "reference_energy", "aug_factor", "ignore_weights"}
-
-
-def _defaults() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for cls in (FitConfig, BackendConfig):
-        out.update({f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING})
-    out.update({f.name: f.default for f in dataclasses.fields(DataConfig) if f.default is not dataclasses.MISSING})
-    return out
+Field = Setting
+"""A form field is a row of the settings table: ``key`` as :meth:`Session.change_settings` takes it, ``label``,
+``kind`` (float, int (a trailing ``?``: empty means None), value, bool, choice or combo), ``section``,
+``choices`` and ``help``."""
+FIELDS: tuple[Setting, ...] = form_settings()
+"""The form's fields, in the table's order and sections (:mod:`paceui.fit.settings_table`)."""
 
 
 def current_values(settings: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
     """The value of every form field as the session has it (``None``: not set, the default applies)."""
-    fit, data, back = settings.get("fit") or {}, settings.get("data") or {}, settings.get("backend") or {}
-    out: dict[str, Any] = {}
-    for f in FIELDS:
-        src = ((fit.get("loss") or {}) if f.key in _LOSS else data if f.key in _DATA else settings if f.key == "cutoff"
-               else back if f.key in BACKEND_FIELDS else options if f.key == "autosave_every" else fit)
-        out[f.key] = src.get(f.key)
-    return out
+    return {f.key: current_value(f, settings, options) for f in FIELDS}
 
 
 def format_value(v: Any) -> str:
@@ -154,8 +91,8 @@ class SettingsForm:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        defaults = _defaults()
-        self.fields: dict[str, w.ValueWidget] = {f.key: _widget(f, defaults.get(f.key)) for f in FIELDS}
+        self.fields: dict[str, w.ValueWidget] = {f.key: _widget(f, None if f.default == REQUIRED else f.default)
+                                                 for f in FIELDS}
         self._field = {f.key: f for f in FIELDS}
         self._shown: dict[str, Any] = {}
         self._loading = False

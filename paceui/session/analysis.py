@@ -35,9 +35,9 @@ def structures_table(data: SessionData, subset: Literal["train", "test", "all"] 
     ``w_energy`` (normalised energy weight as fitted), ``w_forces`` (sum of the atoms' force weights)."""
     rows = []
     for name, arr in (("train", data.train), ("test", data.test)):
-        if arr is None or subset not in (name, "all"):
-            continue
         frame = data.prepared.train if name == "train" else data.prepared.test
+        if arr is None or frame is None or subset not in (name, "all"):
+            continue
         nat = arr.n_atoms
         fnorm = np.sqrt(np.einsum("ij,ij->i", arr.f_ref, arr.f_ref))
         starts = arr.struct_off[:-1]
@@ -98,8 +98,10 @@ def predict_set(potential: ACEPotential, data: SessionData, subset: Subset = "tr
     groups = frame["group"].astype(str).tolist() if "group" in frame else ["default"] * arr.n_struct
     table["group"] = groups
     gt = group_errors(groups, e, arr.e_ref, arr.n_atoms, f, arr.f_ref, w, arr.s_ref, arr.vol)
-    has = arr.has_stress & (arr.vol > 0)
+    vol, ref = arr.vol, arr.s_ref
+    assert vol is not None and ref is not None  # FitArrays fills them in __post_init__
+    has = arr.has_stress & (vol > 0)
     s_ref = s_pred = None
     if has.any():
-        s_ref, s_pred = arr.s_ref[has] / arr.vol[has, None], w[has] / arr.vol[has, None]
+        s_ref, s_pred = ref[has] / vol[has, None], w[has] / vol[has, None]
     return Predictions(subset, table, arr.f_ref, f, gt, s_ref, s_pred)

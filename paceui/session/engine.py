@@ -43,7 +43,7 @@ from paceui.session.settings import ChangeReport
 from paceui.session.status import STOP_MESSAGES, Phase, SessionStatus
 
 if TYPE_CHECKING:
-    from paceui.session.session import Session
+    from paceui.session.host import EngineHost
 
 
 @dataclass
@@ -55,11 +55,12 @@ class _Command:
 
 
 class Engine:
-    """Command queue and fit thread of one :class:`~paceui.session.Session`."""
+    """Command queue and fit thread of one :class:`~paceui.session.Session`, which it sees only through its
+    :class:`~paceui.session.host.EngineHost` (``s``)."""
 
-    def __init__(self, session: "Session") -> None:
-        self.s = session
-        self._n_callback_errors = len(session.fitter.callback_errors)  # those reported before (a loaded session)
+    def __init__(self, host: "EngineHost") -> None:
+        self.s: EngineHost = host
+        self._n_callback_errors = len(host.fitter.callback_errors)  # those reported before (a loaded session)
         self._cv = threading.Condition()
         self._queue: deque[_Command] = deque()
         self._thread: threading.Thread | None = None
@@ -70,14 +71,6 @@ class Engine:
         self._halts: list[Future[SessionStatus]] = []
         self._closed = False
         self.commands_done = 0                   # commands taken from the queue (for tests)
-        self._handlers: dict[str, Callable[..., Any]] = {
-            "start": self._cmd_start, "pause": self._cmd_pause, "stop": self._cmd_stop,
-            "randomize": self._cmd_randomize, "extend_ladder": self._cmd_extend_ladder,
-            "change_settings": self._cmd_change_settings, "save": self._cmd_save, "close": self._cmd_close,
-            "call": self._cmd_call, "compute_active_set": self._cmd_compute_active_set, "gamma": self._cmd_gamma,
-            "load_candidates": self._cmd_load_candidates, "select_candidates": self._cmd_select_candidates,
-            "add_structures": self._cmd_add_structures}
-        """The commands :meth:`submit` accepts, each with the handler that runs it on the engine thread."""
         self._pending: Counter[str] = Counter()  # user commands submitted and not yet done (status.pending)
         self._pending_t: tuple[str, ...] = ()
         self._iterated = False                   # an optimizer iteration was done by this engine
@@ -155,9 +148,12 @@ class Engine:
 
     def _execute(self, cmd: _Command) -> None:
         try:
-            result = self._handlers[cmd.name](*cmd.args, **cmd.kwargs)
+            handler = self.HANDLERS.get(cmd.name)
+            if handler is None:
+                raise SessionError(f"no command {cmd.name!r}; known: {', '.join(self.HANDLERS)}")
+            result = handler(self, *cmd.args, **cmd.kwargs)
         except Exception as exc:
-            self.s._emit(Failed(f"{cmd.name}: {exc}", traceback.format_exc()))
+            self.s.emit(Failed(f"{cmd.name}: {exc}", traceback.format_exc()))
             cmd.future.set_exception(exc)
         else:
             cmd.future.set_result(result)
@@ -175,36 +171,36 @@ class Engine:
         s = self.s
         stage = self._stage()
         if stage:
-            s._set_status(stage=stage, stage_since=time.monotonic(), stage_done=None, stage_total=None)
-            s._emit(StageChanged(stage))
+            s.set_status(stage=stage, stage_since=time.monotonic(), stage_done=None, stage_total=None)
+            s.emit(StageChanged(stage))
         try:
             rec = s.fitter.step()
         except Exception as exc:
             msg = f"{type(exc).__name__}: {exc}"
-            s._set_status(stage="")
-            s._emit(Failed(msg, traceback.format_exc()))
+            s.set_status(stage="")
+            s.emit(Failed(msg, traceback.format_exc()))
             self._halt(Phase.ERROR, "error", f"{STOP_MESSAGES['error']}: {msg}", error=msg)
             return None
         if stage:
-            s._set_status(stage="")
-            s._emit(StageChanged("", time.monotonic() - s.status.stage_since))
+            s.set_status(stage="")
+            s.emit(StageChanged("", time.monotonic() - s.status.stage_since))
         if rec is not None and rec.event == "iteration":
             self._iterated = True
         if rec is None:  # the fit ended on its best cycle's parameters
             st = s.fitter.state
-            s._publish()
+            s.publish()
             self._halt(Phase.FINISHED, st.stop_reason or "finished", st.stop_message, finished=True)
             return None
-        s._on_record(rec)
+        s.record(rec)
         if s.path is not None and self._running:
             if self._heartbeat is None or self._heartbeat.file.parent != s.path:
                 self._heartbeat = Heartbeat(s.path)
             self._heartbeat.beat(s.total_iterations)
         errs = s.fitter.callback_errors
         for msg in errs[min(getattr(self, "_n_callback_errors", 0), len(errs)):]:
-            s._emit(CallbackFailed(msg))
+            s.emit(CallbackFailed(msg))
         self._n_callback_errors = len(errs)
-        every = int(s.options.get("autosave_every") or 0)
+        every = s.autosave_every
         if run and self._target is not None and s.total_iterations >= self._target:
             self._halt(Phase.STOPPED, "iterations", STOP_MESSAGES["iterations"])
         elif rec.event == "iteration" and every and s.total_iterations % every == 0:
@@ -226,11 +222,11 @@ class Engine:
         if phase is not Phase.PAUSED:
             self._target = None
         s = self.s
-        s._set_status(phase=phase, stop_reason=reason, stop_message=message, error=error)
+        s.set_status(phase=phase, stop_reason=reason, stop_message=message, error=error)
         if phase is Phase.PAUSED:
-            s._emit(Paused(s.total_iterations))
+            s.emit(Paused(s.total_iterations))
         else:
-            s._emit(Stopped(reason or "", message, s.total_iterations, finished))
+            s.emit(Stopped(reason or "", message, s.total_iterations, finished))
         self._autosave()
         halts, self._halts = self._halts, []
         for f in halts:
@@ -242,12 +238,12 @@ class Engine:
         try:
             self._cmd_save(None, autosave=True)
         except Exception as exc:  # a full disk must not stop the fit: report it
-            self.s._emit(Failed(f"autosave to {self.s.path} failed: {exc}", traceback.format_exc()))
+            self.s.emit(Failed(f"autosave to {self.s.path} failed: {exc}", traceback.format_exc()))
 
     def _reopened(self) -> None:
         """After a change that reopened a finished (or failed) fit: halted, start() continues."""
         if self.s.status.phase in (Phase.FINISHED, Phase.ERROR):
-            self.s._set_status(phase=Phase.STOPPED, stop_reason=None, error=None,
+            self.s.set_status(phase=Phase.STOPPED, stop_reason=None, error=None,
                                stop_message="the fit was changed; start() continues it")
 
     def _ensure_started(self) -> None:
@@ -278,8 +274,8 @@ class Engine:
         if phase is Phase.FINISHED:
             s.fitter.restart()  # a finished fit goes on: a fresh optimizer from the current parameters
         self._running = True
-        s._set_status(phase=Phase.RUNNING, stop_reason=None, stop_message="", error=None)
-        s._emit(Resumed(s.total_iterations) if phase is Phase.PAUSED else
+        s.set_status(phase=Phase.RUNNING, stop_reason=None, stop_message="", error=None)
+        s.emit(Resumed(s.total_iterations) if phase is Phase.PAUSED else
                 FitStarted(s.total_iterations, s.status.ladder_step, s.status.cycle))
         if self._target is not None and s.total_iterations >= self._target:
             self._halt(Phase.STOPPED, "iterations", STOP_MESSAGES["iterations"])
@@ -320,7 +316,7 @@ class Engine:
         self._advance()
         msg = (f"{'relative' if relative else 'absolute'} noise σ={sigma:g} on {int(mask.sum())} {what} parameters"
                f"{'' if seed is None else f' (seed {seed})'}; the optimizer restarts as cycle {f.state.cycle}")
-        s._emit(Changed("randomize", msg))
+        s.emit(Changed("randomize", msg))
         return msg
 
     def _cmd_extend_ladder(self, n: int | None = None) -> int:
@@ -338,57 +334,57 @@ class Engine:
         self._reopened()
         self._advance()
         added = len(f.current.functions()) - have
-        s._emit(Changed("extend_ladder", f"added {added} functions: {have} → {have + added} of {total}; "
+        s.emit(Changed("extend_ladder", f"added {added} functions: {have} → {have + added} of {total}; "
                                          f"ladder step {f.state.ladder_step} starts with a fresh optimizer"))
         return added
 
     def _cmd_change_settings(self, changes: dict[str, Any]) -> ChangeReport:
-        report = self.s._apply_settings(changes)
+        report = self.s.apply_settings(changes)
         if report.restarts_optimizer:
             self._reopened()
             self._advance()
         if not report.empty:
-            self.s._emit(Changed("settings", str(report)))
+            self.s.emit(Changed("settings", str(report)))
         return report
 
     def _cmd_compute_active_set(self, kind: str, tol: float, max_iters: int, memory_limit_mb: float) -> Any:
-        state = self.s._compute_active_set(kind, tol, max_iters, memory_limit_mb)
-        self.s._emit(Changed("active_set", state.describe()))
+        state = self.s.compute_active_set(kind, tol, max_iters, memory_limit_mb)
+        self.s.emit(Changed("active_set", state.describe()))
         return state
 
     def _cmd_gamma(self, subset: str) -> Any:
-        table = self.s._gamma(subset)
-        self.s._emit(Changed("gamma", table.describe()))
+        table = self.s.gamma(subset)
+        self.s.emit(Changed("gamma", table.describe()))
         return table
 
     def _cmd_load_candidates(self, source: Any) -> int:
-        n = self.s._load_candidates(source)
-        self.s._emit(Changed("candidates", f"{n} candidate structures loaded"))
+        n = self.s.load_candidates(source)
+        self.s.emit(Changed("candidates", f"{n} candidate structures loaded"))
         return n
 
     def _cmd_select_candidates(self, max_structures: int | None) -> Any:
-        table = self.s._select_candidates(max_structures)
+        table = self.s.select_candidates(max_structures)
         g = table["gamma"].to_numpy(float)
         top = f"; γ {np.nanmax(g):.4g} … {np.nanmin(g):.4g}" if len(g) and np.isfinite(g).any() else ""
-        self.s._emit(Changed("select", f"D-optimal selection: {len(table)} of {self.s.status.n_candidates} "
+        self.s.emit(Changed("select", f"D-optimal selection: {len(table)} of {self.s.status.n_candidates} "
                                        f"candidates{top}"))
         return table
 
     def _cmd_add_structures(self, structures: Any, weight: float | None) -> int:
-        added, msg = self.s._add_structures(structures, weight)
+        added, msg = self.s.add_structures(structures, weight)
         self._reopened()
         self._advance()
-        self.s._emit(Changed("add_structures", msg))
+        self.s.emit(Changed("add_structures", msg))
         return added
 
     def _cmd_save(self, path: Any = None, autosave: bool = False) -> Any:
         s = self.s
-        out, gen = s._write(path)
-        s._emit(Saved(str(out), gen, s.total_iterations, autosave))
+        out, gen = s.write(path)
+        s.emit(Saved(str(out), gen, s.total_iterations, autosave))
         return out
 
     def _cmd_close(self) -> None:
-        if not self._cmd_stop() and self.s._dirty:
+        if not self._cmd_stop() and self.s.dirty:
             self._autosave()
         if self._heartbeat is not None or (self.s.unclean_exit and self.s.path is not None):
             (self._heartbeat or Heartbeat(self.s.path)).clear()  # type: ignore[arg-type]  # a clean end
@@ -396,3 +392,12 @@ class Engine:
     def _cmd_call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` in the engine thread at a boundary (reads consistent with the fit)."""
         return fn()
+
+    HANDLERS: dict[str, Callable[..., Any]] = {
+        "start": _cmd_start, "pause": _cmd_pause, "stop": _cmd_stop, "randomize": _cmd_randomize,
+        "extend_ladder": _cmd_extend_ladder, "change_settings": _cmd_change_settings, "save": _cmd_save,
+        "close": _cmd_close, "call": _cmd_call, "compute_active_set": _cmd_compute_active_set, "gamma": _cmd_gamma,
+        "load_candidates": _cmd_load_candidates, "select_candidates": _cmd_select_candidates,
+        "add_structures": _cmd_add_structures}
+    """The commands :meth:`submit` accepts, each with the handler that runs it on the engine thread (called with
+    the engine); an action of :data:`paceui.session.ACTIONS` is a row there and its handler here."""

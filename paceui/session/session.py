@@ -44,6 +44,7 @@ from paceui.session.build import (
 from paceui.session.engine import Engine, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
 from paceui.session.heartbeat import unclean_exit_message
+from paceui.session.host import SessionHost
 from paceui.session.learning import ActiveLearning
 from paceui.session.lock import SessionLock, lock_folder, released_on_error, relock
 from paceui.session.session_data import SessionData
@@ -89,7 +90,7 @@ class Session(ActiveLearning):
         self.unclean_exit: str | None = None  # set by load(): what the last run lost when it ended uncleanly
         self._best, self._dirty = best, False  # dirty: changed since the last save
         self.events = EventBus()
-        self._engine = Engine(self)
+        self._engine = Engine(SessionHost(self))
         st = self.fitter.state
         self._status = replace(status or SessionStatus(), path=None if self.path is None else str(self.path),
                                ladder=self.fitter.cfg.ladder, target_nfuncs=len(self.target.functions()),
@@ -274,6 +275,11 @@ class Session(ActiveLearning):
             pot = add_zbl_repulsion(pot, self.data.prepared.train_neighbors)
         p = Path(path)
         return save_yace(pot, p) if p.suffix == ".yace" else save_potential(pot, p)
+
+    def command(self, name: str, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Send engine command ``name`` (a row of the action table without a method of its own); the Future
+        gets its handler's result (docs/session.md (S2))."""
+        return self._engine.submit(name, *args, **kwargs)
 
     def call(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run ``fn()`` in the fit thread at the next boundary (consistent access to ``fitter``)."""

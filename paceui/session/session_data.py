@@ -141,6 +141,8 @@ def _with_arrays(prepared: PreparedData, sources: tuple[tuple[str, str], ...],
     if unknown := sorted(set(factors) - known):
         raise ValueError(f"weight factors for unknown structure name(s): {', '.join(unknown[:5])}"
                          + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
+    if prepared.train_neighbors is None:
+        raise ValueError("the dataset has no neighbour lists yet (prepare it first)")
     train = fit_arrays(frames[0], prepared.train_neighbors)
     test = None
     if frames[1] is not None and len(frames[1]) and prepared.test_neighbors is not None:

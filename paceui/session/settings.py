@@ -4,7 +4,7 @@ A session's settings are pacemaker's input (a plain dict: cutoff, seed, potentia
 backend) plus session options (``autosave_every``, ``weight_factors``). :func:`plan_change` checks a
 change and returns the new settings with a :class:`ChangeReport` that says, in words, what it does:
 
->>> new, opts, report = plan_change({"cutoff": 5.0, "potential": {}, "data": {"filename": "x"}, "fit": {}},
+>>> new, opts, report = plan_change({"cutoff": 5.0, "potential": "p.yaml", "data": {"filename": "x"}, "fit": {}},
 ...                                 {}, {"kappa": 0.5})
 >>> report.kind, report.invalidates, new["fit"]["loss"]
 ('restart', ('optimizer state',), {'kappa': 0.5})
@@ -13,7 +13,6 @@ change and returns the new settings with a :class:`ChangeReport` that says, in w
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -24,53 +23,14 @@ from paceui.ace.potential import ACEPotential
 from paceui.data import DataConfig, weighting_from_dict
 from paceui.errors import SettingsError
 from paceui.fit.config import InputConfig, InputError
-from paceui.fit.loss import LossConfig
 from paceui.fit.params import ParamMap
+from paceui.fit.settings_table import KINDS, SETTINGS, Setting, changeable
 
-LOSS_KEYS = tuple(f.name for f in dataclasses.fields(LossConfig))  # the weights of the loss (one list: LossConfig)
-DATA_KEYS = ("test_size", "reference_energy", "aug_factor", "ignore_weights", "group_weights", "split_by_group",
-             "group_key", "group_patterns")
-CHANGEABLE_BACKEND_KEYS = ("evaluator", "scheduler", "n_workers", "threads_per_worker", "shard_dir")
+_CHANGEABLE = changeable()
+LOSS_KEYS = tuple(x.key for x in _CHANGEABLE if x.section_path == "fit.loss")  # the weights of the loss
+DATA_KEYS = tuple(x.key for x in _CHANGEABLE if x.section_path == "data")
+CHANGEABLE_BACKEND_KEYS = tuple(x.key for x in _CHANGEABLE if x.section_path == "backend")
 """The ``backend:`` keys a session can change (``fit.config.BACKEND_KEYS`` are all the keys input.yaml accepts)."""
-_RESTART = "the optimizer restarts (a new cycle) from the current parameters"
-_EFFECTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    # key: (kind, what it does, what it invalidates); kinds: none, rebuild (same optimizer state, new
-    # options), restart (fresh optimizer), data (prepare the dataset again), neighbors (+ new cutoff)
-    "loss": ("restart", f"the loss changes: {_RESTART}; loss values before and after the change are not "
-             "comparable", ("optimizer state",)),
-    "optimizer": ("restart", _RESTART, ("optimizer state",)),
-    "options": ("restart", _RESTART, ("optimizer state",)),
-    "trainable_parameters": ("restart", f"the set of trained parameters changes: {_RESTART}", ("optimizer state",)),
-    "maxiter": ("rebuild", "the current cycle goes on under the new iteration limit (optimizer state kept)", ()),
-    "fit_cycles": ("none", "the current and later ladder steps run this many cycles", ()),
-    "noise_relative_sigma": ("none", "applies from the next cycle", ()),
-    "noise_absolute_sigma": ("none", "applies from the next cycle", ()),
-    "randomize_func_coeffs": ("none", "applies from the next cycle", ()),
-    "min_relative_train_loss_per_iter": ("none", "early stopping checks use it from the next iteration", ()),
-    "min_relative_test_loss_per_iter": ("none", "early stopping checks use it from the next iteration", ()),
-    "early_stopping_patience": ("none", "early stopping checks use it from the next iteration", ()),
-    "ladder_step": ("none", "applies from the next ladder step", ()),
-    "ladder_type": ("none", "applies from the next ladder step", ()),
-    "weighting": ("data", f"the dataset is prepared again (weights and selected structures); {_RESTART}; "
-                  "metrics before and after are not comparable", ("data weights", "optimizer state")),
-    "data": ("data", f"the dataset is prepared again (split, reference energies, weights); {_RESTART}; "
-             "metrics before and after are not comparable", ("train/test split", "data weights", "optimizer state")),
-    "weight_factors": ("data", f"per-structure weights change (weights normalised again); {_RESTART}",
-                       ("data weights", "optimizer state")),
-    "cutoff": ("neighbors", f"the radial cutoff rcut of every bond changes and the neighbour lists are rebuilt "
-               f"(from the cache when possible); {_RESTART}", ("neighbour lists", "radial basis", "optimizer state")),
-    "display_step": ("none", "test metrics every display_step iterations from now on", ()),
-    "backend": ("rebuild", "the evaluator is built again (numba in this process, or Dask workers that load the "
-                "shards); the fit goes on from the same parameters and optimizer state", ()),
-    "autosave_every": ("none", "autosave interval from now on (0: only on pause, stop and finish)", ()),
-}
-_KINDS = ("none", "rebuild", "restart", "data", "neighbors")
-FIXED = {"potential": "the basis is fixed for a session: create a new session for another basis",
-         "elements": "the basis is fixed for a session: create a new session for other elements",
-         "filename": "the dataset is fixed for a session: create a new session for other data",
-         "test_filename": "the dataset is fixed for a session: create a new session for other data",
-         "callbacks": "callbacks are fixed when the session is created",
-         "seed": "the seed is fixed for a session (split and weights depend on it)"}
 
 
 @dataclass(frozen=True)
@@ -88,11 +48,11 @@ class ChangeReport:
 
     @property
     def restarts_optimizer(self) -> bool:
-        return _KINDS.index(self.kind) >= _KINDS.index("restart")
+        return KINDS.index(self.kind) >= KINDS.index("restart")
 
     @property
     def prepares_data(self) -> bool:
-        return _KINDS.index(self.kind) >= _KINDS.index("data")
+        return KINDS.index(self.kind) >= KINDS.index("data")
 
     @property
     def rebuilds_neighbors(self) -> bool:
@@ -106,25 +66,41 @@ class ChangeReport:
         return "\n".join(lines)
 
 
-def _effect_key(key: str) -> str:
-    if key in LOSS_KEYS or key in DATA_KEYS:
-        return "loss" if key in LOSS_KEYS else "data"
-    return "backend" if key in CHANGEABLE_BACKEND_KEYS else key
+_BY_KEY = {x.key: x for x in SETTINGS}
+
+
+def _place(key: str, new: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    """The mapping of ``new`` (or of the session options) that holds setting ``key`` (created when absent);
+    SettingsError for a fixed or unknown key."""
+    row: Setting | None = _BY_KEY.get(key)
+    if row is None:
+        known = sorted(x.key for x in _CHANGEABLE)
+        from paceui._keys import closest
+
+        near = closest(key, known)
+        hint = f"did you mean '{near}'? " if near else ""
+        raise SettingsError(f"unknown setting {key!r}; {hint}changeable: {', '.join(known)}")
+    if row.effect is None:
+        raise SettingsError(f"{key} cannot be changed: {row.fixed}")
+    parts = row.section_path.split(".") if row.section_path else []
+    where = opts if parts[:1] == ["options"] else new
+    for part in parts[1:] if parts[:1] == ["options"] else parts:
+        where = where.setdefault(part, {})
+    return where
 
 
 def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes: Mapping[str, Any],
                 target: ACEPotential | None = None) -> tuple[dict[str, Any], dict[str, Any], ChangeReport]:
     """New (settings, options) with ``changes`` applied, and the report; raises :class:`SettingsError`.
 
-    Keys: the loss keys (kappa, L1_coeffs, ...) or ``loss={...}``; fit keys (optimizer, options,
-    maxiter, fit_cycles, noise_*, ladder_*, early stopping, trainable_parameters, weighting); data
-    keys (test_size, reference_energy, aug_factor, ignore_weights); cutoff (Å); display_step; backend keys
-    (evaluator numba|dask, scheduler, n_workers, threads_per_worker, shard_dir);
-    autosave_every; weight_factors ({structure name: factor}).
+    Keys: those of the settings table with an effect (:func:`paceui.fit.settings_table.changeable`: the loss
+    keys (kappa, L1_coeffs, ...) or ``loss={...}``, fit keys, data keys, cutoff (Å), backend keys,
+    autosave_every, weight_factors ({structure name: factor})); where each lives and what its change does
+    come from the table.
     """
     new, opts = copy.deepcopy(dict(settings)), copy.deepcopy(dict(options))
-    fit, data = new.setdefault("fit", {}), new.setdefault("data", {})
-    loss = fit.setdefault("loss", {})
+    new.setdefault("fit", {}).setdefault("loss", {})
+    new.setdefault("data", {})
     flat = dict(changes)
     if "loss" in flat:
         if not isinstance(flat["loss"], Mapping):
@@ -132,28 +108,7 @@ def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes
         flat.update(flat.pop("loss"))
     done: list[tuple[str, Any, Any]] = []
     for key, value in flat.items():
-        if key in FIXED:
-            raise SettingsError(f"{key} cannot be changed: {FIXED[key]}")
-        if key in LOSS_KEYS:
-            where = loss
-        elif key in DATA_KEYS:
-            where = data
-        elif key == "cutoff":
-            where = new
-        elif key == "display_step" or key in CHANGEABLE_BACKEND_KEYS:
-            where = new.setdefault("backend", {})
-        elif key in ("autosave_every", "weight_factors"):
-            where = opts
-        elif key in _EFFECTS:
-            where = fit
-        else:
-            known = sorted(set(_EFFECTS) - {"loss", "data", "backend"} | set(LOSS_KEYS) | set(DATA_KEYS)
-                           | set(CHANGEABLE_BACKEND_KEYS))
-            from paceui._keys import closest
-
-            near = closest(key, known)
-            hint = f"did you mean '{near}'? " if near else ""
-            raise SettingsError(f"unknown setting {key!r}; {hint}changeable: {', '.join(known)}")
+        where = _place(key, new, opts)
         old = where.get(key)
         value = plain_value(value)
         if old == value:
@@ -161,12 +116,13 @@ def plan_change(settings: Mapping[str, Any], options: Mapping[str, Any], changes
         where[key] = value
         done.append((key, old, value))
     _validate(new, opts, {k for k, _, _ in done}, target)
-    kinds = [_EFFECTS[_effect_key(k)] for k, _, _ in done]
+    effects = [_BY_KEY[k].effect for k, _, _ in done]
     inval: list[str] = []
-    for _, _, inv in kinds:
-        inval += [x for x in inv if x not in inval]
-    kind = max((k for k, _, _ in kinds), key=_KINDS.index, default="none")
-    return new, opts, ChangeReport(tuple(done), tuple(e for _, e, _ in kinds), tuple(inval), kind)
+    for e in effects:
+        assert e is not None
+        inval += [x for x in e.invalidates if x not in inval]
+    kind = max((e.kind for e in effects if e is not None), key=KINDS.index, default="none")
+    return new, opts, ChangeReport(tuple(done), tuple(e.text for e in effects if e is not None), tuple(inval), kind)
 
 
 def plain_value(v: Any) -> Any:

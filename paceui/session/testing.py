@@ -38,7 +38,7 @@ def zuo_frame(n: int = 10, start: int = 0) -> pd.DataFrame:
         raise FileNotFoundError(f"{ZUO_TRAIN} not found: the Zuo Cu data ship in assets/ of the paceui checkout")
     text = io.StringIO(gzip.decompress(ZUO_TRAIN.read_bytes()).decode())
     images = ase.io.read(text, index=f"{start}:{start + n}", format="extxyz")
-    return frame_from_atoms(images, str(ZUO_TRAIN))
+    return frame_from_atoms(images if isinstance(images, list) else [images], str(ZUO_TRAIN))
 
 
 def tiny_session(path: str | os.PathLike[str] | None = None, n: int = 10, fit: dict[str, Any] | None = None,

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextA
 from textual.worker import Worker, WorkerState
 
 from paceui.session import (
-    ACTIONS,
+    Action,
     Changed,
     CycleChanged,
     Event,
@@ -37,27 +37,62 @@ from paceui.session import (
     Stopped,
     action,
 )
+from paceui.session import actions as table
+from paceui.session.actions import send
 from paceui.tui.basis_form import create_with_basis
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
 from paceui.tui.dialogs import Confirm, KeysHelp, ParamsDialog
-from paceui.tui.format import num
+from paceui.tui.format import num, value_text
+from paceui.tui.jump import SettingJump
 from paceui.tui.pane_analysis import AnalysisPane
 from paceui.tui.pane_data import DataPane
 from paceui.tui.pane_fit import FitPane
 from paceui.tui.pane_sessions import SessionsPane
-from paceui.tui.pane_setup import SetupPane
+from paceui.tui.pane_setup import FIELDS, SetupPane
 from paceui.tui.pane_trust import TrustPane
 
-TRUST_DIALOGS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
-    "compute_active_set": ("Compute the active set", [("kind", "projections: linear or full", "linear")]),
-    "gamma": ("Extrapolation grade γ", [("subset", "set: train, test or candidates", "train")]),
-    "load_candidates": ("Load candidate structures", [("source", "file (extxyz, traj, LAMMPS dump, dataframe)", "")]),
-    "select_candidates": ("D-optimal selection", [("max_structures", "at most this many (empty: all it picks)", "")]),
-    "add_structures": ("Add labelled structures and continue the fit", [
-        ("structures", "file with DFT energies and forces, or: selection", "selection"),
-        ("weight", "weight factor of the new structures (empty: 1)", "")]),
+FIELD_BY_KEY = {f.key: f for f in FIELDS}
+OWN = {"change_settings": "apply_settings", "save": "save", "load": "show_sessions"}
+"""Actions the TUI runs through a step of its own (an app method) rather than straight on the session."""
+
+
+def _candidates_loaded(app: "PaceApp", n: int) -> None:
+    app.report(f"{n} candidates loaded")
+    if app.session.status.active_set != "none":
+        app.run_named_action("gamma", {"subset": "candidates"})
+    else:
+        app.query_one(TrustPane).show()
+
+
+def _active_set_computed(app: "PaceApp", _state: Any) -> None:
+    app.query_one(TrustPane).show()
+    app.run_named_action("gamma", {"subset": "train"})  # γ of the training set at once
+
+
+AFTER: dict[str, Callable[["PaceApp", Any], Any]] = {
+    "extend_ladder": lambda app, n: app.report(f"ladder extended: {n} functions added"),
+    "compute_active_set": _active_set_computed,
+    "gamma": lambda app, table: app.query_one(TrustPane).show_gamma(table),
+    "load_candidates": _candidates_loaded,
+    "select_candidates": lambda app, table: app.query_one(TrustPane).show_selection(table),
+    "add_structures": lambda app, _: app.query_one(TrustPane).show(),
 }
-"""The dialog (title, fields) of each active-learning action."""
+"""What the TUI shows with a command's result (an action without an entry: its Changed event only)."""
+
+
+def dialog_fields(a: Action) -> list[tuple[str, str, str]]:
+    """The dialog lines (name, question, initial text) of an action's parameters."""
+    return [(p.name, p.label, value_text(p.default)) for p in a.params]
+
+
+def params_dialog(app: "PaceApp", a: Action) -> ParamsDialog:
+    """The dialog asking for an action's parameters (one line each, from the table)."""
+    return ParamsDialog(a.title.rstrip("…"), dialog_fields(a))
+
+
+DIALOGS: dict[str, Callable[["PaceApp", Action], Any]] = {}
+"""Actions whose parameters the TUI asks for with a dialog of its own (e.g. with checks and a preview);
+the others get :func:`params_dialog`."""
 
 
 def status_line(name: str, st: SessionStatus) -> str:
@@ -98,6 +133,7 @@ class PaceApp(App[None]):
         self._tab_timer: Any = None     # the debounced refresh of a newly shown pane
         self._tab_switch: Any = None    # the coalesced tab switch of tab keys
         self._want_tab = ""
+        self._jump_to = ""              # the Setup field to focus once the tab shows (the / jump)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -119,8 +155,9 @@ class PaceApp(App[None]):
 
     def show_session(self) -> None:
         """Fill every pane from the current session (after start or after opening another one)."""
-        for pane in (SetupPane, DataPane, FitPane, AnalysisPane, TrustPane, SessionsPane):
-            self.query_one(pane).load_session(self.session)
+        for pane in (self.query_one(SetupPane), self.query_one(DataPane), self.query_one(FitPane),
+                     self.query_one(AnalysisPane), self.query_one(TrustPane), self.query_one(SessionsPane)):
+            pane.load_session(self.session)
         self._fit_dirty = True
         self.update_status(force=True)
 
@@ -208,7 +245,7 @@ class PaceApp(App[None]):
             return
         self._shown_status = st
         self.query_one("#status", Static).update(status_line(self.session.name, st), layout=False)  # fixed size
-        enabled = tuple(a.enabled(st) for a in ACTIONS)
+        enabled = tuple(a.enabled(st) for a in table.ACTIONS)
         if enabled != self._enabled:  # re-render the footer only when a key changes state
             self._enabled = enabled
             self.refresh_bindings()
@@ -248,8 +285,9 @@ class PaceApp(App[None]):
         """Only show the pane and focus its main widget (so its keys work at once); what may be stale is
         refreshed once the tab has stayed shown ``TAB_SETTLE`` s, in workers (debounced: the last tab wins)."""
         pane = str(event.pane.id)
-        focus = {"setup": "#setup-scroll", "data": "#data-table", "fit": "FitPane", "analysis": "#an-table",
-                 "trust": "#trust-table", "sessions": "#sessions-table"}.get(pane)
+        focus = self.FOCUS.get(pane)
+        if pane == "setup" and self._jump_to:
+            focus, self._jump_to = f"#{self._jump_to}", ""
         if focus:
             self.query_one(focus).focus()
         if self._tab_timer is not None:
@@ -277,7 +315,8 @@ class PaceApp(App[None]):
             self.query_one(self.FOCUS.get(pane, "FitPane")).focus()
 
     def action_keys(self) -> None:
-        """``?``: every key with what it does and whether it works now."""
+        """``?`` and F1: every key (the action table's and the app's) with what it does and whether it works now;
+        in a Setup field, that setting's help first."""
         rows = []
         for b in self.BINDINGS:
             if not isinstance(b, Binding) or b.key in ("escape",):
@@ -292,86 +331,68 @@ class PaceApp(App[None]):
             rows.append((b.key_display or b.key, desc[:90], on))
         rows.append(("m", "Fit tab: next plotted metric", True))
         rows.append(("ctrl+p", "command palette: every action by name", True))
+        ident = str(getattr(self.focused, "id", "") or "")
+        if ident.startswith("set-") and ident[4:] in FIELD_BY_KEY:  # F1 in a Setup field: that setting too
+            f = FIELD_BY_KEY[ident[4:]]
+            rows.insert(0, ("field", f"{f.key} ({f.path}): {f.label}" + (f"; {f.help}" if f.help else ""), True))
         self.push_screen(KeysHelp(rows))
+
+    def action_jump(self) -> None:
+        """``/``: find a setting by name (fuzzy) and focus its field on the Setup tab."""
+        self.push_screen(SettingJump(), self._jump)
+
+    def _jump(self, ident: str | None) -> None:
+        if not ident:
+            return
+        tabs = self.query_one(TabbedContent)
+        if tabs.active != "setup":
+            self._jump_to = ident  # focused by on_tabbed_content_tab_activated once the tab shows
+            tabs.active = "setup"
+            return
+        widget = self.query_one(f"#{ident}")
+        widget.focus()
+        widget.scroll_visible(animate=False)
 
     def action_act(self, name: str) -> None:
         self.run_named_action(name)
 
     def run_named_action(self, name: str, params: dict[str, Any] | None = None) -> None:
-        """Run one action of the table (keys and the command palette both end here); ``params``: the
-        values of its parameters (no dialog; the active-learning actions only)."""
-        s = self.session
-        if not action(name).enabled(s.status):
-            self.report(f"{action(name).title} is not possible now ({s.status.phase.value})", "warning")
+        """Run one action of the table (keys and the command palette both end here): a step of the TUI's own
+        (:data:`OWN`), else the session command, asking for its parameters first when its title ends in "…"
+        (``params``: their values, no dialog)."""
+        a = action(name)
+        if not a.enabled(self.session.status):
+            self.report(f"{a.title} is not possible now ({self.session.status.phase.value})", "warning")
             return
-        if name == "start":
-            self.track(s.start(), "start")
-        elif name == "pause":
-            self.track(s.pause(), "pause")
-        elif name == "resume":
-            self.track(s.resume(), "resume")
-        elif name == "stop":
-            self.track(s.stop(), "stop")
-        elif name == "randomize":
-            self.push_screen(ParamsDialog("Randomize coefficients", [
-                ("sigma", "σ (relative to |θ| unless relative is false)", "0.1"), ("relative", "relative", "true"),
-                ("seed", "seed (empty: random)", "")]), self._randomize)
-        elif name == "extend_ladder":
-            left = s.status.functions_left
-            self.push_screen(ParamsDialog(f"Extend ladder ({left} functions left)", [
-                ("n", "functions per element (empty: the next ladder step)", "")]), self._extend)
-        elif name == "change_settings":
-            self.action_tab("setup")
-            self.query_one(SetupPane).apply()
-        elif name == "save":
-            self.save()
-        elif name == "load":
-            self.action_tab("sessions")
-            self.query_one(SessionsPane).focus_table()
-        elif name in TRUST_DIALOGS:
-            title, fields = TRUST_DIALOGS[name]
-            if params is not None:
-                self._trust(name, params)
-            elif fields:
-                self.push_screen(ParamsDialog(title, fields), partial(self._trust, name))
-            else:
-                self._trust(name, {})
+        if name in OWN:
+            getattr(self, OWN[name])()
+        elif params is not None or not a.asks:
+            self._send(a, params or {})
+        else:
+            self.push_screen(DIALOGS.get(name, params_dialog)(self, a), partial(self._send, a))
         self.update_status(force=True)  # "pausing…" and the disabled key in this very tick
 
-    def _trust(self, name: str, params: dict[str, Any] | None) -> None:
-        """Send an active-learning action to the session; its result goes to the Trust tab."""
+    def _send(self, a: Action, params: dict[str, Any] | None) -> None:
+        """Send action ``a`` with ``params`` (None: the dialog was cancelled); its result goes to :data:`AFTER`."""
         if params is None:
             return
-        s, pane = self.session, self.query_one(TrustPane)
-        if name == "compute_active_set":
-            self.report("computing the active set of the current potential…")
-            self.track(s.compute_active_set(**params), "active set",
-                       lambda _: (pane.show(), self.run_named_action("gamma", {"subset": "train"})))
-        elif name == "gamma":
-            self.track(s.gamma(**params), "γ", pane.show_gamma)
-        elif name == "load_candidates":
-            if not params.get("source"):
-                self.report("give the file of candidate structures", "warning")
-                return
-            self.track(s.load_candidates(str(params["source"])), "load candidates",
-                       lambda n: (self.report(f"{n} candidates loaded"),
-                                  self.run_named_action("gamma", {"subset": "candidates"})
-                                  if self.session.status.active_set != "none" else pane.show()))
-        elif name == "select_candidates":
-            self.track(s.select_candidates(**params), "select", pane.show_selection)
-        elif name == "add_structures":
-            self.track(s.add_structures(**params), "add structures", lambda n: pane.show())
+        missing = [p.label for p in a.params if p.required and params.get(p.name) in (None, "")]
+        if missing:
+            self.report(f"{a.title.rstrip('…')}: give the {missing[0]}", "warning")
+            return
+        then = partial(AFTER[a.name], self) if a.name in AFTER else None
+        self.track(send(self.session, a, params), a.name.replace("_", " "), then)
+        self.update_status(force=True)
 
-    def _randomize(self, params: dict[str, Any] | None) -> None:
-        if params is not None:
-            self.track(self.session.randomize(**params), "randomize")
-            self.update_status(force=True)
+    def apply_settings(self) -> None:
+        """``c``: apply the edits of the Setup tab."""
+        self.action_tab("setup")
+        self.query_one(SetupPane).apply()
 
-    def _extend(self, params: dict[str, Any] | None) -> None:
-        if params is not None:
-            self.track(self.session.extend_ladder(**params), "extend ladder",
-                       lambda n: self.report(f"ladder extended: {n} functions added"))
-            self.update_status(force=True)
+    def show_sessions(self) -> None:
+        """Load: the Sessions tab lists the saved sessions (Enter opens one)."""
+        self.action_tab("sessions")
+        self.query_one(SessionsPane).focus_table()
 
     def save(self, path: str | Path | None = None, then: Callable[[Any], None] | None = None) -> None:
         """Save (to ``path``, else the session's folder); without a folder, ask for one in Sessions."""

@@ -2,8 +2,8 @@
 section as one-line fields, each checked with a message naming its key, the live function counts of the
 edited basis, and a new session made from the current one with the edited basis.
 
-A session's basis is fixed (``paceui.session.settings.FIXED``), so an edited basis always becomes a new
-session: same data, fit, backend and session options, new ``potential:``."""
+A session's basis is fixed (``potential`` has no effect in ``paceui.fit.settings_table``), so an edited basis
+always becomes a new session: same data, fit, backend and session options, new ``potential:``."""
 
 from __future__ import annotations
 

@@ -1,20 +1,20 @@
-"""Key bindings and command-palette commands, both built from the one action table (``ACTIONS``)."""
+"""Key bindings and command-palette commands, both built from the one action table (``ACTIONS``), read when
+they are built (a row added to the table is a key, a footer entry and a palette command, nothing else)."""
 
 from __future__ import annotations
 
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from paceui.session.actions import ACTIONS, Action
+from paceui.session import actions as table
+from paceui.session.actions import Action
 
 if TYPE_CHECKING:
     from paceui.tui.app import PaceApp
 
-SHOWN = ("start", "pause", "resume", "stop", "randomize", "extend_ladder", "save")
-"""Actions shown in the footer (the others have keys and palette entries only)."""
 TABS = (("setup", "Setup"), ("data", "Data"), ("fit", "Fit"), ("analysis", "Analysis"), ("sessions", "Sessions"),
         ("trust", "Trust"))
 
@@ -24,13 +24,17 @@ def short_title(a: Action) -> str:
     return a.title.rstrip("…").split()[0]
 
 
-def action_bindings() -> list[Binding]:
-    """One binding per action (``act('name')``), then tab switching (1–6, F1–F6) and quit."""
-    out = [Binding(a.key, f"act('{a.name}')", short_title(a), show=a.name in SHOWN, tooltip=a.description)
-           for a in ACTIONS]
+def action_bindings() -> list[BindingType]:
+    """One binding per action (``act('name')``; in the footer: the table's ``footer`` rows), then tab switching
+    (1–6, F2–F6), help (F1), the jump to a setting (/) and quit."""
+    out: list[BindingType] = [Binding(a.key, f"act('{a.name}')", short_title(a), show=a.footer, tooltip=a.description)
+           for a in table.ACTIONS]
     for i, (tab, title) in enumerate(TABS, 1):
         out.append(Binding(str(i), f"tab('{tab}')", title, show=False))
-        out.append(Binding(f"f{i}", f"tab('{tab}')", title, show=False, priority=True))
+        if i > 1:
+            out.append(Binding(f"f{i}", f"tab('{tab}')", title, show=False, priority=True))
+    out.append(Binding("f1", "keys", "Help: every key", show=False, priority=True))
+    out.append(Binding("slash", "jump", "Jump to a setting by name", show=False, key_display="/"))
     out.append(Binding("q", "quit", "Quit", show=True))  # before ? Keys: a narrow footer still shows how to quit
     out.append(Binding("question_mark", "keys", "Keys", show=True, key_display="?"))
     out.append(Binding("escape", "leave_field", "Leave field", show=False))
@@ -44,7 +48,7 @@ class ActionCommands(Provider):
     def _actions(self) -> list[Action]:
         app: PaceApp = self.app  # type: ignore[assignment]
         status = app.session.status
-        return [a for a in ACTIONS if a.enabled(status)]
+        return [a for a in table.ACTIONS if a.enabled(status)]
 
     async def discover(self) -> Hits:
         app: PaceApp = self.app  # type: ignore[assignment]

@@ -39,7 +39,11 @@ def final_save_on_signals(session: Session) -> Callable[[], None]:
             raise SystemExit(128 + signum)
     sigs = [sig for sig in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if sig is not None]
     old = {sig: signal.signal(sig, handler) for sig in sigs}
-    return lambda: [signal.signal(sig, h) for sig, h in old.items()] and None  # type: ignore[func-returns-value]
+
+    def undo() -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+    return undo
 
 
 def run_tui(session: Session, folder: str | Path | None = None, autostart: bool = False) -> int:

@@ -4,6 +4,7 @@ open one (Enter on its row), and save the current session under a new folder ("s
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def shown_path(p: Path) -> str:
 
 def list_sessions(folder: Path) -> list[dict[str, Any]]:
     """Sessions saved in ``folder`` (its sub-folders, and the folder itself), with their status."""
-    out = []
+    out: list[dict[str, Any]] = []
     if not folder.is_dir():
         return out
     cands = [folder] + sorted(p for p in folder.iterdir() if p.is_dir())
@@ -125,7 +126,11 @@ class SessionsPane(Widget):
             target = Path(event.value.strip())
             if not target.is_absolute() and target.parent == Path("."):
                 target = Path(app.folder) / target
-            app.save(target, lambda path: (app.report(f"saved as {Path(path).name}"), self.rescan()))
+            app.save(target, partial(self._saved_as, app))
+
+    def _saved_as(self, app: Any, path: Any) -> None:
+        app.report(f"saved as {Path(path).name}")
+        self.rescan()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id != "sessions-table" or event.row_key.value is None:

@@ -9,10 +9,9 @@ to it)."""
 
 from __future__ import annotations
 
-from dataclasses import fields as dc_fields
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from textual import events
@@ -25,8 +24,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from paceui.fit.config import BackendConfig, FitConfig
-from paceui.fit.loss import LossConfig
+from paceui.fit.settings_table import Setting, current_value, form_settings
 from paceui.session import Session, SessionStatus, SettingsError
 from paceui.tui.basis_form import (
     BASIS_FIELDS,
@@ -44,33 +42,13 @@ from paceui.tui.dialogs import ParamsDialog
 from paceui.tui.format import value_text
 from paceui.tui.pane_sessions import shown_path
 
-_FIT_DEFAULTS = {f.name: f.default for f in dc_fields(FitConfig) if not callable(f.default_factory)}  # type: ignore[misc]
-_BACKEND_DEFAULTS = {f.name: f.default for f in dc_fields(BackendConfig)}
-_LOSS_DEFAULTS = {f.name: f.default for f in dc_fields(LossConfig)}
-
-# (section, key as change_settings names it, label, where it lives in the settings, pacemaker default)
-Getter = Callable[[dict[str, Any], dict[str, Any]], Any]
-FIELDS: list[tuple[str, str, str, Getter, Any]] = []
+FIELDS: tuple[Setting, ...] = form_settings()
+"""The settings fields, in the table's order and sections (:mod:`paceui.fit.settings_table`)."""
 
 
-def _add(section: str, key: str, label: str, get: Getter, default: Any) -> None:
-    FIELDS.append((section, key, label, get, default))
-
-
-for _k in ("kappa", "L1_coeffs", "L2_coeffs", "w0_rad", "w1_rad", "w2_rad", "w_orth"):
-    _add("Loss", _k, _k, lambda s, o, k=_k: ((s.get("fit") or {}).get("loss") or {}).get(k), _LOSS_DEFAULTS[_k])
-_add("Weighting", "weighting", "weighting", lambda s, o: (s.get("fit") or {}).get("weighting"), "uniform")
-for _k in ("optimizer", "maxiter", "options", "fit_cycles", "trainable_parameters", "noise_relative_sigma",
-           "min_relative_train_loss_per_iter", "early_stopping_patience"):
-    _add("Optimizer", _k, _k, lambda s, o, k=_k: (s.get("fit") or {}).get(k), _FIT_DEFAULTS.get(_k))
-for _k in ("ladder_step", "ladder_type"):
-    _add("Ladder", _k, _k, lambda s, o, k=_k: (s.get("fit") or {}).get(k), _FIT_DEFAULTS.get(_k))
-_add("Data", "cutoff", "cutoff (Å)", lambda s, o: s.get("cutoff"), "required")
-for _k in ("test_size", "reference_energy"):
-    _add("Data", _k, _k, lambda s, o, k=_k: (s.get("data") or {}).get(k), {"test_size": 0}.get(_k, "required"))
-for _k in ("evaluator", "scheduler", "n_workers", "threads_per_worker", "display_step"):
-    _add("Backend", _k, _k, lambda s, o, k=_k: (s.get("backend") or {}).get(k), _BACKEND_DEFAULTS[_k])
-_add("Session", "autosave_every", "autosave_every", lambda s, o: o.get("autosave_every"), 20)
+def field_label(row: Setting) -> str:
+    """The Setup label of a setting: its key as ``change_settings`` names it, with its unit."""
+    return f"{row.key} ({row.unit})" if row.unit else row.key
 
 
 def function_counts_text(target: dict[str, Any], current: dict[str, Any]) -> str:
@@ -107,14 +85,14 @@ class SetupPane(Widget):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="setup-scroll"):
             section = ""
-            for sec, key, label, _get, default in FIELDS:
-                if sec != section:
-                    section = sec
-                    yield Static(sec, classes="section")
+            for row in FIELDS:
+                if row.section != section:
+                    section = row.section
+                    yield Static(section, classes="section")
                 with Horizontal(classes="setting"):
-                    yield Label(label)
-                    yield Input("", id=f"set-{key}", classes="compact", select_on_focus=False)
-                    yield Static(f"default {value_text(default) or 'none'}", classes="default")
+                    yield Label(field_label(row))
+                    yield Input("", id=f"set-{row.key}", classes="compact", select_on_focus=False)
+                    yield Static(f"default {value_text(row.default) or 'none'}", classes="default")
             yield Static("Basis: edits make a new session (Enter or N)", classes="section")
             for sec, key, placeholder in BASIS_FIELDS:
                 if sec and sec != section:
@@ -133,7 +111,7 @@ class SetupPane(Widget):
     def load_session(self, session: Session) -> None:
         self.session = session
         settings, options = session.settings, session.options
-        self.original = {key: value_text(get(settings, options)) for _s, key, _l, get, _d in FIELDS}
+        self.original = {row.key: value_text(current_value(row, settings, options)) for row in FIELDS}
         for key, text in self.original.items():
             inp = self.query_one(f"#set-{key}", Input)
             with inp.prevent(Input.Changed):
@@ -235,6 +213,8 @@ class SetupPane(Widget):
         if event.state is WorkerState.ERROR:
             self._basis_failed(f"potential: {event.worker.error}")
         if event.state is not WorkerState.SUCCESS:
+            return
+        if event.worker.result is None:
             return
         gen, result = event.worker.result
         if gen != self._basis_gen:

@@ -1,0 +1,180 @@
+"""A fitting recipe picked from the data: cutoff from the number density, κ on a validation split.
+
+The rule (the Zuo et al. 2020 benchmark recipe, ``assets/zuo/README.md``):
+
+* **cutoff** r_c: the radius of the sphere that holds ``NEIGHBOURS`` atoms at the data's median number
+  density ρ (atoms/Å³ of the periodic cells), r_c = (3 n_nb / (4π ρ))^(1/3), kept within
+  [2, 3] × the median nearest-neighbour distance and rounded to 0.1 Å. With n_nb = 58 this gives 5.5 Å for
+  the Zuo Cu data; it keeps the neighbour count, hence the cost per atom, the same for dense and open
+  structures.
+* **basis**: one linear density (FinnisSinclairShiftedScaled, fs_parameters [1, 1]), ChebExpCos radial
+  basis (λ = 5.25), ranks 1–5 with nradmax [16, 6, 3, 2, 1] and lmax [0, 4, 3, 2, 1] (336 functions for one
+  element); reference energies ``auto``.
+* **linear stage**: ``optimizer: bayesian_ridge`` (evidence-maximised ridge, one pass over the data) for
+  every κ of ``KAPPA_GRID`` at once (``fit: options: kappa_grid``); the κ with the smallest validation
+  energy MAE × force MAE is kept. The validation set is ``test_size: 0.1`` of the training file.
+* **refine stage** (optional): BFGS on every coefficient, the radial ones included, from the linear
+  result, for the iterations the rest of the budget allows at ``US_PER_ATOM_ITERATION``.
+
+Every choice was made on a validation split (10 %) of the training files, never on the test sets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+NEIGHBOURS = 58.0
+"""Atoms inside the cutoff sphere at the median density that the rule aims at (Zuo Cu: 5.5 Å)."""
+
+KAPPA_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+"""The force weights κ the linear stage solves for, from one pass over the data; the one with the smallest
+validation energy MAE × force MAE is kept."""
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What the rule reads from a training set."""
+
+    elements: tuple[str, ...]
+    n_structures: int
+    n_atoms: int
+    density: float       # median number density of the periodic structures, atoms/Å³
+    nn_distance: float   # median over structures of the shortest interatomic distance, Å
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The settings the rule picks (see module doc)."""
+
+    cutoff: float                         # Å
+    nradmax_by_orders: tuple[int, ...]
+    lmax_by_orders: tuple[int, ...]
+    kappa: float
+    maxiter: int
+    radbase: str = "ChebExpCos"
+    radparameters: tuple[float, ...] = (5.25,)
+    kappa_grid: tuple[float, ...] = KAPPA_GRID
+
+
+def shortest_distance(atoms: Any) -> float:
+    """The shortest interatomic distance of one ASE structure (periodic images included), Å."""
+    from ase.neighborlist import neighbor_list
+
+    n = len(atoms)
+    vol = abs(atoms.get_volume()) if all(atoms.pbc) else 0.0
+    r = 1.5 * (vol / n) ** (1 / 3) if vol > 0 else 4.0
+    for _ in range(4):
+        d = neighbor_list("d", atoms, r)
+        if len(d):
+            return float(d.min())
+        r *= 2
+    return math.inf
+
+
+def summarize(frames: Sequence[Any], max_structures: int = 60) -> DataSummary:
+    """:class:`DataSummary` of ASE structures (distances from at most ``max_structures``, evenly spaced)."""
+    if not len(frames):
+        raise ValueError("recipe: the training set is empty")
+    n_atoms = np.array([len(a) for a in frames])
+    periodic = [a for a in frames if all(a.pbc) and abs(a.get_volume()) > 0]
+    if not periodic:
+        raise ValueError("recipe: the number-density rule needs periodic structures (none found)")
+    dens = np.array([len(a) / abs(a.get_volume()) for a in periodic])
+    step = max(1, len(frames) // max_structures)
+    nn = [shortest_distance(a) for a in frames[::step] if len(a) > 1 or all(a.pbc)]
+    elements = tuple(sorted({s for a in frames for s in a.get_chemical_symbols()}))
+    return DataSummary(elements, len(frames), int(n_atoms.sum()), float(np.median(dens)),
+                       float(np.median([d for d in nn if math.isfinite(d)])))
+
+
+def cutoff_for(summary: DataSummary, neighbours: float = NEIGHBOURS) -> float:
+    """r_c = (3 n_nb / (4π ρ))^(1/3) within [2, 3] × nearest-neighbour distance, rounded to 0.1 Å."""
+    rc = (3.0 * neighbours / (4.0 * math.pi * summary.density)) ** (1.0 / 3.0)
+    rc = min(max(rc, 2.0 * summary.nn_distance), 3.0 * summary.nn_distance)
+    return round(rc, 1)
+
+
+US_PER_ATOM_ITERATION = 110.0
+"""One BFGS iteration of the recipe's basis (336 functions, 58 neighbours), µs per atom, idle 2-core machine."""
+
+
+def recipe_for(summary: DataSummary, minutes: float = 10.0, us_per_atom_iteration: float = US_PER_ATOM_ITERATION,
+               setup_seconds: float = 90.0, max_iterations: int = 2000) -> Recipe:
+    """The recipe for a training set (see module doc); ``minutes``: the wall-clock budget of the fit."""
+    rc = cutoff_for(summary)
+    per_it = us_per_atom_iteration * 1e-6 * summary.n_atoms * len(summary.elements)
+    n_it = int(max(minutes * 60.0 - setup_seconds, 0.0) / max(per_it, 1e-9))
+    return Recipe(cutoff=rc, nradmax_by_orders=(16, 6, 3, 2, 1), lmax_by_orders=(0, 4, 3, 2, 1), kappa=0.01,
+                  maxiter=max(10, min(n_it, max_iterations)))
+
+
+def input_dict(recipe: Recipe, elements: Sequence[str], filename: str, test_filename: str | None = None,
+               test_size: float | None = None, seed: int = 42, stage: str = "linear",
+               initial_potential: str | None = None, maxiter: int | None = None) -> dict[str, Any]:
+    """pacemaker's ``input.yaml`` (as a dict) for one stage of ``recipe`` on the given data files:
+    ``linear`` (the Bayesian ridge solve, one linear density) or ``refine`` (BFGS on every coefficient,
+    radial ones included, from ``initial_potential``, the linear stage's result)."""
+    if stage not in ("linear", "refine"):
+        raise ValueError(f"recipe stage must be 'linear' or 'refine', got {stage!r}")
+    rc = recipe.cutoff
+    data: dict[str, Any] = {"filename": filename}
+    if test_filename:
+        data["test_filename"] = test_filename
+    elif test_size:
+        data["test_size"] = test_size
+    data["reference_energy"] = "auto"
+    potential: dict[str, Any] = {
+        "deltaSplineBins": 0.001, "elements": list(elements),
+        "embeddings": {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1}},
+        "bonds": {"ALL": {"radbase": recipe.radbase, "radparameters": list(recipe.radparameters), "rcut": rc,
+                          "dcut": 0.01}},
+        "functions": {"ALL": {"nradmax_by_orders": list(recipe.nradmax_by_orders),
+                              "lmax_by_orders": list(recipe.lmax_by_orders)}}}
+    if stage == "linear":
+        fit: dict[str, Any] = {"loss": {"kappa": recipe.kappa, "L2_coeffs": 1e-8}, "optimizer": "bayesian_ridge",
+                               "maxiter": 1}
+        if recipe.kappa_grid and test_size and not test_filename:  # chosen on the validation split only
+            fit["options"] = {"kappa_grid": list(recipe.kappa_grid)}
+    else:
+        if initial_potential:
+            potential["initial_potential"] = initial_potential
+        fit = {"loss": {"kappa": recipe.kappa, "L1_coeffs": 1e-8, "L2_coeffs": 1e-8, "w0_rad": 1e-8,
+                        "w1_rad": 1e-8, "w2_rad": 1e-8},
+               "optimizer": "BFGS", "maxiter": int(maxiter if maxiter is not None else recipe.maxiter)}
+    return {"cutoff": rc, "seed": seed,
+            "metadata": {"comment": f"paceui recipe (paceui.fit.recipe), {stage} stage: rc {rc:g} Å from the "
+                                    "number density"},
+            "potential": potential, "data": data, "fit": fit,
+            "backend": {"evaluator": "numba", "display_step": 50}}
+
+
+def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, test_size: float = 0.1) -> str:
+    """Write the recipe's ``input.yaml`` (linear stage) for the training file ``data``; returns a summary."""
+    from pathlib import Path
+
+    import ase.io
+    import yaml
+
+    from paceui._atomic import atomic_write_text
+    from paceui.errors import InputError
+
+    if not Path(data).exists():
+        raise InputError(f"recipe: data file not found: {data}")
+    frames = ase.io.read(data, index=":")
+    summary = summarize(frames if isinstance(frames, list) else [frames])
+    recipe = recipe_for(summary, minutes=minutes)
+    out = Path(output)
+    rel = os.path.relpath(Path(data).resolve(), out.resolve().parent)
+    d = input_dict(recipe, summary.elements, rel, test_size=test_size)
+    atomic_write_text(out, "# paceui recipe (paceui.fit.recipe); run: paceui fit " + out.name + "\n"
+                      + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, default_flow_style=None))
+    return (f"{data}: {summary.n_structures} structures, {summary.n_atoms} atoms, elements "
+            f"{' '.join(summary.elements)}; density {summary.density:.4f} /Å³, nearest neighbours "
+            f"{summary.nn_distance:.2f} Å -> cutoff {recipe.cutoff:g} Å; kappa chosen from "
+            f"{list(recipe.kappa_grid)} on {test_size:g} of the data; written {out}")

@@ -1,0 +1,89 @@
+"""The data-driven recipe (paceui.fit.recipe): cutoff from the number density, a valid input, budget scaling."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from ase.build import bulk
+
+from paceui.fit.config import InputConfig
+from paceui.fit.recipe import NEIGHBOURS, DataSummary, cutoff_for, input_dict, recipe_for, shortest_distance, summarize
+
+ZUO_CU = Path(__file__).resolve().parents[1] / "assets" / "zuo" / "Cu_train.xyz.gz"
+
+
+def test_summary_and_cutoff_of_perfect_crystals():
+    cu = [bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)]
+    s = summarize(cu)
+    assert s.elements == ("Cu",) and s.n_structures == 1 and s.n_atoms == 32
+    assert s.density == pytest.approx(4 / 3.6 ** 3, rel=1e-12)
+    assert s.nn_distance == pytest.approx(3.6 / math.sqrt(2), rel=1e-9)
+    rc = cutoff_for(s)
+    # the sphere of radius rc holds NEIGHBOURS atoms at this density (to the 0.1 Å rounding)
+    assert abs(4 / 3 * math.pi * rc ** 3 * s.density - NEIGHBOURS) < 4 * math.pi * 5.6 ** 2 * 0.05 * s.density
+    si = summarize([bulk("Si", "diamond", a=5.43)])
+    assert si.nn_distance == pytest.approx(5.43 * math.sqrt(3) / 4, rel=1e-9)
+    assert cutoff_for(si) > rc  # the open diamond lattice needs a larger sphere for the same neighbours
+
+
+def test_cutoff_is_clipped_to_the_nearest_neighbour_distance():
+    sparse = DataSummary(("X",), 1, 10, density=1e-4, nn_distance=2.0)
+    dense = DataSummary(("X",), 1, 10, density=10.0, nn_distance=2.0)
+    assert cutoff_for(sparse) == 6.0 and cutoff_for(dense) == 4.0
+    assert shortest_distance(bulk("Cu", "fcc", a=3.6)) == pytest.approx(3.6 / math.sqrt(2))
+
+
+def test_iterations_follow_the_budget_and_the_input_is_valid():
+    s = DataSummary(("Cu",), 100, 10000, density=0.0831, nn_distance=2.4)
+    short, long_ = recipe_for(s, minutes=5), recipe_for(s, minutes=10)
+    assert long_.maxiter > short.maxiter >= 10
+    assert recipe_for(DataSummary(("Cu",), 100, 20000, 0.0831, 2.4), minutes=10).maxiter < long_.maxiter
+    d = input_dict(long_, ["Cu"], "Cu_train.xyz.gz", test_size=0.1)
+    cfg = InputConfig.from_dict(d)
+    assert cfg.cutoff == long_.cutoff == d["potential"]["bonds"]["ALL"]["rcut"]
+    assert cfg.fit.optimizer == "bayesian_ridge" and cfg.data["test_size"] == 0.1
+    assert cfg.fit.options == {"kappa_grid": list(long_.kappa_grid)}
+    # κ is chosen on a validation split only: with a test file there is no grid
+    assert "options" not in input_dict(long_, ["Cu"], "a.xyz", test_filename="b.xyz")["fit"]
+    r = InputConfig.from_dict(input_dict(long_, ["Cu"], "a.xyz", test_size=0.1, stage="refine",
+                                         initial_potential="lin.yaml"))
+    assert r.fit.optimizer == "BFGS" and r.fit.maxiter == long_.maxiter
+    assert r.potential["initial_potential"] == "lin.yaml"
+    with pytest.raises(ValueError, match="stage"):
+        input_dict(long_, ["Cu"], "a.xyz", stage="nonlinear")
+
+
+@pytest.mark.skipif(not ZUO_CU.exists(), reason="assets/zuo/Cu_train.xyz.gz absent")
+def test_zuo_cu_gets_the_benchmark_cutoff():
+    import ase.io
+
+    s = summarize(ase.io.read(ZUO_CU, index=":"))
+    assert s.n_structures == 262 and s.n_atoms == 27416
+    assert cutoff_for(s) == 5.5
+
+
+def test_paceui_recipe_writes_an_input_that_paceui_reads(tmp_path, capsys):
+    import ase.io
+    import numpy as np
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from paceui.cli import main
+
+    frames = []
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        at = bulk("Cu", "fcc", a=3.6 + 0.02 * k, cubic=True).repeat(2)
+        at.rattle(0.05, seed=k)
+        at.calc = SinglePointCalculator(at, energy=-3.5 * len(at) + rng.normal(), forces=rng.normal(size=(32, 3)))
+        frames.append(at)
+    ase.io.write(tmp_path / "cu.extxyz", frames)
+    out = tmp_path / "run" / "input.yaml"
+    out.parent.mkdir()
+    assert main(["recipe", str(tmp_path / "cu.extxyz"), "-o", str(out), "--test-size", "0.25"]) == 0
+    assert "cutoff" in capsys.readouterr().out
+    cfg = InputConfig.from_file(out)
+    assert cfg.data["filename"] == "../cu.extxyz" and cfg.data["test_size"] == 0.25
+    assert cfg.cutoff == cutoff_for(summarize(frames)) and cfg.fit.optimizer == "bayesian_ridge"
+    assert main(["recipe", str(tmp_path / "missing.xyz"), "-o", str(out)]) == 1
