@@ -164,8 +164,9 @@ class ACELoss:
         pairf = np.zeros((len(data.nbr_j), 3))
         store = pc is not None
         pc = pc if pc is not None else K.empty_pair_cache()
-        K.ace_atoms(data.species, data.nbr_off, data.nbr_j, data.vec, *m.compiled, numba.get_num_threads(),
-                    energies, pairf, store, *pc)
+        with numba.parallel_chunksize(1):  # chunks handed out one at a time
+            K.ace_atoms(data.species, data.nbr_off, data.nbr_j, data.vec, *m.compiled, numba.get_num_threads(),
+                        energies, pairf, store, *pc)
         forces, _ = K.reduce_pair_forces(n, data.nbr_off, data.nbr_j, data.vec, pairf)
         if w_out is not None:
             structure_virials(data.struct_off, data.nbr_off, data.vec, pairf, w_out)

@@ -85,6 +85,16 @@ def dialog_fields(a: Action) -> list[tuple[str, str, str]]:
     return [(p.name, p.label, value_text(p.default)) for p in a.params]
 
 
+def params_dialog(app: "PaceApp", a: Action) -> ParamsDialog:
+    """The dialog asking for an action's parameters (one line each, from the table)."""
+    return ParamsDialog(a.title.rstrip("…"), dialog_fields(a))
+
+
+DIALOGS: dict[str, Callable[["PaceApp", Action], Any]] = {}
+"""Actions whose parameters the TUI asks for with a dialog of its own (e.g. with checks and a preview);
+the others get :func:`params_dialog`."""
+
+
 def status_line(name: str, st: SessionStatus) -> str:
     """The top line: phase (and pending commands, at once), where the fit stands, the loss with its
     iteration; before the first record the cold-start stage with its elapsed time."""
@@ -359,7 +369,7 @@ class PaceApp(App[None]):
         elif params is not None or not a.asks:
             self._send(a, params or {})
         else:
-            self.push_screen(ParamsDialog(a.title.rstrip("…"), dialog_fields(a)), partial(self._send, a))
+            self.push_screen(DIALOGS.get(name, params_dialog)(self, a), partial(self._send, a))
         self.update_status(force=True)  # "pausing…" and the disabled key in this very tick
 
     def _send(self, a: Action, params: dict[str, Any] | None) -> None:
