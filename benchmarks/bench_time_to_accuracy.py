@@ -78,10 +78,15 @@ def run_pacemaker(refenv: Path, train: Path, test: Path, minutes: float, keep: P
     pot = wd / "output_potential.yaml"
     if stopped or not pot.exists():
         pot = wd / "interim_potential_0.yaml"
-    if not pot.exists():
-        raise RuntimeError(f"pacemaker wrote no potential in {minutes} min:\n{out[-3000:]}")
     log = (wd / "log.txt").read_text() if (wd / "log.txt").exists() else out
     its = [int(m) for m in re.findall(r"Iteration\s+#(\d+)", log)]
+    if not pot.exists():
+        if not stopped:
+            raise RuntimeError(f"pacemaker failed:\n{out[-3000:]}")
+        first = re.search(r"(\d\d:\d\d:\d\d),\d+ - pyace.metrics_aggregator - INFO - Initial state", log)
+        return {"who": "pacemaker", "minutes": wall / 60, "load": (load0, os.getloadavg()[0]),
+                "failed": f"no potential within {minutes:g} min" + (f" (initial evaluation logged at "
+                                                                    f"{first.group(1)})" if first else "")}
     res = {"who": "pacemaker", "minutes": wall / 60, "iterations": max(its) if its else 0, "stopped": stopped,
            "load": (load0, os.getloadavg()[0]), "test": errors(pot, {"filename": str(test), "reference_energy": ref})
            ["train"]}
