@@ -1,12 +1,13 @@
 """paceui activeset against pace_activeset (pyace) on the Zuo Cu training set, side by side.
 
-Usage: python benchmarks/bench_activeset.py [--repeat 3] [--memory-limit 1000] [--refenv /tmp/refenv]
+Usage: python benchmarks/bench_activeset.py [--rounds 3] [--memory-limit 1000] [--refenv /tmp/refenv]
         [--structures N]
 Builds the Zuo recipe's basis (assets/zuo/input.yaml, coefficients randomised: the linear active set
 does not depend on them), writes it and the training set (pacemaker pickle) to a temporary folder,
-then runs `paceui activeset` and `pace_activeset` alternately, each `repeat` times, under
-/usr/bin/time. Prints per run and the medians: wall time (s, whole command incl. start-up and data
-reading), peak resident memory (MB), and the max γ of the data against paceui's set.
+then runs `paceui activeset` and `pace_activeset` alternately (one of each per round) for `rounds`
+rounds under /usr/bin/time. Prints per run and the medians: wall time (s, whole command incl. start-up
+and data reading), peak resident memory (MB), the median of the per-round time ratios, the machine
+load (`uptime`) before and after, and the max γ of the data against paceui's set.
 """
 
 from __future__ import annotations
@@ -53,9 +54,18 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float,
     return float(sec), float(kb) / 1024.0, r.stdout
 
 
+def uptime() -> str:
+    """The `uptime` line (load averages), or the reason it could not be read."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as e:
+        return f"(uptime unavailable: {e})"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rounds", "--repeat", dest="rounds", type=int, default=3,
+                    help="rounds; each runs paceui then pace_activeset once")
     ap.add_argument("--memory-limit", type=float, default=1000.0, help="MB, given to both tools")
     ap.add_argument("--refenv", default=os.environ.get("PACEUI_REFENV", "/tmp/refenv"))
     ap.add_argument("--structures", type=int, default=None, help="first N structures only")
@@ -71,13 +81,15 @@ def main() -> int:
                 str(tmp / "paceui.asi"), "--memory-limit", str(args.memory_limit)]
         ref = [str(pace), str(pot), "-d", str(data), "-m", f"{int(args.memory_limit)}MB"]
         res: dict[str, list[tuple[float, float]]] = {"paceui": [], "pace_activeset": []}
-        for k in range(args.repeat):
+        print(f"load before: {uptime()}")
+        for k in range(args.rounds):
             for name, cmd in (("paceui", mine), ("pace_activeset", ref)):
                 if name == "pace_activeset" and not pace.exists():
                     continue
                 t, mb, out = timed(cmd, tmp, env)
                 res[name].append((t, mb))
                 print(f"run {k} {name:15s} {t:8.2f} s {mb:8.0f} MB")
+        print(f"load after:  {uptime()}")
         for name, v in res.items():
             if v:
                 print(f"median {name:15s} {statistics.median(x[0] for x in v):8.2f} s "
@@ -85,7 +97,10 @@ def main() -> int:
         if res["pace_activeset"]:
             ratio = statistics.median(x[0] for x in res["paceui"]) / statistics.median(
                 x[0] for x in res["pace_activeset"])
-            print(f"time ratio paceui / pace_activeset: {ratio:.2f}")
+            print(f"time ratio paceui / pace_activeset (of medians): {ratio:.2f}")
+            per = [a[0] / b[0] for a, b in zip(res["paceui"], res["pace_activeset"])]
+            print("per-round ratios: " + " ".join(f"{x:.2f}" for x in per)
+                  + f"; median {statistics.median(per):.2f}")
         from paceui.ace.activeset import ActiveSet, structure_gamma
         from paceui.data.io import load_dataframe
 
