@@ -129,10 +129,11 @@ def maxvol(A: np.ndarray, tol: float = 1.01, max_iters: int = 300, what: str = "
         raise MaxVolError(f"{what}: {N} rows for {n} functions: under-determined (needs at least {n} rows)")
     if tol < 1.0:
         raise MaxVolError(f"{what}: MaxVol tolerance {tol} must be >= 1")
-    scale = np.abs(A).max(axis=0) if N else np.zeros(n)
+    # max |A| per column without an N×n |A| temporary (same values)
+    scale = np.maximum(A.max(axis=0), -A.min(axis=0)) if N else np.zeros(n)
     nz = np.flatnonzero(scale > 0.0)
     m = len(nz)
-    As = A[:, nz] / scale[nz]
+    As = A / scale if m == n else A[:, nz] / scale[nz]  # no column gather when no column is zero
     rows = lu_pivot_rows(As).astype(np.int64) if m else np.zeros(0, np.int64)
     it, cmax = 0, 0.0
     if m:
@@ -157,4 +158,5 @@ def gamma_of(rows: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     """γ = max_k |(b · A_act⁻¹)_k| of each row b."""
     if rows.shape[0] == 0:
         return np.zeros(0)
-    return np.abs(rows @ inverse).max(axis=1)
+    p = rows @ inverse
+    return np.abs(p, out=p).max(axis=1)  # in place: no second N×n temporary

@@ -203,6 +203,9 @@ def batch_rows(model: ACEModel, structures: Sequence[Any], kind: str = "linear"
     rows, st, at = {}, {}, {}
     for mu, el in enumerate(lay.elements):
         sel = species == mu
+        if widths[el] == wmax and bool(sel.all()):  # one element of full width: the kernel output itself
+            rows[el], st[el], at[el] = out, s_all, a_all
+            continue
         rows[el] = out[sel, :widths[el]]
         st[el] = s_all[sel]
         at[el] = a_all[sel]
