@@ -60,13 +60,16 @@ def run_pacemaker(refenv: Path, train: Path, test: Path, minutes: float, keep: P
     summary = summarize(ase.io.read(train, index=":"))
     recipe = recipe_for(summary, minutes=minutes)
     ref = reference_energy(train)
-    inp = input_dict(recipe, summary.elements, train.name, stage="refine", maxiter=2000)
+    wd = Path(tempfile.mkdtemp(prefix="tta-pacemaker-"))
+    from paceui.data.io import load_files, save_dataframe
+
+    df = load_files(str(train))  # pacemaker 0.4 reads pandas pickles
+    save_dataframe(df[["ase_atoms", "energy", "forces"]], wd / "Cu_train.pckl.gzip")
+    inp = input_dict(recipe, summary.elements, "Cu_train.pckl.gzip", stage="refine", maxiter=2000)
     inp["potential"]["embeddings"] = {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1, 1, 0.5],
                                               "ndensity": 2}}
     inp["data"]["reference_energy"] = ref
     inp["backend"] = {"evaluator": "tensorpot", "batch_size": 100, "display_step": 50}
-    wd = Path(tempfile.mkdtemp(prefix="tta-pacemaker-"))
-    shutil.copy(train, wd / train.name)
     (wd / "input.yaml").write_text(yaml.safe_dump(inp, sort_keys=False))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1"}
     stopped, out = fit_with_budget([str(refenv / "bin" / "pacemaker"), "input.yaml", "--no-predict"], wd, env,
@@ -75,10 +78,15 @@ def run_pacemaker(refenv: Path, train: Path, test: Path, minutes: float, keep: P
     pot = wd / "output_potential.yaml"
     if stopped or not pot.exists():
         pot = wd / "interim_potential_0.yaml"
-    if not pot.exists():
-        raise RuntimeError(f"pacemaker wrote no potential in {minutes} min:\n{out[-3000:]}")
     log = (wd / "log.txt").read_text() if (wd / "log.txt").exists() else out
     its = [int(m) for m in re.findall(r"Iteration\s+#(\d+)", log)]
+    if not pot.exists():
+        if not stopped:
+            raise RuntimeError(f"pacemaker failed:\n{out[-3000:]}")
+        first = re.search(r"(\d\d:\d\d:\d\d),\d+ - pyace.metrics_aggregator - INFO - Initial state", log)
+        return {"who": "pacemaker", "minutes": wall / 60, "load": (load0, os.getloadavg()[0]),
+                "failed": f"no potential within {minutes:g} min" + (f" (initial evaluation logged at "
+                                                                    f"{first.group(1)})" if first else "")}
     res = {"who": "pacemaker", "minutes": wall / 60, "iterations": max(its) if its else 0, "stopped": stopped,
            "load": (load0, os.getloadavg()[0]), "test": errors(pot, {"filename": str(test), "reference_energy": ref})
            ["train"]}
@@ -112,6 +120,9 @@ def main() -> None:
           f"{te} meV/atom, {tf * 1e3:.0f} meV/Å; load = 1-min load average start→end (2 cores)")
     print(f"{'tool':10s} {'minutes':>7s} {'iter':>5s} {'load':>9s} {'E meV/atom':>14s} {'F meV/Å':>14s}")
     for r in rows:
+        if "failed" in r:
+            print(f"{r['who']:10s} {r['minutes']:7.1f}     - {r['load'][0]:4.1f}→{r['load'][1]:<4.1f} {r['failed']}")
+            continue
         t = r["test"]
         print(f"{r['who']:10s} {r['minutes']:7.1f} {r['iterations']:5d} {r['load'][0]:4.1f}→{r['load'][1]:<4.1f} "
               f"{t['e_mae']:6.3f} ({t['e_rmse']:5.3f}) {t['f_mae']:6.2f} ({t['f_rmse']:5.2f})"

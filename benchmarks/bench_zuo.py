@@ -137,7 +137,10 @@ def run(element: str, data_dir: Path, minutes: float, threads: int | None, maxit
     left = lambda: minutes * 60.0 - (time.perf_counter() - t0)  # noqa: E731
     lin = _stage("linear", input_dict(recipe, summary.elements, train.name, test_size=0.1), wd, train, env, left())
     if lin["pot"] is None:
-        raise RuntimeError(f"{element}: the linear stage gave no potential:\n{lin['out'][-3000:]}")
+        if not lin["stopped"]:
+            raise RuntimeError(f"{element}: the linear stage gave no potential:\n{lin['out'][-3000:]}")
+        return {"element": element, "failed": f"no potential within {minutes:g} min (linear stage unfinished)",
+                "minutes": (time.perf_counter() - t0) / 60, "load": (load0, os.getloadavg()[0])}
     val_data = {"filename": str(train), "test_size": 0.1}
     best, stages = lin, {"linear": errors(lin["pot"], val_data)}
     best["name"], best["errors"] = "linear", stages["linear"]
@@ -191,8 +194,8 @@ def main() -> None:
         r = run(el, Path(args.data), args.minutes, args.threads, args.maxiter, keep, args.refine)
         te, tf = TARGET.get(el, (np.nan, np.nan))
         tf *= 1e3
-        if "skipped" in r:
-            print(f"{el:3s} {r['skipped']}; target {te:.2f}/{tf:.0f}", flush=True)
+        if "skipped" in r or "failed" in r:
+            print(f"{el:3s} {r.get('skipped') or r['failed']}; target {te:.2f}/{tf:.0f}", flush=True)
             continue
         t = r.get("test")
         met = "-" if not t else ("E" if t["e_mae"] <= te else "") + ("F" if t["f_mae"] <= tf else "") or "no"

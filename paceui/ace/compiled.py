@@ -38,7 +38,8 @@ class CompiledModel(NamedTuple):
     c_rank: np.ndarray     # int64[n_comb] rank of each combination
     c_ct: np.ndarray       # float64[n_comb, dmax] C-tilde coefficients of each combination
     use_spline: bool       # radial functions from the spline tables
-    sp_tab: np.ndarray     # float64[S·S, nlut+1, 4, nf] Hermite coefficients (docs/model.md (M12))
+    sp_tab: np.ndarray     # float64[S·S, nlut+1, 4, dmax+nmax·(lmax+1)+1] Hermite coefficients (docs/model.md
+    #                        (M12)) of the rank-1 densities (kernels.fold_rank1), R_nl and φ
     sp_scale: np.ndarray   # float64[S·S] nodes per Å
     nmax: int
     lmax: int

@@ -173,6 +173,7 @@ class ACEModel:
         if not self.spline:
             self._sp_tab = np.zeros((S * S, 1, 4, nf))
             self._sp_scale = np.zeros(S * S)
+            self._sp_tab_e = self._sp_tab
             return
         dx = ct.delta_spline_bins
         nluts = [int(bd.rcut / dx) for bd in ct.bonds.values()]
@@ -190,12 +191,13 @@ class ACEModel:
             tab[a * S + b, :nlut + 1] = sub
             # rows beyond this bond's own table stay zero: r >= rcut is filtered before lookup
         self._sp_tab, self._sp_scale = tab, scale
+        self._sp_tab_e = K.fold_rank1(tab, self.kmax, self._sp_r1, self._r1_aidx, self._r1_ct)
 
     def _record(self) -> CompiledModel:
         return CompiledModel(
             self._b_int, self._b_par, self._crad, self.inner, self._e_int, self._e_par, self._E0, self._sp_r1,
             self._r1_aidx, self._r1_ct, self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
-            self.spline, self._sp_tab, self._sp_scale, self.nmax, self.lmax, self.kmax, self._rmax)
+            self.spline, self._sp_tab_e, self._sp_scale, self.nmax, self.lmax, self.kmax, self._rmax)
 
     # ---------------------------------------------------------------- evaluation
     def species_of(self, symbols: list[str] | np.ndarray) -> np.ndarray:
@@ -244,8 +246,9 @@ class ACEModel:
         energies = np.zeros(n)
         pairf = np.zeros((len(nl), 3))
         if n:
-            K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies, pairf,
-                        False, *K.empty_pair_cache())
+            with numba.parallel_chunksize(1):  # chunks handed out one at a time
+                K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies,
+                            pairf, False, *K.empty_pair_cache())
         forces, vir = K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pairf)
         if not (np.isfinite(energies).all() and np.isfinite(pairf).all()):
             bad = np.flatnonzero(~np.isfinite(energies))

@@ -92,3 +92,58 @@ def ylm_with_grad(ux: float, uy: float, uz: float, r: float, lmax: int, P: np.nd
             dY[i, 2] = (gz - uz * proj) * ir
         wm1 = wm
         wm = wm * w
+
+
+# docs/model.md (M13)
+@nb.njit(**_JIT)
+def ylm_real_with_grad(ux: float, uy: float, uz: float, ir: float, lmax: int, P: np.ndarray, dP: np.ndarray,
+                       Yr: np.ndarray, Yi: np.ndarray, dYr: np.ndarray, dYi: np.ndarray) -> None:
+    """:func:`ylm_with_grad` in real arithmetic: Ŷ_lm = Yr + i Yi (m >= 0), ∂Ŷ_lm/∂r_a = dYr[a] + i dYi[a] (1/Å).
+
+    ``ir`` is 1/r (1/Å); P, dP are scratch arrays of n_lm(lmax); dYr, dYi have shape (3, n_lm(lmax)).
+    lmax must not exceed :data:`LMAX_TABLE` (the callers check it once).
+    """
+    for m in range(lmax + 1):
+        i_mm = (m * (m + 1)) // 2 + m
+        if m == 0:
+            P[i_mm] = 1.0
+        else:
+            P[i_mm] = _DIAG[m] * P[((m - 1) * m) // 2 + m - 1]
+        dP[i_mm] = 0.0
+        if m + 1 <= lmax:
+            i1 = ((m + 1) * (m + 2)) // 2 + m
+            c = _SUB[m]
+            P[i1] = c * uz * P[i_mm]
+            dP[i1] = c * P[i_mm]
+        for l in range(m + 2, lmax + 1):
+            a = _A[l, m]
+            b = _B[l, m]
+            i = (l * (l + 1)) // 2 + m
+            i1 = ((l - 1) * l) // 2 + m
+            i2 = ((l - 2) * (l - 1)) // 2 + m
+            P[i] = a * (uz * P[i1] - b * P[i2])
+            dP[i] = a * (P[i1] + uz * dP[i1] - b * dP[i2])
+    # (x + iy)^m = cr + i ci and m (x + iy)^(m-1) = er + i ei; gradient projected: ∇_r = (I − u uᵀ)/r ∇_u
+    cr, ci = 1.0, 0.0
+    er, ei = 0.0, 0.0
+    for m in range(lmax + 1):
+        for l in range(m, lmax + 1):
+            i = (l * (l + 1)) // 2 + m
+            p = P[i]
+            q = dP[i]
+            Yr[i] = p * cr
+            Yi[i] = p * ci
+            gxr, gxi = p * er, p * ei
+            gyr, gyi = -p * ei, p * er
+            gzr, gzi = q * cr, q * ci
+            pr = ux * gxr + uy * gyr + uz * gzr
+            pi = ux * gxi + uy * gyi + uz * gzi
+            dYr[0, i] = (gxr - ux * pr) * ir
+            dYi[0, i] = (gxi - ux * pi) * ir
+            dYr[1, i] = (gyr - uy * pr) * ir
+            dYi[1, i] = (gyi - uy * pi) * ir
+            dYr[2, i] = (gzr - uz * pr) * ir
+            dYi[2, i] = (gzi - uz * pi) * ir
+        # m+1: (m+1)(x+iy)^m, then (x+iy)^(m+1)
+        er, ei = (m + 1) * cr, (m + 1) * ci
+        cr, ci = cr * ux - ci * uy, cr * uy + ci * ux

@@ -12,8 +12,8 @@ import math
 import numba as nb
 import numpy as np
 
-from paceui.ace.contraction import crad_dot
-from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
+from paceui.ace.contraction import crad_dot2
+from paceui.ace.harmonics import LMAX_TABLE, lm_index, n_lm, ylm_real_with_grad
 from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding, poly_switch, radial_basis
 
 # b_int[mu_i, mu_j, :] columns
@@ -64,8 +64,7 @@ def radial_values(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.n
         for l in range(lmax1):
             v, d = 0.0, 0.0
             if n < nrad and l <= lb:
-                v = crad_dot(crad, mu_i, mu_j, n, l, nbase, g, 0, 1)
-                d = crad_dot(crad, mu_i, mu_j, n, l, nbase, dg, 0, 1)
+                v, d = crad_dot2(crad, mu_i, mu_j, n, l, nbase, g, dg)
             val[kmax + n * lmax1 + l] = v
             dval[kmax + n * lmax1 + l] = d
     phi, dphi = core_repulsion(inner, p[BP_PRE], p[BP_LAMC], p[BP_RC], p[BP_DC], p[BP_RIN], p[BP_DIN],
@@ -103,6 +102,240 @@ def _atom_range_maxn(offsets: np.ndarray, a0: int, a1: int) -> int:
     return mx
 
 
+@nb.njit(nogil=True, cache=True)
+def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0,
+                   sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
+                   use_spline, sp_tab, sp_scale, nmax, lmax, kmax, rmax, energies, pairf, store, pc_r, pc_y):
+    """:func:`ace_atoms` for the atoms a0..a1−1, serially, with its own scratch arrays.
+
+    Real arithmetic throughout (Ŷ, A and their adjoints as real and imaginary parts); per atom, three
+    passes over its pairs: the cutoff filter, the radial functions (a tight loop, so that the spline
+    table rows of many pairs are fetched at once), then the harmonics and the A-basis. With splines the
+    rank-1 functions come folded into the table, one column per density (see :func:`fold_rank1`).
+    """
+    S = b_int.shape[0]
+    lmax1 = lmax + 1
+    nlm = n_lm(lmax)
+    dmax = r1_ct.shape[1]
+    kc = dmax if use_spline else kmax  # columns before R_nl: folded rank-1 densities, or g_k
+    nf = kc + nmax * lmax1 + 1
+    asz = S * nmax * nlm
+    mn = _atom_range_maxn(offsets, a0, a1)
+    sel = np.empty(mn, np.int64)
+    rr = np.empty(mn)
+    uu = np.empty((mn, 3))
+    val = np.empty((mn, nf))
+    dval = np.empty((mn, nf))
+    Yr = np.empty((mn, nlm))
+    Yi = np.empty((mn, nlm))
+    dYr = np.empty((mn, 3, nlm))
+    dYi = np.empty((mn, 3, nlm))
+    Ar = np.empty(asz)
+    Ai = np.empty(asz)
+    A1 = np.empty(S * kmax)
+    R1 = np.empty(dmax)
+    Abr = np.empty((dmax, asz))
+    Abi = np.empty((dmax, asz))
+    A1bar = np.empty((dmax, S * kmax))
+    rho = np.empty(dmax)
+    rbar = np.empty(dmax)
+    g = np.empty(kmax + 2)
+    dg = np.empty(kmax + 2)
+    T = np.empty(kmax + 2)
+    dT = np.empty(kmax + 2)
+    P = np.empty(nlm)
+    dP = np.empty(nlm)
+    fr = np.empty(rmax + 1)
+    fi = np.empty(rmax + 1)
+    pr = np.empty(rmax + 1)
+    pi = np.empty(rmax + 1)
+    sr = np.empty(rmax + 1)
+    si = np.empty(rmax + 1)
+    Yc = np.empty(nlm, np.complex128)
+    dYc = np.empty((nlm, 3), np.complex128)
+    for i in range(a0, a1):
+        mu_i = species[i]
+        rc_i = b_par[mu_i, :, BP_RC]
+        # docs/model.md (M1): the pairs inside the cutoff
+        cnt = 0
+        for p in range(offsets[i], offsets[i + 1]):
+            dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
+            r = math.sqrt(dx * dx + dy * dy + dz * dz)
+            if r >= rc_i[species[nbr_j[p]]]:
+                continue
+            sel[cnt] = p
+            rr[cnt] = r
+            ir = 1.0 / r
+            uu[cnt, 0], uu[cnt, 1], uu[cnt, 2] = dx * ir, dy * ir, dz * ir
+            cnt += 1
+        for q in range(cnt):
+            mu_j = species[nbr_j[sel[q]]]
+            radial_values(mu_i, mu_j, rr[q], b_int, b_par, crad, inner, use_spline, sp_tab, sp_scale, nf,
+                          kc, lmax1, val[q], dval[q], g, dg, T, dT)
+        Ar[:] = 0.0
+        Ai[:] = 0.0
+        A1[:] = 0.0
+        R1[:] = 0.0
+        rho_core = 0.0
+        dmin = 1e300
+        qmin = -1
+        for q in range(cnt):
+            mu_j = species[nbr_j[sel[q]]]
+            lb = b_int[mu_i, mu_j, BI_LMAX]
+            ylm_real_with_grad(uu[q, 0], uu[q, 1], uu[q, 2], 1.0 / rr[q], lb, P, dP, Yr[q], Yi[q], dYr[q], dYi[q])
+            if store:
+                nlm_b = lm_index(lb, lb) + 1
+                for lm in range(nlm_b):
+                    Yc[lm] = complex(Yr[q, lm], Yi[q, lm])
+                    for a in range(3):
+                        dYc[lm, a] = complex(dYr[q, a, lm], dYi[q, a, lm])
+                # val[q, :kmax] holds g_k (zero beyond the bond's nradbase): analytic radial functions only
+                store_pair(sel[q], kmax, nf, nlm_b, val[q], dval[q], val[q], dval[q], Yc, dYc, pc_r, pc_y)
+            # docs/model.md (M14), (M15)
+            if use_spline:
+                for d in range(dmax):
+                    R1[d] += val[q, d]
+            else:
+                for k in range(kmax):
+                    A1[mu_j * kmax + k] += val[q, k]
+            for n in range(b_int[mu_i, mu_j, BI_NRAD]):
+                base = (mu_j * nmax + n) * nlm
+                for l in range(lb + 1):
+                    R = val[q, kc + n * lmax1 + l]
+                    l0 = (l * (l + 1)) // 2
+                    for lm in range(l0, l0 + l + 1):
+                        Ar[base + lm] += R * Yr[q, lm]
+                        Ai[base + lm] += R * Yi[q, lm]
+            rho_core += val[q, nf - 1]
+            if inner == INNER_ZBL:
+                d = rr[q] - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
+                if d < dmin:
+                    dmin = d
+                    qmin = q
+        # ---- densities and their per-density adjoints w.r.t. A
+        nd = e_int[mu_i, 1]
+        Abr[:nd, :] = 0.0
+        Abi[:nd, :] = 0.0
+        A1bar[:nd, :] = 0.0
+        for d in range(nd):
+            rho[d] = R1[d]
+        for f in range(sp_r1[mu_i], sp_r1[mu_i + 1] if not use_spline else sp_r1[mu_i]):
+            a = r1_aidx[f]
+            for d in range(nd):
+                rho[d] += r1_ct[f, d] * A1[a]
+                A1bar[d, a] += r1_ct[f, d]
+        # docs/model.md (M19); factors by (M13); Π_{t≠s} A_t = P_s Q_s from prefix/suffix products (§6)
+        for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
+            for cc in range(fn_c0[f], fn_c0[f + 1]):
+                rk = comb_rank[cc]
+                for t in range(rk):
+                    a = comb_aidx[cc, t]
+                    m = comb_m[cc, t]
+                    zr, zi = Ar[a], Ai[a]
+                    if m < 0:  # (−1)^m conj(A)
+                        zi = -zi
+                        if m % 2 != 0:
+                            zr, zi = -zr, -zi
+                    fr[t], fi[t] = zr, zi
+                pr[0], pi[0] = 1.0, 0.0
+                for t in range(rk):
+                    pr[t + 1] = pr[t] * fr[t] - pi[t] * fi[t]
+                    pi[t + 1] = pr[t] * fi[t] + pi[t] * fr[t]
+                sr[rk], si[rk] = 1.0, 0.0
+                for t in range(rk - 1, -1, -1):
+                    sr[t] = sr[t + 1] * fr[t] - si[t + 1] * fi[t]
+                    si[t] = sr[t + 1] * fi[t] + si[t + 1] * fr[t]
+                prod_re = pr[rk]
+                for t in range(rk):
+                    wr = pr[t] * sr[t + 1] - pi[t] * si[t + 1]
+                    wi = pr[t] * si[t + 1] + pi[t] * sr[t + 1]
+                    m = comb_m[cc, t]
+                    if m < 0:
+                        wi = -wi
+                        if m % 2 != 0:
+                            wr, wi = -wr, -wi
+                    a = comb_aidx[cc, t]
+                    for d in range(nd):
+                        ct = comb_ct[cc, d]
+                        Abr[d, a] += ct * wr
+                        Abi[d, a] += ct * wi
+                for d in range(nd):
+                    rho[d] += comb_ct[cc, d] * prod_re
+        # ---- embedding, core repulsion, energy
+        # docs/model.md (M20)
+        e_ace = 0.0
+        code = e_int[mu_i, 0]
+        for d in range(nd):
+            F, dF = embedding(code, rho[d], e_par[mu_i, 2 * d + 1])
+            e_ace += e_par[mu_i, 2 * d] * F
+            rbar[d] = e_par[mu_i, 2 * d] * dF
+        # docs/model.md (M25), else (M24)
+        if inner == INNER_ZBL:
+            fcut, dfcut_dr = 1.0, 0.0
+            if qmin >= 0:
+                pj = species[nbr_j[sel[qmin]]]
+                din = b_par[mu_i, pj, BP_DIN]
+                fcut, dft = poly_switch(b_par[mu_i, pj, BP_RIN] - rr[qmin], din, din)
+                dfcut_dr = -dft
+            energies[i] = e_ace * fcut + rho_core * (1.0 - fcut) + E0[mu_i]
+            w_ace, w_core = fcut, 1.0 - fcut
+        else:
+            fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
+            energies[i] = e_ace * fcut + rho_core + E0[mu_i]
+            w_ace, w_core = fcut, e_ace * dfc + 1.0
+            dfcut_dr = 0.0
+        for d in range(nd):
+            rbar[d] *= w_ace
+        for a in range(asz):  # contract densities: Abar[0] = Σ_d ρ̄_d Abar[d]
+            xr, xi = 0.0, 0.0
+            for d in range(nd):
+                xr += rbar[d] * Abr[d, a]
+                xi += rbar[d] * Abi[d, a]
+            Abr[0, a] = xr
+            Abi[0, a] = xi
+        for a in range(S * kmax):
+            x1 = 0.0
+            for d in range(nd):
+                x1 += rbar[d] * A1bar[d, a]
+            A1bar[0, a] = x1
+        # docs/model.md (M26): ∂E(i)/∂r_ij through R_nl, Ŷ_lm, φ and the switch
+        # ---- pair forces ∂E_i/∂r_ij
+        for q in range(cnt):
+            mu_j = species[nbr_j[sel[q]]]
+            lb = b_int[mu_i, mu_j, BI_LMAX]
+            s_r = w_core * dval[q, nf - 1]
+            if q == qmin:
+                s_r += (e_ace - rho_core) * dfcut_dr
+            if use_spline:
+                for d in range(nd):
+                    s_r += rbar[d] * dval[q, d]
+            else:
+                for k in range(kmax):
+                    s_r += A1bar[0, mu_j * kmax + k] * dval[q, k]
+            gx, gy, gz = 0.0, 0.0, 0.0
+            for n in range(b_int[mu_i, mu_j, BI_NRAD]):
+                base = (mu_j * nmax + n) * nlm
+                for l in range(lb + 1):
+                    R = val[q, kc + n * lmax1 + l]
+                    dR = dval[q, kc + n * lmax1 + l]
+                    l0 = (l * (l + 1)) // 2
+                    t0, tx, ty, tz = 0.0, 0.0, 0.0, 0.0
+                    for lm in range(l0, l0 + l + 1):
+                        br, bi = Abr[0, base + lm], Abi[0, base + lm]
+                        t0 += br * Yr[q, lm] - bi * Yi[q, lm]
+                        tx += br * dYr[q, 0, lm] - bi * dYi[q, 0, lm]
+                        ty += br * dYr[q, 1, lm] - bi * dYi[q, 1, lm]
+                        tz += br * dYr[q, 2, lm] - bi * dYi[q, 2, lm]
+                    s_r += dR * t0
+                    gx += R * tx
+                    gy += R * ty
+                    gz += R * tz
+            p = sel[q]
+            pairf[p, 0] = s_r * uu[q, 0] + gx
+            pairf[p, 1] = s_r * uu[q, 1] + gy
+            pairf[p, 2] = s_r * uu[q, 2] + gz
+
+
 @nb.njit(parallel=True, nogil=True, cache=True)
 def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0,
               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
@@ -113,186 +346,21 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
     e_int[mu] = (npoti code, ndensity); e_par[mu] = (w1, m1, w2, m2, ..., rho_core_cut, drho_core_cut).
     With ``store`` (analytic radial functions only), the pair quantities the gradient pass needs are kept
     for every pair inside the cutoff: pc_r[p] = (g_k, dg_k/dr, φ, dφ/dr), pc_y[p] = (Ŷ_lm, ∇Ŷ_lm).
+    Parallel over 8·nthreads chunks of atoms (callers hand them out one at a time with
+    ``numba.parallel_chunksize(1)``, so a loaded core takes fewer); the body is :func:`ace_atom_range`,
+    compiled outside the parallel region.
     """
+    if lmax > LMAX_TABLE:
+        raise ValueError("lmax above paceui.ace.harmonics.LMAX_TABLE")
+    if store and use_spline:
+        raise ValueError("ace_atoms: store needs analytic radial functions")
     n_atoms = species.shape[0]
-    S = b_int.shape[0]
-    lmax1 = lmax + 1
-    nlm = n_lm(lmax)
-    nf = kmax + nmax * lmax1 + 1
-    asz = S * nmax * nlm
-    dmax = r1_ct.shape[1]
     nchunk = min(n_atoms, 8 * nthreads)  # get_num_threads() here would defeat caching
     for c in nb.prange(nchunk):
-        a0 = c * n_atoms // nchunk
-        a1 = (c + 1) * n_atoms // nchunk
-        mn = _atom_range_maxn(offsets, a0, a1)
-        sel = np.empty(mn, np.int64)
-        rr = np.empty(mn)
-        uu = np.empty((mn, 3))
-        val = np.empty((mn, nf))
-        dval = np.empty((mn, nf))
-        Y = np.empty((mn, nlm), np.complex128)
-        dY = np.empty((mn, nlm, 3), np.complex128)
-        A = np.empty(asz, np.complex128)
-        A1 = np.empty(S * kmax)
-        Abar = np.empty((dmax, asz), np.complex128)
-        A1bar = np.empty((dmax, S * kmax))
-        rho = np.empty(dmax)
-        rbar = np.empty(dmax)
-        g = np.empty(kmax + 2)
-        dg = np.empty(kmax + 2)
-        T = np.empty(kmax + 2)
-        dT = np.empty(kmax + 2)
-        P = np.empty(nlm)
-        dP = np.empty(nlm)
-        fac = np.empty(rmax + 1, np.complex128)
-        pre = np.empty(rmax + 1, np.complex128)
-        suf = np.empty(rmax + 1, np.complex128)
-        for i in range(a0, a1):
-            mu_i = species[i]
-            A[:] = 0.0
-            A1[:] = 0.0
-            rho_core = 0.0
-            dmin = 1e300
-            qmin = -1
-            cnt = 0
-            for p in range(offsets[i], offsets[i + 1]):
-                mu_j = species[nbr_j[p]]
-                dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
-                r = math.sqrt(dx * dx + dy * dy + dz * dz)
-                # docs/model.md (M1)
-                if r >= b_par[mu_i, mu_j, BP_RC]:
-                    continue
-                sel[cnt] = p
-                rr[cnt] = r
-                uu[cnt, 0], uu[cnt, 1], uu[cnt, 2] = dx / r, dy / r, dz / r
-                radial_values(mu_i, mu_j, r, b_int, b_par, crad, inner, use_spline, sp_tab, sp_scale, nf,
-                              kmax, lmax1, val[cnt], dval[cnt], g, dg, T, dT)
-                lb = b_int[mu_i, mu_j, BI_LMAX]
-                ylm_with_grad(uu[cnt, 0], uu[cnt, 1], uu[cnt, 2], r, lb, P, dP, Y[cnt], dY[cnt])
-                if store:
-                    store_pair(p, kmax, nf, lm_index(lb, lb) + 1, g, dg, val[cnt], dval[cnt], Y[cnt], dY[cnt],
-                               pc_r, pc_y)
-                # docs/model.md (M14), (M15)
-                for k in range(kmax):
-                    A1[mu_j * kmax + k] += val[cnt, k]
-                for n in range(b_int[mu_i, mu_j, BI_NRAD]):
-                    base = (mu_j * nmax + n) * nlm
-                    for l in range(lb + 1):
-                        R = val[cnt, kmax + n * lmax1 + l]
-                        for m in range(l + 1):
-                            A[base + lm_index(l, m)] += R * Y[cnt, lm_index(l, m)]
-                rho_core += val[cnt, nf - 1]
-                if inner == INNER_ZBL:
-                    d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
-                    if d < dmin:
-                        dmin = d
-                        qmin = cnt
-                cnt += 1
-            # ---- densities and their per-density adjoints w.r.t. A
-            nd = e_int[mu_i, 1]
-            Abar[:nd, :] = 0.0
-            A1bar[:nd, :] = 0.0
-            for d in range(nd):
-                rho[d] = 0.0
-            for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
-                a = r1_aidx[f]
-                for d in range(nd):
-                    rho[d] += r1_ct[f, d] * A1[a]
-                    A1bar[d, a] += r1_ct[f, d]
-            # docs/model.md (M19); factors by (M13); Π_{t≠s} A_t = P_s Q_s from prefix/suffix products (§6)
-            for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
-                for cc in range(fn_c0[f], fn_c0[f + 1]):
-                    rk = comb_rank[cc]
-                    for t in range(rk):
-                        z = A[comb_aidx[cc, t]]
-                        m = comb_m[cc, t]
-                        if m < 0:
-                            z = z.conjugate()
-                            if m % 2 != 0:
-                                z = -z
-                        fac[t] = z
-                    pre[0] = 1.0
-                    for t in range(rk):
-                        pre[t + 1] = pre[t] * fac[t]
-                    suf[rk] = 1.0
-                    for t in range(rk - 1, -1, -1):
-                        suf[t] = suf[t + 1] * fac[t]
-                    prod_re = pre[rk].real
-                    for t in range(rk):
-                        w = pre[t] * suf[t + 1]
-                        m = comb_m[cc, t]
-                        if m < 0:
-                            w = w.conjugate()
-                            if m % 2 != 0:
-                                w = -w
-                        a = comb_aidx[cc, t]
-                        for d in range(nd):
-                            Abar[d, a] += comb_ct[cc, d] * w
-                    for d in range(nd):
-                        rho[d] += comb_ct[cc, d] * prod_re
-            # ---- embedding, core repulsion, energy
-            # docs/model.md (M20)
-            e_ace = 0.0
-            code = e_int[mu_i, 0]
-            for d in range(nd):
-                F, dF = embedding(code, rho[d], e_par[mu_i, 2 * d + 1])
-                e_ace += e_par[mu_i, 2 * d] * F
-                rbar[d] = e_par[mu_i, 2 * d] * dF
-            # docs/model.md (M25), else (M24)
-            if inner == INNER_ZBL:
-                fcut, dfcut_dr = 1.0, 0.0
-                if qmin >= 0:
-                    pj = species[nbr_j[sel[qmin]]]
-                    din = b_par[mu_i, pj, BP_DIN]
-                    fcut, dft = poly_switch(b_par[mu_i, pj, BP_RIN] - rr[qmin], din, din)
-                    dfcut_dr = -dft
-                energies[i] = e_ace * fcut + rho_core * (1.0 - fcut) + E0[mu_i]
-                w_ace, w_core = fcut, 1.0 - fcut
-            else:
-                fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
-                energies[i] = e_ace * fcut + rho_core + E0[mu_i]
-                w_ace, w_core = fcut, e_ace * dfc + 1.0
-                dfcut_dr = 0.0
-            for d in range(nd):
-                rbar[d] *= w_ace
-            for a in range(asz):  # contract densities: Abar[0] = Σ_d ρ̄_d Abar[d]
-                z = 0.0j
-                for d in range(nd):
-                    z += rbar[d] * Abar[d, a]
-                Abar[0, a] = z
-            for a in range(S * kmax):
-                x1 = 0.0
-                for d in range(nd):
-                    x1 += rbar[d] * A1bar[d, a]
-                A1bar[0, a] = x1
-            # docs/model.md (M26): ∂E(i)/∂r_ij through R_nl, Ŷ_lm, φ and the switch
-            # ---- pair forces ∂E_i/∂r_ij
-            for q in range(cnt):
-                mu_j = species[nbr_j[sel[q]]]
-                lb = b_int[mu_i, mu_j, BI_LMAX]
-                s_r = w_core * dval[q, nf - 1]
-                if q == qmin:
-                    s_r += (e_ace - rho_core) * dfcut_dr
-                for k in range(kmax):
-                    s_r += A1bar[0, mu_j * kmax + k] * dval[q, k]
-                gx, gy, gz = 0.0, 0.0, 0.0
-                for n in range(b_int[mu_i, mu_j, BI_NRAD]):
-                    base = (mu_j * nmax + n) * nlm
-                    for l in range(lb + 1):
-                        R = val[q, kmax + n * lmax1 + l]
-                        dR = dval[q, kmax + n * lmax1 + l]
-                        for m in range(l + 1):
-                            lm = lm_index(l, m)
-                            ab = Abar[0, base + lm]
-                            s_r += dR * (ab * Y[q, lm]).real
-                            gx += R * (ab * dY[q, lm, 0]).real
-                            gy += R * (ab * dY[q, lm, 1]).real
-                            gz += R * (ab * dY[q, lm, 2]).real
-                p = sel[q]
-                pairf[p, 0] = s_r * uu[q, 0] + gx
-                pairf[p, 1] = s_r * uu[q, 1] + gy
-                pairf[p, 2] = s_r * uu[q, 2] + gz
+        ace_atom_range(c * n_atoms // nchunk, (c + 1) * n_atoms // nchunk, species, offsets, nbr_j, vec,
+                       b_int, b_par, crad, inner, e_int, e_par, E0, sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0,
+                       comb_aidx, comb_m, comb_rank, comb_ct, use_spline, sp_tab, sp_scale, nmax, lmax, kmax,
+                       rmax, energies, pairf, store, pc_r, pc_y)
 
 
 # docs/model.md (M26)
@@ -312,6 +380,23 @@ def reduce_pair_forces(n_atoms: int, offsets: np.ndarray, nbr_j: np.ndarray, vec
                 for b in range(3):
                     vir[a, b] += f * vec[p, b]
     return forces, vir
+
+
+def fold_rank1(tab: np.ndarray, kmax: int, sp_r1: np.ndarray, r1_aidx: np.ndarray, r1_ct: np.ndarray) -> np.ndarray:
+    """The evaluator's spline table: tab[μi·S+μj, node, 0..3, :] (columns g_k, R_nl, φ) with the kmax g_k
+    columns replaced by dmax columns h_d = Σ_k c̃_{μi μj k, d} g_k, the rank-1 part of density d
+    (docs/model.md (M14), (M19)): Hermite coefficients are linear in the function, so the table of h_d is
+    the same combination of the g_k tables."""
+    SS = tab.shape[0]
+    S = int(round(SS ** 0.5))
+    dmax = r1_ct.shape[1]
+    w = np.zeros((SS, kmax, dmax))
+    for mu in range(S):
+        for f in range(sp_r1[mu], sp_r1[mu + 1]):
+            mu_j, k = divmod(int(r1_aidx[f]), kmax)
+            w[mu * S + mu_j, k] += r1_ct[f]
+    h = np.einsum("bnck,bkd->bncd", tab[..., :kmax], w)
+    return np.ascontiguousarray(np.concatenate([h, tab[..., kmax:]], axis=-1))
 
 
 # docs/model.md (M12)
@@ -343,8 +428,7 @@ def build_spline_table(code: int, lam: float, rc: float, dc: float, r_in: float,
             for l in range(lmax1):
                 v, dv = 0.0, 0.0
                 if n < nrad and l <= lb:
-                    v = crad_dot(cr5, 0, 0, n, l, nbase, g, 0, 1)
-                    dv = crad_dot(cr5, 0, 0, n, l, nbase, dg, 0, 1)
+                    v, dv = crad_dot2(cr5, 0, 0, n, l, nbase, g, dg)
                 f0[kmax + n * lmax1 + l] = v
                 d0[kmax + n * lmax1 + l] = dv / scale
         phi, dphi = core_repulsion(inner, pre_c, lamc, rc, dc, r_in, delta_in, zi, zj, r)

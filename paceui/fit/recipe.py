@@ -32,7 +32,7 @@ import numpy as np
 NEIGHBOURS = 58.0
 """Atoms inside the cutoff sphere at the median density that the rule aims at (Zuo Cu: 5.5 Å)."""
 
-KAPPA_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+KAPPA_GRID = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
 """The force weights κ the linear stage solves for, from one pass over the data; the one with the smallest
 validation energy MAE × force MAE is kept."""
 

@@ -6,7 +6,7 @@ commands at iteration boundaries; front ends subscribe to its events and build t
 buttons from :data:`ACTIONS`. Sessions are saved atomically and resume exactly.
 """
 
-from paceui.session.actions import ACTIONS, Action, action, enabled_actions
+from paceui.session.actions import ACTIONS, Action, Param, action, enabled_actions
 from paceui.session.engine import SessionError
 from paceui.session.events import (
     CallbackFailed,
@@ -33,7 +33,7 @@ from paceui.session.status import Phase, SessionStatus
 from paceui.session.store import FORMAT_VERSION, RecoveredSessionWarning, SessionFormatError
 
 __all__ = ["ACTIONS", "Action", "CallbackFailed", "ChangeReport", "Changed", "CycleChanged", "DatasetChangedError",
-           "Event", "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "LockHolder", "Paused",
-           "Phase", "Progress", "RecoveredSessionWarning", "Resumed", "SessionLock", "SessionLockedError",
+           "Event", "EventBus", "FORMAT_VERSION", "Failed", "FitStarted", "LadderStepChanged", "LockHolder", "Param",
+           "Paused", "Phase", "Progress", "RecoveredSessionWarning", "Resumed", "SessionLock", "SessionLockedError",
            "Saved", "Session", "SessionData", "SessionError", "SessionFormatError", "SessionStatus", "SettingsError",
            "StageChanged", "Stopped", "Subscription", "action", "enabled_actions"]

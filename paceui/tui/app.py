@@ -107,6 +107,19 @@ def dialog_fields(a: Action) -> list[tuple[str, str, str]]:
     return [(p.name, p.label, value_text(p.default)) for p in a.params]
 
 
+def params_dialog(app: "PaceApp", a: Action) -> ParamsDialog:
+    """The dialog asking for an action's parameters (one line each, from the table), with the action's inline
+    check (:data:`CHECKS`) and preview (:data:`PREVIEWS`) where it has them."""
+    check = CHECKS[a.name](app) if a.name in CHECKS else None
+    preview = partial(PREVIEWS[a.name], app) if a.name in PREVIEWS else None
+    return ParamsDialog(a.title.rstrip("…"), dialog_fields(a), check, preview)
+
+
+DIALOGS: dict[str, Callable[["PaceApp", Action], Any]] = {}
+"""Actions whose parameters the TUI asks for with a dialog of its own (e.g. with checks and a preview);
+the others get :func:`params_dialog`."""
+
+
 def status_line(name: str, st: SessionStatus) -> str:
     """The top line: phase (and pending commands, at once), where the fit stands, the loss with its
     iteration; before the first record the cold-start stage with its elapsed time."""
@@ -382,10 +395,7 @@ class PaceApp(App[None]):
         elif params is not None or not a.asks:
             self._send(a, params or {})
         else:
-            check = CHECKS[name](self) if name in CHECKS else None
-            preview = partial(PREVIEWS[name], self) if name in PREVIEWS else None
-            self.push_screen(ParamsDialog(a.title.rstrip("…"), dialog_fields(a), check, preview),
-                             partial(self._send, a))
+            self.push_screen(DIALOGS.get(name, params_dialog)(self, a), partial(self._send, a))
         self.update_status(force=True)  # "pausing…" and the disabled key in this very tick
 
     def _send(self, a: Action, params: dict[str, Any] | None) -> None:
