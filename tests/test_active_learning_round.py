@@ -61,6 +61,28 @@ def _test_errors(pot, df, test) -> tuple[float, float]:
     return float(np.sqrt(np.mean(np.square(de))) * 1e3), float(np.sqrt(np.mean(np.square(np.concatenate(dfs)))) * 1e3)
 
 
+def _greedy_picks(pot, active_set, atoms, n: int, tol: float = 1.01) -> set[int]:
+    """The first n picks of greedy D-optimal selection, computed here independently of the selection code:
+    each pick has the largest structure γ among the candidates not yet picked, with respect to the active set
+    augmented by the earlier picks (MaxVol over its rows and the picks' atoms)."""
+    from paceui.ace.activeset import ActiveSet, structure_gamma
+    from paceui.ace.maxvol import maxvol
+    from paceui.ace.projections import compute_projections
+
+    inv = dict(active_set.inverse)
+    left = list(range(len(atoms)))
+    picks: set[int] = set()
+    for _ in range(n):
+        g = structure_gamma(pot, ActiveSet(active_set.kind, inv), [atoms[c] for c in left])
+        k = left[int(np.argmax([x.max() for x in g]))]
+        picks.add(k)
+        left.remove(k)
+        for el, r in compute_projections(pot, [atoms[k]], active_set.kind).rows.items():
+            if len(r):
+                inv[el] = maxvol(np.vstack([np.linalg.inv(inv[el]), r]), tol).inverse
+    return picks
+
+
 def test_active_learning_round(zuo, tmp_path):
     df, cand = zuo["frame"], zuo["candidates"]
     fit = {"loss": {"kappa": 0.3, "L2_coeffs": 1e-8}, "maxiter": 1000}
@@ -88,6 +110,11 @@ def test_active_learning_round(zuo, tmp_path):
         unselected = np.setdiff1d(np.arange(len(cand)), chosen)
         assert gamma[chosen].min() > np.median(gamma[unselected])
         assert set(chosen) <= set(by_gamma[:2 * K])                                # among the most extrapolating
+        # the selection is greedy D-optimal: each pick the largest γ given the earlier picks (a structure that
+        # extends the active set in the same directions as an earlier pick is not taken); random picks are not
+        greedy = _greedy_picks(s.potential, s.active_set.active_set, list(df["ase_atoms"].iloc[cand]), n)
+        assert set(chosen.tolist()) == greedy
+        assert set(np.random.default_rng(1).choice(len(cand), n, replace=False).tolist()) != greedy
         hot = np.isin(cand, zuo["hot"])
         assert hot[chosen].sum() >= max(n - 1, 1) and gamma[hot].min() > np.median(gamma[~hot])
 

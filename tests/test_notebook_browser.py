@@ -2,7 +2,9 @@
 
 The test starts JupyterLab (random free port, a token, no browser) on a temporary root with a copy of
 the example notebook, runs all its cells, sets the reloaded session's *iterations* field, presses its
-*Start* button and watches the learning curve grow. The screenshot is kept under ``test-artifacts/``.
+*Start* button and watches the learning curve grow. Then it checks that the live charts follow the output's
+width and stay readable at 1024 and 1600 px, in the light and the dark theme, and keeps a screenshot of each
+(``test-artifacts/notebook_dashboard_{light,dark}_{1024,1600}.png``; CI keeps the folder as artifacts).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -76,7 +78,7 @@ def lab(tmp_path: Path):
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
              f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
              "--ServerApp.terminals_enabled=False", "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True",
              *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
             cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -153,9 +155,9 @@ def _run_notebook_and_start(page: "Page") -> None:
     # cell shows the reloaded session's
     expect(page.locator(".paceui-status")).to_have_count(2)
     before = _iterations(status.inner_text())
-    curve = last.locator("img.paceui-curves")
-    expect(curve).to_have_attribute("src", re.compile(".+"))
-    src_before = curve.get_attribute("src")
+    curve = last.locator(".paceui-curves")
+    expect(curve.locator("svg").first).to_be_visible()
+    src_before = curve.inner_html()
 
     field = last.locator(".paceui-param-start-iterations input")
     field.fill("3")
@@ -164,10 +166,44 @@ def _run_notebook_and_start(page: "Page") -> None:
     expect(status).to_contain_text(f"{before + 3} iterations in total", timeout=600_000)
     expect(status).to_contain_text("STOPPED")
     expect(status).to_contain_text("the requested number of iterations is done")
-    expect(curve).not_to_have_attribute("src", src_before or "")   # the curve was drawn again
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "notebook_dashboard_chromium.png"
-    last.locator(".jp-OutputArea-output").last.screenshot(path=str(shot))
-    print(f"screenshot: {shot}")
+    assert curve.inner_html() != src_before   # the curve was drawn again
     assert _iterations(status.inner_text()) == before + 3
+    _screenshots(page, last)
+
+
+def _chart_geometry(last: "Any") -> dict[str, float]:
+    return last.evaluate("""cell => {
+        const out = cell.querySelector('.paceui-curves').closest('.jp-OutputArea-output');
+        const row = cell.querySelector('.paceui-charts'), svg = row.querySelector('svg');
+        const label = svg.querySelector('text');
+        const ink = getComputedStyle(label).fill;
+        return {output: out.getBoundingClientRect().width, row: row.getBoundingClientRect().width,
+                chart: svg.getBoundingClientRect().width, text: label.getBoundingClientRect().height,
+                ink: ink, bg: getComputedStyle(document.body).backgroundColor};
+    }""")
+
+
+def _screenshots(page: "Page", last: "Any") -> None:
+    """Light and dark theme at 1024 and 1600 px: the chart row fills the output, the charts grow with it,
+    text stays readable (≥ 10 px) and its ink differs from the page background."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    widths: dict[tuple[str, int], dict[str, float]] = {}
+    for theme in ("light", "dark"):
+        if theme == "dark":
+            page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+            page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=60_000)
+        for width in (1024, 1600):
+            page.set_viewport_size({"width": width, "height": 1000})
+            page.wait_for_timeout(800)  # the layout settles
+            g = _chart_geometry(last)
+            widths[theme, width] = g
+            assert g["row"] >= 0.9 * g["output"], g           # the charts follow the container's width
+            assert g["text"] >= 10, g                          # readable, not 5 px
+            assert g["ink"] != g["bg"], g                      # theme ink on the theme background
+            last.locator(".paceui-curves").scroll_into_view_if_needed()
+            shot = ARTIFACTS / f"notebook_dashboard_{theme}_{width}.png"
+            last.locator(".jp-OutputArea-output").last.screenshot(path=str(shot))
+            print(f"screenshot: {shot}")
+    for theme in ("light", "dark"):
+        assert widths[theme, 1600]["row"] > widths[theme, 1024]["row"] + 300  # wider container, wider charts
+    assert widths["light", 1024]["ink"] != widths["dark", 1024]["ink"]  # the text colour follows the theme

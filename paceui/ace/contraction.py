@@ -30,6 +30,20 @@ def crad_dot(crad: np.ndarray, mu_i: int, mu: int, n: int, l: int, nbase: int, x
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
+def crad_dot2(crad: np.ndarray, mu_i: int, mu: int, n: int, l: int, nbase: int, g: np.ndarray,
+              dg: np.ndarray) -> tuple[float, float]:
+    """(R_nl, dR_nl/dr) = Σ_k crad[μi, μ, n, l, k] (g_k, dg_k/dr) in one pass over the coefficients (the
+    terms added in increasing k, as :func:`crad_dot`; each coefficient is read once)."""
+    c = crad[mu_i, mu, n, l, 0]
+    s, d = c * g[0], c * dg[0]
+    for k in range(1, nbase):
+        c = crad[mu_i, mu, n, l, k]
+        s += c * g[k]
+        d += c * dg[k]
+    return s, d
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
 def contract_block(crad: np.ndarray, mu_i: int, mu: int, nrad: int, lb: int, nbase: int, G: np.ndarray, gb: int,
                    A: np.ndarray, ab: int, nlm: int) -> None:
     """docs/loss.md (L5) for the neighbour species μ: A[ab + n·nlm + lm] = Σ_k crad[μi, μ, n, l, k] G[gb + k·nlm + lm]

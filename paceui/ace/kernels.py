@@ -12,7 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
-from paceui.ace.contraction import crad_dot
+from paceui.ace.contraction import crad_dot2
 from paceui.ace.harmonics import LMAX_TABLE, lm_index, n_lm, ylm_real_with_grad
 from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding, poly_switch, radial_basis
 
@@ -64,8 +64,7 @@ def radial_values(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.n
         for l in range(lmax1):
             v, d = 0.0, 0.0
             if n < nrad and l <= lb:
-                v = crad_dot(crad, mu_i, mu_j, n, l, nbase, g, 0, 1)
-                d = crad_dot(crad, mu_i, mu_j, n, l, nbase, dg, 0, 1)
+                v, d = crad_dot2(crad, mu_i, mu_j, n, l, nbase, g, dg)
             val[kmax + n * lmax1 + l] = v
             dval[kmax + n * lmax1 + l] = d
     phi, dphi = core_repulsion(inner, p[BP_PRE], p[BP_LAMC], p[BP_RC], p[BP_DC], p[BP_RIN], p[BP_DIN],
@@ -429,8 +428,7 @@ def build_spline_table(code: int, lam: float, rc: float, dc: float, r_in: float,
             for l in range(lmax1):
                 v, dv = 0.0, 0.0
                 if n < nrad and l <= lb:
-                    v = crad_dot(cr5, 0, 0, n, l, nbase, g, 0, 1)
-                    dv = crad_dot(cr5, 0, 0, n, l, nbase, dg, 0, 1)
+                    v, dv = crad_dot2(cr5, 0, 0, n, l, nbase, g, dg)
                 f0[kmax + n * lmax1 + l] = v
                 d0[kmax + n * lmax1 + l] = dv / scale
         phi, dphi = core_repulsion(inner, pre_c, lamc, rc, dc, r_in, delta_in, zi, zj, r)

@@ -26,9 +26,9 @@ from paceui.ace.activeset import (
     structure_gamma,
 )
 from paceui.ace.evaluator import ACEModel
-from paceui.ace.maxvol import gamma_of
+from paceui.ace.maxvol import gamma_of, maxvol
 from paceui.ace.potential import ACEPotential
-from paceui.ace.projections import as_model, iter_projections, layout
+from paceui.ace.projections import as_model, compute_projections, iter_projections, layout
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,33 @@ def select_d_optimal(model: ACEModel | ACEPotential | str | os.PathLike[str], ca
         g = structure_gamma(m, active_set, [candidates[k] for k in chosen], memory_limit_mb)
         gam = np.array([x.max() if len(x) else 0.0 for x in g])
         order = np.argsort(-gam, kind="stable")
+        if max_structures is not None and max_structures < len(chosen):
+            pick = _greedy(m, active_set, [candidates[k] for k in chosen], max_structures, tol, max_iters,
+                           memory_limit_mb)
+            order = pick[np.argsort(-gam[pick], kind="stable")]  # reported largest γ first
     else:
         gam = np.full(len(chosen), np.nan)
         order = np.argsort([-owners[k] for k in chosen], kind="stable")
     if max_structures is not None:
         order = order[:max_structures]
     return Selection(indices=[chosen[k] for k in order], gamma=gam[order])
+
+
+def _greedy(m: ACEModel, active_set: ActiveSet, structures: Sequence[Any], k: int, tol: float, max_iters: int,
+            memory_limit_mb: float) -> np.ndarray:
+    """Greedy D-optimal order of the first ``k`` of ``structures``: each pick has the largest γ among those
+    not yet picked with respect to the active set augmented by the earlier picks (MaxVol over its rows and
+    the picks' atoms). Without it, truncating MaxVol's structures by their γ against the original active set
+    can take two structures that extend it in the same directions."""
+    inv = dict(active_set.inverse)
+    left = list(range(len(structures)))
+    out: list[int] = []
+    while left and len(out) < k:
+        g = structure_gamma(m, ActiveSet(active_set.kind, inv), [structures[c] for c in left], memory_limit_mb)
+        best = left[int(np.argmax([x.max() if len(x) else 0.0 for x in g]))]
+        out.append(best)
+        left.remove(best)
+        for el, rows in compute_projections(m, [structures[best]], active_set.kind).rows.items():
+            if len(rows):
+                inv[el] = maxvol(np.vstack([np.linalg.inv(inv[el]), rows]), tol, max_iters, el).inverse
+    return np.array(out, dtype=np.int64)

@@ -65,13 +65,13 @@ def _design(m: CompiledModel, lay: DesignLayout, data: FitArrays, want_w: bool
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unweighted design rows of ``data`` in the layout's columns: energies [S, P], forces [3N, P] and, with
     ``want_w``, virials W [S, 9, P] (else an empty array)."""
-    S, N, P = data.n_struct, len(data.species), len(lay.col_ids)
-    out_e, out_f = np.zeros((S, P)), np.zeros((3 * N, P))
-    out_w = np.zeros((S, 9, P)) if want_w else np.zeros((0, 9, P))
+    S, N, P = data.n_struct, len(data.species), len(lay.r1_ptr) - 1
+    out_e, out_f = np.zeros((S, P)), np.zeros((N, P, 3))
+    out_w = np.zeros((S, P, 9)) if want_w else np.zeros((0, P, 9))
     design_structures(data.struct_off, data.species, data.nbr_off, data.nbr_j, data.vec, m.b_int, m.b_par, m.crad,
                       m.inner, m.e_par, m.r1_ct.shape[1], m.sp_r1, m.r1_aidx, m.sp_fn, m.fn_c0, m.c_aidx, m.c_m,
                       m.c_rank, m.nmax, m.lmax, m.kmax, m.rmax, *lay, want_w, out_e, out_f, out_w)
-    return out_e, out_f, out_w
+    return out_e, out_f.transpose(0, 2, 1).reshape(3 * N, P), out_w.transpose(0, 2, 1)
 
 
 def _chunks(data: FitArrays, per_row: int, budget: int) -> list[tuple[int, int]]:

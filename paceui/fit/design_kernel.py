@@ -42,13 +42,38 @@ from paceui.ace.radial import INNER_ZBL, core_repulsion, poly_switch, radial_bas
 from paceui.fit.kernels import _sign_conj
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _pair_rows(out_f: np.ndarray, out_w: np.ndarray, want_w: bool, s: int, j: int, col: int, fi: np.ndarray, u: int,
+               fcut: float, b0: float, dbx: float, dby: float, dbz: float, ux: float, uy: float, uz: float,
+               rx: float, ry: float, rz: float) -> None:
+    """Column col's pair entry ∂(f_i X)/∂r_ij = f_i ∇X + X ∂f_i/∂r_ij (b0 = X·∂f_i/∂r along û): − on atom j's
+    force rows, + into the atom's own accumulator fi[u], and into structure s's virial rows."""
+    px, py, pz = fcut * dbx + b0 * ux, fcut * dby + b0 * uy, fcut * dbz + b0 * uz
+    fi[u, 0] += px
+    fi[u, 1] += py
+    fi[u, 2] += pz
+    out_f[j, col, 0] -= px
+    out_f[j, col, 1] -= py
+    out_f[j, col, 2] -= pz
+    if want_w:
+        out_w[s, col, 0] += px * rx
+        out_w[s, col, 1] += px * ry
+        out_w[s, col, 2] += px * rz
+        out_w[s, col, 3] += py * rx
+        out_w[s, col, 4] += py * ry
+        out_w[s, col, 5] += py * rz
+        out_w[s, col, 6] += pz * rx
+        out_w[s, col, 7] += pz * ry
+        out_w[s, col, 8] += pz * rz
+
+
 @nb.njit(parallel=True, nogil=True, cache=True)
 def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, crad, inner, e_par, dmax,
                       sp_r1, r1_aidx, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, nmax, lmax, kmax, rmax,
-                      sp_col, col_ids, cm_ptr, cm_col, cm_val, cm_slot, ent_ptr, ent_loc, r1_ptr, r1_a, r1_v,
-                      want_w, out_e, out_f, out_w):
-    """Add the design entries of structures 0..S-1 to out_e[S, P], out_f[3N, P] (row 3i+a: force component a
-    of atom i, F = −∂E/∂r) and, with ``want_w``, out_w[S, 9, P] (W_ab = Σ_p (∂E_i/∂r_ij)_a (r_ij)_b, row 3a+b).
+                      sp_col, col_ids, sp_r1c, r1_cols, cm_ptr, cm_col, cm_val, cm_slot, sl_ptr, sl_col, ent_loc,
+                      r1_ptr, r1_a, r1_v, want_w, out_e, out_f, out_w):
+    """Add the design entries of structures 0..S-1 to out_e[S, P], out_f[N, P, 3] (force component a of atom i,
+    F = −∂E/∂r) and, with ``want_w``, out_w[S, P, 9] (W_ab = Σ_p (∂E_i/∂r_ij)_a (r_ij)_b, entry 3a+b).
     The column layout (sp_col … r1_v) is :class:`paceui.fit.design_layout.DesignLayout`. Arrays must be zero."""
     n_struct = struct_off.shape[0] - 1
     S = b_int.shape[0]
@@ -56,7 +81,7 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
     gsz = S * kmax * nlm
     asz = S * nmax * nlm
     n_r1 = r1_aidx.shape[0]
-    n_col = ent_ptr.shape[0]
+    n_col = r1_ptr.shape[0] - 1
     n_slot = ent_loc.shape[0]
     for s in nb.prange(n_struct):
         a0, a1 = struct_off[s], struct_off[s + 1]
@@ -78,11 +103,11 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
         dphi = np.empty(mn)
         G = np.empty(gsz, np.complex128)
         A = np.empty(asz, np.complex128)
-        dAr = np.empty((nmax * nlm, 3))
-        dAi = np.empty((nmax * nlm, 3))
+        dA = np.empty((nmax * nlm, 6))  # Re ∂A/∂r (x, y, z), Im ∂A/∂r (x, y, z)
         Xc = np.empty(n_col)
-        Wr = np.empty(n_slot)
-        Wi = np.empty(n_slot)
+        Wc = np.empty((n_slot, 2))
+        fi = np.empty((n_col, 3))
+        db = np.empty((n_col, 3))
         fa = np.empty(rmax + 1, np.complex128)
         pa = np.empty(rmax + 1, np.complex128)
         sa = np.empty(rmax + 1, np.complex128)
@@ -141,14 +166,19 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                                b_int[mu_i, mu, BI_NBASE], G, mu * kmax * nlm, A, mu * nmax * nlm, nlm)
             # ---- column values X_c and weights Ω_c of the atom's species
             c_lo, c_hi = sp_col[mu_i], sp_col[mu_i + 1]
+            r_lo, r_hi = sp_r1c[mu_i], sp_r1c[mu_i + 1]
+            nc = c_hi - c_lo
+            fi[:nc + r_hi - r_lo, :] = 0.0
             for u in range(c_lo, c_hi):
-                col = col_ids[u]
+                Xc[col_ids[u]] = 0.0
+            for q in range(sl_ptr[mu_i, 0], sl_ptr[mu_i, S]):
+                Wc[q, 0] = 0.0
+                Wc[q, 1] = 0.0
+            for u in range(r_lo, r_hi):
+                col = r1_cols[u]
                 Xc[col] = 0.0
                 for q in range(r1_ptr[col], r1_ptr[col + 1]):
                     Xc[col] += r1_v[q] * G[r1_a[q] * nlm].real  # A1 = G[μ, k, 0, 0]
-                for q in range(ent_ptr[col, 0], ent_ptr[col, S]):
-                    Wr[q] = 0.0
-                    Wi[q] = 0.0
             for fn in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
                 for cc in range(fn_c0[fn], fn_c0[fn + 1]):
                     rk = comb_rank[cc]
@@ -169,8 +199,8 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                         Xc[cm_col[q]] += v * b
                         for t in range(rk):
                             sl = cm_slot[q, t]
-                            Wr[sl] += v * wt[t].real
-                            Wi[sl] += v * wt[t].imag
+                            Wc[sl, 0] += v * wt[t].real
+                            Wc[sl, 1] += v * wt[t].imag
             # ---- inner cutoff factor f_i and its derivative
             if inner == INNER_ZBL:
                 fcut, dfr = 1.0, 0.0
@@ -185,8 +215,9 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 dfr = 0.0
                 qmin = -1
             for u in range(c_lo, c_hi):
-                col = col_ids[u]
-                out_e[s, col] += fcut * Xc[col]
+                out_e[s, col_ids[u]] += fcut * Xc[col_ids[u]]
+            for u in range(r_lo, r_hi):
+                out_e[s, r1_cols[u]] += fcut * Xc[r1_cols[u]]
             # ---- pair derivatives
             for p in range(nbr_off[i], nbr_off[i + 1]):
                 qq = p - nbr_off[i]
@@ -214,24 +245,30 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                             lm = lm_index(l, m)
                             e = n * nlm + lm
                             yr, yi = Y[qq, lm].real, Y[qq, lm].imag
-                            dAr[e, 0] = dR * ux * yr + R * dY[qq, lm, 0].real
-                            dAr[e, 1] = dR * uy * yr + R * dY[qq, lm, 1].real
-                            dAr[e, 2] = dR * uz * yr + R * dY[qq, lm, 2].real
-                            dAi[e, 0] = dR * ux * yi + R * dY[qq, lm, 0].imag
-                            dAi[e, 1] = dR * uy * yi + R * dY[qq, lm, 1].imag
-                            dAi[e, 2] = dR * uz * yi + R * dY[qq, lm, 2].imag
+                            dA[e, 0] = dR * ux * yr + R * dY[qq, lm, 0].real
+                            dA[e, 1] = dR * uy * yr + R * dY[qq, lm, 1].real
+                            dA[e, 2] = dR * uz * yr + R * dY[qq, lm, 2].real
+                            dA[e, 3] = dR * ux * yi + R * dY[qq, lm, 0].imag
+                            dA[e, 4] = dR * uy * yi + R * dY[qq, lm, 1].imag
+                            dA[e, 5] = dR * uz * yi + R * dY[qq, lm, 2].imag
+                db[:nc, :] = 0.0
+                for q in range(sl_ptr[mu_i, mu_j], sl_ptr[mu_i, mu_j + 1]):  # Re Σ Ω ∂A, all columns at once
+                    u = sl_col[q]
+                    e = ent_loc[q]
+                    wr, wi = Wc[q, 0], Wc[q, 1]
+                    db[u, 0] += wr * dA[e, 0] - wi * dA[e, 3]
+                    db[u, 1] += wr * dA[e, 1] - wi * dA[e, 4]
+                    db[u, 2] += wr * dA[e, 2] - wi * dA[e, 5]
+                for u in range(nc):
+                    col = col_ids[c_lo + u]
+                    _pair_rows(out_f, out_w, want_w, s, j, col, fi, u, fcut, Xc[col] * sf, db[u, 0], db[u, 1],
+                               db[u, 2], ux, uy, uz, rx, ry, rz)
                 y0r = Y[qq, 0].real
                 d0x, d0y, d0z = dY[qq, 0, 0].real, dY[qq, 0, 1].real, dY[qq, 0, 2].real
-                for u in range(c_lo, c_hi):
-                    col = col_ids[u]
+                for u in range(r_lo, r_hi):  # rank 1: ∇(g_k Ŷ_00)
+                    col = r1_cols[u]
                     dbx, dby, dbz = 0.0, 0.0, 0.0
-                    for q in range(ent_ptr[col, mu_j], ent_ptr[col, mu_j + 1]):
-                        e = ent_loc[q]
-                        wr, wi = Wr[q], Wi[q]
-                        dbx += wr * dAr[e, 0] - wi * dAi[e, 0]
-                        dby += wr * dAr[e, 1] - wi * dAi[e, 1]
-                        dbz += wr * dAr[e, 2] - wi * dAi[e, 2]
-                    for q in range(r1_ptr[col], r1_ptr[col + 1]):  # rank 1: ∇(g_k Ŷ_00)
+                    for q in range(r1_ptr[col], r1_ptr[col + 1]):
                         a = r1_a[q]
                         if a // kmax == mu_j:
                             k = a - mu_j * kmax
@@ -239,21 +276,16 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                             dbx += dgv * ux * y0r + gv * d0x
                             dby += dgv * uy * y0r + gv * d0y
                             dbz += dgv * uz * y0r + gv * d0z
-                    b0 = Xc[col] * sf
-                    px, py, pz = fcut * dbx + b0 * ux, fcut * dby + b0 * uy, fcut * dbz + b0 * uz
-                    out_f[3 * i, col] += px
-                    out_f[3 * i + 1, col] += py
-                    out_f[3 * i + 2, col] += pz
-                    out_f[3 * j, col] -= px
-                    out_f[3 * j + 1, col] -= py
-                    out_f[3 * j + 2, col] -= pz
-                    if want_w:
-                        out_w[s, 0, col] += px * rx
-                        out_w[s, 1, col] += px * ry
-                        out_w[s, 2, col] += px * rz
-                        out_w[s, 3, col] += py * rx
-                        out_w[s, 4, col] += py * ry
-                        out_w[s, 5, col] += py * rz
-                        out_w[s, 6, col] += pz * rx
-                        out_w[s, 7, col] += pz * ry
-                        out_w[s, 8, col] += pz * rz
+                    _pair_rows(out_f, out_w, want_w, s, j, col, fi, nc + u - r_lo, fcut, Xc[col] * sf, dbx, dby,
+                               dbz, ux, uy, uz, rx, ry, rz)
+            # ---- the atom's own force rows: Σ_j of the pair entries
+            for u in range(c_lo, c_hi):
+                col = col_ids[u]
+                out_f[i, col, 0] += fi[u - c_lo, 0]
+                out_f[i, col, 1] += fi[u - c_lo, 1]
+                out_f[i, col, 2] += fi[u - c_lo, 2]
+            for u in range(r_lo, r_hi):
+                col = r1_cols[u]
+                out_f[i, col, 0] += fi[nc + u - r_lo, 0]
+                out_f[i, col, 1] += fi[nc + u - r_lo, 1]
+                out_f[i, col, 2] += fi[nc + u - r_lo, 2]

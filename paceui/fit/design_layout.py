@@ -21,15 +21,18 @@ from paceui.fit.loss import ACELoss
 class DesignLayout(NamedTuple):
     """Flat arrays of the column layout (P columns, S species, n_ct = n_r1 + n_comb C-tilde entries)."""
 
-    sp_col: np.ndarray    # int64[S+1]: col_ids[sp_col[μ]:sp_col[μ+1]] are the columns of central species μ
-    col_ids: np.ndarray   # int64[P]
+    sp_col: np.ndarray    # int64[S+1]: col_ids[sp_col[μ]:sp_col[μ+1]]: product columns of central species μ
+    col_ids: np.ndarray   # int64[n_prod]
+    sp_r1c: np.ndarray    # int64[S+1]: r1_cols[sp_r1c[μ]:sp_r1c[μ+1]]: rank-1 columns of central species μ
+    r1_cols: np.ndarray   # int64[n_rank1]
     cm_ptr: np.ndarray    # int64[n_ct+1]: CSR rows of M (entry → columns)
     cm_col: np.ndarray    # int64[nnz] column of each nonzero
     cm_val: np.ndarray    # float64[nnz] M_ec (density weight included)
     cm_slot: np.ndarray   # int64[nnz, rmax] slot of factor t of a combination's nonzero (−1 for rank-1 rows)
-    ent_ptr: np.ndarray   # int64[P, S+1]: slots of column c in neighbour block μ: ent_ptr[c, μ]:ent_ptr[c, μ+1]
+    sl_ptr: np.ndarray    # int64[S, S+1]: slots of the product columns of μi in neighbour block μ
+    sl_col: np.ndarray    # int64[n_slot] the slot's column, as its index in col_ids[sp_col[μi]:]
     ent_loc: np.ndarray   # int64[n_slot] A index of the slot within its species block (n·n_lm + lm)
-    r1_ptr: np.ndarray    # int64[P+1]: rank-1 terms of column c
+    r1_ptr: np.ndarray    # int64[P+1]: rank-1 terms of column c (P = number of θ columns)
     r1_a: np.ndarray      # int64[n_r1 terms] rank-1 index μ·kmax + k
     r1_v: np.ndarray      # float64[n_r1 terms] its M_ec
 
@@ -85,17 +88,33 @@ def design_layout(loss: ACELoss) -> tuple[DesignLayout, np.ndarray]:
             else:
                 cc = e - n_r1
                 touched[c].update(int(a) for a in m.c_aidx[cc, :m.c_rank[cc]])
-    ent_ptr = np.zeros((P, S + 1), dtype=np.int64)
+    is_r1 = np.array([bool(t) for t in r1_terms], dtype=bool)
+    if any(is_r1[c] and touched[c] for c in range(P)):
+        raise ValueError("a design column mixes rank-1 and product entries")
+
+    def by_species(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.flatnonzero(sel & (col_sp >= 0))
+        ids = ids[np.argsort(col_sp[ids], kind="stable")]
+        return np.searchsorted(col_sp[ids], np.arange(S + 1)).astype(np.int64), ids.astype(np.int64)
+
+    sp_col, col_ids = by_species(~is_r1)
+    sp_r1c, r1_cols = by_species(is_r1)
+    # slots: per central species μi, per neighbour block μ, per product column (local index u), its A entries
+    sl_ptr = np.zeros((S, S + 1), dtype=np.int64)
+    sl_col: list[int] = []
     ent_loc: list[int] = []
     slot_of: dict[tuple[int, int], int] = {}
-    for c in range(P):
-        ents = sorted(touched[c])
-        blocks = np.array([a // blk for a in ents], dtype=np.int64)
-        base = len(ent_loc)
-        ent_ptr[c] = base + np.searchsorted(blocks, np.arange(S + 1))
-        for a in ents:
-            slot_of[(c, a)] = len(ent_loc)
-            ent_loc.append(a % blk)
+    for mu_i in range(S):
+        ids = col_ids[sp_col[mu_i]:sp_col[mu_i + 1]]
+        for mu in range(S + 1):
+            sl_ptr[mu_i, mu] = len(ent_loc)
+            if mu == S:
+                break
+            for u, c in enumerate(ids):
+                for a in sorted(a for a in touched[c] if a // blk == mu):
+                    slot_of[(int(c), a)] = len(ent_loc)
+                    sl_col.append(u)
+                    ent_loc.append(a % blk)
     rmax = max(int(m.rmax), 1)
     cm_slot = np.full((cmap.nnz, rmax), -1, dtype=np.int64)
     for e in range(n_r1, cmap.shape[0]):
@@ -104,13 +123,11 @@ def design_layout(loss: ACELoss) -> tuple[DesignLayout, np.ndarray]:
             c = int(cmap.indices[q])
             for t in range(int(m.c_rank[cc])):
                 cm_slot[q, t] = slot_of[(c, int(m.c_aidx[cc, t]))]
-    order = np.argsort(col_sp, kind="stable")
-    sp_col = np.searchsorted(col_sp[order], np.arange(S + 1)).astype(np.int64)
     r1_ptr = np.zeros(P + 1, dtype=np.int64)
     r1_ptr[1:] = np.cumsum([len(t) for t in r1_terms])
     r1_a = np.array([a for t in r1_terms for a, _ in t], dtype=np.int64)
     r1_v = np.array([v for t in r1_terms for _, v in t], dtype=np.float64)
-    lay = DesignLayout(sp_col, order.astype(np.int64), cmap.indptr.astype(np.int64), cmap.indices.astype(np.int64),
-                       cmap.data.astype(np.float64), cm_slot, ent_ptr, np.array(ent_loc, dtype=np.int64), r1_ptr,
-                       r1_a, r1_v)
+    lay = DesignLayout(sp_col, col_ids, sp_r1c, r1_cols, cmap.indptr.astype(np.int64), cmap.indices.astype(np.int64),
+                       cmap.data.astype(np.float64), cm_slot, sl_ptr, np.array(sl_col, dtype=np.int64),
+                       np.array(ent_loc, dtype=np.int64), r1_ptr, r1_a, r1_v)
     return lay, cols

@@ -9,6 +9,7 @@ and returns a record; :meth:`Fitter.run` loops. Between steps, :meth:`Fitter.sta
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -26,6 +27,7 @@ from paceui.fit.linear_solve import run_cycle
 from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import FitMetrics
 from paceui.fit.optim import Stepper, make_stepper
+from paceui.fit.optim.own import OWN_STEPPERS
 
 STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": "optimizer converged",
                 "early_stopping": "early stopping: relative loss change stayed above the threshold",
@@ -33,6 +35,11 @@ STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": 
                 "finished": "fit finished", "error": "error"}
 STATE_VERSION = 1  # version of the :meth:`Fitter.state_dict` layout
 _KEEP: Any = object()  # "unchanged" for :meth:`Fitter.update`
+
+
+class FitInterrupted(Exception):
+    """:attr:`Fitter.interrupt` was set during an iteration: it was abandoned between two loss evaluations
+    and the fit stands at the boundary before it (the next :meth:`Fitter.step` redoes it exactly)."""
 
 
 @dataclass
@@ -108,6 +115,13 @@ class Fitter:
         self.loss: ACELoss | None = None
         self.theta: np.ndarray | None = None
         self._evaluator: Any = None  # the Dask evaluator of ``backend: {evaluator: dask}``, else None
+        self.interrupt = threading.Event()
+        """Set from any thread to abandon the running iteration at its next loss evaluation (own optimizers
+        only: their state is restored to the iteration's start, so the fit continues bit-identically);
+        :meth:`step` then raises :class:`FitInterrupted`. The caller clears it."""
+        self.interruptible = False
+        """Whether :attr:`interrupt` is honoured (a session's engine turns it on; each iteration then keeps a
+        copy of the optimizer state of its start)."""
         self.update(fit, train, test, backend or BackendConfig())
 
     # ------------------------------------------------------------------ public stepping API
@@ -311,7 +325,11 @@ class Fitter:
             t[mask] = x
             return t
 
+        interruptible = [False]  # True inside stepper.step() of an own (exactly restorable) optimizer
+
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            if interruptible[0] and self.interrupt.is_set():
+                raise FitInterrupted
             check_finite(res := loss(t := expand(x), self.train), t, self.train, self.structure_names, allow_inf=True)
             cache["x"], cache["res"] = x.copy(), res
             return res.loss, res.grad[mask]
@@ -321,6 +339,7 @@ class Fitter:
             state=cyc.stepper_state, residuals=lambda x: loss.residuals(expand(x), self.train),
             jac_t=lambda x, y: loss.residuals_vjp(expand(x), self.train, y)[mask])
         cyc.stepper_state = None
+        own = self.interruptible and type(stepper) in OWN_STEPPERS.values()
         try:
             if not cyc.started:
                 self.theta = fixed
@@ -338,7 +357,18 @@ class Fitter:
                 if (it := st.iteration + 1) > cfg.maxiter:
                     break
                 t0, ev0 = time.perf_counter(), cyc.n_evals
-                info = stepper.step()
+                if own and self.interrupt.is_set():
+                    cyc.stepper_state = stepper.state()
+                    raise FitInterrupted
+                before = stepper.state() if own else None  # own steppers change state before evaluating (Adam)
+                interruptible[0] = own
+                try:
+                    info = stepper.step()
+                except FitInterrupted:
+                    cyc.stepper_state = before  # the next step() restores the iteration's start
+                    raise
+                finally:
+                    interruptible[0] = False
                 dt, x = time.perf_counter() - t0, stepper.x
                 res = cache["res"] if "x" in cache and np.array_equal(cache["x"], x) else loss(expand(x), self.train)
                 self.theta, nat = expand(x), max(int(self.train.struct_off[-1]), 1)

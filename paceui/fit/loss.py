@@ -312,11 +312,12 @@ class ACELoss:
         pc = pc if pc is not None else K.empty_pair_cache()
         atom_struct = atom_structures(data) if atom_struct is None else atom_struct
         c = self.model.compiled
-        grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
-                  c.b_int, c.b_par, c.crad, c.inner, c.e_int, c.e_par, c.sp_r1, c.r1_aidx, c.r1_ct,
-                  c.sp_fn, c.fn_c0, c.c_aidx, c.c_m, c.c_rank, c.c_ct, c.nmax, c.lmax, c.kmax, c.rmax,
-                  nchunk, *acc, cached, *pc, strain is not None,
-                  _NO_STRAIN if strain is None else np.ascontiguousarray(strain))
+        with numba.parallel_chunksize(1):  # per-chunk accumulators: any thread may take any chunk
+            grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
+                      c.b_int, c.b_par, c.crad, c.inner, c.e_int, c.e_par, c.sp_r1, c.r1_aidx, c.r1_ct,
+                      c.sp_fn, c.fn_c0, c.c_aidx, c.c_m, c.c_rank, c.c_ct, c.nmax, c.lmax, c.kmax, c.rmax,
+                      nchunk, *acc, cached, *pc, strain is not None,
+                      _NO_STRAIN if strain is None else np.ascontiguousarray(strain))
 
     def _grad_finish(self, acc: tuple[np.ndarray, np.ndarray, np.ndarray], g: np.ndarray) -> None:
         """Map the kernel's C-tilde and crad accumulators onto θ and add them to g."""

@@ -27,15 +27,16 @@ import numpy as np
 from paceui.notebook.controls import TRUST_ACTIONS, ActionBar
 from paceui.notebook.forms import SettingsForm
 from paceui.notebook.plots import (
-    CurvePlot,
     curve_data,
     errors_html,
     gamma_html,
+    groups_html,
     metrics_html,
     render_gamma_histogram,
     render_parity,
     selection_html,
 )
+from paceui.notebook.svg_curves import curves_html
 from paceui.session import Changed, Event, Failed, Paused, Phase, Saved, Session, SessionStatus, Stopped
 
 _PHASE_COLORS = {Phase.READY: "#555", Phase.RUNNING: "#1565c0", Phase.PAUSED: "#ef6c00", Phase.STOPPED: "#6a1b9a",
@@ -107,15 +108,35 @@ class Dashboard:
         self.controls = ActionBar(session, on_error=self._note, on_sent=lambda _: self._show_status(session.status))
         self.buttons = self.controls.buttons
         self.form = SettingsForm(session)
+        # what the randomize σ would do: asked when a randomize field changes, shown when ready
+        self.randomize_preview = w.HTML()
+        self.randomize_preview.add_class("paceui-randomize-preview")
+        self._preview: Future[Any] | None = None
+        for wid in self.controls.params.get("randomize", {}).values():
+            wid.observe(lambda _: self.preview_randomize(), names="value")
         self.status_html = w.HTML()
         self.progress = w.IntProgress(0, min=0, max=1, description="cycle", bar_style="info",
                                       layout=w.Layout(width="360px"))
         self.basis = w.IntProgress(0, min=0, max=1, description="basis", bar_style="success",
                                    layout=w.Layout(width="360px"))
         self.progress_text, self.basis_text = w.Label(""), w.Label("")  # the numbers beside the bars
-        self.curves = w.Image(format="png", layout=w.Layout(width="100%", max_width="1040px"))
+        # live charts: inline SVG that follows the output's width and the Jupyter theme (svg_curves says why)
+        self.curves = w.HTML(layout=w.Layout(width="100%"))
         self.curves.add_class("paceui-curves")
-        self.curves.layout.display = "none"  # until the first rendering (an empty Image shows a broken icon)
+        self.curves.layout.display = "none"  # until the first record
+        self.y_scale = w.ToggleButtons(options=["log", "linear"], value="log", description="y",
+                                       style={"button_width": "64px"}, tooltip="log or linear y axis")
+        self.view = w.ToggleButtons(options=["all", "since last change"], value="all", description="show",
+                                    style={"button_width": "128px"},
+                                    tooltip="every segment, or only those since the last randomize, "
+                                            "extend, settings change or ladder step")
+        self.zoom = w.IntRangeSlider(value=(0, 1), min=0, max=1, description="iterations",
+                                     continuous_update=False, layout=w.Layout(width="420px"))
+        self.zoom.add_class("paceui-zoom")
+        self._zoom_follow = True  # the range's end follows the fit until the user narrows it
+        for ctl in (self.y_scale, self.view, self.zoom):
+            ctl.observe(self._on_view, names="value")
+        self.curve_controls = w.HBox([self.y_scale, self.view, self.zoom], layout=w.Layout(flex_flow="row wrap"))
         self.metrics = w.HTML()
         self.log_html = w.HTML()
         self.subset = w.ToggleButtons(options=["train", "test"], value="train", description="set",
@@ -129,6 +150,7 @@ class Dashboard:
         self.best.observe(lambda _: None if self._syncing else self.analyze(), names="value")
         self.parity = w.Image(format="png", layout=w.Layout(width="100%", max_width="780px", display="none"))
         self.errors = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.groups = w.HTML(layout=w.Layout(overflow="auto"))  # errors per group (and stress) of the set
         self.analysis_msg = w.HTML("<i>press Evaluate (or let the fit halt) for parity plots and errors</i>")
         self.trust_controls = ActionBar(session, on_error=self._note, names=TRUST_ACTIONS)
         self.trust_buttons = self.trust_controls.buttons
@@ -137,14 +159,16 @@ class Dashboard:
         self.trust_table = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
         self.gamma_tables: dict[str, Any] = {}   # subset -> the latest GammaTable shown
         self._taken: set[int] = set()           # ids of trust futures already shown
-        fit_tab = w.VBox([self.curves, w.HBox([self.metrics, self.log_html], layout=w.Layout(grid_gap="24px"))])
+        fit_tab = w.VBox([self.curve_controls, self.curves,
+                          w.HBox([self.metrics, self.log_html], layout=w.Layout(grid_gap="24px"))])
         ana_tab = w.VBox([w.HBox([self.subset, self.best, self.evaluate]), self.analysis_msg, self.parity,
-                          self.errors])
+                          self.groups, self.errors])
         trust_tab = w.VBox([self.trust_controls.widget, self.trust_head, self.gamma_plot, self.trust_table])
         self.tabs = w.Tab(children=[fit_tab, self.form.widget, ana_tab, trust_tab],
                           titles=("Fit", "Settings", "Analysis", "Trust"))
         self.widget = w.VBox([self.status_html, w.HBox([self.progress, self.progress_text, self.basis,
                                                       self.basis_text]), self.controls.widget,
+                              self.randomize_preview,
                               self.tabs], layout=w.Layout(width="100%"))
         self.curve_data: dict[str, np.ndarray] = curve_data(session.history.iloc[:0])
         self.predictions: Any = None
@@ -152,7 +176,7 @@ class Dashboard:
         self._key: tuple[Any, ...] | None = None
         self._drawn_key: tuple[Any, ...] | None = None
         self._last_draw = -math.inf
-        self._plot: CurvePlot | None = None
+        self._syncing_zoom = False
         self._pool: ThreadPoolExecutor | None = None
         self._analysis: Future[tuple[Any, bytes, str]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -231,6 +255,27 @@ class Dashboard:
             self.analyze()
         self._take_analysis()
         self._take_trust()
+        self._take_preview()
+
+    def preview_randomize(self) -> Future[Any] | None:
+        """Ask the session what the randomize fields' σ would do (shown by :meth:`refresh` when ready)."""
+        try:
+            args = self.controls.arguments("randomize")
+        except (ValueError, KeyError) as exc:
+            self.randomize_preview.value = f"<span style='color:#b00020'>⚠ {html.escape(str(exc))}</span>"
+            return None
+        self.randomize_preview.value = "<i>randomize preview: evaluating…</i>"
+        self._preview = self.session.preview_randomize(**args)
+        return self._preview
+
+    def _take_preview(self) -> None:
+        fut = self._preview
+        if fut is None or not fut.done():
+            return
+        self._preview = None
+        exc = fut.exception()
+        text = f"⚠ {exc}" if exc is not None else f"randomize preview: {fut.result().describe()}"
+        self.randomize_preview.value = f"<span style='font-size:12px'>{html.escape(text)}</span>"
 
     def _show_status(self, st: SessionStatus) -> None:
         color = _PHASE_COLORS.get(st.phase, "#555")
@@ -263,12 +308,31 @@ class Dashboard:
         if self.trust_head.value != head:
             self.trust_head.value = head
 
+    def _on_view(self, change: Any) -> None:
+        if self._syncing_zoom:
+            return
+        if change["owner"] is self.zoom:
+            self._zoom_follow = self.zoom.value[1] >= self.zoom.max
+        self._draw(self.session.status)
+
     def _draw(self, st: SessionStatus) -> None:
-        if self._plot is None:
-            self._plot = CurvePlot()
         n = st.total_iterations
-        self.curves.value = self._plot.render(self.curve_data, f"{self.session.name}: {st.phase.value}, "
-                                                               f"{n} iteration{'' if n == 1 else 's'}")
+        hist = self.session.history
+        x_max = int(self.curve_data["x"].max()) if len(self.curve_data["x"]) else 0
+        self._syncing_zoom = True
+        with self.zoom.hold_sync():
+            lo = self.zoom.value[0] if self.zoom.value[0] < x_max else 0
+            self.zoom.max = max(x_max, 1)
+            if self._zoom_follow:
+                self.zoom.value = (lo, self.zoom.max)
+        self._syncing_zoom = False
+        zoomed = self.zoom.value != (0, self.zoom.max)
+        x_range = (float(self.zoom.value[0]), float(self.zoom.value[1])) if zoomed else None
+        title = (f"<div class='paceui-curves-title' style='font-size:12px;opacity:.8'>{html.escape(self.session.name)}"
+                 f": {st.phase.value}, {n} iteration{'' if n == 1 else 's'}</div>")
+        self.curves.value = title + curves_html(hist, self.session.changes, self.y_scale.value == "log",
+                                                self.view.value != "all",
+                                                x_range)
         self.curves.layout.display = None if len(self.curve_data["x"]) else "none"
         self._drawn_key, self._last_draw = self._key, time.monotonic()
         self.redraws += 1
@@ -353,8 +417,12 @@ class Dashboard:
         self.parity.value = png
         self.parity.layout.display = None
         self.errors.value = table
+        self.groups.value = groups_html(p.groups)
+        sig = (f", stress RMSE {p.stress_rmse_gpa:.4g} GPa, MAE {p.stress_mae_gpa:.4g} GPa ({p.n_stress} with σ)"
+               if p.n_stress else "")
         self.analysis_msg.value = (f"{p.subset} set: energy MAE {p.energy_mae_mev:.4g} meV/atom, force RMSE "
-                                   f"{p.force_rmse_mev:.4g} meV/Å ({len(p.table)} structures, largest errors first)")
+                                   f"{p.force_rmse_mev:.4g} meV/Å{sig} ({len(p.table)} structures, largest "
+                                   f"errors first)")
 
     # ------------------------------------------------------------------ display and teardown
     def _repr_mimebundle_(self, **kw: Any) -> Any:

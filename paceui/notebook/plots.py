@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
+from paceui.fit.error_tables import EV_A3_TO_GPA
 from paceui.session.live import live_metrics, record_iterations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,8 +168,15 @@ def _parity(ax: "Axes", ref: np.ndarray, pred: np.ndarray, label: str, unit: str
 
 
 def render_parity(pred: "Predictions", title: str = "") -> bytes:
-    """Energy-per-atom (eV/atom) and force-component (eV/Å) parity plots of one set as PNG."""
-    fig, (ae, af) = _figure(2, (8.5, 3.8))
+    """Energy-per-atom (eV/atom), force-component (eV/Å) and, where the set has reference stresses,
+    stress-component (GPa) parity plots of one set as PNG."""
+    stress = pred.n_stress > 0 and pred.s_ref is not None and pred.s_pred is not None
+    fig, axes = _figure(3 if stress else 2, (12.5 if stress else 8.5, 3.8))
+    ae, af = axes[0], axes[1]
+    if stress:
+        assert pred.s_ref is not None and pred.s_pred is not None
+        _parity(axes[2], pred.s_ref.reshape(-1) * EV_A3_TO_GPA, pred.s_pred.reshape(-1) * EV_A3_TO_GPA, "σ", "GPa",
+                f"stress: RMSE {pred.stress_rmse_gpa:.3g} GPa ({pred.n_stress} structures)", 8)
     t = pred.table
     _parity(ae, t["e_ref_per_atom"].to_numpy(float), t["e_pred_per_atom"].to_numpy(float), "E", "eV/atom",
             f"energy: MAE {pred.energy_mae_mev:.3g} meV/atom", 16)
@@ -192,6 +200,15 @@ _METRIC_ROWS = (("loss", "loss", 1.0, ""),
                 ("mae_epa", "MAE E", 1e3, "meV/atom"),
                 ("rmse_f_comp", "RMSE F", 1e3, "meV/Å"),
                 ("mae_f_comp", "MAE F", 1e3, "meV/Å"))
+_STRESS_ROWS = (("s_loss_contrib", "stress contribution", 1.0, ""),
+                ("rmse_stress", "RMSE σ", EV_A3_TO_GPA, "GPa"),
+                ("mae_stress", "MAE σ", EV_A3_TO_GPA, "GPa"))
+"""Added to the metrics table where the fit has reference stresses (history eV/Å³ → GPa)."""
+
+
+def _rows_for(train: Mapping[str, float]) -> tuple[tuple[str, str, float, str], ...]:
+    v = train.get("rmse_stress")
+    return _METRIC_ROWS + (_STRESS_ROWS if v is not None and math.isfinite(float(v)) else ())
 
 
 def last_metrics(history: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -200,7 +217,7 @@ def last_metrics(history: pd.DataFrame) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {"train": {}, "test": {}}
     if m.train_at is None:
         return out
-    for col, _, scale, _ in _METRIC_ROWS:
+    for col, _, scale, _ in _rows_for(m.train):
         out["train"][col] = float(m.train.get(col, math.nan)) * scale
         if m.has_test:
             out["test"][col] = float(m.test.get(col, math.nan)) * scale
@@ -227,7 +244,7 @@ def metrics_html(history: pd.DataFrame, status: "SessionStatus | None" = None) -
         th += (f"<th class='paceui-test-head' style='text-align:right;padding:0 6px;{stale}'>test"
                f"{' (stale)' if m.test_stale else ''}<br>it {m.test_at}</th>")
     rows = ""
-    for col, label, scale, unit in _METRIC_ROWS:
+    for col, label, scale, unit in _rows_for(m.train):
         rows += (f"<tr><td>{html.escape(label)}</td>"
                  f"<td style='text-align:right;padding:0 6px'>{_fmt(scale * m.train.get(col, math.nan))}</td>")
         if m.has_test:
@@ -259,6 +276,22 @@ GAMMA_COLUMNS = (("name", "structure"), ("n_atoms", "atoms"), ("gamma", "γ max"
                  ("n_extrapolating", "atoms with γ > 1"))
 SELECTION_COLUMNS = (("rank", "#"), ("name", "structure"), ("n_atoms", "atoms"), ("gamma", "γ"),
                      ("labelled", "labelled"))
+
+
+GROUP_COLUMNS = (("group", "group"), ("n_structures", "structures"), ("n_atoms", "atoms"),
+                 ("rmse_epa_mev", "RMSE E (meV/atom)"), ("mae_epa_mev", "MAE E (meV/atom)"),
+                 ("rmse_f_comp_mev", "RMSE F (meV/Å)"), ("mae_f_comp_mev", "MAE F (meV/Å)"))
+STRESS_GROUP_COLUMNS = (("n_stress", "with σ"), ("rmse_stress_gpa", "RMSE σ (GPa)"), ("mae_stress_gpa", "MAE σ (GPa)"))
+
+
+def groups_html(groups: "pd.DataFrame | None") -> str:
+    """Per-group errors (:func:`paceui.fit.error_tables.group_errors`: every group and ALL) as HTML; the
+    stress columns where the set has reference stresses; '' without groups."""
+    if groups is None or not len(groups):
+        return ""
+    stress = "n_stress" in groups and bool((groups["n_stress"] > 0).any())
+    cols = GROUP_COLUMNS + (STRESS_GROUP_COLUMNS if stress else ())
+    return "<div><b>errors per group</b></div>" + _table_html(groups, cols, len(groups), "paceui-groups", "groups")
 
 
 def gamma_html(table: pd.DataFrame, n: int = 50) -> str:
@@ -296,16 +329,18 @@ def render_gamma_histogram(values: np.ndarray, title: str = "") -> bytes:
     return _png(fig)
 
 
-def _table_html(t: pd.DataFrame, columns: tuple[tuple[str, str], ...], n: int, cls: str) -> str:
+def _table_html(t: pd.DataFrame, columns: tuple[tuple[str, str], ...], n: int, cls: str,
+                what: str = "structures") -> str:
     shown = t.head(n)
     head = "".join(f"<th style='padding:0 6px'>{html.escape(label)}</th>" for _, label in columns)
     body = []
     for _, row in shown.iterrows():
         cells = [html.escape(short_name(str(row.get(c, "")))) if c == "name" else _fmt(row.get(c, math.nan))
                  for c, _ in columns]
-        body.append("<tr>" + "".join(f"<td style='padding:0 6px;text-align:{'left' if c == 'name' else 'right'}'>"
+        body.append("<tr>" + "".join(f"<td style='padding:0 6px;text-align:"
+                                     f"{'left' if c in ('name', 'group') else 'right'}'>"
                                      f"{x}</td>" for (c, _), x in zip(columns, cells)) + "</tr>")
-    more = f"<div><i>{len(t) - len(shown)} more structures not shown</i></div>" if len(t) > len(shown) else ""
+    more = f"<div><i>{len(t) - len(shown)} more {what} not shown</i></div>" if len(t) > len(shown) else ""
     return (f"<table class='{cls}' style='border-collapse:collapse;font-size:12px;white-space:nowrap'><tr>"
             + head + "</tr>"
             + "".join(body) + "</table>" + more)

@@ -75,11 +75,13 @@ ACTIONS: tuple[Action, ...] = (
            lambda s: s.phase in (Phase.READY, Phase.STOPPED, Phase.FINISHED, Phase.ERROR),
            (Param("iterations", "iterations to fit (0: to the end of the fit)", "count", 0, "iterations"),),
            footer=True, icon="play", style="success"),
-    Action("pause", "Pause", "Halt at the end of the current iteration (autosaves)", "p",
+    Action("pause", "Pause", "Halt now: a long iteration is abandoned at its next loss "
+           "evaluation and redone exactly on resume (autosaves)", "p",
            lambda s: s.phase is Phase.RUNNING, footer=True, icon="pause", style="warning"),
     Action("resume", "Resume", "Continue a paused fit exactly", "r", lambda s: s.phase is Phase.PAUSED,
            footer=True, icon="play", style="success"),
-    Action("stop", "Stop", "End this run at the next iteration boundary; keeps the best potential (autosaves)",
+    Action("stop", "Stop", "End this run now (inside a long iteration, at its next loss evaluation); keeps "
+           "the best potential (autosaves)",
            "x", lambda s: s.phase in (Phase.RUNNING, Phase.PAUSED), footer=True, icon="stop", style="danger"),
     Action("randomize", "Randomize coefficients…", "Add Gaussian noise (relative or absolute σ, seeded) to the "
            "trainable parameters; the optimizer restarts as a new cycle", "n", lambda s: True,
@@ -91,6 +93,9 @@ ACTIONS: tuple[Action, ...] = (
            lambda s: s.functions_left > 0,
            (Param("n", "functions per element (empty: the next ladder step)", "int?", None, "N (next step)"),),
            footer=True, icon="plus"),
+    Action("undo", "Undo randomize/extend", "Go back to the fit as it was before the last randomize or extend "
+           "ladder (one level; the iterations since are dropped)", "ctrl+z",
+           lambda s: bool(s.undo) and s.phase is not Phase.RUNNING, icon="undo"),
     Action("change_settings", "Change settings…", "Loss weights, κ, regularisation, optimizer, maxiter, data "
            "weights, cutoff; says what each change invalidates", "c", lambda s: True,
            (Param("changes", "settings to change", "text"),), "settings", button=False),

@@ -80,6 +80,26 @@ class Predictions:
         d = self.f_pred - self.f_ref
         return float(np.sqrt(np.mean(d * d)) * 1e3) if d.size else float("nan")
 
+    @property
+    def n_stress(self) -> int:
+        """Structures with a reference stress."""
+        return 0 if self.s_ref is None else len(self.s_ref)
+
+    @property
+    def stress_rmse_gpa(self) -> float:
+        """Stress component RMSE (6 Voigt components) over the structures with a reference, GPa."""
+        if self.s_ref is None or self.s_pred is None or not len(self.s_ref):
+            return float("nan")
+        d = self.s_pred - self.s_ref
+        return float(np.sqrt(np.mean(d * d)) * 160.21766208)
+
+    @property
+    def stress_mae_gpa(self) -> float:
+        """Stress component MAE over the structures with a reference, GPa."""
+        if self.s_ref is None or self.s_pred is None or not len(self.s_ref):
+            return float("nan")
+        return float(np.mean(np.abs(self.s_pred - self.s_ref)) * 160.21766208)
+
     def worst(self, n: int = 10, by: str = "de_per_atom_mev") -> pd.DataFrame:
         """The ``n`` structures with the largest absolute ``by`` error."""
         return self.table.reindex(self.table[by].abs().sort_values(ascending=False).index).head(n)

@@ -176,5 +176,5 @@ def saved_parts(root: Path) -> tuple[Parts, dict[str, Any], Any]:
     kw = {"name": str(doc.get("name", root.name)), "options": doc.get("options"), "status": status,
           "total_iterations": int(st.get("total_iterations", 0)),
           "best": None if best is None else (float(st.get("best_loss", math.inf)), best, None),
-          "recovered_from": got.recovered_from}
+          "recovered_from": got.recovered_from, "changes": doc.get("changes") or ()}
     return Parts(settings, base, target, got.data, fitter, callbacks), kw, got

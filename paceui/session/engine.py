@@ -3,9 +3,12 @@
 Commands (start, pause, resume, stop, randomize, extend_ladder, change_settings, save, and the
 active-learning ones: compute_active_set, gamma, load_candidates, select_candidates, add_structures) are queued
 from any thread and return a :class:`~concurrent.futures.Future` at once. The engine thread takes
-them at the next iteration boundary (so pause takes effect within one iteration), runs the fit
+them at the next iteration boundary, runs the fit
 while it is running, and exits when there is nothing to do; it alone changes the session's fit
-state. Other threads read what it publishes at each boundary (status, parameters, history length).
+state. Pause, stop, save and the changing commands do not wait for a long iteration's end: they
+abandon it at its next loss evaluation (:class:`~paceui.fit.fitter.FitInterrupted`; own optimizers, whose
+state is restored to the iteration's start, so the fit continues bit-identically; others finish it).
+Other threads read what it publishes at each boundary (status, parameters, history length).
 An exception in an iteration or a command becomes an :class:`~paceui.session.events.Failed` event
 (and, for an iteration, the ``error`` stop reason), never an exception in the caller's thread.
 """
@@ -18,15 +21,16 @@ import time
 import traceback
 from collections import Counter, deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from paceui.ace.ladder import actual_ladder_step
 from paceui.errors import SessionError
-from paceui.fit.fitter import IterationRecord
+from paceui.fit.fitter import FitInterrupted, Fitter, IterationRecord
 from paceui.fit.stages import FIRST_EVALUATION, FIRST_ITERATION
+from paceui.session.curves import ChangeMark, change_label
 from paceui.session.events import (
     CallbackFailed,
     Changed,
@@ -44,6 +48,38 @@ from paceui.session.status import STOP_MESSAGES, Phase, SessionStatus
 
 if TYPE_CHECKING:
     from paceui.session.host import EngineHost
+
+
+@dataclass(frozen=True)
+class _UndoPoint:
+    """The fit as it was before the last randomize / extend (what :meth:`Engine._cmd_undo` goes back to)."""
+
+    label: str
+    fit_state: dict[str, Any]
+    total_iterations: int
+    best: Any
+    status: SessionStatus
+    n_changes: int
+
+
+@dataclass(frozen=True)
+class RandomizePreview:
+    """What :meth:`~paceui.session.Session.randomize` with the same arguments would do (exactly: the
+    same noise): train loss before and after, and the relative change of the noised parameters
+    (‖Δθ‖ / ‖θ‖ over them)."""
+
+    sigma: float
+    relative: bool
+    n_params: int
+    loss_before: float
+    loss_after: float
+    relative_change: float
+
+    def describe(self) -> str:
+        factor = self.loss_after / self.loss_before if self.loss_before > 0 else math.inf
+        return (f"σ={self.sigma:g} ({'relative' if self.relative else 'absolute'}) on {self.n_params} parameters: "
+                f"loss {self.loss_before:.4g} → {self.loss_after:.4g} (×{factor:.3g}), "
+                f"parameters change by {100 * self.relative_change:.3g}%")
 
 
 @dataclass
@@ -71,13 +107,20 @@ class Engine:
         self._halts: list[Future[SessionStatus]] = []
         self._closed = False
         self.commands_done = 0                   # commands taken from the queue (for tests)
+        self.interrupted = 0                     # iterations abandoned for a command (for tests)
         self._pending: Counter[str] = Counter()  # user commands submitted and not yet done (status.pending)
         self._pending_t: tuple[str, ...] = ()
         self._iterated = False                   # an optimizer iteration was done by this engine
         self._heartbeat: Heartbeat | None = None
+        self._undo: _UndoPoint | None = None
+        self._interrupt = threading.Event()      # the fitter's interrupt (given to each fitter the session has)
+
+    INTERRUPTING = frozenset({"pause", "stop", "close", "save", "randomize", "extend_ladder", "change_settings"})
+    """Commands that abandon a running iteration at its next loss evaluation (own optimizers; the fit
+    continues exactly from the boundary before it) instead of waiting for its end."""
 
     USER_COMMANDS = frozenset({"start", "pause", "resume", "stop", "save", "randomize", "extend_ladder",
-                               "change_settings", "close"})
+                               "change_settings", "close", "undo"})
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -97,6 +140,8 @@ class Engine:
                 self._pending[name] += 1
                 self._pending_t = tuple(self._pending)
             self._idle.clear()
+            if name in self.INTERRUPTING and self._running and not kwargs.get("autosave"):
+                self._interrupt.set()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=f"paceui-session-{self.s.name}",
                                                 daemon=True)
@@ -127,6 +172,7 @@ class Engine:
                 with self._cv:
                     cmds = list(self._queue)
                     self._queue.clear()
+                    self._interrupt.clear()  # set by these commands: they run now
                     if not cmds and not self._running:
                         self._thread = None
                         self._idle.set()
@@ -173,8 +219,14 @@ class Engine:
         if stage:
             s.set_status(stage=stage, stage_since=time.monotonic(), stage_done=None, stage_total=None)
             s.emit(StageChanged(stage))
+        s.fitter.interrupt, s.fitter.interruptible = self._interrupt, True
         try:
             rec = s.fitter.step()
+        except FitInterrupted:  # a command is queued: the loop runs it at this (earlier) boundary
+            if stage:
+                s.set_status(stage="")
+            self.interrupted += 1
+            return None
         except Exception as exc:
             msg = f"{type(exc).__name__}: {exc}"
             s.set_status(stage="")
@@ -293,30 +345,103 @@ class Engine:
         self._halt(Phase.STOPPED, "user", STOP_MESSAGES["user"])
         return True
 
-    def _cmd_randomize(self, sigma: float, relative: bool = True, seed: int | None = None,
-                       what: str = "all") -> str:
-        s = self.s
+    def _noised(self, sigma: float, relative: bool, seed: int | None, what: str, rng: Any = None
+                ) -> tuple[np.ndarray, int]:
+        """θ with the noise of randomize (from ``rng``, default the fitter's or ``seed``'s) and the count of
+        noised parameters."""
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
             raise SessionError(f"sigma must be a finite number >= 0, got {sigma!r}")
         if what not in ("all", "func", "radial"):
             raise SessionError(f"what must be 'all', 'func' or 'radial', got {what!r}")
         self._ensure_started()
-        f = s.fitter
+        f = self.s.fitter
         assert f.loss is not None and f.theta is not None
         pmap = f.loss.pmap
         mask = pmap.trainable_mask(f.cfg.trainable_parameters)
         if what != "all":
             mask &= pmap.func_mask() if what == "func" else ~pmap.func_mask()
-        rng = f.rng if seed is None else np.random.default_rng(seed)
+        rng = rng if rng is not None else f.rng if seed is None else np.random.default_rng(seed)
         theta = f.theta.copy()
         noise = rng.normal(size=int(mask.sum())) * float(sigma)
         theta[mask] += noise * np.maximum(np.abs(theta[mask]), 1e-2) if relative else noise
+        return theta, int(mask.sum())
+
+    def _cmd_preview_randomize(self, sigma: float, relative: bool = True, seed: int | None = None,
+                               what: str = "all") -> RandomizePreview:
+        f = self.s.fitter
+        self._ensure_started()
+        rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
+        if seed is None:
+            rng.bit_generator.state = f.rng.bit_generator.state  # the very noise randomize() would draw
+        theta, n = self._noised(sigma, relative, seed, what, rng)
+        assert f.loss is not None and f.theta is not None
+        before = f.loss(f.theta, f.train, grad=False).loss
+        after = f.loss(theta, f.train, grad=False).loss
+        changed = theta != f.theta
+        norm = float(np.linalg.norm(f.theta[changed])) if changed.any() else 0.0
+        rel = float(np.linalg.norm((theta - f.theta)[changed])) / norm if norm > 0 else 0.0
+        return RandomizePreview(float(sigma), bool(relative), n, float(before), float(after), rel)
+
+    def _remember(self, label: str) -> None:
+        """Keep the fit as it is now for :meth:`_cmd_undo` (one level)."""
+        s = self.s
+        self._undo = _UndoPoint(label, s.fitter.state_dict(), s.total_iterations, s.best, s.status,
+                                len(s.changes))
+        s.set_status(undo=label)
+
+    def _forget_undo(self) -> None:
+        self._undo = None
+        self.s.set_status(undo="")
+
+    def _mark(self, action: str, label: str) -> None:
+        """A curve marker at the initial record the command just made."""
+        hist = self.s.fitter.state.history
+        if hist and hist[-1].get("iteration") == 0:
+            self.s.changes.append(ChangeMark(len(hist) - 1, action, label))
+
+    def _cmd_randomize(self, sigma: float, relative: bool = True, seed: int | None = None,
+                       what: str = "all") -> str:
+        s = self.s
+        self._ensure_started()
+        f = s.fitter
+        theta, n = self._noised(sigma, relative, seed, what)
+        label = change_label("randomize", sigma)
+        self._remember(label)
         f.restart(theta=theta)
         self._reopened()
         self._advance()
-        msg = (f"{'relative' if relative else 'absolute'} noise σ={sigma:g} on {int(mask.sum())} {what} parameters"
+        self._mark("randomize", label)
+        msg = (f"{'relative' if relative else 'absolute'} noise σ={sigma:g} on {n} {what} parameters"
                f"{'' if seed is None else f' (seed {seed})'}; the optimizer restarts as cycle {f.state.cycle}")
         s.emit(Changed("randomize", msg))
+        return msg
+
+    def _cmd_undo(self) -> str:
+        """Back to the fit as it was before the last randomize / extend (the iterations since are dropped)."""
+        s, u = self.s, self._undo
+        if u is None:
+            raise SessionError("nothing to undo: undo goes back over the last randomize or extend_ladder "
+                               "(a settings change or added structures forget it)")
+        if self._running:
+            raise SessionError("undo: pause or stop the fit first")
+        old = s.fitter
+        old.update()  # closes its optimizer
+        new = Fitter.from_state_dict(u.fit_state, old.target, old.train, old.cfg, old.test, old.backend,
+                                     callbacks=old.callbacks, on_potential=old.on_potential)
+        new.structure_names = old.structure_names
+        s.restore(new, u.total_iterations, u.best)
+        old.close()
+        del s.changes[u.n_changes:]
+        st = u.status
+        phase = Phase.READY if st.phase is Phase.READY else Phase.STOPPED
+        s.set_status(phase=phase, total_iterations=u.total_iterations, ladder_step=st.ladder_step,
+                      cycle=st.cycle, iteration=st.iteration, loss=st.loss, nfuncs=st.nfuncs,
+                      best_loss=st.best_loss, stop_reason=None, error=None, undo="",
+                      stop_message=f"undid {u.label}; start() continues from there")
+        self._undo = None
+        s.publish()
+        msg = f"undid {u.label}: back to total iteration {u.total_iterations} ({st.nfuncs} functions)"
+        s.emit(Changed("undo", msg))
         return msg
 
     def _cmd_extend_ladder(self, n: int | None = None) -> int:
@@ -330,19 +455,27 @@ class Engine:
             n = actual_ladder_step(f.cfg.ladder_step, have, total) if f.cfg.ladder else total - have
         if isinstance(n, bool) or int(n) <= 0:
             raise SessionError(f"n must be a positive number of functions, got {n!r}")
+        self._remember(f"extend (+{int(n)})")
         f.restart(extend=int(n))
         self._reopened()
         self._advance()
         added = len(f.current.functions()) - have
+        self._mark("extend_ladder", change_label("extend_ladder", added))
+        if self._undo is not None:
+            self._undo = replace(self._undo, label=change_label("extend_ladder", added))
+            s.set_status(undo=self._undo.label)
         s.emit(Changed("extend_ladder", f"added {added} functions: {have} → {have + added} of {total}; "
                                          f"ladder step {f.state.ladder_step} starts with a fresh optimizer"))
         return added
 
     def _cmd_change_settings(self, changes: dict[str, Any]) -> ChangeReport:
         report = self.s.apply_settings(changes)
+        if not report.empty:
+            self._forget_undo()  # the saved state was of other settings
         if report.restarts_optimizer:
             self._reopened()
             self._advance()
+            self._mark("settings", change_label("settings", report.changes))
         if not report.empty:
             self.s.emit(Changed("settings", str(report)))
         return report
@@ -372,8 +505,10 @@ class Engine:
 
     def _cmd_add_structures(self, structures: Any, weight: float | None) -> int:
         added, msg = self.s.add_structures(structures, weight)
+        self._forget_undo()
         self._reopened()
         self._advance()
+        self._mark("add_structures", f"+{added} structures")
         self.s.emit(Changed("add_structures", msg))
         return added
 
@@ -398,6 +533,6 @@ class Engine:
         "extend_ladder": _cmd_extend_ladder, "change_settings": _cmd_change_settings, "save": _cmd_save,
         "close": _cmd_close, "call": _cmd_call, "compute_active_set": _cmd_compute_active_set, "gamma": _cmd_gamma,
         "load_candidates": _cmd_load_candidates, "select_candidates": _cmd_select_candidates,
-        "add_structures": _cmd_add_structures}
+        "add_structures": _cmd_add_structures, "undo": _cmd_undo, "preview_randomize": _cmd_preview_randomize}
     """The commands :meth:`submit` accepts, each with the handler that runs it on the engine thread (called with
     the engine); an action of :data:`paceui.session.ACTIONS` is a row there and its handler here."""

@@ -18,6 +18,7 @@ from paceui.session.status import SessionStatus
 if TYPE_CHECKING:
     import pandas as pd
 
+    from paceui.session.curves import ChangeMark
     from paceui.session.session import Session
 
 
@@ -42,6 +43,10 @@ class EngineHost(Protocol):
     def dirty(self) -> bool: ...
     @property
     def unclean_exit(self) -> str | None: ...
+    @property
+    def changes(self) -> "list[ChangeMark]": ...
+    @property
+    def best(self) -> Any: ...
 
     def emit(self, ev: Event) -> None: ...
     def set_status(self, **kw: Any) -> None: ...
@@ -54,6 +59,7 @@ class EngineHost(Protocol):
     def load_candidates(self, source: Any) -> int: ...
     def select_candidates(self, max_structures: int | None) -> "pd.DataFrame": ...
     def add_structures(self, structures: Any, weight: float | None) -> tuple[int, str]: ...
+    def restore(self, fitter: Fitter, total_iterations: int, best: Any) -> None: ...
 
 
 class SessionHost:
@@ -70,6 +76,8 @@ class SessionHost:
     autosave_every = property(lambda self: int(self._s.options.get("autosave_every") or 0))
     dirty = property(lambda self: self._s._dirty)
     unclean_exit = property(lambda self: self._s.unclean_exit)
+    changes = property(lambda self: self._s.changes)  # the curve markers (a list the engine appends to)
+    best = property(lambda self: self._s._best)
 
     def emit(self, ev: Event) -> None:
         self._s._emit(ev)
@@ -103,3 +111,9 @@ class SessionHost:
 
     def add_structures(self, structures: Any, weight: float | None) -> tuple[int, str]:
         return self._s._add_structures(structures, weight)
+
+    def restore(self, fitter: Fitter, total_iterations: int, best: Any) -> None:
+        """Put back an earlier fit (undo): its fitter, iteration count and best potential."""
+        s = self._s
+        s.fitter, s.total_iterations, s._best = fitter, total_iterations, best
+        s._publish()

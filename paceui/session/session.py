@@ -41,7 +41,8 @@ from paceui.session.build import (
     saved_parts,
     with_cutoff,
 )
-from paceui.session.engine import Engine, SessionError
+from paceui.session.curves import ChangeMark
+from paceui.session.engine import Engine, RandomizePreview, SessionError
 from paceui.session.events import CycleChanged, Event, EventBus, LadderStepChanged, Progress, Subscription
 from paceui.session.heartbeat import unclean_exit_message
 from paceui.session.host import SessionHost
@@ -75,7 +76,7 @@ class Session(ActiveLearning):
                  status: SessionStatus | None = None, total_iterations: int = 0,
                  best: tuple[float, ACEPotential, np.ndarray | None] | None = None,
                  temp_dir: str | None = None, lock: SessionLock | None = None, read_only: bool = False,
-                 recovered_from: str | None = None) -> None:
+                 recovered_from: str | None = None, changes: Any = ()) -> None:
         self.name = name
         self.path: Path | None = None if path is None else Path(path).resolve()
         self.read_only, self.recovered_from = read_only, recovered_from  # see load()
@@ -87,6 +88,9 @@ class Session(ActiveLearning):
         self.options: dict[str, Any] = {"autosave_every": DEFAULT_AUTOSAVE, "weight_factors": {}, **(options or {})}
         self.cache_dir, self._temp_dir = cache_dir, temp_dir
         self.total_iterations = total_iterations
+        self.changes: list[ChangeMark] = [c if isinstance(c, ChangeMark) else ChangeMark.from_list(c)
+                                          for c in changes or ()]
+        """The commands that began a curve segment (randomize, extend, settings, …), for curve markers."""
         self.unclean_exit: str | None = None  # set by load(): what the last run lost when it ended uncleanly
         self._best, self._dirty = best, False  # dirty: changed since the last save
         self.events = EventBus()
@@ -227,7 +231,8 @@ class Session(ActiveLearning):
         return status
 
     def pause(self) -> Future[bool]:
-        """Halt after the current iteration (autosaves); True if a running fit was paused."""
+        """Halt at the next boundary or, inside a long iteration, at its next loss evaluation (autosaves; resume redoes
+        that iteration exactly); True if a running fit was paused."""
         return self._engine.submit("pause")
 
     def resume(self) -> Future[bool]:
@@ -243,6 +248,17 @@ class Session(ActiveLearning):
         """Gaussian noise on the trainable parameters (σ relative to |θ| (floor 0.01), or absolute);
         ``what``: all, func or radial; the optimizer restarts as a new cycle."""
         return self._engine.submit("randomize", sigma, relative, seed, what)
+
+    def preview_randomize(self, sigma: float = 0.1, relative: bool = True, seed: int | None = None,
+                          what: str = "all") -> Future[RandomizePreview]:
+        """What :meth:`randomize` with these arguments would do, without doing it: the train loss before
+        and after the very same noise (one loss evaluation each) and the relative parameter change."""
+        return self._engine.submit("preview_randomize", sigma, relative, seed, what)
+
+    def undo(self) -> Future[str]:
+        """Go back to the fit as it was before the last :meth:`randomize` or :meth:`extend_ladder` (one
+        level; the iterations since are dropped; ``status.undo`` says what it would take back)."""
+        return self._engine.submit("undo")
 
     def extend_ladder(self, n: int | None = None) -> Future[int]:
         """Add ``n`` functions per block from the target (default: the next ladder step); a new ladder step."""
@@ -404,6 +420,7 @@ class Session(ActiveLearning):
                           "loss": st.loss, "best_loss": st.best_loss, "nfuncs": st.nfuncs,
                           "target_nfuncs": st.target_nfuncs, "stop_reason": st.stop_reason,
                           "stop_message": st.stop_message, "error": st.error},
+               "changes": [c.as_list() for c in self.changes],
                "settings": self._settings, "options": self.options, "effective": effective_settings(self._settings)}
         gen = save_snapshot(root, Snapshot(doc, sd, history, pots, self._trust_doc(doc)), self.data)
         self.path, self._dirty = root, False

@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 class Phase(str, Enum):
@@ -21,7 +22,7 @@ class Phase(str, Enum):
 
 PENDING_WORDS = {"pause": "pausing…", "stop": "stopping…", "save": "saving…", "change_settings": "applying…",
                  "randomize": "randomizing…", "extend_ladder": "extending…", "start": "starting…",
-                 "resume": "resuming…", "close": "closing…"}
+                 "resume": "resuming…", "close": "closing…", "undo": "undoing…"}
 
 STOP_MESSAGES = {"iterations": "the requested number of iterations is done", "user": "stopped by the user",
                  "error": "the fit raised an error"}
@@ -53,7 +54,12 @@ class SessionStatus:
     stage_since: float = 0.0      # time.monotonic() when ``stage`` began (s)
     stage_done: int | None = None   # progress of ``stage`` where known (items done of ``stage_total``)
     stage_total: int | None = None
+    undo: str = ""                  # what undo() would take back (the last randomize / extend; "": nothing)
     pending: tuple[str, ...] = ()   # commands queued but not yet taken by the fit thread (pause, stop, ...)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """IPython's display (``await dash.until(...)`` as a cell's last line): one line, not every field."""
+        p.text(f"<SessionStatus: {self.describe()}>")
 
     def stage_text(self, now: float | None = None) -> str:
         """The current stage with its elapsed time and progress, e.g. ``compiling kernels… 12 s``."""

@@ -41,7 +41,7 @@ from paceui.session import actions as table
 from paceui.session.actions import send
 from paceui.tui.basis_form import create_with_basis
 from paceui.tui.commands import TABS, ActionCommands, action_bindings
-from paceui.tui.dialogs import Confirm, KeysHelp, ParamsDialog
+from paceui.tui.dialogs import Check, Confirm, KeysHelp, ParamsDialog, extend_problem, randomize_problem
 from paceui.tui.format import num, value_text
 from paceui.tui.jump import SettingJump
 from paceui.tui.pane_analysis import AnalysisPane
@@ -76,8 +76,30 @@ AFTER: dict[str, Callable[["PaceApp", Any], Any]] = {
     "load_candidates": _candidates_loaded,
     "select_candidates": lambda app, table: app.query_one(TrustPane).show_selection(table),
     "add_structures": lambda app, _: app.query_one(TrustPane).show(),
+    "undo": lambda app, msg: app.report(msg),
 }
 """What the TUI shows with a command's result (an action without an entry: its Changed event only)."""
+
+
+def _extend_check(app: "PaceApp") -> Check:
+    session: Session = app.session
+    return partial(extend_problem, left=session.status.functions_left)
+
+
+def _randomize_preview(app: "PaceApp", values: dict[str, Any]) -> Any:
+    session: Session = app.session
+    return session.preview_randomize(**values)
+
+
+CHECKS: dict[str, Callable[["PaceApp"], Check]] = {
+    "randomize": lambda app: randomize_problem,
+    "extend_ladder": _extend_check,
+}
+"""Inline checks of a dialog's values (the dialog stays open and says what is wrong, in the user's words)."""
+PREVIEWS: dict[str, Callable[["PaceApp", dict[str, Any]], Any]] = {
+    "randomize": _randomize_preview,
+}
+"""What a dialog's values would do, shown in the dialog as they are edited (a Future of a ``describe()``-able)."""
 
 
 def dialog_fields(a: Action) -> list[tuple[str, str, str]]:
@@ -86,8 +108,11 @@ def dialog_fields(a: Action) -> list[tuple[str, str, str]]:
 
 
 def params_dialog(app: "PaceApp", a: Action) -> ParamsDialog:
-    """The dialog asking for an action's parameters (one line each, from the table)."""
-    return ParamsDialog(a.title.rstrip("…"), dialog_fields(a))
+    """The dialog asking for an action's parameters (one line each, from the table), with the action's inline
+    check (:data:`CHECKS`) and preview (:data:`PREVIEWS`) where it has them."""
+    check = CHECKS[a.name](app) if a.name in CHECKS else None
+    preview = partial(PREVIEWS[a.name], app) if a.name in PREVIEWS else None
+    return ParamsDialog(a.title.rstrip("…"), dialog_fields(a), check, preview)
 
 
 DIALOGS: dict[str, Callable[["PaceApp", Action], Any]] = {}
@@ -113,6 +138,7 @@ class PaceApp(App[None]):
     TITLE = "paceui"
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = action_bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal")]  # Screen.-narrow rules in paceui.tcss
 
     def __init__(self, session: Session, *, folder: str | Path | None = None, poll_interval: float = 0.2,
                  redraw_interval: float = 1.0, initial_tab: str = "fit", autostart: bool = False) -> None:

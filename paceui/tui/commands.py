@@ -25,18 +25,19 @@ def short_title(a: Action) -> str:
 
 
 def action_bindings() -> list[BindingType]:
-    """One binding per action (``act('name')``; in the footer: the table's ``footer`` rows), then tab switching
-    (1–6, F2–F6), help (F1), the jump to a setting (/) and quit."""
-    out: list[BindingType] = [Binding(a.key, f"act('{a.name}')", short_title(a), show=a.footer, tooltip=a.description)
-           for a in table.ACTIONS]
+    """Quit and the key list first (even a 60-column footer shows how to quit), one binding per action
+    (``act('name')``; in the footer: the table's ``footer`` rows), then tab switching (1–6, F2–F6), help (F1)
+    and the jump to a setting (/)."""
+    out: list[BindingType] = [Binding("q", "quit", "Quit", show=True),
+                              Binding("question_mark", "keys", "Keys", show=True, key_display="?")]
+    out += [Binding(a.key, f"act('{a.name}')", short_title(a), show=a.footer, tooltip=a.description)
+            for a in table.ACTIONS]
     for i, (tab, title) in enumerate(TABS, 1):
         out.append(Binding(str(i), f"tab('{tab}')", title, show=False))
         if i > 1:
             out.append(Binding(f"f{i}", f"tab('{tab}')", title, show=False, priority=True))
     out.append(Binding("f1", "keys", "Help: every key", show=False, priority=True))
     out.append(Binding("slash", "jump", "Jump to a setting by name", show=False, key_display="/"))
-    out.append(Binding("q", "quit", "Quit", show=True))  # before ? Keys: a narrow footer still shows how to quit
-    out.append(Binding("question_mark", "keys", "Keys", show=True, key_display="?"))
     out.append(Binding("escape", "leave_field", "Leave field", show=False))
     out.append(Binding("ctrl+q", "quit", "Quit", show=False, priority=True))
     return out

@@ -14,10 +14,33 @@ METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("rmse_f_comp", "F RMSE", 1e3, "meV/Å"),
     ("mae_f_comp", "F MAE", 1e3, "meV/Å"),
 )
+STRESS_METRICS: tuple[tuple[str, str, float, str], ...] = (
+    ("rmse_stress", "σ RMSE", 160.21766208, "GPa"),
+    ("mae_stress", "σ MAE", 160.21766208, "GPa"),
+)
+"""Shown after :data:`METRICS` where the fit has reference stresses (history eV/Å³ → GPa)."""
 CONTRIBUTIONS: tuple[tuple[str, str], ...] = (
     ("e_loss_contrib", "energy"), ("f_loss_contrib", "forces"), ("l1_reg_contrib", "L1"),
-    ("l2_reg_contrib", "L2"), ("smooth_orth", "orth"), ("smooth_w1", "w1 rad"), ("smooth_w2", "w2 rad"),
+    ("s_loss_contrib", "stress"), ("l2_reg_contrib", "L2"), ("smooth_orth", "orth"), ("smooth_w1", "w1 rad"),
+    ("smooth_w2", "w2 rad"),
     ("smooth_w3", "w3 rad"))
+
+
+def has_stress(values: Any) -> bool:
+    """Whether metrics (a mapping, or a history DataFrame) hold a finite stress error."""
+    v = values.get("rmse_stress") if hasattr(values, "get") else None
+    if v is None:
+        return False
+    try:
+        arr = [float(x) for x in (v if hasattr(v, "__iter__") else [v])]
+    except (TypeError, ValueError):
+        return False
+    return any(math.isfinite(x) for x in arr)
+
+
+def metrics_for(values: Any) -> tuple[tuple[str, str, float, str], ...]:
+    """:data:`METRICS`, with :data:`STRESS_METRICS` where ``values`` have stress errors."""
+    return METRICS + (STRESS_METRICS if has_stress(values) else ())
 
 
 def num(x: Any, digits: int = 4) -> str:

@@ -29,6 +29,12 @@ SORTS = [("de_per_atom_mev", "|ΔE|", True), ("f_rmse_mev", "F RMSE", False), ("
          ("gamma", "γ", False), ("n_atoms", "atoms", False), ("name", "name", False)]
 GAMMA_COLUMN = ("gamma", "γ", 1.0)
 """Shown after the errors when the session has an active set (max γ of each structure)."""
+GROUP_COLUMNS = [("group", "group", 1.0), ("n_structures", "structures", 1.0),
+                 ("rmse_epa_mev", "E RMSE meV/at", 1.0), ("mae_epa_mev", "E MAE", 1.0),
+                 ("rmse_f_comp_mev", "F RMSE meV/Å", 1.0), ("mae_f_comp_mev", "F MAE", 1.0)]
+STRESS_GROUP_COLUMNS = [("n_stress", "with σ", 1.0), ("rmse_stress_gpa", "σ RMSE GPa", 1.0),
+                        ("mae_stress_gpa", "σ MAE", 1.0)]
+"""Per-group error table (``Predictions.groups``); the stress columns where the set has reference stresses."""
 MAX_POINTS = 3000  # force components drawn in the parity plot (evenly subsampled)
 
 
@@ -51,6 +57,8 @@ class AnalysisPane(Widget):
         with Horizontal(id="an-plots"):
             yield PlotextPlot(id="an-eparity")
             yield PlotextPlot(id="an-fparity")
+            yield PlotextPlot(id="an-sparity")
+        yield DataTable(id="an-groups", zebra_stripes=True, cursor_type="none")
         with Horizontal(classes="bar"):
             yield Label("search")
             yield Input(placeholder="name, or column op number: de_per_atom_mev>5", id="an-search",
@@ -61,6 +69,8 @@ class AnalysisPane(Widget):
         self.session, self.predictions, self.computed_at = session, None, None
         self._head("press u (or open this tab) to evaluate the potential")
         self.query_one("#an-table", DataTable).clear(columns=True)
+        self.query_one("#an-groups", DataTable).clear(columns=True)
+        self.query_one("#an-sparity").display = False
 
     def _head(self, extra: str) -> None:
         _, label, _ = SORTS[self.sort]
@@ -131,13 +141,27 @@ class AnalysisPane(Widget):
         shown, problem = filter_frame(t.loc[order], self.query_one("#an-search", Input).value)
         self.shown = shown
         cols = COLUMNS[:5] + [GAMMA_COLUMN] + COLUMNS[5:] if "gamma" in t else COLUMNS
-        fill_table(self.query_one("#an-table", DataTable), shown, cols)
+        fill_table(self.query_one("#an-table", DataTable), shown, cols, widths_from=t)
+        self.show_groups()
         worst = p.worst(1)
         w = "" if not len(worst) else (f"worst {short_name(worst['name'].iloc[0])} "
                                       f"{num(worst['de_per_atom_mev'].iloc[0], 3)} meV/atom")
         g = f"; γ max {num(float(t['gamma'].max()), 4)}" if "gamma" in t and len(t) else ""
+        sig = (f", σ RMSE {num(p.stress_rmse_gpa, 3)} MAE {num(p.stress_mae_gpa, 3)} GPa ({p.n_stress} with σ)"
+               if p.n_stress else "")
         self._head(problem or f"E MAE {num(p.energy_mae_mev, 3)} meV/atom, F RMSE {num(p.force_rmse_mev, 3)} "
-                              f"meV/Å; {w}{g}")
+                              f"meV/Å{sig}; {w}{g}")
+
+    def show_groups(self) -> None:
+        """The per-group error table (every group and ALL; stress columns where there are stresses)."""
+        p, table = self.predictions, self.query_one("#an-groups", DataTable)
+        if p is None or p.groups is None or len(p.groups) <= 2:  # one group and ALL: nothing to compare
+            table.clear(columns=True)
+            table.display = False
+            return
+        cols = GROUP_COLUMNS + (STRESS_GROUP_COLUMNS if p.n_stress else [])
+        fill_table(table, p.groups, cols)
+        table.display = True
 
     def show_plots(self) -> None:
         p = self.predictions
@@ -151,7 +175,12 @@ class AnalysisPane(Widget):
         if fr.size > MAX_POINTS:
             idx = np.linspace(0, fr.size - 1, MAX_POINTS).astype(int)
             fr, fq = fr[idx], fq[idx]
-        for plot, x, y, title in ((ep, ref, pred, "E pred vs ref eV/atom"), (fp, fr, fq, "F pred vs ref eV/Å")):
+        sp = self.query_one("#an-sparity", PlotextPlot)
+        sp.display = p.n_stress > 0
+        plots = [(ep, ref, pred, "E pred vs ref eV/atom"), (fp, fr, fq, "F pred vs ref eV/Å")]
+        if p.n_stress and p.s_ref is not None and p.s_pred is not None:
+            plots.append((sp, p.s_ref.ravel() * 160.21766208, p.s_pred.ravel() * 160.21766208, "σ pred vs ref GPa"))
+        for plot, x, y, title in plots:
             plt = plot.plt
             plt.clear_figure()
             plt.title(title)

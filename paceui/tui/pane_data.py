@@ -54,7 +54,7 @@ class DataPane(Widget):
     def apply_filter(self, query: str) -> None:
         shown, problem = filter_frame(self.frame, query)
         self.shown = shown
-        fill_table(self.query_one("#data-table", DataTable), shown, COLUMNS)
+        fill_table(self.query_one("#data-table", DataTable), shown, COLUMNS, widths_from=self.frame)
         n_tr = int((shown["subset"] == "train").sum()) if len(shown) else 0
         atoms = int(shown["n_atoms"].sum()) if len(shown) else 0
         self.query_one("#data-summary", Static).update(

@@ -39,21 +39,29 @@ def filter_frame(frame: pd.DataFrame, query: str) -> tuple[pd.DataFrame, str | N
     return frame[mask], None
 
 
+def _cell(col: str, v: Any, scale: float) -> str:
+    if col == "name":
+        return short_name(v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return num(v * scale if scale != 1 else v, 5)
+    return str(v)
+
+
+def column_widths(frame: pd.DataFrame, columns: list[tuple[str, str, float]], limit: int = 2000) -> list[int]:
+    """The width of each column for the cells of ``frame`` (its first ``limit`` rows) and the header."""
+    head = frame.head(limit)
+    return [max([len(header)] + [len(_cell(col, v, scale)) for v in head[col]] if col in head else [len(header)])
+            for col, header, scale in columns]
+
+
 def fill_table(table: DataTable, frame: pd.DataFrame, columns: list[tuple[str, str, float]],
-               limit: int = 2000) -> None:
+               limit: int = 2000, widths_from: pd.DataFrame | None = None) -> None:
     """Replace the rows of ``table`` with ``frame`` (columns: (frame column, header, scale)); row keys
-    are the frame's index."""
+    are the frame's index. ``widths_from``: the unfiltered frame, whose widths the columns keep (a
+    search that leaves few rows does not shrink them to the header)."""
     table.clear(columns=True)
-    for _col, header, _scale in columns:
-        table.add_column(header, key=header)
+    widths = column_widths(widths_from if widths_from is not None else frame, columns, limit)
+    for (_col, header, _scale), width in zip(columns, widths):
+        table.add_column(header, key=header, width=width)
     for idx, row in frame.head(limit).iterrows():
-        cells = []
-        for col, _h, scale in columns:
-            v = row[col]
-            if col == "name":
-                cells.append(short_name(v))
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                cells.append(num(v * scale if scale != 1 else v, 5))
-            else:
-                cells.append(str(v))
-        table.add_row(*cells, key=str(idx))
+        table.add_row(*[_cell(col, row[col], scale) for col, _h, scale in columns], key=str(idx))

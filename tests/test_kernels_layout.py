@@ -1,0 +1,53 @@
+"""The evaluator kernel's data layout: real-arithmetic harmonics and the folded rank-1 spline columns."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from paceui.ace import kernels as K
+from paceui.ace.evaluator import ACEModel
+from paceui.ace.harmonics import n_lm, ylm_real_with_grad, ylm_with_grad
+from tests.conftest import POTENTIALS
+
+
+def test_real_harmonics_equal_complex_ones():
+    rng = np.random.default_rng(3)
+    for lmax in (0, 1, 2, 4, 7):
+        nlm = n_lm(lmax)
+        P, dP = np.zeros(nlm), np.zeros(nlm)
+        Y, dY = np.zeros(nlm, np.complex128), np.zeros((nlm, 3), np.complex128)
+        Yr, Yi, dYr, dYi = np.zeros(nlm), np.zeros(nlm), np.zeros((3, nlm)), np.zeros((3, nlm))
+        for _ in range(20):
+            v = rng.normal(size=3) * rng.uniform(0.5, 6.0)
+            r = float(np.linalg.norm(v))
+            u = v / r
+            ylm_with_grad(u[0], u[1], u[2], r, lmax, P, dP, Y, dY)
+            ylm_real_with_grad(u[0], u[1], u[2], 1.0 / r, lmax, P, dP, Yr, Yi, dYr, dYi)
+            assert np.abs(Y - (Yr + 1j * Yi)).max() < 1e-14
+            assert np.abs(dY.T - (dYr + 1j * dYi)).max() < 1e-13
+
+
+def test_folded_rank1_columns_are_the_density_combinations(reference):
+    m = ACEModel(POTENTIALS / "multispecies_AlNi.yaml")
+    S, kmax, dmax = len(m.elements), m.kmax, m._r1_ct.shape[1]
+    folded = m.compiled.sp_tab
+    assert folded.shape[-1] == dmax + m.nmax * (m.lmax + 1) + 1  # g_k columns (kmax) -> one per density
+    np.testing.assert_array_equal(folded[..., dmax:], m._sp_tab[..., kmax:])
+    for mu in range(S):
+        want = np.zeros((S,) + folded.shape[1:3] + (dmax,))
+        for f in range(m._sp_r1[mu], m._sp_r1[mu + 1]):
+            mu_j, k = divmod(int(m._r1_aidx[f]), kmax)
+            want[mu_j] += m._sp_tab[mu * S + mu_j, :, :, k, None] * m._r1_ct[f]
+        np.testing.assert_allclose(folded[mu * S:(mu + 1) * S, ..., :dmax], want, rtol=1e-13, atol=1e-13)
+    assert K.fold_rank1(m._sp_tab, kmax, m._sp_r1, m._r1_aidx, m._r1_ct).shape == folded.shape
+
+
+def test_spline_and_analytic_kernels_agree(reference):
+    from ase.build import bulk
+
+    at = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
+    at.symbols[[1, 5, 6]] = "Ni"
+    at.rattle(0.05, seed=2)
+    rs, ra = (ACEModel(POTENTIALS / "multispecies_AlNi.yaml", spline=s).evaluate(at) for s in (True, False))
+    assert abs(rs.energy - ra.energy) < 1e-9 * abs(ra.energy)  # the spline's own error, not a layout slip
+    assert np.abs(rs.forces - ra.forces).max() < 1e-7 * np.abs(ra.forces).max()
