@@ -1,6 +1,6 @@
 """Command line: ``paceui info``, ``paceui yaml2yace``, ``paceui eval``, ``paceui fit``, ``paceui demo``,
 ``paceui activeset``, ``paceui select``, ``paceui timing``, and
-the terminal UI: ``paceui`` (demo session), ``paceui SESSION_DIR``, ``paceui new input.yaml [-o DIR]``."""
+the terminal UI: ``paceui`` (demo session), ``paceui SESSION_DIR``, ``paceui new input.yaml|DATA [-o DIR]``."""
 
 from __future__ import annotations
 
@@ -402,8 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--test-size", dest="test_size", type=float, default=0.1,
                    help="validation fraction of the training file that κ is chosen on (default 0.1)")
     s.set_defaults(func=cmd_recipe)
-    s = sub.add_parser("new", help="terminal UI on a new session from a pacemaker input.yaml")
-    s.add_argument("input")
+    s = sub.add_parser("new", help="terminal UI on a new session from a pacemaker input.yaml, or from a training "
+                       "set (DATA: the input.yaml that 'paceui recipe' proposes, written into the session folder)")
+    s.add_argument("input", help="input.yaml, or a training-data file (extxyz, pckl.gzip, ...)")
     s.add_argument("-o", "--output", help="session folder (default: sessions/<folder of the input>)")
     s.set_defaults(func=cmd_new)
     return p

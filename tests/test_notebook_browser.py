@@ -126,7 +126,7 @@ def _run_all(page: "Page") -> None:
     from playwright.sync_api import expect
 
     page.locator(".jp-Notebook").wait_for()
-    expect(page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle"))).not_to_have_count(0)
+    expect(page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle"))).not_to_have_count(0, timeout=180_000)
     for attempt in range(2):
         page.locator(".jp-Cell").first.click()
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()

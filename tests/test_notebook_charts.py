@@ -41,7 +41,7 @@ def test_charts_follow_width_and_theme_break_at_segments_and_show_values_on_hove
     assert first.count("<polyline") == 4  # train + test of each of the 2 segments: no line across the change
     assert first.count("randomize σ=0.05") == 2  # the marker's label and its hover text
     finite = np.isfinite(h["loss"]).sum() + np.isfinite(h["test_loss"]).sum()
-    assert first.count("<circle class='pt'") == finite  # a hover value for every point
+    assert first.count("<circle class='pt") == finite  # a hover value for every point (test ones drawn as dots)
     assert "<title>train it 29: 0.5 </title>" in first  # the randomized initial value at the shared x
     assert "· log" in first and "· linear" in curves_html(h, marks, log=False)
     since = curves_html(h, marks, since_last_change=True).split("<div class='paceui-chart'>")[1]

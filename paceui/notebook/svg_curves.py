@@ -41,7 +41,7 @@ GRID = "var(--jp-border-color2, #ccc)"
 CSS = (".paceui-charts{display:flex;flex-wrap:wrap;gap:8px;width:100%}"
        ".paceui-chart{flex:1 1 380px;max-width:560px;min-width:260px}"
        ".paceui-chart svg{width:100%;height:auto;display:block;overflow:visible}"
-       ".paceui-chart circle.pt{fill:transparent}.paceui-chart circle.pt:hover{fill:currentColor}")
+       ".paceui-chart circle.pt:not(.test){fill:transparent}.paceui-chart circle.pt:hover{fill:currentColor}")
 
 
 def _ticks(lo: float, hi: float, log: bool, n: int = 5) -> list[float]:
@@ -50,7 +50,11 @@ def _ticks(lo: float, hi: float, log: bool, n: int = 5) -> list[float]:
         dec = [10.0 ** k for k in range(a, b + 1)]
         if len(dec) <= 2:  # less than a decade or so: 1-2-5 steps
             dec = [m * 10.0 ** k for k in range(a, b + 1) for m in (1, 2, 5)]
-        return [t for t in dec if lo <= t <= hi] or [lo, hi]
+        ticks = [t for t in dec if lo <= t <= hi]
+        if len(ticks) >= 3:
+            return ticks
+        # short of a decade: 4 steps evenly spaced in log, rounded to 2 significant digits
+        return [float(f"{10 ** x:.2g}") for x in np.linspace(math.log10(lo), math.log10(hi), 6)[1:-1]]
     span = hi - lo or abs(hi) or 1.0
     step = 10 ** math.floor(math.log10(span / n))
     step *= min((m for m in (1, 2, 5, 10) if span / (m * step) <= n), default=10)
@@ -128,9 +132,11 @@ def chart_svg(series: Sequence[Series], title: str, unit: str, log: bool = True,
             dash = " stroke-dasharray='4 2'" if name == "test" else ""
             out.append(f"<polyline points='{coords}' fill='none' stroke='{color}' stroke-width='1.6'{dash}/>")
             out.append(f"<g style='color:{color}'>")
+            dot = f" fill='{color}'" if name == "test" else ""  # test: every display_step, so dots show it
             for a, b in zip(xv, yv):  # hover: the value of each point
-                out.append(f"<circle class='pt' cx='{px(a):.1f}' cy='{py(b):.1f}' r='3.5'>"
-                           f"<title>{name} it {a:g}: {b:.4g} {html.escape(unit)}</title></circle>")
+                out.append(f"<circle class='pt{' test' if dot else ''}' cx='{px(a):.1f}' cy='{py(b):.1f}' "
+                           f"r='{3 if dot else 3.5}'{dot}><title>{name} it {a:g}: {b:.4g} {html.escape(unit)}"
+                           f"</title></circle>")
             out.append("</g>")
     out.append("</svg>")
     has_test = any(np.isfinite(s.test).any() for s in series)

@@ -1,5 +1,5 @@
 """Start the TUI: on the bundled demo (``paceui``), a saved session (``paceui DIR``) or a new session
-from a pacemaker input file (``paceui new input.yaml [-o DIR]``). Errors are returned as messages
+from a pacemaker input file or a training set (``paceui new input.yaml|DATA [-o DIR]``). Errors are returned as messages
 before the screen opens, never as tracebacks."""
 
 from __future__ import annotations
@@ -102,12 +102,34 @@ def main_open(path: str) -> int:
     return 1 if session is None else run_tui(session)
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+"""An input of ``paceui new`` with one of these suffixes is a pacemaker input file; anything else is data."""
+
+
+def input_for_new(source: str, path: Path) -> Path:
+    """The input.yaml a new session in ``path`` starts from: ``source`` itself when it is a pacemaker input
+    file, else the one :func:`paceui.fit.recipe.write_recipe` proposes for the training data ``source``
+    (elements, cutoff and basis from the data), written to ``path/input.yaml`` so the user sees what was used."""
+    if Path(source).suffix.lower() in YAML_SUFFIXES:
+        return Path(source)
+    from paceui.fit.recipe import write_recipe
+
+    path.mkdir(parents=True, exist_ok=True)
+    out = path / "input.yaml"
+    print(f"paceui new: {write_recipe(source, str(out))}", file=sys.stderr)
+    return out
+
+
 def main_new(input_file: str, output: str | None) -> int:
-    name = Path(input_file).resolve().parent.name
-    path = Path(output) if output else Path("sessions") / name
+    """``paceui new INPUT|DATA [-o DIR]``: a new session from a pacemaker input file, or from a training set
+    (the recipe's proposal, see :func:`input_for_new`), opened in the TUI."""
+    src = Path(input_file)
+    default = src.resolve().parent.name if src.suffix.lower() in YAML_SUFFIXES else src.name.split(".")[0]
+    path = Path(output) if output else Path("sessions") / default
     if (path / SESSION_FILE).exists():
         print(f"paceui new: {path} already holds a session; open it with 'paceui {path}'", file=sys.stderr)
         return 1
+    input_file = str(input_for_new(input_file, path))
     print(f"paceui: building the basis and preparing the data of {input_file} …", file=sys.stderr)
     session = Session.from_input(input_file, path=path)
     session.save()
