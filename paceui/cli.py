@@ -154,7 +154,6 @@ def _read_structures(paths: Sequence[str], fmt: str | None = None,
     ``elements`` maps LAMMPS atom types 1, 2, ... (read by ASE as H, He, ...) to element symbols.
     Returns the ``ase.Atoms`` and the loaded frame (a DataFrame with an ``ase_atoms`` column).
     """
-    import ase.io
     import pandas as pd
 
     from paceui.data.io import frame_from_atoms, load_dataframe
@@ -162,6 +161,8 @@ def _read_structures(paths: Sequence[str], fmt: str | None = None,
     frames = []
     for p in paths:
         if fmt:
+            import ase.io  # only here: ase.io pulls in scipy.integrate via ase.lattice (~0.5 s)
+
             try:
                 images = ase.io.read(p, index=":", format=fmt)
             except Exception as exc:  # ase raises many kinds

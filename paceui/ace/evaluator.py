@@ -17,7 +17,7 @@ import numpy as np
 
 from paceui.ace import kernels as K
 from paceui.ace.compiled import CompiledModel
-from paceui.ace.ctilde import CTildePotential, bbasis_to_ctilde
+from paceui.ace.ctilde import CTildePotential, CTildeTemplate, ctilde_from_template, ctilde_template
 from paceui.ace.harmonics import n_lm
 from paceui.ace.neighbors import NeighborList, neighbor_list
 from paceui.ace.potential import ACEPotential, PotentialError
@@ -55,7 +55,13 @@ class ACEModel:
         if isinstance(potential, (str, os.PathLike)):
             potential = load_any(potential)
         self.bbasis = potential if isinstance(potential, ACEPotential) else None
-        ct = bbasis_to_ctilde(potential) if isinstance(potential, ACEPotential) else potential
+        self._tpl: CTildeTemplate | None = None
+        """The B → C-tilde template of a B-basis potential (reused by the projection layout), else None."""
+        if isinstance(potential, ACEPotential):
+            self._tpl = ctilde_template(potential)
+            ct = ctilde_from_template(potential, self._tpl)
+        else:
+            ct = potential
         self.ctilde = ct
         self.spline = spline
         self.elements = list(ct.elements)

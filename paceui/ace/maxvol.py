@@ -36,12 +36,31 @@ class MaxVolResult:
 
 def lu_pivot_rows(A: np.ndarray) -> np.ndarray:
     """The first n pivot rows of the LU factorisation (partial pivoting) of the N×n matrix A."""
-    N, n = A.shape
-    _, piv, _ = lapack.dgetrf(np.array(A, dtype=float, order="F"), overwrite_a=1)
+    return _lu_pivot_rows_inplace(np.array(A, dtype=float, order="F"))
+
+
+def _lu_pivot_rows_inplace(AF: np.ndarray) -> np.ndarray:
+    """:func:`lu_pivot_rows` of a Fortran-ordered float64 matrix, which it overwrites (no copy)."""
+    N, n = AF.shape
+    _, piv, _ = lapack.dgetrf(AF, overwrite_a=1)
     perm = np.arange(N)
     for k, p in enumerate(piv[:n]):
         perm[k], perm[p] = perm[p], perm[k]
     return perm[:n].copy()
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def _scaled_copies(A: np.ndarray, cols: np.ndarray, scale: np.ndarray, As: np.ndarray, AsT: np.ndarray) -> None:
+    """As[r, k] = AsT[k, r] = A[r, cols[k]] / scale[k] in one pass (AsT.T is As in Fortran order, for LAPACK)."""
+    N = A.shape[0]
+    m = len(cols)
+    nblk = (N + 63) // 64
+    for b in nb.prange(nblk):
+        for r in range(b * 64, min(N, b * 64 + 64)):
+            for k in range(m):
+                x = A[r, cols[k]] / scale[k]
+                As[r, k] = x
+                AsT[k, r] = x
 
 
 @nb.njit(nogil=True, cache=True)
@@ -133,8 +152,12 @@ def maxvol(A: np.ndarray, tol: float = 1.01, max_iters: int = 300, what: str = "
     scale = np.maximum(A.max(axis=0), -A.min(axis=0)) if N else np.zeros(n)
     nz = np.flatnonzero(scale > 0.0)
     m = len(nz)
-    As = A / scale if m == n else A[:, nz] / scale[nz]  # no column gather when no column is zero
-    rows = lu_pivot_rows(As).astype(np.int64) if m else np.zeros(0, np.int64)
+    # A / scale over the non-zero columns, C-ordered for the swaps and a Fortran-ordered copy for the LU
+    As = np.empty((N, m))
+    AsT = np.empty((m, N))
+    _scaled_copies(A, nz.astype(np.int64), np.ascontiguousarray(scale[nz]), As, AsT)
+    rows = _lu_pivot_rows_inplace(AsT.T).astype(np.int64) if m else np.zeros(0, np.int64)
+    del AsT
     it, cmax = 0, 0.0
     if m:
         inv = _inv(As[rows])

@@ -93,7 +93,7 @@ def layout(model: ACEModel) -> ProjectionLayout:
 def _build_layout(model: ACEModel) -> ProjectionLayout:
     pot = model.bbasis
     assert pot is not None
-    tpl = ctilde_template(pot)
+    tpl = model._tpl if model._tpl is not None else ctilde_template(pot)  # the model's own: built once
     elements = tuple(model.elements)
     idx = {e: i for i, e in enumerate(elements)}
     S = len(elements)

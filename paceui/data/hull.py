@@ -1,5 +1,6 @@
 """Effective energies for energy-based weighting (eV/atom): distance to the lower convex hull
-of (concentrations[:-1], formation energy per atom), or energy above the minimum."""
+of (concentrations[:-1], formation energy per atom), or energy above the minimum. SciPy (linprog, Qhull) is
+imported on first use: reading data does not pay for scipy.optimize."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
-from scipy.spatial import ConvexHull, QhullError
 
 __all__ = ["concentrations", "lower_hull_energy", "effective_energies"]
 
@@ -28,6 +27,8 @@ def concentrations(df: pd.DataFrame, elements: Sequence[str]) -> np.ndarray:
 
 def _lp_lower_hull(x_ref: np.ndarray, e_ref: np.ndarray, x: np.ndarray) -> float:
     """min Σλ e over convex combinations of reference compositions equal to ``x`` (nan if none)."""
+    from scipy.optimize import linprog
+
     n = len(e_ref)
     a_eq = np.vstack([x_ref.T, np.ones((1, n))])
     b_eq = np.concatenate([x, [1.0]])
@@ -37,6 +38,8 @@ def _lp_lower_hull(x_ref: np.ndarray, e_ref: np.ndarray, x: np.ndarray) -> float
 
 def _qhull_lower(x_ref: np.ndarray, e_ref: np.ndarray, x: np.ndarray) -> np.ndarray | None:
     """Lower-hull energies at ``x`` from scipy's ConvexHull; None if Qhull cannot build the hull."""
+    from scipy.spatial import ConvexHull, QhullError
+
     try:
         hull = ConvexHull(np.column_stack([x_ref, e_ref]))
     except (QhullError, ValueError):
