@@ -8,7 +8,8 @@ C is updated by a rank-1 correction per swap, so a swap costs O(N n).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numba as nb
 import numpy as np
@@ -26,12 +27,32 @@ class MaxVolError(ActiveSetError):
 
 @dataclass(frozen=True)
 class MaxVolResult:
-    """Chosen rows (into A), the active submatrix's inverse, the swaps done and the final max |C|."""
+    """Chosen rows (into A), the swaps done, the final max |C| and the active submatrix's inverse
+    (``inverse``, computed on first use: callers that only need the rows skip an n×n inversion)."""
 
     rows: np.ndarray
-    inverse: np.ndarray
     n_iters: int
     max_coef: float
+    active_scaled: np.ndarray = field(repr=False)
+    """The active rows of the non-zero columns, each column divided by its ``col_scale`` (m×m)."""
+    col_scale: np.ndarray = field(repr=False)
+    """Max |A| of each non-zero column (m)."""
+    nonzero: np.ndarray = field(repr=False)
+    """Indices of the non-zero columns (m of n)."""
+
+    @cached_property
+    def inverse(self) -> np.ndarray:
+        """A_act⁻¹ (n×n) of the unscaled active submatrix; zero columns get 1/ε on their ε rows."""
+        inv_s = _inv(self.active_scaled) / self.col_scale[:, None]
+        n, m = len(self.rows), len(self.nonzero)
+        if m == n:
+            return inv_s
+        # zero columns: their active rows are ε e_j (row index -1: no data row); A_act is block diagonal
+        zero = np.setdiff1d(np.arange(n), self.nonzero)
+        inverse = np.zeros((n, n))
+        inverse[np.ix_(self.nonzero, np.arange(m))] = inv_s
+        inverse[zero, m + np.arange(len(zero))] = 1.0 / ZERO_COLUMN_EPS
+        return inverse
 
 
 def lu_pivot_rows(A: np.ndarray) -> np.ndarray:
@@ -165,16 +186,9 @@ def maxvol(A: np.ndarray, tol: float = 1.01, max_iters: int = 300, what: str = "
             raise MaxVolError(f"{what}: the active submatrix is singular (the data spans fewer than {m} "
                               f"independent directions)")
         it, cmax = _swaps(As @ inv, rows, float(tol), int(max_iters))
-    inv_s = _inv(As[rows]) / scale[nz][:, None]  # inverse of the unscaled active submatrix
-    if m == n:
-        return MaxVolResult(rows=rows, inverse=inv_s, n_iters=int(it), max_coef=float(cmax))
-    # zero columns: their active rows are ε e_j (row index -1: no data row); A_act is block diagonal
-    zero = np.setdiff1d(np.arange(n), nz)
-    full_rows = np.concatenate([rows, -np.ones(len(zero), np.int64)])
-    inverse = np.zeros((n, n))
-    inverse[np.ix_(nz, np.arange(m))] = inv_s
-    inverse[zero, m + np.arange(len(zero))] = 1.0 / ZERO_COLUMN_EPS
-    return MaxVolResult(rows=full_rows, inverse=inverse, n_iters=int(it), max_coef=float(cmax))
+    full_rows = rows if m == n else np.concatenate([rows, -np.ones(n - m, np.int64)])  # -1: the ε rows
+    return MaxVolResult(rows=full_rows, n_iters=int(it), max_coef=float(cmax), active_scaled=As[rows],
+                        col_scale=scale[nz], nonzero=nz)
 
 
 def gamma_of(rows: np.ndarray, inverse: np.ndarray) -> np.ndarray:
