@@ -107,3 +107,53 @@ def test_a_second_instance_on_a_locked_folder_is_offered_read_only_or_take_over(
     assert "in use by pid 123" in capsys.readouterr().err
     assert launch.open_saved(tmp_path, ask=lambda _: "t") == ("session", {"take_over": True})
     assert launch.open_saved(tmp_path, ask=lambda _: "q") is None
+
+
+def test_the_tui_of_a_running_fit_exits_saved_when_its_terminal_goes_away(tmp_path):
+    """The real ``paceui DIR`` in tmux with a fit running; the tmux server is killed (the pty closes: SIGHUP
+    with no terminal left). The process must save every iteration and end, not spin on the dead terminal."""
+    import shutil
+
+    from paceui.session.testing import tiny_session
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (apt-get install tmux); this test drives the real TUI in it")
+    s = tiny_session(path=tmp_path / "s", fit={"maxiter": 100000})
+    s.run(2)
+    s.save()
+    s.close()
+    sock = f"paceui-hup-{os.getpid()}"  # a server of its own: killing it touches no other session
+    tmux = ["tmux", "-L", sock]
+    cmd = f"cd {ROOT} && {sys.executable} -m paceui.cli {tmp_path / 's'}"
+    subprocess.run([*tmux, "new-session", "-d", "-x", "100", "-y", "30", "-s", "hup", cmd], check=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "STOPPED" not in subprocess.run([*tmux, "capture-pane", "-p", "-t", "hup"], capture_output=True,
+                                              text=True).stdout:
+            assert time.monotonic() < deadline, "the TUI did not come up"
+            time.sleep(0.5)
+        pid = int(subprocess.run([*tmux, "list-panes", "-t", "hup", "-F", "#{pane_pid}"], capture_output=True,
+                                 text=True, check=True).stdout.split()[0])
+        subprocess.run([*tmux, "send-keys", "-t", "hup", "s"], check=True)
+        while "RUNNING" not in subprocess.run([*tmux, "capture-pane", "-p", "-t", "hup"], capture_output=True,
+                                              text=True).stdout:
+            assert time.monotonic() < deadline, "the fit did not start"
+            time.sleep(0.2)
+        time.sleep(6.0)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    procs = subprocess.run(["pgrep", "-f", f"paceui.cli {tmp_path / 's'}"], capture_output=True, text=True).stdout
+    t0 = time.monotonic()
+    while procs.strip() and time.monotonic() - t0 < 60:
+        time.sleep(0.5)
+        procs = subprocess.run(["pgrep", "-f", f"paceui.cli {tmp_path / 's'}"], capture_output=True,
+                               text=True).stdout
+    leftover = [int(p) for p in procs.split()]
+    for p in leftover:
+        os.kill(p, signal.SIGKILL)
+    assert not leftover, f"the TUI (pane pid {pid}) was still running 60 s after its terminal went away"
+    back = Session.load(tmp_path / "s", read_only=True)
+    try:
+        assert back.total_iterations > 2 and back.unclean_exit is None
+    finally:
+        back.close()

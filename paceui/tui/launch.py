@@ -4,8 +4,10 @@ before the screen opens, never as tracebacks."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +30,10 @@ def demo_session(workdir: str | Path = "paceui-demo") -> tuple[Session, bool]:
     return Session.from_input(DEMO_INPUT, name="demo", path=path), True
 
 
+EXIT_GRACE_S = 5.0
+"""Seconds the app's own shutdown gets after a signal's final save before the process ends regardless."""
+
+
 def final_save_on_signals(session: Session) -> Callable[[], None]:
     """SIGHUP (the terminal went away: a closed SSH window) and SIGTERM stop the fit at its next iteration
     boundary, save it (a final save: no iteration lost) and exit with 128+signal; returns the undo."""
@@ -36,6 +42,11 @@ def final_save_on_signals(session: Session) -> Callable[[], None]:
         try:
             session.close(timeout=120)
         finally:
+            # The app's shutdown restores a live terminal; with the terminal gone (SIGHUP from a closed pty)
+            # it can spin writing to it, so the process ends anyway once the session is saved.
+            exit_later = threading.Timer(EXIT_GRACE_S, os._exit, args=(128 + signum,))
+            exit_later.daemon = True
+            exit_later.start()
             raise SystemExit(128 + signum)
     sigs = [sig for sig in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if sig is not None]
     old = {sig: signal.signal(sig, handler) for sig in sigs}
