@@ -44,6 +44,33 @@ def lm_index(l: int, m: int) -> int:
 
 
 # docs/model.md (M13)
+@nb.njit(inline="always", **_JIT)
+def legendre_with_grad(uz: float, lmax: int, P: np.ndarray, dP: np.ndarray) -> None:
+    """The normalised associated Legendre functions P_lm(u_z) and dP_lm/du_z (m >= 0) into P, dP (n_lm(lmax)),
+    by the recursion tables; shared by :func:`ylm_with_grad` and :func:`ylm_real_with_grad`."""
+    for m in range(lmax + 1):
+        i_mm = (m * (m + 1)) // 2 + m
+        if m == 0:
+            P[i_mm] = 1.0
+        else:
+            P[i_mm] = _DIAG[m] * P[((m - 1) * m) // 2 + m - 1]
+        dP[i_mm] = 0.0
+        if m + 1 <= lmax:
+            i1 = ((m + 1) * (m + 2)) // 2 + m
+            c = _SUB[m]
+            P[i1] = c * uz * P[i_mm]
+            dP[i1] = c * P[i_mm]
+        for l in range(m + 2, lmax + 1):
+            a = _A[l, m]
+            b = _B[l, m]
+            i = (l * (l + 1)) // 2 + m
+            i1 = ((l - 1) * l) // 2 + m
+            i2 = ((l - 2) * (l - 1)) // 2 + m
+            P[i] = a * (uz * P[i1] - b * P[i2])
+            dP[i] = a * (P[i1] + uz * dP[i1] - b * dP[i2])
+
+
+# docs/model.md (M13)
 @nb.njit(**_JIT)
 def ylm_with_grad(ux: float, uy: float, uz: float, r: float, lmax: int, P: np.ndarray, dP: np.ndarray,
                   Y: np.ndarray, dY: np.ndarray) -> None:
@@ -55,24 +82,7 @@ def ylm_with_grad(ux: float, uy: float, uz: float, r: float, lmax: int, P: np.nd
     if lmax > LMAX_TABLE:
         raise ValueError("lmax above paceui.ace.harmonics.LMAX_TABLE")
     # normalised associated Legendre polynomials divided by sin^m θ
-    for m in range(lmax + 1):
-        i_mm = lm_index(m, m)
-        if m == 0:
-            P[i_mm] = 1.0
-        else:
-            P[i_mm] = _DIAG[m] * P[lm_index(m - 1, m - 1)]
-        dP[i_mm] = 0.0
-        if m + 1 <= lmax:
-            i1 = lm_index(m + 1, m)
-            c = _SUB[m]
-            P[i1] = c * uz * P[i_mm]
-            dP[i1] = c * P[i_mm]
-        for l in range(m + 2, lmax + 1):
-            a = _A[l, m]
-            b = _B[l, m]
-            i, i1, i2 = lm_index(l, m), lm_index(l - 1, m), lm_index(l - 2, m)
-            P[i] = a * (uz * P[i1] - b * P[i2])
-            dP[i] = a * (P[i1] + uz * dP[i1] - b * dP[i2])
+    legendre_with_grad(uz, lmax, P, dP)
     # (x + iy)^m and the gradient on the unit sphere, projected: ∇_r = (I - u uᵀ)/r ∇_u
     ir = 1.0 / r
     w = complex(ux, uy)
@@ -103,26 +113,7 @@ def ylm_real_with_grad(ux: float, uy: float, uz: float, ir: float, lmax: int, P:
     ``ir`` is 1/r (1/Å); P, dP are scratch arrays of n_lm(lmax); dYr, dYi have shape (3, n_lm(lmax)).
     lmax must not exceed :data:`LMAX_TABLE` (the callers check it once).
     """
-    for m in range(lmax + 1):
-        i_mm = (m * (m + 1)) // 2 + m
-        if m == 0:
-            P[i_mm] = 1.0
-        else:
-            P[i_mm] = _DIAG[m] * P[((m - 1) * m) // 2 + m - 1]
-        dP[i_mm] = 0.0
-        if m + 1 <= lmax:
-            i1 = ((m + 1) * (m + 2)) // 2 + m
-            c = _SUB[m]
-            P[i1] = c * uz * P[i_mm]
-            dP[i1] = c * P[i_mm]
-        for l in range(m + 2, lmax + 1):
-            a = _A[l, m]
-            b = _B[l, m]
-            i = (l * (l + 1)) // 2 + m
-            i1 = ((l - 1) * l) // 2 + m
-            i2 = ((l - 2) * (l - 1)) // 2 + m
-            P[i] = a * (uz * P[i1] - b * P[i2])
-            dP[i] = a * (P[i1] + uz * dP[i1] - b * dP[i2])
+    legendre_with_grad(uz, lmax, P, dP)
     # (x + iy)^m = cr + i ci and m (x + iy)^(m-1) = er + i ei; gradient projected: ∇_r = (I − u uᵀ)/r ∇_u
     cr, ci = 1.0, 0.0
     er, ei = 0.0, 0.0
