@@ -187,9 +187,10 @@ def _make_builder(parallel: bool) -> Callable[..., tuple[Arr, Arr, Arr, Arr, int
         pws = np.empty((n, 3))  # the same and the wrap shifts, sorted by bin for locality
         wraps = np.empty((n, 3), dtype=np.int64)
         rank = np.empty(n, dtype=np.int64)
-        for k in range(n):
-            pws[k] = pw[order[k]]
-            wraps[k] = wrap[order[k]]
+        for k in range(n):  # element loops: a row assignment would compile numba's shape-error path
+            for d in range(3):
+                pws[k, d] = pw[order[k], d]
+                wraps[k, d] = wrap[order[k], d]
             rank[order[k]] = k
         counts = np.zeros(n, dtype=np.int64)
         dj = np.empty(0, dtype=np.int64)
@@ -199,7 +200,8 @@ def _make_builder(parallel: bool) -> Callable[..., tuple[Arr, Arr, Arr, Arr, int
             counts[i] = _visit(i, False, 0, dj, ds, dv, cell, pw, pws, wrap, wraps, binxyz,
                                nb, nsearch, bin_start, order, rank, pbc, cutoff)
         offsets = np.zeros(n + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum(counts)
+        for i in range(n):
+            offsets[i + 1] = offsets[i] + counts[i]
         m = offsets[n]
         out_j = np.empty(m, dtype=np.int64)
         out_shift = np.empty((m, 3), dtype=np.int64)
