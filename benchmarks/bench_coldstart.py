@@ -1,17 +1,22 @@
 """Cold start of a first fit: numba compiles the kernels on first use (then caches them on disk).
 
-Usage: python benchmarks/bench_coldstart.py
-Runs a fresh process with an empty numba cache (NUMBA_CACHE_DIR) and an empty paceui cache, builds a
-tiny Zuo Cu session and fits one iteration; then the same again with the caches now warm. Prints the
-seconds of each phase and the kernels that took longest to compile (the goal: a first fit within ~20 s).
+Usage: python benchmarks/bench_coldstart.py [--rounds N]
+Each round runs fresh processes with an empty numba cache (NUMBA_CACHE_DIR) and an empty paceui cache, builds
+a tiny Zuo Cu session and fits one iteration: once with the fit kernels compiled in child processes alongside
+(paceui.ace.precompile, the default) and once without (PACEUI_PRECOMPILE=0), in alternating order; then once
+with the caches warm. Prints the seconds of each phase, the load average, the kernels that took longest to
+compile in the parent, and the medians (the goal: a first fit within 15 s on the idle 2-core machine).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 CHILD = r"""
 import time
@@ -36,14 +41,35 @@ print(f"session {t1 - t0:5.1f} s   first iteration {t2 - t1:5.1f} s   total {t2 
 """
 
 
+def _run(env: dict[str, str]) -> tuple[str, float]:
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr[-2000:])
+    return out.stdout.strip(), time.perf_counter() - t
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(tmp, "numba"), "PACEUI_CACHE_DIR": os.path.join(tmp, "pc")}
-        for label in ("cold (empty caches)", "warm (cached kernels)"):
-            out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True)
-            if out.returncode:
-                raise SystemExit(out.stderr[-2000:])
-            print(f"{label:22s} {out.stdout.strip()}")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=1, help="cold runs of each kind, alternating (default 1)")
+    args = ap.parse_args()
+    walls: dict[str, list[float]] = {"precompile": [], "serial": []}
+    for r in range(args.rounds):
+        order = ("precompile", "serial") if r % 2 == 0 else ("serial", "precompile")
+        for kind in order:
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(tmp, "numba"),
+                       "PACEUI_CACHE_DIR": os.path.join(tmp, "pc"),
+                       "PACEUI_PRECOMPILE": "1" if kind == "precompile" else "0"}
+                load = os.getloadavg()[0]
+                line, wall = _run(env)
+                walls[kind].append(wall)
+                print(f"cold {kind:10s} load {load:4.1f}  process {wall:5.1f} s  {line}", flush=True)
+                if r == args.rounds - 1 and kind == order[-1]:
+                    line, wall = _run(env)
+                    print(f"warm (cached kernels)  process {wall:5.1f} s  {line}", flush=True)
+    for kind, w in walls.items():
+        print(f"median cold process wall, {kind:10s}: {statistics.median(w):5.1f} s  ({len(w)} runs)")
 
 
 if __name__ == "__main__":

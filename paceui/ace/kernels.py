@@ -14,6 +14,7 @@ import numpy as np
 
 from paceui.ace.contraction import crad_dot2
 from paceui.ace.harmonics import LMAX_TABLE, lm_index, n_lm, ylm_real_with_grad
+from paceui.ace.precompile import KernelSpec
 from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding, poly_switch, radial_basis
 
 # b_int[mu_i, mu_j, :] columns
@@ -334,6 +335,11 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
             pairf[p, 0] = s_r * uu[q, 0] + gx
             pairf[p, 1] = s_r * uu[q, 1] + gy
             pairf[p, 2] = s_r * uu[q, 2] + gz
+
+
+# ace_atoms's one signature, for paceui.ace.precompile (tests/test_precompile.py checks it against a real call)
+ACE_ATOMS = KernelSpec("paceui.ace.kernels", "ace_atoms",
+                       "i1 i1 i1 f2 i3 f3 f5 i i2 f2 f1 i1 i1 f2 i1 i1 i2 i2 i1 f2 b f4 f1 i i i i i f1 f2 b f2 c3")
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)

@@ -81,16 +81,23 @@ def _prepare(pos: Arr, inv: Arr, heights: Arr, pbc: Arr, cutoff: float, bins_per
                 w = np.floor(frac[a, d])
                 frac[a, d] -= w
                 wrap[a, d] = -np.int64(w)
-        elif n > 0:
-            lo[d] = frac[:, d].min()
-            width[d] = frac[:, d].max() - lo[d]
+        elif n > 0:  # element loops, not frac[:, d].min(): numba's strided reductions cost seconds to compile
+            fmin, fmax = frac[0, d], frac[0, d]
+            for a in range(1, n):
+                fmin = min(fmin, frac[a, d])
+                fmax = max(fmax, frac[a, d])
+            lo[d] = fmin
+            width[d] = fmax - fmin
     nb = np.ones(3, dtype=np.int64)
     for d in range(3):
         length = heights[d] if pbc[d] else width[d]
         nbf = np.floor(length * bins_per_cutoff / (cutoff * (1.0 + 1e-8)))
         nb[d] = np.int64(max(1.0, min(nbf, float(max_bins))))
     while float(nb[0]) * nb[1] * nb[2] > max_bins:  # cap memory for huge sparse boxes
-        widest = int(np.argmax(nb))
+        widest = 0
+        for d in range(1, 3):
+            if nb[d] > nb[widest]:
+                widest = d
         nb[widest] = max(1, nb[widest] // 2)
     nsearch = np.zeros(3, dtype=np.int64)
     scale = np.zeros(3)  # bins per fractional unit
@@ -113,7 +120,9 @@ def _prepare(pos: Arr, inv: Arr, heights: Arr, pbc: Arr, cutoff: float, bins_per
         bin_start[bin_of[a] + 1] += 1
     for b in range(nbins):
         bin_start[b + 1] += bin_start[b]
-    fill = bin_start[:-1].copy()
+    fill = np.empty(nbins, dtype=np.int64)
+    for b in range(nbins):
+        fill[b] = bin_start[b]
     order = np.empty(n, dtype=np.int64)
     for a in range(n):
         order[fill[bin_of[a]]] = a

@@ -18,6 +18,7 @@ import numpy as np
 from paceui.ace.contraction import contract_block
 from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
 from paceui.ace.kernels import (
+    ACE_ATOMS,
     BI_CODE,
     BI_LMAX,
     BI_NBASE,
@@ -32,6 +33,7 @@ from paceui.ace.kernels import (
     BP_ZI,
     BP_ZJ,
 )
+from paceui.ace.precompile import KernelSpec
 from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding2, poly_switch, radial_basis
 
 
@@ -43,6 +45,12 @@ def _sign_conj(z: complex, m: int) -> complex:
         if m % 2 != 0:
             z = -z
     return z
+
+
+# grad_pass's one signature, for paceui.ace.precompile (tests/test_precompile.py checks it against a real call)
+GRAD_PASS = KernelSpec("paceui.fit.kernels", "grad_pass",
+                       "i1 i1 i1 i1 f2 f2 f1 f i3 f3 f5 i i2 f2 i1 i1 f2 i1 i1 i2 i2 i1 f2 i i i i i f3 f3 f6"
+                       " b f2 c3 b f3")
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
@@ -295,3 +303,8 @@ def structure_virials(struct_off, nbr_off, vec, pairf, out):
                 f = pairf[p, a]
                 for b in range(3):
                     out[s, a, b] += f * vec[p, b]
+
+
+# The two big kernels of a loss+gradient evaluation, compiled in child processes on a cold cache
+# (paceui.ace.precompile): started when a session is built, waited for before their first call.
+FIT_KERNELS = (ACE_ATOMS, GRAD_PASS)

@@ -18,12 +18,13 @@ import numba
 import numpy as np
 
 from paceui.ace import kernels as K
+from paceui.ace import precompile
 from paceui.ace.ctilde import ctilde_from_template, ctilde_template
 from paceui.ace.evaluator import ACEModel
 from paceui.ace.harmonics import n_lm
 from paceui.ace.potential import ACEPotential, PotentialError
 from paceui.fit.arrays import FitArrays, atom_structures, slice_structures
-from paceui.fit.kernels import grad_pass, structure_virials
+from paceui.fit.kernels import GRAD_PASS, grad_pass, structure_virials
 from paceui.fit.params import ParamMap
 from paceui.fit.regularizers import RadialRegularizer
 
@@ -164,6 +165,7 @@ class ACELoss:
         pairf = np.zeros((len(data.nbr_j), 3))
         store = pc is not None
         pc = pc if pc is not None else K.empty_pair_cache()
+        precompile.wait([K.ACE_ATOMS])  # a cold cache: let the compiling child finish (no-op otherwise)
         with numba.parallel_chunksize(1):  # chunks handed out one at a time
             K.ace_atoms(data.species, data.nbr_off, data.nbr_j, data.vec, *m.compiled, numba.get_num_threads(),
                         energies, pairf, store, *pc)
@@ -312,6 +314,7 @@ class ACELoss:
         pc = pc if pc is not None else K.empty_pair_cache()
         atom_struct = atom_structures(data) if atom_struct is None else atom_struct
         c = self.model.compiled
+        precompile.wait([GRAD_PASS])
         with numba.parallel_chunksize(1):  # per-chunk accumulators: any thread may take any chunk
             grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
                       c.b_int, c.b_par, c.crad, c.inner, c.e_int, c.e_par, c.sp_r1, c.r1_aidx, c.r1_ct,

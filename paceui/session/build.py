@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from paceui._atomic import atomic_write_bytes
+from paceui.ace import precompile
 from paceui.ace.basis import build_potential
 from paceui.ace.potential import ACEPotential
 from paceui.ace.yaml_io import load_potential, load_yaml_file
@@ -18,6 +19,7 @@ from paceui.data.io import save_dataframe
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import BackendConfig, FitConfig, InputConfig
 from paceui.fit.fitter import Fitter
+from paceui.fit.kernels import FIT_KERNELS
 from paceui.fit.target import build_target, stored_reference_energy
 from paceui.session.session_data import SessionData, extend_session_data, prepare_session_data, source_files
 from paceui.session.settings import plain_value
@@ -58,6 +60,7 @@ def absolute_data(data: Any, base_dir: str | os.PathLike[str]) -> dict[str, Any]
 
 def parts_from_input(input_file: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None) -> Parts:
     """The parts of a session for a pacemaker ``input.yaml`` (used unchanged)."""
+    precompile.start(FIT_KERNELS)  # on a cold numba cache, compile the fit kernels alongside (2+ cores)
     cfg = InputConfig.from_file(input_file)
     settings = plain_value(load_yaml_file(input_file))
     settings["data"] = absolute_data(cfg.data, cfg.base_dir)
@@ -73,6 +76,7 @@ def parts_from_objects(potential: ACEPotential | Mapping[str, Any] | str | os.Pa
                        folder: Path, cache_dir: str | os.PathLike[str] | None,
                        callbacks: Sequence[Callable[..., Any]]) -> Parts:
     """The parts of a session from Python objects; a DataFrame is copied to ``folder/source/``."""
+    precompile.start(FIT_KERNELS)  # on a cold numba cache, compile the fit kernels alongside (2+ cores)
     if isinstance(potential, ACEPotential):
         target, spec = potential.copy(), {"filename": "target_potential.yaml"}
     elif isinstance(potential, Mapping):
@@ -158,6 +162,7 @@ def saved_parts(root: Path) -> tuple[Parts, dict[str, Any], Any]:
     from paceui.session.status import Phase, SessionStatus
     from paceui.session.store import load_snapshot
 
+    precompile.start(FIT_KERNELS)
     got = load_snapshot(root, fallback=True)
     doc = got.doc
     settings, base = doc["settings"], str(root if doc.get("base_dir", ".") == "." else doc["base_dir"])
