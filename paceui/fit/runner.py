@@ -19,6 +19,7 @@ import numpy as np
 
 from paceui import __version__
 from paceui._atomic import OutputPathError, atomic_write_text, check_writable, rescue_write
+from paceui.ace import precompile
 from paceui.ace.potential import ACEPotential
 from paceui.ace.yace import save_yace
 from paceui.ace.yaml_io import save_potential
@@ -26,6 +27,7 @@ from paceui.fit.arrays import fit_arrays, shortest_pair_distances
 from paceui.fit.callbacks import load_callbacks
 from paceui.fit.config import InputConfig
 from paceui.fit.fitter import Fitter, IterationRecord
+from paceui.fit.kernels import FIT_KERNELS
 from paceui.fit.logfmt import extended_block, iteration_line
 from paceui.fit.metrics import MetricsFileWriter
 from paceui.fit.repulsion import add_zbl_repulsion
@@ -96,6 +98,8 @@ def run_fit(input_file: str | os.PathLike[str], output: str = "output_potential.
     cfg = InputConfig.from_file(input_file).with_overrides(potential, initial_potential, data)  # fail before any file
     wd = Path(workdir or ".").resolve()
     check_outputs(wd, output, log, cfg.backend.imagetype, no_predict or dry_run)
+    if not (dry_run or no_fit):  # a cold numba cache: compile the fit kernels in child processes meanwhile
+        precompile.start(FIT_KERNELS)
     wd.mkdir(parents=True, exist_ok=True)
     _setup_logging(wd, log)
     LOG.info(f"paceui {__version__}: {cfg.source}")
