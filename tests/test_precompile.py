@@ -41,8 +41,8 @@ def test_precompiled_signatures_are_the_ones_the_fit_and_evaluator_use() -> None
         loss = ACELoss(pot, cfg)
         loss(loss.pmap.get(pot), data)
     ACEModel(pot).evaluate(random_cluster(["Cu"] * 6, seed=2))
-    assert K.ace_atoms.signatures == [signature(K.ACE_ATOMS.sig)]
-    assert F.grad_pass.signatures == [signature(F.GRAD_PASS.sig)]
+    assert K.ace_atom_range.signatures == [signature(K.ACE_ATOMS.sig)]
+    assert F.grad_chunk.signatures == [signature(F.GRAD_PASS.sig)]
 
 
 CHILD = """

@@ -12,6 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
+from paceui.ace.chunks import run_chunks
 from paceui.ace.contraction import crad_dot2
 from paceui.ace.harmonics import LMAX_TABLE, lm_index, n_lm, ylm_real_with_grad
 from paceui.ace.precompile import KernelSpec
@@ -337,12 +338,12 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
             pairf[p, 2] = s_r * uu[q, 2] + gz
 
 
-# ace_atoms's one signature, for paceui.ace.precompile (tests/test_precompile.py checks it against a real call)
-ACE_ATOMS = KernelSpec("paceui.ace.kernels", "ace_atoms",
-                       "i1 i1 i1 f2 i3 f3 f5 i i2 f2 f1 i1 i1 f2 i1 i1 i2 i2 i1 f2 b f4 f1 i i i i i f1 f2 b f2 c3")
+# the kernel of ace_atoms and its one signature, for paceui.ace.precompile (checked by tests/test_precompile.py)
+ACE_ATOMS = KernelSpec("paceui.ace.kernels", "ace_atom_range",
+                       "i i i1 i1 i1 f2 i3 f3 f5 i i2 f2 f1 i1 i1 f2 i1 i1 i2 i2 i1 f2 b f4 f1 i i i i f1 f2 b f2 c3")
+MIN_CHUNK_ATOMS = 8  # atoms per chunk at least: a chunk's call from Python costs ~10 µs
 
 
-@nb.njit(parallel=True, nogil=True, cache=True)
 def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0,
               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
               use_spline, sp_tab, sp_scale, nmax, lmax, kmax, rmax, nthreads, energies, pairf,
@@ -352,21 +353,24 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
     e_int[mu] = (npoti code, ndensity); e_par[mu] = (w1, m1, w2, m2, ..., rho_core_cut, drho_core_cut).
     With ``store`` (analytic radial functions only), the pair quantities the gradient pass needs are kept
     for every pair inside the cutoff: pc_r[p] = (g_k, dg_k/dr, φ, dφ/dr), pc_y[p] = (Ŷ_lm, ∇Ŷ_lm).
-    Parallel over 8·nthreads chunks of atoms (callers hand them out one at a time with
-    ``numba.parallel_chunksize(1)``, so a loaded core takes fewer); the body is :func:`ace_atom_range`,
-    compiled outside the parallel region.
+    Parallel over up to 8·nthreads chunks of atoms, handed out one at a time to ``nthreads`` threads (a
+    loaded core takes fewer) by :func:`paceui.ace.chunks.run_chunks`; each chunk is one call of the nogil
+    kernel :func:`ace_atom_range` (no parallel region: numba compiles the body once). Every atom's outputs
+    depend on that atom only, so the chunking does not change the results.
     """
     if lmax > LMAX_TABLE:
         raise ValueError("lmax above paceui.ace.harmonics.LMAX_TABLE")
     if store and use_spline:
         raise ValueError("ace_atoms: store needs analytic radial functions")
     n_atoms = species.shape[0]
-    nchunk = min(n_atoms, 8 * nthreads)  # get_num_threads() here would defeat caching
-    for c in nb.prange(nchunk):
-        ace_atom_range(c * n_atoms // nchunk, (c + 1) * n_atoms // nchunk, species, offsets, nbr_j, vec,
-                       b_int, b_par, crad, inner, e_int, e_par, E0, sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0,
-                       comb_aidx, comb_m, comb_rank, comb_ct, use_spline, sp_tab, sp_scale, nmax, lmax, kmax,
-                       rmax, energies, pairf, store, pc_r, pc_y)
+    if n_atoms == 0:
+        return
+    nchunk = max(1, min(n_atoms // MIN_CHUNK_ATOMS, 8 * nthreads))
+    args = (species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0, sp_r1, r1_aidx, r1_ct,
+            sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct, use_spline, sp_tab, sp_scale, nmax, lmax, kmax,
+            rmax, energies, pairf, store, pc_r, pc_y)
+    run_chunks(lambda c: ace_atom_range(c * n_atoms // nchunk, (c + 1) * n_atoms // nchunk, *args), nchunk,
+               nthreads)
 
 
 # docs/model.md (M26)

@@ -15,6 +15,7 @@ import math
 import numba as nb
 import numpy as np
 
+from paceui.ace.chunks import run_chunks
 from paceui.ace.contraction import contract_block
 from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
 from paceui.ace.kernels import (
@@ -47,15 +48,241 @@ def _sign_conj(z: complex, m: int) -> complex:
     return z
 
 
-# grad_pass's one signature, for paceui.ace.precompile (tests/test_precompile.py checks it against a real call)
-GRAD_PASS = KernelSpec("paceui.fit.kernels", "grad_pass",
-                       "i1 i1 i1 i1 f2 f2 f1 f i3 f3 f5 i i2 f2 i1 i1 f2 i1 i1 i2 i2 i1 f2 i i i i i f3 f3 f6"
+# the kernel of grad_pass and its one signature, for paceui.ace.precompile (checked by tests/test_precompile.py)
+GRAD_PASS = KernelSpec("paceui.fit.kernels", "grad_chunk",
+                       "i i1 i1 i1 i1 f2 f2 f1 f i3 f3 f5 i i2 f2 i1 i1 f2 i1 i1 i2 i2 i1 f2 i i i i i f3 f3 f6"
                        " b f2 c3 b f3")
 
 
-@nb.njit(parallel=True, nogil=True, cache=True)
-def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
-              b_int, b_par, crad, inner, e_int, e_par,
+@nb.njit(nogil=True, cache=True)
+def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int, b_par, crad, inner, e_int, e_par,
+               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
+               nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, has_strain, strain):
+    """Chunk c of :func:`grad_pass`: atoms c·N/nchunk .. (c+1)·N/nchunk − 1, into g_r1[c], g_comb[c], g_crad[c]."""
+    n_atoms = species.shape[0]
+    S = b_int.shape[0]
+    nlm = n_lm(lmax)
+    gsz = S * kmax * nlm
+    asz = S * nmax * nlm
+    dmax = r1_ct.shape[1]
+    n_comb = comb_ct.shape[0]
+    a0 = c * n_atoms // nchunk
+    a1 = (c + 1) * n_atoms // nchunk
+    mn = 0
+    for i in range(a0, a1):
+        mn = max(mn, nbr_off[i + 1] - nbr_off[i])
+    gk = np.empty(kmax + 2)
+    dgk = np.empty(kmax + 2)
+    T = np.empty(kmax + 2)
+    dT = np.empty(kmax + 2)
+    P = np.empty(nlm)
+    dP = np.empty(nlm)
+    Y = np.empty(nlm, np.complex128)
+    dY = np.empty((nlm, 3), np.complex128)
+    Yd = np.empty(nlm, np.complex128)
+    G = np.empty(gsz, np.complex128)
+    Gd = np.empty(gsz, np.complex128)
+    A = np.empty(asz, np.complex128)
+    Ad = np.empty(asz, np.complex128)
+    J = np.empty((dmax, asz), np.complex128)
+    H = np.empty((dmax, asz), np.complex128)
+    AbarF = np.empty(asz, np.complex128)
+    AbarD = np.empty(asz, np.complex128)
+    rho = np.empty(dmax)
+    rhod = np.empty(dmax)
+    beta = np.empty(dmax)
+    gamma = np.empty(dmax)
+    PR = np.empty(n_comb)
+    PdR = np.empty(n_comb)
+    fa = np.empty(rmax + 1, np.complex128)
+    fd = np.empty(rmax + 1, np.complex128)
+    pa = np.empty(rmax + 1, np.complex128)
+    pd = np.empty(rmax + 1, np.complex128)
+    sa = np.empty(rmax + 1, np.complex128)
+    sd = np.empty(rmax + 1, np.complex128)
+    for i in range(a0, a1):
+        s = atom_struct[i]
+        mu_i = species[i]
+        G[:] = 0.0
+        Gd[:] = 0.0
+        rho_core = 0.0
+        rhod_core = 0.0
+        dmin = 1e300
+        r_min = 0.0
+        ud_min = 0.0
+        qmin = -1
+        for p in range(nbr_off[i], nbr_off[i + 1]):
+            j = nbr_j[p]
+            mu_j = species[j]
+            dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
+            r = math.sqrt(dx * dx + dy * dy + dz * dz)
+            if r >= b_par[mu_i, mu_j, BP_RC]:
+                continue
+            ux, uy, uz = dx / r, dy / r, dz / r
+            # docs/loss.md (L7): u_ij = v_j − v_i
+            wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
+            if has_strain:
+                M = strain[s]
+                wx = kappa * wx - (M[0, 0] * dx + M[0, 1] * dy + M[0, 2] * dz)
+                wy = kappa * wy - (M[1, 0] * dx + M[1, 1] * dy + M[1, 2] * dz)
+                wz = kappa * wz - (M[2, 0] * dx + M[2, 1] * dy + M[2, 2] * dz)
+            ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
+            bp = b_par[mu_i, mu_j]
+            nb_ = b_int[mu_i, mu_j, BI_NBASE]
+            lb = b_int[mu_i, mu_j, BI_LMAX]
+            nlm_b = lm_index(lb, lb) + 1
+            if cached:
+                for k in range(nb_):
+                    gk[k] = pc_r[p, k]
+                    dgk[k] = pc_r[p, kmax + k]
+                phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
+                for lm in range(nlm_b):
+                    Y[lm] = pc_y[p, 0, lm]
+                    dY[lm, 0] = pc_y[p, 1, lm]
+                    dY[lm, 1] = pc_y[p, 2, lm]
+                    dY[lm, 2] = pc_y[p, 3, lm]
+            else:
+                radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[BP_LAM], bp[BP_RC], bp[BP_DC], bp[BP_RIN], bp[BP_DIN],
+                             inner, nb_, r, gk, dgk, T, dT)
+                ylm_with_grad(ux, uy, uz, r, lb, P, dP, Y, dY)
+                phi, dphi = core_repulsion(inner, bp[BP_PRE], bp[BP_LAMC], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
+                                           bp[BP_DIN], bp[BP_ZI], bp[BP_ZJ], r)
+            # docs/loss.md (L5) G and (L8) Ġ
+            for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
+                Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
+            for k in range(nb_):
+                base = (mu_j * kmax + k) * nlm
+                g0, g1u = gk[k], dgk[k] * ur
+                for lm in range(nlm_b):
+                    y = Y[lm]
+                    G[base + lm] += g0 * y
+                    Gd[base + lm] += g1u * y + g0 * Yd[lm]
+            rho_core += phi
+            rhod_core += dphi * ur
+            if inner == INNER_ZBL:
+                d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
+                if d < dmin:
+                    dmin, r_min, ud_min, qmin = d, r, ur, mu_j
+        # docs/loss.md (L5), (L8)
+        # ---- A = crad·G, Ȧ = crad·Ġ
+        A[:] = 0.0
+        Ad[:] = 0.0
+        for mu in range(S):
+            nrad, lb, nbase = b_int[mu_i, mu, BI_NRAD], b_int[mu_i, mu, BI_LMAX], b_int[mu_i, mu, BI_NBASE]
+            gb, ab = mu * kmax * nlm, mu * nmax * nlm
+            contract_block(crad, mu_i, mu, nrad, lb, nbase, G, gb, A, ab, nlm)
+            contract_block(crad, mu_i, mu, nrad, lb, nbase, Gd, gb, Ad, ab, nlm)
+        # ---- densities, tangents, Jacobians J = ∂ρ/∂A and H = ∂ρ̇/∂A
+        nd = e_int[mu_i, 1]
+        J[:nd, :] = 0.0
+        H[:nd, :] = 0.0
+        for d in range(nd):
+            rho[d] = 0.0
+            rhod[d] = 0.0
+        for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
+            a = r1_aidx[f]  # = mu*kmax + k
+            a1 = G[a * nlm].real
+            a1d = Gd[a * nlm].real
+            for d in range(nd):
+                rho[d] += r1_ct[f, d] * a1
+                rhod[d] += r1_ct[f, d] * a1d
+        for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
+            for cc in range(fn_c0[f], fn_c0[f + 1]):
+                rk = comb_rank[cc]
+                for t in range(rk):
+                    fa[t] = _sign_conj(A[comb_aidx[cc, t]], comb_m[cc, t])
+                    fd[t] = _sign_conj(Ad[comb_aidx[cc, t]], comb_m[cc, t])
+                # docs/loss.md (L13): prefix and suffix products of dual numbers a_t + ε ȧ_t
+                pa[0] = 1.0
+                pd[0] = 0.0
+                for t in range(rk):  # dual-number prefix products
+                    pa[t + 1] = pa[t] * fa[t]
+                    pd[t + 1] = pd[t] * fa[t] + pa[t] * fd[t]
+                sa[rk] = 1.0
+                sd[rk] = 0.0
+                for t in range(rk - 1, -1, -1):
+                    sa[t] = sa[t + 1] * fa[t]
+                    sd[t] = sd[t + 1] * fa[t] + sa[t + 1] * fd[t]
+                PR[cc] = pa[rk].real
+                PdR[cc] = pd[rk].real
+                # docs/loss.md (L14): J column P_t Q_{t+1} and its tangent H
+                for t in range(rk):
+                    wj = pa[t] * sa[t + 1]
+                    wh = pa[t] * sd[t + 1] + pd[t] * sa[t + 1]
+                    m = comb_m[cc, t]
+                    wj = _sign_conj(wj, m)
+                    wh = _sign_conj(wh, m)
+                    ai = comb_aidx[cc, t]
+                    for d in range(nd):
+                        J[d, ai] += comb_ct[cc, d] * wj
+                        H[d, ai] += comb_ct[cc, d] * wh
+                for d in range(nd):
+                    rho[d] += comb_ct[cc, d] * PR[cc]
+                    rhod[d] += comb_ct[cc, d] * PdR[cc]
+        # ---- embedding, inner cutoffs: Φ = α' E_ACE − κ' Ė_ACE
+        code = e_int[mu_i, 0]
+        e_ace = 0.0
+        for d in range(nd):
+            F, dF, d2F = embedding2(code, rho[d], e_par[mu_i, 2 * d + 1])
+            w = e_par[mu_i, 2 * d]
+            e_ace += w * F
+            beta[d] = w * dF   # temporarily F'
+            gamma[d] = w * d2F  # temporarily F''
+        # docs/loss.md (L10): the switch f and its tangent ḟ
+        if inner == INNER_ZBL:
+            fcut, fdot = 1.0, 0.0
+            if qmin >= 0:
+                din = b_par[mu_i, qmin, BP_DIN]
+                fcut, dft = poly_switch(b_par[mu_i, qmin, BP_RIN] - r_min, din, din)
+                fdot = -dft * ud_min
+        else:
+            fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
+            fdot = dfc * rhod_core
+        # docs/loss.md (L11): β_p, γ_p
+        kap = 1.0 if has_strain else kappa
+        al = alpha[s] * fcut - kap * fdot
+        ka = kap * fcut
+        for d in range(nd):
+            dF, d2F = beta[d], gamma[d]
+            beta[d] = al * dF - ka * d2F * rhod[d]
+            gamma[d] = -ka * dF
+        # docs/loss.md (L12)
+        # ---- gradients w.r.t. C-tilde coefficients
+        for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
+            a = r1_aidx[f]
+            a1 = G[a * nlm].real
+            a1d = Gd[a * nlm].real
+            for d in range(nd):
+                g_r1[c, f, d] += beta[d] * a1 + gamma[d] * a1d
+        for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
+            for cc in range(fn_c0[f], fn_c0[f + 1]):
+                for d in range(nd):
+                    g_comb[c, cc, d] += beta[d] * PR[cc] + gamma[d] * PdR[cc]
+        # docs/loss.md (L15), (L16)
+        # ---- gradient w.r.t. crad: Σ_m Re(Ā_Φ G + Ǡ_Φ Ġ)
+        for a in range(asz):
+            zf = 0.0j
+            zd = 0.0j
+            for d in range(nd):
+                zf += beta[d] * J[d, a] + gamma[d] * H[d, a]
+                zd += gamma[d] * J[d, a]
+            AbarF[a] = zf
+            AbarD[a] = zd
+        for mu in range(S):
+            lb = b_int[mu_i, mu, BI_LMAX]
+            for n in range(b_int[mu_i, mu, BI_NRAD]):
+                for l in range(lb + 1):
+                    ab = (mu * nmax + n) * nlm
+                    for k in range(b_int[mu_i, mu, BI_NBASE]):
+                        gb = (mu * kmax + k) * nlm
+                        acc = 0.0
+                        for m in range(l + 1):
+                            lm = lm_index(l, m)
+                            acc += (AbarF[ab + lm] * G[gb + lm]).real + (AbarD[ab + lm] * Gd[gb + lm]).real
+                        g_crad[c, mu_i, mu, n, l, k] += acc
+
+
+def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int, b_par, crad, inner, e_int, e_par,
               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
               nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, has_strain, strain):
     """Accumulate ∂Σ_i Φ_i/∂(r1_ct, comb_ct, crad) into per-chunk arrays g_r1, g_comb, g_crad.
@@ -66,229 +293,15 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa,
 
     With ``cached``, each pair's radial basis, core term and harmonics are read from pc_r / pc_y
     (kept by the first pass, :func:`paceui.ace.kernels.ace_atoms` with ``store``) instead of recomputed.
+
+    Parallel over the ``nchunk`` chunks of atoms, handed out one at a time to numba.get_num_threads() threads
+    (:func:`paceui.ace.chunks.run_chunks`), each one call of the nogil kernel :func:`grad_chunk` (no
+    parallel region: numba compiles the body once); chunk c accumulates into row c only.
     """
-    n_atoms = species.shape[0]
-    S = b_int.shape[0]
-    nlm = n_lm(lmax)
-    gsz = S * kmax * nlm
-    asz = S * nmax * nlm
-    dmax = r1_ct.shape[1]
-    n_comb = comb_ct.shape[0]
-    for c in nb.prange(nchunk):
-        a0 = c * n_atoms // nchunk
-        a1 = (c + 1) * n_atoms // nchunk
-        mn = 0
-        for i in range(a0, a1):
-            mn = max(mn, nbr_off[i + 1] - nbr_off[i])
-        gk = np.empty(kmax + 2)
-        dgk = np.empty(kmax + 2)
-        T = np.empty(kmax + 2)
-        dT = np.empty(kmax + 2)
-        P = np.empty(nlm)
-        dP = np.empty(nlm)
-        Y = np.empty(nlm, np.complex128)
-        dY = np.empty((nlm, 3), np.complex128)
-        Yd = np.empty(nlm, np.complex128)
-        G = np.empty(gsz, np.complex128)
-        Gd = np.empty(gsz, np.complex128)
-        A = np.empty(asz, np.complex128)
-        Ad = np.empty(asz, np.complex128)
-        J = np.empty((dmax, asz), np.complex128)
-        H = np.empty((dmax, asz), np.complex128)
-        AbarF = np.empty(asz, np.complex128)
-        AbarD = np.empty(asz, np.complex128)
-        rho = np.empty(dmax)
-        rhod = np.empty(dmax)
-        beta = np.empty(dmax)
-        gamma = np.empty(dmax)
-        PR = np.empty(n_comb)
-        PdR = np.empty(n_comb)
-        fa = np.empty(rmax + 1, np.complex128)
-        fd = np.empty(rmax + 1, np.complex128)
-        pa = np.empty(rmax + 1, np.complex128)
-        pd = np.empty(rmax + 1, np.complex128)
-        sa = np.empty(rmax + 1, np.complex128)
-        sd = np.empty(rmax + 1, np.complex128)
-        for i in range(a0, a1):
-            s = atom_struct[i]
-            mu_i = species[i]
-            G[:] = 0.0
-            Gd[:] = 0.0
-            rho_core = 0.0
-            rhod_core = 0.0
-            dmin = 1e300
-            r_min = 0.0
-            ud_min = 0.0
-            qmin = -1
-            for p in range(nbr_off[i], nbr_off[i + 1]):
-                j = nbr_j[p]
-                mu_j = species[j]
-                dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
-                r = math.sqrt(dx * dx + dy * dy + dz * dz)
-                if r >= b_par[mu_i, mu_j, BP_RC]:
-                    continue
-                ux, uy, uz = dx / r, dy / r, dz / r
-                # docs/loss.md (L7): u_ij = v_j − v_i
-                wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
-                if has_strain:
-                    M = strain[s]
-                    wx = kappa * wx - (M[0, 0] * dx + M[0, 1] * dy + M[0, 2] * dz)
-                    wy = kappa * wy - (M[1, 0] * dx + M[1, 1] * dy + M[1, 2] * dz)
-                    wz = kappa * wz - (M[2, 0] * dx + M[2, 1] * dy + M[2, 2] * dz)
-                ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
-                bp = b_par[mu_i, mu_j]
-                nb_ = b_int[mu_i, mu_j, BI_NBASE]
-                lb = b_int[mu_i, mu_j, BI_LMAX]
-                nlm_b = lm_index(lb, lb) + 1
-                if cached:
-                    for k in range(nb_):
-                        gk[k] = pc_r[p, k]
-                        dgk[k] = pc_r[p, kmax + k]
-                    phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
-                    for lm in range(nlm_b):
-                        Y[lm] = pc_y[p, 0, lm]
-                        dY[lm, 0] = pc_y[p, 1, lm]
-                        dY[lm, 1] = pc_y[p, 2, lm]
-                        dY[lm, 2] = pc_y[p, 3, lm]
-                else:
-                    radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[BP_LAM], bp[BP_RC], bp[BP_DC], bp[BP_RIN], bp[BP_DIN],
-                                 inner, nb_, r, gk, dgk, T, dT)
-                    ylm_with_grad(ux, uy, uz, r, lb, P, dP, Y, dY)
-                    phi, dphi = core_repulsion(inner, bp[BP_PRE], bp[BP_LAMC], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
-                                               bp[BP_DIN], bp[BP_ZI], bp[BP_ZJ], r)
-                # docs/loss.md (L5) G and (L8) Ġ
-                for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
-                    Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
-                for k in range(nb_):
-                    base = (mu_j * kmax + k) * nlm
-                    g0, g1u = gk[k], dgk[k] * ur
-                    for lm in range(nlm_b):
-                        y = Y[lm]
-                        G[base + lm] += g0 * y
-                        Gd[base + lm] += g1u * y + g0 * Yd[lm]
-                rho_core += phi
-                rhod_core += dphi * ur
-                if inner == INNER_ZBL:
-                    d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
-                    if d < dmin:
-                        dmin, r_min, ud_min, qmin = d, r, ur, mu_j
-            # docs/loss.md (L5), (L8)
-            # ---- A = crad·G, Ȧ = crad·Ġ
-            A[:] = 0.0
-            Ad[:] = 0.0
-            for mu in range(S):
-                nrad, lb, nbase = b_int[mu_i, mu, BI_NRAD], b_int[mu_i, mu, BI_LMAX], b_int[mu_i, mu, BI_NBASE]
-                gb, ab = mu * kmax * nlm, mu * nmax * nlm
-                contract_block(crad, mu_i, mu, nrad, lb, nbase, G, gb, A, ab, nlm)
-                contract_block(crad, mu_i, mu, nrad, lb, nbase, Gd, gb, Ad, ab, nlm)
-            # ---- densities, tangents, Jacobians J = ∂ρ/∂A and H = ∂ρ̇/∂A
-            nd = e_int[mu_i, 1]
-            J[:nd, :] = 0.0
-            H[:nd, :] = 0.0
-            for d in range(nd):
-                rho[d] = 0.0
-                rhod[d] = 0.0
-            for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
-                a = r1_aidx[f]  # = mu*kmax + k
-                a1 = G[a * nlm].real
-                a1d = Gd[a * nlm].real
-                for d in range(nd):
-                    rho[d] += r1_ct[f, d] * a1
-                    rhod[d] += r1_ct[f, d] * a1d
-            for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
-                for cc in range(fn_c0[f], fn_c0[f + 1]):
-                    rk = comb_rank[cc]
-                    for t in range(rk):
-                        fa[t] = _sign_conj(A[comb_aidx[cc, t]], comb_m[cc, t])
-                        fd[t] = _sign_conj(Ad[comb_aidx[cc, t]], comb_m[cc, t])
-                    # docs/loss.md (L13): prefix and suffix products of dual numbers a_t + ε ȧ_t
-                    pa[0] = 1.0
-                    pd[0] = 0.0
-                    for t in range(rk):  # dual-number prefix products
-                        pa[t + 1] = pa[t] * fa[t]
-                        pd[t + 1] = pd[t] * fa[t] + pa[t] * fd[t]
-                    sa[rk] = 1.0
-                    sd[rk] = 0.0
-                    for t in range(rk - 1, -1, -1):
-                        sa[t] = sa[t + 1] * fa[t]
-                        sd[t] = sd[t + 1] * fa[t] + sa[t + 1] * fd[t]
-                    PR[cc] = pa[rk].real
-                    PdR[cc] = pd[rk].real
-                    # docs/loss.md (L14): J column P_t Q_{t+1} and its tangent H
-                    for t in range(rk):
-                        wj = pa[t] * sa[t + 1]
-                        wh = pa[t] * sd[t + 1] + pd[t] * sa[t + 1]
-                        m = comb_m[cc, t]
-                        wj = _sign_conj(wj, m)
-                        wh = _sign_conj(wh, m)
-                        ai = comb_aidx[cc, t]
-                        for d in range(nd):
-                            J[d, ai] += comb_ct[cc, d] * wj
-                            H[d, ai] += comb_ct[cc, d] * wh
-                    for d in range(nd):
-                        rho[d] += comb_ct[cc, d] * PR[cc]
-                        rhod[d] += comb_ct[cc, d] * PdR[cc]
-            # ---- embedding, inner cutoffs: Φ = α' E_ACE − κ' Ė_ACE
-            code = e_int[mu_i, 0]
-            e_ace = 0.0
-            for d in range(nd):
-                F, dF, d2F = embedding2(code, rho[d], e_par[mu_i, 2 * d + 1])
-                w = e_par[mu_i, 2 * d]
-                e_ace += w * F
-                beta[d] = w * dF   # temporarily F'
-                gamma[d] = w * d2F  # temporarily F''
-            # docs/loss.md (L10): the switch f and its tangent ḟ
-            if inner == INNER_ZBL:
-                fcut, fdot = 1.0, 0.0
-                if qmin >= 0:
-                    din = b_par[mu_i, qmin, BP_DIN]
-                    fcut, dft = poly_switch(b_par[mu_i, qmin, BP_RIN] - r_min, din, din)
-                    fdot = -dft * ud_min
-            else:
-                fcut, dfc = poly_switch(rho_core, e_par[mu_i, 2 * dmax], e_par[mu_i, 2 * dmax + 1])
-                fdot = dfc * rhod_core
-            # docs/loss.md (L11): β_p, γ_p
-            kap = 1.0 if has_strain else kappa
-            al = alpha[s] * fcut - kap * fdot
-            ka = kap * fcut
-            for d in range(nd):
-                dF, d2F = beta[d], gamma[d]
-                beta[d] = al * dF - ka * d2F * rhod[d]
-                gamma[d] = -ka * dF
-            # docs/loss.md (L12)
-            # ---- gradients w.r.t. C-tilde coefficients
-            for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
-                a = r1_aidx[f]
-                a1 = G[a * nlm].real
-                a1d = Gd[a * nlm].real
-                for d in range(nd):
-                    g_r1[c, f, d] += beta[d] * a1 + gamma[d] * a1d
-            for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
-                for cc in range(fn_c0[f], fn_c0[f + 1]):
-                    for d in range(nd):
-                        g_comb[c, cc, d] += beta[d] * PR[cc] + gamma[d] * PdR[cc]
-            # docs/loss.md (L15), (L16)
-            # ---- gradient w.r.t. crad: Σ_m Re(Ā_Φ G + Ǡ_Φ Ġ)
-            for a in range(asz):
-                zf = 0.0j
-                zd = 0.0j
-                for d in range(nd):
-                    zf += beta[d] * J[d, a] + gamma[d] * H[d, a]
-                    zd += gamma[d] * J[d, a]
-                AbarF[a] = zf
-                AbarD[a] = zd
-            for mu in range(S):
-                lb = b_int[mu_i, mu, BI_LMAX]
-                for n in range(b_int[mu_i, mu, BI_NRAD]):
-                    for l in range(lb + 1):
-                        ab = (mu * nmax + n) * nlm
-                        for k in range(b_int[mu_i, mu, BI_NBASE]):
-                            gb = (mu * kmax + k) * nlm
-                            acc = 0.0
-                            for m in range(l + 1):
-                                lm = lm_index(l, m)
-                                acc += (AbarF[ab + lm] * G[gb + lm]).real + (AbarD[ab + lm] * Gd[gb + lm]).real
-                            g_crad[c, mu_i, mu, n, l, k] += acc
+    args = (atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int, b_par, crad, inner, e_int, e_par,
+            sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
+            nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, has_strain, strain)
+    run_chunks(lambda c: grad_chunk(c, *args), nchunk, nb.get_num_threads())
 
 
 @nb.njit(nogil=True, cache=True)
