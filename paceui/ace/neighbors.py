@@ -205,8 +205,11 @@ def _make_builder(parallel: bool) -> Callable[..., tuple[Arr, Arr, Arr, Arr, int
         dj = np.empty(0, dtype=np.int64)
         ds = np.empty((0, 3), dtype=np.int64)
         dv = np.empty((0, 3), dtype=np.float64)
+        # count = False and zero = 0, but not compile-time constants: numba would compile _visit twice
+        # (literal False/0 here, True below), one specialisation costs seconds of compile time
+        count, zero = n < 0, n - n
         for i in prange(n):
-            counts[i] = _visit(i, False, 0, dj, ds, dv, cell, pw, pws, wrap, wraps, binxyz,
+            counts[i] = _visit(i, count, zero, dj, ds, dv, cell, pw, pws, wrap, wraps, binxyz,
                                nb, nsearch, bin_start, order, rank, pbc, cutoff)
         offsets = np.zeros(n + 1, dtype=np.int64)
         for i in range(n):
@@ -217,7 +220,7 @@ def _make_builder(parallel: bool) -> Callable[..., tuple[Arr, Arr, Arr, Arr, int
         out_vec = np.empty((m, 3), dtype=np.float64)
         bad = 0
         for i in prange(n):
-            c = _visit(i, True, offsets[i], out_j, out_shift, out_vec, cell, pw, pws, wrap,
+            c = _visit(i, n >= 0, offsets[i], out_j, out_shift, out_vec, cell, pw, pws, wrap,
                        wraps, binxyz, nb, nsearch, bin_start, order, rank, pbc, cutoff)
             if c != counts[i]:
                 bad += 1
