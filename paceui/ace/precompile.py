@@ -112,17 +112,20 @@ def wait(specs: Sequence[KernelSpec] | None = None, timeout: float = 600.0) -> N
         return
     keys = list(_RUNNING) if specs is None else [s.key for s in specs if s.key in _RUNNING]
     end = time.monotonic() + timeout
-    for k in keys:
-        p = _RUNNING.pop(k)
+    for k in keys:  # any thread may wait (the fit's and an evaluation's): pop only when done
+        p = _RUNNING.get(k)
+        if p is None:
+            continue
         try:
             p.wait(max(0.0, end - time.monotonic()))
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+        _RUNNING.pop(k, None)
 
 
 def _stop_all() -> None:
-    for p in _RUNNING.values():
+    for p in list(_RUNNING.values()):
         if p.poll() is None:
             p.kill()
             p.wait()
