@@ -39,8 +39,9 @@ _KEEP: Any = object()  # "unchanged" for :meth:`Fitter.update`
 
 
 class FitInterrupted(Exception):
-    """:attr:`Fitter.interrupt` was set during an iteration: it was abandoned between two loss evaluations
-    and the fit stands at the boundary before it (the next :meth:`Fitter.step` redoes it exactly)."""
+    """:attr:`Fitter.interrupt` was set during an iteration: it was abandoned at its next loss evaluation or
+    between two chunks of structures of the running one, and the fit stands at the boundary before it (the
+    next :meth:`Fitter.step` redoes it exactly)."""
 
 
 @dataclass
@@ -119,7 +120,7 @@ class Fitter:
         self._evaluator: Any = None  # the Dask evaluator of ``backend: {evaluator: dask}``, else None
         self.warm_start: WarmStart | None = None  # the last linear warm start (fit.warm_start)
         self.interrupt = threading.Event()
-        """Set from any thread to abandon the running iteration at its next loss evaluation (own optimizers
+        """Set from any thread to abandon the running iteration within its loss evaluation (own optimizers
         only: their state is restored to the iteration's start, so the fit continues bit-identically);
         :meth:`step` then raises :class:`FitInterrupted`. The caller clears it."""
         self.interruptible = False
@@ -335,10 +336,19 @@ class Fitter:
 
         interruptible = [False]  # True inside stepper.step() of an own (exactly restorable) optimizer
 
-        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            if interruptible[0] and self.interrupt.is_set():
+        def interrupted() -> None:
+            if self.interrupt.is_set():
                 raise FitInterrupted
-            check_finite(res := loss(t := expand(x), self.train), t, self.train, self.structure_names, allow_inf=True)
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            if interruptible[0]:  # also between the chunks of structures of the evaluation (see ACELoss)
+                interrupted()
+                loss.checkpoint = interrupted
+            try:
+                res = loss(t := expand(x), self.train)
+            finally:
+                loss.checkpoint = None
+            check_finite(res, t, self.train, self.structure_names, allow_inf=True)
             cache["x"], cache["res"] = x.copy(), res
             return res.loss, res.grad[mask]
 
