@@ -131,6 +131,25 @@ def test_warm_started_fit_goes_on_and_improves(cu):
     assert lw[-1] < lc[-1]
 
 
+def test_pause_during_the_warm_start_redoes_it(cu):
+    """A set interrupt (a session's pause) abandons the warm start's assembly between chunks of structures
+    (FitInterrupted, nothing recorded); the next step does the whole warm start and gives the same start."""
+    from paceui.fit.fitter import FitInterrupted
+
+    train, _ = cu
+    pot = build_potential(BASIS, seed=3)
+    ref = Fitter(pot, train, _fit_cfg(warm_start="linear")).step()
+    fitter = Fitter(pot, train, _fit_cfg(warm_start="linear"))
+    fitter.interruptible = True
+    fitter.interrupt.set()
+    with pytest.raises(FitInterrupted):
+        fitter.step()
+    assert fitter.warm_start is None and not fitter.state.history
+    fitter.interrupt.clear()
+    rec = fitter.step()
+    assert rec is not None and ref is not None and rec.loss == ref.loss and fitter.warm_start is not None
+
+
 def test_ladder_warm_start_is_the_first_steps_functions(cu):
     """With a ladder the warm start solves the first step's functions; the next step adds its functions at
     zero (its iteration 0 starts at the loss the first step ended with)."""
