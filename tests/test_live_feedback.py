@@ -188,6 +188,32 @@ async def test_twenty_tab_keys_in_a_second_end_on_the_last_and_the_app_is_idle(t
         s.close()
 
 
+@pytest.mark.asyncio
+async def test_focus_never_switches_tabs_and_a_stale_activation_focuses_nothing(tmp_path):
+    """The cause of the tabs flipping by themselves after a burst of tab keys: the pane of an earlier key got
+    focus after the last key's switch, and Textual's TabbedContent shows the pane of whatever gets focus."""
+    pytest.importorskip("textual")
+    from textual.widgets import TabbedContent
+
+    from paceui.tui import PaceApp
+
+    s = tiny_session(path=tmp_path / "s")
+    try:
+        app = PaceApp(s)
+        async with app.run_test(size=(100, 30)) as pilot:
+            tabs = app.query_one(TabbedContent)
+            assert tabs.active == "fit"
+            app.query_one("#an-table").focus()  # what a stale activation of Analysis used to do
+            await pilot.pause(0.3)
+            assert tabs.active == "fit"
+            tabs.active = "data"  # Data's activation is queued; before it runs, the user is on Sessions
+            tabs.active = "sessions"
+            await pilot.pause(0.5)
+            assert tabs.active == "sessions" and app.focused is app.query_one("#sessions-table")
+    finally:
+        s.close()
+
+
 def test_notebook_acknowledges_a_click_at_once_and_reads_well_before_the_first_record(tmp_path):
     pytest.importorskip("ipywidgets")
     from paceui.notebook import Dashboard

@@ -118,3 +118,67 @@ def test_an_interrupted_iteration_saves_and_loads_exactly(tmp_path, monkeypatch)
         assert comparable(t.history).equals(comparable(ref_hist))
     finally:
         t.close()
+
+
+CHUNK_DELAY = 0.25  # s added to each chunk of structures of the slowed evaluation
+
+
+class _SlowChunks:
+    """Slows pass 1 of every chunk of structures of the loss-and-gradient evaluations made while the fit
+    stands at iteration ``k - 1`` by CHUNK_DELAY s; says when the first begins, counts those after ``mark()``."""
+
+    def __init__(self, session, k: int):
+        import paceui.fit.loss as loss_mod
+
+        self.s, self.k, self.orig = session, k, loss_mod.ACELoss._pass1
+        self.first, self.after, self._marked = threading.Event(), 0, False
+
+    def __call__(self, loss, data, pc=None, w_out=None):
+        if pc is not None and self.s.fitter.state.iteration == self.k - 1 and self.s.status.phase is Phase.RUNNING:
+            self.after += self._marked
+            self.first.set()
+            time.sleep(CHUNK_DELAY)
+        return self.orig(loss, data, pc, w_out)
+
+
+@pytest.mark.parametrize("command", ["pause", "stop"])
+def test_pause_and_stop_act_inside_one_long_loss_evaluation_and_resume_is_exact(command, monkeypatch):
+    """One evaluation of many chunks (CHUNK_BYTES made small), each slowed: the command is honoured at the
+    next chunk, so it takes about one chunk, not the evaluation (≥ 8 chunks); resume stays bit-identical."""
+    import paceui.fit.loss as loss_mod
+
+    monkeypatch.setattr(loss_mod, "CHUNK_BYTES", 1 << 20)  # both fits: the same chunks, the same sums
+    ref = tiny_session(fit={"maxiter": 1000})
+    try:
+        ref.run(N)
+        ref_hist, ref_theta = ref.history, ref.fitter.theta.copy()
+        n_chunks = len(ref.fitter.loss._chunks(ref.fitter.train))
+    finally:
+        ref.close()
+    assert n_chunks >= 6, n_chunks
+    k = 3
+    s = tiny_session(fit={"maxiter": 1000})
+    try:
+        s.run(k - 1)
+        slow = _SlowChunks(s, k)
+        monkeypatch.setattr(loss_mod.ACELoss, "_pass1", lambda self, *a, **kw: slow(self, *a, **kw))
+        s.start()
+        assert slow.first.wait(120), "the slowed evaluation did not begin"
+        time.sleep(0.5 * CHUNK_DELAY)  # mid-chunk, mid-evaluation
+        slow._marked = True
+        t0 = time.perf_counter()
+        fut = s.pause() if command == "pause" else s.stop()
+        assert fut.result(60) is True
+        latency = time.perf_counter() - t0
+        assert s.status.phase is (Phase.PAUSED if command == "pause" else Phase.STOPPED)
+        assert slow.after == 0, f"{slow.after} chunks began after the {command}"
+        assert s.total_iterations == k - 1 and s._engine.interrupted >= 1
+        # the chunk under way (≤ CHUNK_DELAY left), not the rest of an evaluation of n_chunks × CHUNK_DELAY
+        assert latency < 0.5 * n_chunks * CHUNK_DELAY, (latency, n_chunks)
+        print(f"{command} latency {latency:.2f} s inside one evaluation of {n_chunks} x {CHUNK_DELAY} s chunks")
+        monkeypatch.setattr(loss_mod.ACELoss, "_pass1", slow.orig)
+        s.run(N - s.total_iterations)
+        assert comparable(s.history).equals(comparable(ref_hist)), "the interrupted fit's history differs"
+        assert np.array_equal(s.fitter.theta, ref_theta)
+    finally:
+        s.close()

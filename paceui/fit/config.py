@@ -73,6 +73,9 @@ class FitConfig:
     min_relative_test_loss_per_iter: float | None = None
     early_stopping_patience: int = 200
     callbacks: tuple[str, ...] = ()
+    warm_start: str | None = None
+    """paceui: the linear solve a non-linear fit starts from (bayesian_ridge, linear, ard; None: pacemaker's
+    start), see :mod:`paceui.fit.warm_start`."""
 
     @property
     def ladder(self) -> bool:
@@ -131,6 +134,9 @@ class InputConfig:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InputError(f"{source}: seed must be an integer, got {seed!r}")
         fit, backend = _fit(d.get("fit") or {}, source), _backend(d.get("backend") or {}, source)
+        if fit.warm_start is not None and backend.evaluator == "dask":
+            raise InputError(f"{source}: fit.warm_start runs its linear solve in this process: it needs "
+                             "backend.evaluator numba, not dask")
         pot = d["potential"]
         if isinstance(pot, dict):
             from paceui.ace.basis import check_potential_section
@@ -184,6 +190,8 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
     if step is not None:
         step = [_step(s, src) for s in step] if isinstance(step, list) else _step(step, src)
     cbs = d.get("callbacks") or []
+    from paceui.fit.warm_start import warm_start_name
+
     cfg = FitConfig(loss=loss, weighting=d.get("weighting"), optimizer=str(d.get("optimizer", "BFGS")),
                     maxiter=_whole(d.get("maxiter", 100), f"{src}: fit.maxiter"), options=d.get("options"),
                     repulsion=d.get("repulsion"), trainable_parameters=d.get("trainable_parameters", "ALL"),
@@ -196,7 +204,8 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
                     min_relative_test_loss_per_iter=opt("min_relative_test_loss_per_iter"),
                     early_stopping_patience=_whole(d.get("early_stopping_patience", 200),
                                                    f"{src}: fit.early_stopping_patience"),
-                    callbacks=tuple(str(c) for c in (cbs if isinstance(cbs, list) else [cbs])))
+                    callbacks=tuple(str(c) for c in (cbs if isinstance(cbs, list) else [cbs])),
+                    warm_start=warm_start_name(d.get("warm_start"), f"{src}: fit.warm_start"))
     from paceui.fit.linear_solve import solver_name
     from paceui.fit.optim.factory import check_optimizer
 

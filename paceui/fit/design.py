@@ -13,7 +13,7 @@ of rows whatever the data size; b = weighted (reference − y₀). Then ‖X c �
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,14 +157,18 @@ class _Fold:
                             info["theta0"], seconds, info["held"])
 
 
-def assemble(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: int | None = None) -> LinearSystem:
-    """The QR-reduced weighted design of ``data`` for the loss ``cfg`` (see module doc)."""
+def assemble(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: int | None = None,
+             between: Callable[[], None] | None = None) -> LinearSystem:
+    """The QR-reduced weighted design of ``data`` for the loss ``cfg`` (see module doc); ``between`` is called
+    after each chunk (it may raise to abandon the assembly, e.g. a fit's pause)."""
     t0 = time.perf_counter()
     info: dict = {}
     fold: _Fold | None = None
     for eb, er, fb, fr, sb, sr in _weighted_chunks(pot, data, cfg, chunk_bytes, info):
         fold = fold or _Fold(len(info["cols"]))
         fold.add(eb + fb + sb, er + fr + sr)
+        if between is not None:
+            between()
     fold = fold or _Fold(len(info["cols"]))
     return fold.system(info, time.perf_counter() - t0)
 

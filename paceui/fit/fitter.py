@@ -28,6 +28,7 @@ from paceui.fit.loss import ACELoss, LossConfig, LossResult
 from paceui.fit.metrics import FitMetrics
 from paceui.fit.optim import Stepper, make_stepper
 from paceui.fit.optim.own import OWN_STEPPERS
+from paceui.fit.warm_start import WarmStart, warm_start_cycle
 
 STOP_REASONS = {"maxiter": "maximum number of iterations reached", "converged": "optimizer converged",
                 "early_stopping": "early stopping: relative loss change stayed above the threshold",
@@ -38,8 +39,9 @@ _KEEP: Any = object()  # "unchanged" for :meth:`Fitter.update`
 
 
 class FitInterrupted(Exception):
-    """:attr:`Fitter.interrupt` was set during an iteration: it was abandoned between two loss evaluations
-    and the fit stands at the boundary before it (the next :meth:`Fitter.step` redoes it exactly)."""
+    """:attr:`Fitter.interrupt` was set during an iteration: it was abandoned at its next loss evaluation or
+    between two chunks of structures of the running one, and the fit stands at the boundary before it (the
+    next :meth:`Fitter.step` redoes it exactly)."""
 
 
 @dataclass
@@ -88,6 +90,7 @@ class _Cycle:
     test_losses: list[float] = field(default_factory=list)
     pending: str | None = None
     n_evals: int = 0
+    warm: bool = False  # start from the linear warm start (fit.warm_start) before iteration 0
 
 
 def _copy(v: Any) -> Any:
@@ -115,8 +118,9 @@ class Fitter:
         self.loss: ACELoss | None = None
         self.theta: np.ndarray | None = None
         self._evaluator: Any = None  # the Dask evaluator of ``backend: {evaluator: dask}``, else None
+        self.warm_start: WarmStart | None = None  # the last linear warm start (fit.warm_start)
         self.interrupt = threading.Event()
-        """Set from any thread to abandon the running iteration at its next loss evaluation (own optimizers
+        """Set from any thread to abandon the running iteration within its loss evaluation (own optimizers
         only: their state is restored to the iteration's start, so the fit continues bit-identically);
         :meth:`step` then raises :class:`FitInterrupted`. The caller clears it."""
         self.interruptible = False
@@ -180,9 +184,10 @@ class Fitter:
                 self.loss = make_loss(self.loss.potential, self.loss_cfg, self._evaluator)
             self.loss.cfg = self.loss_cfg
 
-    def restart(self, theta: np.ndarray | None = None, extend: int = 0) -> None:
+    def restart(self, theta: np.ndarray | None = None, extend: int = 0, warm: bool = False) -> None:
         """A fresh optimizer from θ (default: the current parameters) as a new cycle, at a boundary;
-        ``extend`` > 0 first grows the basis by that many functions per block (a new ladder step).
+        ``extend`` > 0 first grows the basis by that many functions per block (a new ladder step);
+        ``warm``: the new cycle starts from the linear warm start of ``fit.warm_start`` (when set).
         Reopens a finished fit."""
         self._suspend()
         st, cyc, loss, cur = self.state, self._cyc, self.loss, self.theta
@@ -205,7 +210,7 @@ class Fitter:
             st.cycle += cyc.started
             cyc.n_cycles = max(cyc.n_cycles, st.cycle + 1)
             cyc.mask = loss.pmap.trainable_mask(self.cfg.trainable_parameters)
-            self._new_cycle(theta if theta is not None else cyc.fixed)
+            self._new_cycle(theta if theta is not None else cyc.fixed, warm)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly from here (call between steps; the fit is not disturbed)."""
@@ -270,23 +275,27 @@ class Fitter:
         self.state.stop_message = self.state.stop_message or STOP_REASONS[self.state.stop_reason]
 
     def _begin_step(self, theta: np.ndarray | None) -> None:
-        """A new basis (or the first one): loss, mask and cycle 0 from ``theta`` or the current parameters."""
+        """A new basis (or the first one): loss, mask and cycle 0 from ``theta`` or the current parameters;
+        the first ladder step (or the one basis) starts from the linear warm start when ``fit.warm_start`` is set."""
         self.loss = make_loss(self.current, self.loss_cfg, self._evaluator)
         pmap, self.state.cycle = self.loss.pmap, 0
         self._cyc = _Cycle(pmap.trainable_mask(self.cfg.trainable_parameters), np.zeros(0), self.cfg.fit_cycles)
-        self._new_cycle(pmap.get(self.current) if theta is None else theta)
+        self._new_cycle(pmap.get(self.current) if theta is None else theta, self.state.ladder_step == 0)
 
-    def _new_cycle(self, theta: np.ndarray) -> None:
+    def _new_cycle(self, theta: np.ndarray, warm: bool = False) -> None:
         c = self._cyc
         assert c is not None
         c.fixed, c.started, c.stepper_state, c.pending, c.n_evals, c.train_losses, c.test_losses = (
             theta.copy(), False, None, None, 0, [], [])
+        c.warm = warm and self.cfg.warm_start is not None
         self.theta = c.fixed
 
     def _cycles(self) -> Iterator[IterationRecord]:
         cyc, st = self._cyc, self.state
         assert cyc is not None and self.loss is not None
         while True:
+            if cyc.warm and not cyc.started:
+                warm_start_cycle(self, cyc)  # θ of the cycle start: the linear solve (fit.warm_start)
             theta = yield from run_cycle(self, cyc)  # the optimizer's iterations, or an exact linear solve
             final = self.loss(theta, self.train, grad=False).loss
             if cyc.best_loss is None or final < cyc.best_loss:
@@ -327,10 +336,19 @@ class Fitter:
 
         interruptible = [False]  # True inside stepper.step() of an own (exactly restorable) optimizer
 
-        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            if interruptible[0] and self.interrupt.is_set():
+        def interrupted() -> None:
+            if self.interrupt.is_set():
                 raise FitInterrupted
-            check_finite(res := loss(t := expand(x), self.train), t, self.train, self.structure_names, allow_inf=True)
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            if interruptible[0]:  # also between the chunks of structures of the evaluation (see ACELoss)
+                interrupted()
+                loss.checkpoint = interrupted
+            try:
+                res = loss(t := expand(x), self.train)
+            finally:
+                loss.checkpoint = None
+            check_finite(res, t, self.train, self.structure_names, allow_inf=True)
             cache["x"], cache["res"] = x.copy(), res
             return res.loss, res.grad[mask]
 

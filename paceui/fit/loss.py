@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numba
 import numpy as np
@@ -98,6 +99,10 @@ class LossResult:
 _NO_STRAIN = np.zeros((1, 3, 3))
 
 
+def _no_check() -> None:
+    """The default :attr:`ACELoss.checkpoint`: go on."""
+
+
 class ACELoss:
     """Loss and gradient of a fixed basis over fixed data, as a function of θ."""
 
@@ -112,6 +117,9 @@ class ACELoss:
         self.radial = RadialRegularizer(potential, self.pmap)
         self._pc: tuple[np.ndarray, np.ndarray] | None = None
         self._chunk_memo: dict[int, tuple[FitArrays, list]] = {}
+        self.checkpoint: Callable[[], None] | None = None
+        """Called between the chunks of a loss-and-gradient evaluation (every ~0.1 s on the demo): it may
+        raise to abandon the evaluation, which leaves nothing half-done (the next call starts afresh)."""
 
     def _build_comb_index(self) -> None:
         """Template comb index of every rank-1 entry and every combination of the kernel."""
@@ -245,9 +253,12 @@ class ACELoss:
         cfg = self.cfg
         e_pred, f_pred = np.empty(data.n_struct), np.empty((len(data.species), 3))
         acc = self._grad_acc(len(data.species))
+        check = self.checkpoint or _no_check
         for s0, s1, a0, a1, sub, atom_struct in self._chunks(data):
+            check()
             e, f = self._pass1(sub, self._pair_cache(len(sub.nbr_j)), w_out[s0:s1])
             e_pred[s0:s1], f_pred[a0:a1] = e, f
+            check()
             # docs/loss.md (L7) v and (L6) α
             v = 2.0 * sub.w_f[:, None] * (f - sub.f_ref)
             alpha = 2.0 * (1.0 - cfg.kappa) * sub.w_e * (e - sub.e_ref) / sub.n_atoms.astype(float) ** 2

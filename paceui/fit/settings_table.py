@@ -53,6 +53,9 @@ CUTOFF = Effect("neighbors", f"the radial cutoff rcut of every bond changes and 
 DISPLAY = Effect("none", "test metrics every display_step iterations from now on")
 BACKEND = Effect("rebuild", "the evaluator is built again (numba in this process, or Dask workers that load the "
                  "shards); the fit goes on from the same parameters and optimizer state")
+WARM_START = Effect("restart", "on: a new cycle starts from the linear solve of the current basis (first-density "
+                    "coefficients solved, other densities 0, radial coefficients as they are); off: a new cycle "
+                    "from the current parameters", ("optimizer state",))
 AUTOSAVE = Effect("none", "autosave interval from now on (0: only on pause, stop and finish)")
 
 
@@ -106,6 +109,10 @@ SETTINGS: tuple[Setting, ...] = (
     # fit
     Setting("fit.optimizer", "combo", "BFGS", RESTART, "optimizer", _O, choices=("BFGS", "L-BFGS-B", "CG", "Adam",
                                                                                    "SGD")),
+    Setting("fit.warm_start", "choice", None, WARM_START, "linear warm start", _O,
+            choices=("none", "bayesian_ridge", "linear", "ard"),
+            help="start a non-linear fit from the linear solve of its first density (paceui; none: pacemaker's "
+                 "start)"),
     Setting("fit.maxiter", "int", 100, MAXITER, "max iterations per cycle", _O),
     Setting("fit.fit_cycles", "int", 1, CYCLES, "fit cycles", _O),
     Setting("fit.options", "value?", None, RESTART, "optimizer options", _O, help="a mapping, e.g. {gtol: 1e-8}"),

@@ -19,6 +19,7 @@ from typing import Any
 from paceui.notebook.controls import NOTEBOOK_ACTIONS, ActionBar
 from paceui.notebook.dashboard import Dashboard, status_text
 from paceui.notebook.forms import FIELDS, SettingsForm
+from paceui.notebook.new_form import NewSessionForm
 from paceui.session import front_ends
 
 
@@ -44,5 +45,5 @@ def session_mimebundle(session: Any, **kw: Any) -> Any:
 
 front_ends.attach(Dashboard, session_mimebundle)
 
-__all__ = ["ActionBar", "Dashboard", "FIELDS", "NOTEBOOK_ACTIONS", "SettingsForm", "session_mimebundle",
-           "status_text"]
+__all__ = ["ActionBar", "Dashboard", "FIELDS", "NOTEBOOK_ACTIONS", "NewSessionForm", "SettingsForm",
+           "session_mimebundle", "status_text"]

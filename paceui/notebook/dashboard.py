@@ -176,6 +176,7 @@ class Dashboard:
         self._key: tuple[Any, ...] | None = None
         self._drawn_key: tuple[Any, ...] | None = None
         self._last_draw = -math.inf
+        self._cost = 0.0  # s the last rebuild of history, metrics and curves took (UI thread, holding the GIL)
         self._syncing_zoom = False
         self._pool: ThreadPoolExecutor | None = None
         self._analysis: Future[tuple[Any, bytes, str]] | None = None
@@ -224,6 +225,9 @@ class Dashboard:
             await asyncio.sleep(self.poll_interval)
 
     # ------------------------------------------------------------------ updates (the kernel's thread)
+    COST_SHARE = 0.02
+    """Most of the wall time the rebuilds of a running fit's history, metrics and curves may take."""
+
     def refresh(self, force: bool = False) -> None:
         """Bring every widget up to date with the session (events, status, curves, metrics, analysis);
         ``force``: render the curves now regardless of ``redraw_interval``."""
@@ -241,16 +245,21 @@ class Dashboard:
         st = self.session.status
         self._show_status(st)
         key = (st.total_iterations, st.ladder_step, st.cycle, st.iteration, st.loss, st.nfuncs, st.generation)
-        if key != self._key or force or st.stage:
+        # while the fit runs, the history copy, metrics and curves (the GIL the fit thread waits for) are
+        # rebuilt at most every redraw_interval, and never more than 1/COST_SHARE of the time
+        wait = max(self.redraw_interval, self._cost / self.COST_SHARE)
+        due = time.monotonic() - self._last_draw >= wait or st.phase is not Phase.RUNNING
+        if force or ((key != self._key or st.stage) and due):
+            t0 = time.perf_counter()
             self._key = key
             hist = self.session.history
             self.curve_data = curve_data(hist)
             value = "<div><b>current metrics</b></div>" + metrics_html(hist, st)
             if self.metrics.value != value:
                 self.metrics.value = value
-        due = time.monotonic() - self._last_draw >= self.redraw_interval or st.phase is not Phase.RUNNING
-        if self._key != self._drawn_key and (due or force):
-            self._draw(st)
+            if self._key != self._drawn_key or force:
+                self._draw(st, hist)
+            self._cost = time.perf_counter() - t0
         if halted and self.auto_analysis:
             self.analyze()
         self._take_analysis()
@@ -315,9 +324,9 @@ class Dashboard:
             self._zoom_follow = self.zoom.value[1] >= self.zoom.max
         self._draw(self.session.status)
 
-    def _draw(self, st: SessionStatus) -> None:
+    def _draw(self, st: SessionStatus, hist: Any = None) -> None:
         n = st.total_iterations
-        hist = self.session.history
+        hist = self.session.history if hist is None else hist
         x_max = int(self.curve_data["x"].max()) if len(self.curve_data["x"]) else 0
         self._syncing_zoom = True
         with self.zoom.hold_sync():

@@ -387,7 +387,7 @@ class Session(ActiveLearning):
                                                      callbacks=self._callbacks)
         old.close()
         if report.restarts_optimizer and sd["phase"] != "start":
-            fitter.restart()
+            fitter.restart(warm="warm_start" in keys)  # switched on: the new cycle starts from the linear solve
         if new_loss and self._best is not None:
             self._best = (math.inf, *self._best[1:])
         self._settings, self.options, self.target, self.data, self.fitter = new, opts, target, data, fitter

@@ -52,6 +52,16 @@ from paceui.tui.pane_setup import FIELDS, SetupPane
 from paceui.tui.pane_trust import TrustPane
 
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
+
+
+class PaneTabs(TabbedContent):
+    """The app's tabs: only a tab key, a click or :attr:`active` switches them. Textual's TabbedContent also
+    shows the pane of any widget that gets focus; with a burst of tab keys the focus given to the pane of an
+    earlier key arrives after the last key's switch and flipped the tabs back by themselves."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.prevent_default()  # not TabbedContent's handler: focus never switches tabs
+        event.stop()
 OWN = {"change_settings": "apply_settings", "save": "save", "load": "show_sessions"}
 """Actions the TUI runs through a step of its own (an app method) rather than straight on the session."""
 
@@ -164,7 +174,7 @@ class PaceApp(App[None]):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
-        with TabbedContent(initial=self.initial_tab, id="tabs"):
+        with PaneTabs(initial=self.initial_tab, id="tabs"):
             for tab, title in TABS:
                 with TabPane(title, id=tab):
                     yield {"setup": SetupPane, "data": DataPane, "fit": FitPane, "analysis": AnalysisPane,
@@ -311,11 +321,16 @@ class PaceApp(App[None]):
         """Only show the pane and focus its main widget (so its keys work at once); what may be stale is
         refreshed once the tab has stayed shown ``TAB_SETTLE`` s, in workers (debounced: the last tab wins)."""
         pane = str(event.pane.id)
-        focus = self.FOCUS.get(pane)
-        if pane == "setup" and self._jump_to:
-            focus, self._jump_to = f"#{self._jump_to}", ""
-        if focus:
-            self.query_one(focus).focus()
+        try:
+            if self._tab_switch is not None or self.query_one(TabbedContent).active != pane:
+                return  # a stale activation (a later tab key is pending or shown): that one focuses its pane
+            focus = self.FOCUS.get(pane)
+            if pane == "setup" and self._jump_to:
+                focus, self._jump_to = f"#{self._jump_to}", ""
+            if focus:
+                self.query_one(focus).focus()
+        except NoMatches:  # the app is closing: its widgets are gone
+            return
         if self._tab_timer is not None:
             self._tab_timer.stop()
         self._tab_timer = self.set_timer(self.TAB_SETTLE, partial(self._tab_settled, pane))

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 from paceui.demo import DEMO_INPUT
 from paceui.session import Session
+from paceui.session.from_data import YAML_SUFFIXES
+from paceui.session.from_data import input_for_new as new_session_input
 from paceui.session.lock import SessionLockedError
 from paceui.session.store import SESSION_FILE
 
@@ -113,21 +115,13 @@ def main_open(path: str) -> int:
     return 1 if session is None else run_tui(session)
 
 
-YAML_SUFFIXES = (".yaml", ".yml")
-"""An input of ``paceui new`` with one of these suffixes is a pacemaker input file; anything else is data."""
-
-
 def input_for_new(source: str, path: Path) -> Path:
     """The input.yaml a new session in ``path`` starts from: ``source`` itself when it is a pacemaker input
-    file, else the one :func:`paceui.fit.recipe.write_recipe` proposes for the training data ``source``
-    (elements, cutoff and basis from the data), written to ``path/input.yaml`` so the user sees what was used."""
-    if Path(source).suffix.lower() in YAML_SUFFIXES:
-        return Path(source)
-    from paceui.fit.recipe import write_recipe
-
-    path.mkdir(parents=True, exist_ok=True)
-    out = path / "input.yaml"
-    print(f"paceui new: {write_recipe(source, str(out))}", file=sys.stderr)
+    file, else the recipe's proposal for the training data ``source`` written to ``path/input.yaml``
+    (:func:`paceui.session.from_data.input_for_new`, which the notebook's form uses too)."""
+    out, summary = new_session_input(source, path)
+    if summary:
+        print(f"paceui new: {summary}", file=sys.stderr)
     return out
 
 
