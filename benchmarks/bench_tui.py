@@ -115,7 +115,15 @@ async def _tui_commands(path: Path, n: int) -> dict[str, list[float]]:
 
     s = Session.load(path)
     app = PaceApp(s)
-    out: dict[str, list[float]] = {"ack": [], "pause": [], "stop": []}
+    out: dict[str, list[float]] = {"ack": [], "pause": [], "stop": [], "sent_pause": [], "sent_stop": []}
+    sent: dict[str, float] = {}
+    def timed(name: str, orig):  # type: ignore[no-untyped-def]
+        def call():  # type: ignore[no-untyped-def]
+            sent[name] = time.perf_counter()  # when the UI thread hands the command to the session
+            return orig()
+        return call
+    for name in ("pause", "stop"):
+        setattr(s, name, timed(name, getattr(s, name)))
     async with app.run_test(size=(120, 40)) as pilot:
         status = app.query_one("#status")
         for i in range(n):
@@ -134,6 +142,7 @@ async def _tui_commands(path: Path, n: int) -> dict[str, list[float]]:
                 while s.status.phase is not phase:
                     await asyncio.sleep(0.002)
                 out[name].append(time.perf_counter() - t0)
+                out["sent_" + name].append(time.perf_counter() - sent.get(name, t0))
     s.close()
     return out
 
@@ -180,6 +189,8 @@ def main() -> int:
         print(f"key p to 'pausing…' on the status line: {_stats(cmds['ack'])} (goal <= 100 ms)")
         print(f"key p to PAUSED:  {_stats(cmds['pause'])} (goal <= 1 s)")
         print(f"key x to STOPPED: {_stats(cmds['stop'])} (goal <= 1 s)")
+        print(f"session.pause() to PAUSED: {_stats(cmds['sent_pause'])}; session.stop() to STOPPED: "
+              f"{_stats(cmds['sent_stop'])} (the fit's side, without the UI thread's delay in taking the key)")
     return 0
 
 

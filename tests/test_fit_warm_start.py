@@ -131,6 +131,45 @@ def test_warm_started_fit_goes_on_and_improves(cu):
     assert lw[-1] < lc[-1]
 
 
+def test_pause_during_the_warm_start_redoes_it(cu):
+    """A set interrupt (a session's pause) abandons the warm start's assembly between chunks of structures
+    (FitInterrupted, nothing recorded); the next step does the whole warm start and gives the same start."""
+    from paceui.fit.fitter import FitInterrupted
+
+    train, _ = cu
+    pot = build_potential(BASIS, seed=3)
+    ref = Fitter(pot, train, _fit_cfg(warm_start="linear")).step()
+    fitter = Fitter(pot, train, _fit_cfg(warm_start="linear"))
+    fitter.interruptible = True
+    fitter.interrupt.set()
+    with pytest.raises(FitInterrupted):
+        fitter.step()
+    assert fitter.warm_start is None and not fitter.state.history
+    fitter.interrupt.clear()
+    rec = fitter.step()
+    assert rec is not None and ref is not None and rec.loss == ref.loss and fitter.warm_start is not None
+
+
+def test_switched_on_during_a_fit_restarts_from_the_solve(cu):
+    """What a session does when warm_start is switched on mid-fit (Fitter.restart(warm=True)): the new cycle's
+    iteration 0 is the linear solve with the radial coefficients the fit has reached."""
+    from dataclasses import replace
+
+    train, _ = cu
+    pot = build_potential(BASIS, seed=3)
+    cfg = _fit_cfg(maxiter=3)
+    fitter = Fitter(pot, train, cfg)
+    fitter.run(2)
+    moved = fitter.potential()
+    fitter.update(replace(cfg, warm_start="linear"))
+    fitter.restart(warm=True)
+    rec = fitter.step()
+    assert rec is not None and rec.event == "initial" and rec.cycle == 1
+    want = linear_warm_start(moved, train, LossConfig(kappa=0.1), "linear")
+    np.testing.assert_allclose(fitter.theta, want.theta, rtol=1e-10, atol=1e-12)
+    assert rec.loss == pytest.approx(want.solution.rss, rel=1e-10)
+
+
 def test_ladder_warm_start_is_the_first_steps_functions(cu):
     """With a ladder the warm start solves the first step's functions; the next step adds its functions at
     zero (its iteration 0 starts at the loss the first step ended with)."""

@@ -9,7 +9,18 @@ import pytest
 from ase.build import bulk
 
 from paceui.fit.config import InputConfig
-from paceui.fit.recipe import NEIGHBOURS, DataSummary, cutoff_for, input_dict, recipe_for, shortest_distance, summarize
+from paceui.fit.recipe import (
+    BASIS_LADDER,
+    NEIGHBOURS,
+    DataSummary,
+    basis_for,
+    cutoff_for,
+    input_dict,
+    n_functions,
+    recipe_for,
+    shortest_distance,
+    summarize,
+)
 
 ZUO_CU = Path(__file__).resolve().parents[1] / "assets" / "zuo" / "Cu_train.xyz.gz"
 
@@ -53,6 +64,20 @@ def test_iterations_follow_the_budget_and_the_input_is_valid():
     assert r.potential["initial_potential"] == "lin.yaml"
     with pytest.raises(ValueError, match="stage"):
         input_dict(long_, ["Cu"], "a.xyz", stage="nonlinear")
+
+
+def test_basis_grows_with_the_budget_and_shrinks_with_the_data():
+    assert [n_functions(*b) for b in BASIS_LADDER] == [336, 894]
+    ni = DataSummary(("Ni",), 263, 27420, density=0.0915, nn_distance=2.4)   # Zuo Ni: 1.4 M pairs
+    assert basis_for(ni, minutes=10) == BASIS_LADDER[1]
+    assert basis_for(ni, minutes=3) == BASIS_LADDER[0]          # the larger one does not fit
+    big = DataSummary(("Ni",), 2630, 274200, density=0.0915, nn_distance=2.4)
+    assert basis_for(big, minutes=10) == BASIS_LADDER[0]        # ten times the data: the smaller one
+    assert basis_for(big, minutes=120) == BASIS_LADDER[1]
+    r = recipe_for(ni, minutes=10)
+    assert (r.nradmax_by_orders, r.lmax_by_orders) == BASIS_LADDER[1]
+    d = input_dict(r, ["Ni"], "Ni_train.xyz", test_size=0.1)["potential"]["functions"]["ALL"]
+    assert d == {"nradmax_by_orders": [16, 8, 4, 2, 1], "lmax_by_orders": [0, 6, 4, 2, 1]}
 
 
 @pytest.mark.skipif(not ZUO_CU.exists(), reason="assets/zuo/Cu_train.xyz.gz absent")

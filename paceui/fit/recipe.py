@@ -8,8 +8,10 @@ The rule (the Zuo et al. 2020 benchmark recipe, ``assets/zuo/README.md``):
   the Zuo Cu data; it keeps the neighbour count, hence the cost per atom, the same for dense and open
   structures.
 * **basis**: one linear density (FinnisSinclairShiftedScaled, fs_parameters [1, 1]), ChebExpCos radial
-  basis (λ = 5.25), ranks 1–5 with nradmax [16, 6, 3, 2, 1] and lmax [0, 4, 3, 2, 1] (336 functions for one
-  element); reference energies ``auto``.
+  basis (λ = 5.25), ranks 1–5; the largest basis of ``BASIS_LADDER`` (336 or 894 functions for one
+  element) whose one-pass cost, estimated as ``SECONDS_PER_PAIR_FUNCTION`` × neighbour pairs (n_atoms ×
+  ``NEIGHBOURS``, the validation tenth left out) × functions, fits in ``PASS_FRACTION`` of the budget;
+  reference energies ``auto``.
 * **linear stage**: ``optimizer: bayesian_ridge`` (evidence-maximised ridge, one pass over the data) for
   every κ of ``KAPPA_GRID`` at once (``fit: options: kappa_grid``); the κ with the smallest validation
   energy MAE × force MAE is kept. The validation set is ``test_size: 0.1`` of the training file.
@@ -100,6 +102,41 @@ def cutoff_for(summary: DataSummary, neighbours: float = NEIGHBOURS) -> float:
     return round(rc, 1)
 
 
+BASIS_LADDER: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
+    ((16, 6, 3, 2, 1), (0, 4, 3, 2, 1)),    # 336 functions per element
+    ((16, 8, 4, 2, 1), (0, 6, 4, 2, 1)),    # 894: more radial and angular resolution at ranks 2-3
+)
+"""(nradmax_by_orders, lmax_by_orders) from the smallest to the largest basis; the rule takes the largest
+that the budget allows (each was chosen on validation splits, ``assets/zuo/README.md``)."""
+
+SECONDS_PER_PAIR_FUNCTION = 2.0e-7
+"""Wall time of the one-pass assembly and solve per neighbour pair and basis function (measured on Zuo Ni
+and Si, 894 functions, the shared 2-core machine at load ~6: 1.8e-7 and 2.7e-7)."""
+
+PASS_FRACTION = 0.5
+"""The share of the budget the one pass may take (the rest: start-up, data, evaluations, predictions)."""
+
+
+def n_functions(nradmax_by_orders: Sequence[int], lmax_by_orders: Sequence[int]) -> int:
+    """Number of basis functions of a single-element block of these settings."""
+    from paceui.ace.basis import enumerate_block_functions
+
+    return len(enumerate_block_functions(("X",), list(nradmax_by_orders), list(lmax_by_orders), 1))
+
+
+def basis_for(summary: DataSummary, minutes: float = 10.0, seconds_per_pair_function: float = SECONDS_PER_PAIR_FUNCTION,
+              test_size: float = 0.1) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The largest basis of ``BASIS_LADDER`` whose estimated one-pass time fits ``PASS_FRACTION`` of the budget
+    (the smallest if none does)."""
+    pairs = summary.n_atoms * (1.0 - test_size) * NEIGHBOURS
+    best = BASIS_LADDER[0]
+    for nrad, lmax in BASIS_LADDER:
+        cost = seconds_per_pair_function * pairs * n_functions(nrad, lmax) * len(summary.elements)
+        if cost <= PASS_FRACTION * minutes * 60.0:
+            best = (nrad, lmax)
+    return best
+
+
 US_PER_ATOM_ITERATION = 110.0
 """One BFGS iteration of the recipe's basis (336 functions, 58 neighbours), µs per atom, idle 2-core machine."""
 
@@ -110,7 +147,8 @@ def recipe_for(summary: DataSummary, minutes: float = 10.0, us_per_atom_iteratio
     rc = cutoff_for(summary)
     per_it = us_per_atom_iteration * 1e-6 * summary.n_atoms * len(summary.elements)
     n_it = int(max(minutes * 60.0 - setup_seconds, 0.0) / max(per_it, 1e-9))
-    return Recipe(cutoff=rc, nradmax_by_orders=(16, 6, 3, 2, 1), lmax_by_orders=(0, 4, 3, 2, 1), kappa=0.01,
+    nrad, lmax = basis_for(summary, minutes=minutes)
+    return Recipe(cutoff=rc, nradmax_by_orders=nrad, lmax_by_orders=lmax, kappa=0.01,
                   maxiter=max(10, min(n_it, max_iterations)))
 
 
