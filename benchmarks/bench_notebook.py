@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_tui import _headless, _prepare, _stats  # noqa: E402
+from bench_tui import _fresh, _headless, _prepare, _stats  # noqa: E402
 
 
 async def _dash_throughput(path: Path, iterations: int) -> tuple[float, float]:
@@ -31,7 +31,7 @@ async def _dash_throughput(path: Path, iterations: int) -> tuple[float, float]:
     from paceui.notebook import Dashboard
     from paceui.session import Session
 
-    s = Session.load(path)
+    s = Session.load(_fresh(path))
     dash = Dashboard(s, auto_analysis=False)  # polls on this loop, as in a kernel
     await asyncio.sleep(0.3)
     t0, c0 = time.perf_counter(), time.thread_time()

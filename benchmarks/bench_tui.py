@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import tempfile
@@ -41,10 +42,18 @@ def _prepare(args: argparse.Namespace, folder: Path) -> Path:
     return path
 
 
+def _fresh(path: Path) -> Path:
+    """A copy of the prepared session folder: every timed run starts from the same saved state (a run's
+    autosave on halting would otherwise move the next run's start on, to other line searches)."""
+    dst = Path(tempfile.mkdtemp(prefix="run-", dir=path.parent))
+    shutil.copytree(path, dst / path.name)
+    return dst / path.name
+
+
 def _headless(path: Path, iterations: int) -> float:
     from paceui.session import Session
 
-    s = Session.load(path)
+    s = Session.load(_fresh(path))
     t0 = time.perf_counter()
     s.run(iterations=iterations)
     dt = time.perf_counter() - t0
@@ -58,7 +67,7 @@ async def _tui_throughput(path: Path, iterations: int) -> tuple[float, float]:
     from paceui.session import Session
     from paceui.tui import PaceApp
 
-    s = Session.load(path)
+    s = Session.load(_fresh(path))
     app = PaceApp(s)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
@@ -133,7 +142,7 @@ async def _tui_commands(path: Path, n: int) -> dict[str, list[float]]:
                     await asyncio.sleep(0.005)
                 await asyncio.sleep(0.3 + 0.137 * i)  # land at different points of an iteration
                 t0 = time.perf_counter()
-                await pilot.press(key)
+                app.simulate_key(key)  # as the terminal driver posts it (pilot.press waits for the app to go idle)
                 if name == "pause":
                     word = "pausing"
                     while word not in str(status.render()) and s.status.phase is Phase.RUNNING:
