@@ -16,7 +16,6 @@ import numba
 import numpy as np
 
 from paceui.ace import kernels as K
-from paceui.ace import precompile
 from paceui.ace.compiled import CompiledModel
 from paceui.ace.ctilde import CTildePotential, CTildeTemplate, ctilde_from_template, ctilde_template
 from paceui.ace.harmonics import n_lm
@@ -253,10 +252,8 @@ class ACEModel:
         energies = np.zeros(n)
         pairf = np.zeros((len(nl), 3))
         if n:
-            precompile.wait([K.ACE_ATOMS])  # a cold cache: let a compiling child finish (no-op otherwise)
-            with numba.parallel_chunksize(1):  # chunks handed out one at a time
-                K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies,
-                            pairf, False, *K.empty_pair_cache())
+            K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies,
+                        pairf, False, *K.empty_pair_cache())
         forces, vir = K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pairf)
         if not (np.isfinite(energies).all() and np.isfinite(pairf).all()):
             bad = np.flatnonzero(~np.isfinite(energies))

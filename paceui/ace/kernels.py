@@ -12,6 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
+from paceui.ace import precompile
 from paceui.ace.chunks import run_chunks
 from paceui.ace.contraction import crad_dot2
 from paceui.ace.harmonics import LMAX_TABLE, lm_index, n_lm, ylm_real_with_grad
@@ -369,6 +370,7 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
     args = (species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0, sp_r1, r1_aidx, r1_ct,
             sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct, use_spline, sp_tab, sp_scale, nmax, lmax, kmax,
             rmax, energies, pairf, store, pc_r, pc_y)
+    precompile.wait([ACE_ATOMS])  # a cold cache: let a compiling child finish (no-op otherwise)
     run_chunks(lambda c: ace_atom_range(c * n_atoms // nchunk, (c + 1) * n_atoms // nchunk, *args), nchunk,
                nthreads)
 

@@ -15,6 +15,7 @@ import math
 import numba as nb
 import numpy as np
 
+from paceui.ace import precompile
 from paceui.ace.chunks import run_chunks
 from paceui.ace.contraction import contract_block
 from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
@@ -301,6 +302,7 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int,
     args = (atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int, b_par, crad, inner, e_int, e_par,
             sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
             nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, has_strain, strain)
+    precompile.wait([GRAD_PASS])  # a cold cache: let a compiling child finish (no-op otherwise)
     run_chunks(lambda c: grad_chunk(c, *args), nchunk, nb.get_num_threads())
 
 

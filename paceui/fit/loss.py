@@ -19,13 +19,12 @@ import numba
 import numpy as np
 
 from paceui.ace import kernels as K
-from paceui.ace import precompile
 from paceui.ace.ctilde import ctilde_from_template, ctilde_template
 from paceui.ace.evaluator import ACEModel
 from paceui.ace.harmonics import n_lm
 from paceui.ace.potential import ACEPotential, PotentialError
 from paceui.fit.arrays import FitArrays, atom_structures, slice_structures
-from paceui.fit.kernels import GRAD_PASS, grad_pass, structure_virials
+from paceui.fit.kernels import grad_pass, structure_virials
 from paceui.fit.params import ParamMap
 from paceui.fit.regularizers import RadialRegularizer
 
@@ -173,10 +172,8 @@ class ACELoss:
         pairf = np.zeros((len(data.nbr_j), 3))
         store = pc is not None
         pc = pc if pc is not None else K.empty_pair_cache()
-        precompile.wait([K.ACE_ATOMS])  # a cold cache: let the compiling child finish (no-op otherwise)
-        with numba.parallel_chunksize(1):  # chunks handed out one at a time
-            K.ace_atoms(data.species, data.nbr_off, data.nbr_j, data.vec, *m.compiled, numba.get_num_threads(),
-                        energies, pairf, store, *pc)
+        K.ace_atoms(data.species, data.nbr_off, data.nbr_j, data.vec, *m.compiled, numba.get_num_threads(),
+                    energies, pairf, store, *pc)
         forces, _ = K.reduce_pair_forces(n, data.nbr_off, data.nbr_j, data.vec, pairf)
         if w_out is not None:
             structure_virials(data.struct_off, data.nbr_off, data.vec, pairf, w_out)
@@ -325,13 +322,11 @@ class ACELoss:
         pc = pc if pc is not None else K.empty_pair_cache()
         atom_struct = atom_structures(data) if atom_struct is None else atom_struct
         c = self.model.compiled
-        precompile.wait([GRAD_PASS])
-        with numba.parallel_chunksize(1):  # per-chunk accumulators: any thread may take any chunk
-            grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
-                      c.b_int, c.b_par, c.crad, c.inner, c.e_int, c.e_par, c.sp_r1, c.r1_aidx, c.r1_ct,
-                      c.sp_fn, c.fn_c0, c.c_aidx, c.c_m, c.c_rank, c.c_ct, c.nmax, c.lmax, c.kmax, c.rmax,
-                      nchunk, *acc, cached, *pc, strain is not None,
-                      _NO_STRAIN if strain is None else np.ascontiguousarray(strain))
+        grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
+                  c.b_int, c.b_par, c.crad, c.inner, c.e_int, c.e_par, c.sp_r1, c.r1_aidx, c.r1_ct,
+                  c.sp_fn, c.fn_c0, c.c_aidx, c.c_m, c.c_rank, c.c_ct, c.nmax, c.lmax, c.kmax, c.rmax,
+                  nchunk, *acc, cached, *pc, strain is not None,
+                  _NO_STRAIN if strain is None else np.ascontiguousarray(strain))
 
     def _grad_finish(self, acc: tuple[np.ndarray, np.ndarray, np.ndarray], g: np.ndarray) -> None:
         """Map the kernel's C-tilde and crad accumulators onto θ and add them to g."""
