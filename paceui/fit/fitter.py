@@ -184,6 +184,11 @@ class Fitter:
                 self.loss = make_loss(self.loss.potential, self.loss_cfg, self._evaluator)
             self.loss.cfg = self.loss_cfg
 
+    def raise_if_interrupted(self) -> None:
+        """:class:`FitInterrupted` when :attr:`interrupt` is set (callers check :attr:`interruptible` first)."""
+        if self.interrupt.is_set():
+            raise FitInterrupted
+
     def restart(self, theta: np.ndarray | None = None, extend: int = 0, warm: bool = False) -> None:
         """A fresh optimizer from θ (default: the current parameters) as a new cycle, at a boundary;
         ``extend`` > 0 first grows the basis by that many functions per block (a new ladder step);
@@ -336,14 +341,10 @@ class Fitter:
 
         interruptible = [False]  # True inside stepper.step() of an own (exactly restorable) optimizer
 
-        def interrupted() -> None:
-            if self.interrupt.is_set():
-                raise FitInterrupted
-
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
             if interruptible[0]:  # also between the chunks of structures of the evaluation (see ACELoss)
-                interrupted()
-                loss.checkpoint = interrupted
+                self.raise_if_interrupted()
+                loss.checkpoint = self.raise_if_interrupted
             try:
                 res = loss(t := expand(x), self.train)
             finally:

@@ -132,7 +132,6 @@ def warm_start_cycle(fitter: Any, cyc: Any) -> None:
     (``fitter.cfg.warm_start``); records nothing (the cycle's iteration 0 shows the warm-started loss).
     A set ``fitter.interrupt`` (when honoured) abandons the assembly between chunks with FitInterrupted; the
     next step does the warm start again."""
-    from paceui.fit.fitter import FitInterrupted
     from paceui.fit.loss import ACELoss
 
     method = warm_start_name(fitter.cfg.warm_start)
@@ -148,11 +147,8 @@ def warm_start_cycle(fitter: Any, cyc: Any) -> None:
         raise InputError("fit.warm_start sets every function coefficient, but fit.trainable_parameters "
                          f"{fitter.cfg.trainable_parameters!r} keeps some fixed: train them all or set "
                          "fit.warm_start: none")
-    def between() -> None:
-        if fitter.interruptible and fitter.interrupt.is_set():
-            raise FitInterrupted
-
     pot = loss.pmap.apply(fitter.current, cyc.fixed)
+    between = fitter.raise_if_interrupted if fitter.interruptible else None
     ws = linear_warm_start(pot, fitter.train, loss.cfg, method, between=between)
     cyc.warm, cyc.fixed = False, ws.theta.copy()
     fitter.theta = cyc.fixed
