@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_tui import _fresh, _headless, _prepare, _stats  # noqa: E402
+from bench_tui import _fresh, _headless, _prepare, _stats, _timed_start  # noqa: E402
 
 
 async def _dash_throughput(path: Path, iterations: int) -> tuple[float, float]:
@@ -34,11 +34,7 @@ async def _dash_throughput(path: Path, iterations: int) -> tuple[float, float]:
     s = Session.load(_fresh(path))
     dash = Dashboard(s, auto_analysis=False)  # polls on this loop, as in a kernel
     await asyncio.sleep(0.3)
-    t0, c0 = time.perf_counter(), time.thread_time()
-    done = s.start(iterations)
-    while not done.done():
-        await asyncio.sleep(0.01)
-    dt, cpu = time.perf_counter() - t0, time.thread_time() - c0
+    dt, cpu = await _timed_start(s, iterations)
     dash.close()
     s.close()
     return dt, cpu
