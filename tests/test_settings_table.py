@@ -100,3 +100,25 @@ def test_both_forms_are_the_tables_labelled_rows():
 
     assert tuple(notebook_fields) == tuple(tui_fields) == form_settings()
     assert {f.key for f in form_settings()} >= {"kappa", "optimizer", "cutoff", "evaluator", "autosave_every"}
+
+
+def test_kappa_grid_is_a_row_written_under_fit_options_and_checked():
+    """``fit.options.kappa_grid`` (the linear solves' κ choice on the validation split) is changed like any
+    setting: it lands under fit.options (also when input.yaml has ``options:`` empty), keeps the other
+    options, and a bad grid is refused naming the key, in a session and in input.yaml."""
+    s = {"cutoff": 5.0, "potential": "p.yaml", "data": {"filename": "x"},
+         "fit": {"optimizer": "linear", "options": None}}
+    new, _, report = session_settings.plan_change(s, {}, {"kappa_grid": [0.01, 0.1]})
+    assert new["fit"]["options"] == {"kappa_grid": [0.01, 0.1]} and report.kind == "restart"
+    s["fit"]["options"] = {"gtol": 1e-8}
+    new, _, _ = session_settings.plan_change(s, {}, {"kappa_grid": (0.2,)})
+    assert new["fit"]["options"] == {"gtol": 1e-8, "kappa_grid": [0.2]}
+    for bad in ([0.0, 0.1], [1.5], [], "0.1", [True]):
+        with pytest.raises(SettingsError, match=r"fit\.options\.kappa_grid must be a list of numbers in \(0, 1\)"):
+            session_settings.plan_change(s, {}, {"kappa_grid": bad})
+    with pytest.raises(config.InputError, match=r"in\.yaml: fit\.options\.kappa_grid must be"):
+        config._fit({"optimizer": "linear", "options": {"kappa_grid": [2]}}, "in.yaml")
+    assert config._fit({"optimizer": "linear", "options": {"kappa_grid": ["1e-3", 0.5]}}, "in.yaml").options
+    s["fit"]["options"] = "gtol"
+    with pytest.raises(SettingsError, match="kappa_grid: fit.options is 'gtol', not a mapping"):
+        session_settings.plan_change(s, {}, {"kappa_grid": [0.1]})

@@ -216,6 +216,10 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
         raise InputError(f"{src}: fit.optimizer: {exc}") from None
     if cfg.options is not None and not isinstance(cfg.options, dict):
         raise InputError(f"{src}: fit.options must be a mapping, got {cfg.options!r}")
+    grid = (cfg.options or {}).get("kappa_grid")
+    if grid is not None and not _is_kappa_grid(grid):
+        raise InputError(f"{src}: fit.options.kappa_grid must be a list of numbers in (0, 1), e.g. [0.01, 0.1, 0.5], "
+                         f"got {grid!r}")
     if cfg.weighting is not None and not isinstance(cfg.weighting, dict):
         raise InputError(f"{src}: fit.weighting must be a mapping with 'type:', got {cfg.weighting!r}")
     if cfg.weighting is not None:
@@ -289,6 +293,16 @@ def _backend(d: dict[str, Any], src: str) -> BackendConfig:
                          display_step=disp, imagetype=img,
                          scheduler=None if sched is None else sched.strip(),
                          shard_dir=None if sdir is None else str(sdir), **counts)
+
+
+def _is_kappa_grid(v: Any) -> bool:
+    """A non-empty list of κ values strictly between 0 and 1 (``fit.options.kappa_grid``)."""
+    if not isinstance(v, (list, tuple)) or not v:
+        return False
+    try:  # YAML reads 1e-3 (no dot) as text, as everywhere in input.yaml
+        return all(not isinstance(k, bool) and 0.0 < float(k) < 1.0 for k in v)
+    except (TypeError, ValueError):
+        return False
 
 
 def _count(v: Any, where: str) -> int | None:

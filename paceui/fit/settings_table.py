@@ -116,6 +116,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fit.maxiter", "int", 100, MAXITER, "max iterations per cycle", _O),
     Setting("fit.fit_cycles", "int", 1, CYCLES, "fit cycles", _O),
     Setting("fit.options", "value?", None, RESTART, "optimizer options", _O, help="a mapping, e.g. {gtol: 1e-8}"),
+    Setting("fit.options.kappa_grid", "value?", None, RESTART, "κ grid (linear solves)", _O,
+            help="linear solves only: every κ of the list is solved from one assembly and the one with the smallest "
+                 "validation energy MAE × force MAE kept, e.g. [0.01, 0.1, 0.5]; needs a test split"),
     Setting("fit.trainable_parameters", "value", "ALL", TRAINABLE, "trainable parameters", _O,
             help="ALL, func, radial, …"),
     Setting("fit.noise_relative_sigma", "float", 0.0, NEXT_CYCLE, "noise σ (relative) per cycle", _O),

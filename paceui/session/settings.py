@@ -85,7 +85,12 @@ def _place(key: str, new: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any
     parts = row.section_path.split(".") if row.section_path else []
     where = opts if parts[:1] == ["options"] else new
     for part in parts[1:] if parts[:1] == ["options"] else parts:
-        where = where.setdefault(part, {})
+        cur = where.get(part)
+        if cur is None:  # absent, or 'fit: options:' with nothing under it
+            where[part] = cur = {}
+        elif not isinstance(cur, dict):
+            raise SettingsError(f"{key}: {'.'.join(parts)} is {cur!r}, not a mapping")
+        where = cur
     return where
 
 
