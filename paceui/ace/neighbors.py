@@ -14,6 +14,7 @@ atom's row is counted, then filled (two passes: no atomics, deterministic order)
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -22,6 +23,9 @@ import numba
 import numpy as np
 from numba import prange
 from numpy.typing import ArrayLike
+
+from paceui.ace import neighbors_numpy
+from paceui.ace.precompile import KernelSpec, is_cached
 
 if TYPE_CHECKING:
     import ase
@@ -233,6 +237,24 @@ def _make_builder(parallel: bool) -> Callable[..., tuple[Arr, Arr, Arr, Arr, int
 _build_serial = _make_builder(False)
 _build_parallel = _make_builder(True)
 
+# the serial builder and the signature of its calls; while it is not in the numba cache, the numpy twin
+# (paceui.ace.neighbors_numpy: the same bits, no ~8 s compile) builds the lists, until it has spent
+# _NUMPY_BUDGET_S in this process (then compiling pays: the compiled builder is ~6-15x faster)
+BUILD_SERIAL = KernelSpec("paceui.ace.neighbors", "_build_serial", "f2 f2 f2 f1 b1 f i i")
+_NUMPY_BUDGET_S = 4.0
+_numpy_spent = [0.0]
+_compiled_ready = [False]
+
+
+def _use_numpy() -> bool:
+    """Whether to build with numpy: the compiled builder is neither loaded nor cached, budget left."""
+    if _compiled_ready[0] or os.environ.get("NUMBA_DISABLE_JIT", "0") != "0":
+        return False
+    if getattr(_build_serial, "signatures", None) or is_cached(BUILD_SERIAL):
+        _compiled_ready[0] = True
+        return False
+    return _numpy_spent[0] < _NUMPY_BUDGET_S
+
 
 # --------------------------------------------------------------------------- python API
 
@@ -286,9 +308,15 @@ def _neighbor_list(positions: ArrayLike, cell: ArrayLike | None, pbc: bool | Arr
     n = pos.shape[0]
     if parallel is None:
         parallel = n >= _PARALLEL_MIN_ATOMS
-    build = _build_parallel if parallel else _build_serial
     max_bins = max(4096, 8 * n)
-    offsets, j, shift, vec, bad = build(pos, c, inv, heights, p, cutoff, _BINS_PER_CUTOFF, max_bins)
+    if not parallel and _use_numpy():
+        t0 = time.perf_counter()
+        offsets, j, shift, vec, bad = neighbors_numpy.build(pos, c, inv, heights, p, cutoff, _BINS_PER_CUTOFF,
+                                                            max_bins)
+        _numpy_spent[0] += time.perf_counter() - t0
+    else:
+        build = _build_parallel if parallel else _build_serial
+        offsets, j, shift, vec, bad = build(pos, c, inv, heights, p, cutoff, _BINS_PER_CUTOFF, max_bins)
     if bad:  # pragma: no cover - would indicate a kernel bug
         raise RuntimeError("neighbour count and fill passes disagree")
     return NeighborList(offsets=offsets, j=j, vec=vec, shift=shift)

@@ -8,7 +8,7 @@ here, after :func:`wait`, loads it from there (the same machine code: results ar
 cache nothing is launched (a look at the cache index, ~1 ms per kernel). ``PACEUI_PRECOMPILE=0`` turns it off.
 
 Signatures are written compactly, one token per argument: ``i`` int64, ``f`` float64, ``b`` bool, ``iN`` /
-``fN`` / ``cN`` a C-contiguous int64 / float64 / complex128 array of N dimensions.
+``fN`` / ``cN`` / ``bN`` a C-contiguous int64 / float64 / complex128 / bool array of N dimensions.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 __all__ = ["KernelSpec", "signature", "is_cached", "start", "wait", "running"]
 
 _SCALARS = {"i": "int64", "f": "float64", "b": "boolean"}
-_ARRAYS = {"i": "int64", "f": "float64", "c": "complex128"}
+_ARRAYS = {"i": "int64", "f": "float64", "c": "complex128", "b": "boolean"}
 
 
 @dataclass(frozen=True)
