@@ -37,7 +37,8 @@ s.run(iterations=1)
 t2 = time.perf_counter()
 s.close()
 top = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(spent.items(), key=lambda kv: -kv[1])[:4])
-print(f"session {t1 - t0:5.1f} s   first iteration {t2 - t1:5.1f} s   total {t2 - t0:5.1f} s   compiling: {top or 'none'}")
+print(f"session {t1 - t0:5.1f} s   first iteration {t2 - t1:5.1f} s   total {t2 - t0:5.1f} s   "
+      f"compiling: {top or 'none'}")
 """
 
 

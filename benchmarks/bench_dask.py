@@ -133,7 +133,7 @@ def main() -> None:
             info = ev.train.info
             rss_load = max(ev.worker_memory().values())
             dl = ev.loss(pot, cfg)
-            t = per_eval(lambda: dl(theta, ev.train), max(1, args.repeat // 2))
+            t = per_eval(lambda: dl(theta, ev.train), max(1, args.repeat // 2))  # noqa: B023 (called here)
             rows.append({"workers": k, "structures": ev.train.n_struct, "atoms": sum(i["n_atoms"] for i in info),
                          "pairs": sum(i["n_pairs"] for i in info),
                          "shard_MB_per_worker": max(i["nbytes"] for i in info) / 2**20,

@@ -59,7 +59,8 @@ def write_input(d: Path, data_file: str, pot: dict, maxiter: int = 5) -> Path:
 
 
 def run_paceui(inp: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", PACEUI_SCRIPT, str(inp)], capture_output=True, text=True, cwd=inp.parent)
+    out = subprocess.run([sys.executable, "-c", PACEUI_SCRIPT, str(inp)], capture_output=True, text=True,
+                         cwd=inp.parent)
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -62,18 +62,36 @@ def _headless(path: Path, iterations: int) -> float:
     return dt
 
 
+LAYOUT_PASSES = [0]  # whole-screen layout passes of the last TUI run's fit (_tui_throughput sets it)
+
+
 async def _tui_throughput(path: Path, iterations: int) -> tuple[float, float]:
     """Seconds for ``iterations`` started from the TUI (events polled, curves redrawn as in use), and the
-    CPU seconds the UI thread used meanwhile (the UI's whole cost, immune to other load on the machine)."""
+    CPU seconds the UI thread used meanwhile (the UI's whole cost, immune to other load on the machine);
+    the fit's whole-screen layout passes go to LAYOUT_PASSES."""
+    from textual.screen import Screen
+
     from paceui.session import Session
     from paceui.tui import PaceApp
 
     s = Session.load(_fresh(path))
     app = PaceApp(s)
+    orig = Screen._refresh_layout
+    count = [0]
+
+    def counted(self: Screen, *a: Any, **k: Any) -> Any:
+        count[0] += 1
+        return orig(self, *a, **k)
+
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
-        dt, cpu = await _timed_start(s, iterations)
+        Screen._refresh_layout = counted  # type: ignore[method-assign]
+        try:
+            dt, cpu = await _timed_start(s, iterations)
+        finally:
+            Screen._refresh_layout = orig  # type: ignore[method-assign]
     s.close()
+    LAYOUT_PASSES[0] = count[0]
     return dt, cpu
 
 
@@ -182,23 +200,29 @@ def main() -> int:
 
         os.environ.setdefault("PACEUI_CACHE_DIR", str(Path(tmp) / "cache"))
         path = _prepare(args, Path(tmp))
-        headless, tui, ui_cpu = [], [], []
+        headless, tui, ui_cpu, layouts = [], [], [], []
         for _ in range(args.repeats):  # interleaved: other load on the machine hits both alike
             headless.append(_headless(path, args.iterations))
             dt, cpu = asyncio.run(_tui_throughput(path, args.iterations))
             tui.append(dt)
             ui_cpu.append(cpu / dt)
+            layouts.append(LAYOUT_PASSES[0])
         lat, redraws = asyncio.run(_tui_latency(path, args.presses))
         cmds = asyncio.run(_tui_commands(path, args.commands)) if args.commands else {}
     h, tui_s = min(headless), min(tui)
     lat_ms = sorted(1e3 * x for x in lat)
     p95 = lat_ms[min(len(lat_ms) - 1, int(round(0.95 * (len(lat_ms) - 1))))]
-    what = "demo (55 functions, full Zuo Cu)" if args.demo else f"tiny basis (14 functions), {args.structures} structures"
+    what = ("demo (55 functions, full Zuo Cu)" if args.demo
+            else f"tiny basis (14 functions), {args.structures} structures")
     print(f"session: {what}; {args.iterations} iterations")
-    print(f"headless Session.run: {h:.3f} s ({args.iterations / h:.2f} it/s; runs {', '.join(f'{x:.3f}' for x in headless)})")
-    print(f"with the TUI open:    {tui_s:.3f} s ({args.iterations / tui_s:.2f} it/s; runs {', '.join(f'{x:.3f}' for x in tui)})")
-    print(f"throughput with the TUI / headless: {h / tui_s:.3f} (goal >= 0.97)")
-    print(f"UI thread CPU while fitting: {100 * statistics.median(ui_cpu):.1f}% of one core (median of runs)")
+    runs_h, runs_t = ", ".join(f"{x:.3f}" for x in headless), ", ".join(f"{x:.3f}" for x in tui)
+    print(f"headless Session.run: {h:.3f} s ({args.iterations / h:.2f} it/s; runs {runs_h})")
+    print(f"with the TUI open:    {tui_s:.3f} s ({args.iterations / tui_s:.2f} it/s; runs {runs_t})")
+    ratio_median = statistics.median(headless) / statistics.median(tui)
+    print(f"throughput with the TUI / headless: {h / tui_s:.3f} best of runs, {ratio_median:.3f} of medians "
+          f"(goal >= 0.97)")
+    print(f"UI thread CPU while fitting: {100 * statistics.median(ui_cpu):.1f}% of one core (median of runs); "
+          f"whole-screen layout passes per fit: {', '.join(map(str, layouts))}")
     print(f"key-to-redraw latency while fitting ({len(lat_ms)} presses): median {statistics.median(lat_ms):.1f} ms, "
           f"p95 {p95:.1f} ms, max {lat_ms[-1]:.1f} ms (goal median < 100 ms); plot redraws {redraws}")
     if cmds:

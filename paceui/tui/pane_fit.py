@@ -12,13 +12,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Log, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from paceui.session import Progress, Session, SessionStatus
 from paceui.session.curves import curve_series
 from paceui.session.live import live_metrics
 from paceui.tui.format import CONTRIBUTIONS, METRICS, metrics_for, num
+from paceui.tui.progress_log import ProgressLog
 
 MAX_POINTS = 400  # records drawn per curve
 MAX_LABELS = 4    # segment markers labelled (the most recent); older ones are plain lines
@@ -84,7 +85,7 @@ class FitPane(Widget):
         with Horizontal(id="fit-top"):
             yield PlotextPlot(id="fit-plot")
             yield Static("", id="fit-metrics")
-        yield Log(id="fit-log", max_lines=500)
+        yield ProgressLog(id="fit-log", max_lines=500)
 
     def load_session(self, session: Session) -> None:
         self.session = session
@@ -109,7 +110,7 @@ class FitPane(Widget):
 
     def log_line(self, text: str) -> None:
         self.log_lines.append(text)
-        self.query_one("#fit-log", Log).write_line(text)
+        self.query_one("#fit-log", ProgressLog).write_line(text)
 
     def log_progress(self, ev: Progress) -> None:
         tr = ev.train
