@@ -217,7 +217,7 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
     if cfg.options is not None and not isinstance(cfg.options, dict):
         raise InputError(f"{src}: fit.options must be a mapping, got {cfg.options!r}")
     grid = (cfg.options or {}).get("kappa_grid")
-    if grid is not None and not _is_kappa_grid(grid):
+    if grid is not None and not is_kappa_grid(grid):
         raise InputError(f"{src}: fit.options.kappa_grid must be a list of numbers in (0, 1), e.g. [0.01, 0.1, 0.5], "
                          f"got {grid!r}")
     if cfg.weighting is not None and not isinstance(cfg.weighting, dict):
@@ -295,8 +295,9 @@ def _backend(d: dict[str, Any], src: str) -> BackendConfig:
                          shard_dir=None if sdir is None else str(sdir), **counts)
 
 
-def _is_kappa_grid(v: Any) -> bool:
-    """A non-empty list of κ values strictly between 0 and 1 (``fit.options.kappa_grid``)."""
+def is_kappa_grid(v: Any) -> bool:
+    """A non-empty list of κ values strictly between 0 and 1 (``fit.options.kappa_grid``; the input check
+    and :func:`paceui.fit.linear_solve.select_kappa` both ask this)."""
     if not isinstance(v, (list, tuple)) or not v:
         return False
     try:  # YAML reads 1e-3 (no dot) as text, as everywhere in input.yaml

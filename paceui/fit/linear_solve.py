@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from paceui.fit.config import is_kappa_grid
 from paceui.fit.design import LinearSystem, assemble, assemble_parts, at_kappa
 
 LINEAR_SOLVERS = ("linear", "bayesian_ridge", "ard")
@@ -249,7 +250,7 @@ def select_kappa(loss: Any, pot: Any, train: Any, val: Any, theta_fixed: np.ndar
     scale-free balance of the two; the validation split, never the test set)."""
     from dataclasses import replace
 
-    if not kappas or any(not 0.0 < k < 1.0 for k in kappas):
+    if not is_kappa_grid(kappas):
         raise ValueError(f"fit.options.kappa_grid must be numbers in (0, 1), got {kappas}")
     k0 = 0.5
     parts = assemble_parts(pot, train, replace(loss.cfg, kappa=k0))
