@@ -71,6 +71,8 @@ class ACEModel:
         self._compile(ct)
         self.compiled = self._record()
         self._z2s = self._z_lookup()
+        self._pairs_per_atom = 0.0
+        """Pairs per atom of the last neighbour list built here: the one-pass builder's buffer guess."""
         """The kernels' arrays (:class:`~paceui.ace.compiled.CompiledModel`); pass as ``*model.compiled``."""
 
     def load_coefficients(self, r1_ct: np.ndarray, c_ct: np.ndarray, crad: np.ndarray) -> None:
@@ -259,7 +261,8 @@ class ACEModel:
         if pbc.any() and vol < 1e-10:
             raise ValueError(f"the cell is periodic ({pbc.tolist()}) but has no volume: {cell.tolist()}")
         if nl is None:
-            nl = neighbor_list_threads(pos, cell, pbc, self.cutoff, numba.get_num_threads())
+            nl = neighbor_list_threads(pos, cell, pbc, self.cutoff, numba.get_num_threads(), self._pairs_per_atom)
+            self._pairs_per_atom = len(nl) / len(species)
         res = self.evaluate_arrays(species, nl)
         if pbc.all():
             s = res.virial / vol
