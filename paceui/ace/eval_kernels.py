@@ -10,7 +10,10 @@ operation for operation on every float (the results are bit-identical), on a lea
   is 224 instead of 384 bytes per node for Cu-I: the pair loop's working set fits the L2 cache;
 * the φ column is dropped where core repulsion is zero for every bond (adding 0.0 changes nothing);
 * the (−1)^m conj(A) of a negative m is a pair of ±1.0 factors per product factor (:func:`factor_signs`),
-  exact multiplications instead of branches; prefix and suffix products skip their leading 1 (exact);
+  exact multiplications instead of branches; prefix and suffix products skip their leading 1 (exact), and
+  ranks 2 and 3 are written out in registers (the same products in the same order);
+* the harmonics are written in place into the pair rows (no array views in the pair loop: their reference
+  counts cost more than the arithmetic);
 * each atom's shortest pair distance (Å) is written out (``dmin``), so the caller checks too-close atoms
   without another pass over the pairs.
 """
@@ -22,7 +25,7 @@ import math
 import numba as nb
 import numpy as np
 
-from paceui.ace.harmonics import n_lm, ylm_real_with_grad
+from paceui.ace.harmonics import legendre_with_grad, n_lm
 from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN
 from paceui.ace.precompile import KernelSpec
 from paceui.ace.radial import INNER_ZBL, embedding, poly_switch
@@ -54,6 +57,37 @@ def factor_signs(c_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sr = np.where(neg & odd, -1.0, 1.0)
     si = np.where(neg & ~odd, -1.0, 1.0)
     return np.ascontiguousarray(sr), np.ascontiguousarray(si)
+
+
+# docs/model.md (M13)
+@nb.njit(nogil=True, cache=True, inline="always")
+def _ylm_row(ux: float, uy: float, uz: float, ir: float, lmax: int, P: np.ndarray, dP: np.ndarray, Yr: np.ndarray,
+             Yi: np.ndarray, dYr: np.ndarray, dYi: np.ndarray, q: int) -> None:
+    """:func:`paceui.ace.harmonics.ylm_real_with_grad` (the same operations) into row q of Yr, Yi (q, lm) and
+    dYr, dYi (q, 3, lm): indexed in place, no array views (whose reference counts cost more than the math)."""
+    legendre_with_grad(uz, lmax, P, dP)
+    cr, ci = 1.0, 0.0
+    er, ei = 0.0, 0.0
+    for m in range(lmax + 1):
+        for l in range(m, lmax + 1):
+            i = (l * (l + 1)) // 2 + m
+            p = P[i]
+            g = dP[i]
+            Yr[q, i] = p * cr
+            Yi[q, i] = p * ci
+            gxr, gxi = p * er, p * ei
+            gyr, gyi = -p * ei, p * er
+            gzr, gzi = g * cr, g * ci
+            pr = ux * gxr + uy * gyr + uz * gzr
+            pi = ux * gxi + uy * gyi + uz * gzi
+            dYr[q, 0, i] = (gxr - ux * pr) * ir
+            dYi[q, 0, i] = (gxi - ux * pi) * ir
+            dYr[q, 1, i] = (gyr - uy * pr) * ir
+            dYi[q, 1, i] = (gyi - uy * pi) * ir
+            dYr[q, 2, i] = (gzr - uz * pr) * ir
+            dYi[q, 2, i] = (gzi - uz * pi) * ir
+        er, ei = (m + 1) * cr, (m + 1) * ci
+        cr, ci = cr * ux - ci * uy, cr * uy + ci * ux
 
 
 @nb.njit(nogil=True, cache=True)
@@ -110,7 +144,6 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
     si = np.empty(rmax + 1)
     for i in range(a0, a1):
         mu_i = species[i]
-        rc_i = b_par[mu_i, :, BP_RC]
         # docs/model.md (M1): the pairs inside the cutoff
         cnt = 0
         dm = 1e300
@@ -119,7 +152,7 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
             r = math.sqrt(dx * dx + dy * dy + dz * dz)
             dm = min(dm, r)
             mu_j = species[nbr_j[p]]
-            if r >= rc_i[mu_j] or r < rlo:
+            if r >= b_par[mu_i, mu_j, BP_RC] or r < rlo:
                 continue
             sel[cnt] = p
             sj[cnt] = mu_j
@@ -165,7 +198,7 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
         for q in range(cnt):
             mu_j = sj[q]
             lb = b_int[mu_i, mu_j, BI_LMAX]
-            ylm_real_with_grad(uu[q, 0], uu[q, 1], uu[q, 2], 1.0 / rr[q], lb, P, dP, Yr[q], Yi[q], dYr[q], dYi[q])
+            _ylm_row(uu[q, 0], uu[q, 1], uu[q, 2], 1.0 / rr[q], lb, P, dP, Yr, Yi, dYr, dYi, q)
             # docs/model.md (M14), (M15)
             for d in range(dmax):
                 R1[d] += val[q, d]
@@ -191,9 +224,51 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
         for d in range(nd):
             rho[d] = R1[d]
         # docs/model.md (M19); factors by (M13); Π_{t≠s} A_t = P_s Q_s from prefix/suffix products (§6)
-        for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
-            for cc in range(fn_c0[f], fn_c0[f + 1]):
-                rk = comb_rank[cc]
+        for cc in range(fn_c0[sp_fn[mu_i]], fn_c0[sp_fn[mu_i + 1]]):
+            rk = comb_rank[cc]
+            if rk == 2:  # the general case below, operation for operation, in registers
+                a0, a1 = comb_aidx[cc, 0], comb_aidx[cc, 1]
+                f0r, f0i = comb_sr[cc, 0] * Ar[a0], comb_si[cc, 0] * Ai[a0]
+                f1r, f1i = comb_sr[cc, 1] * Ar[a1], comb_si[cc, 1] * Ai[a1]
+                prod_re = f0r * f1r - f0i * f1i
+                ua, ur, ui = a0, f1r * comb_sr[cc, 0], f1i * comb_si[cc, 0]
+                for d in range(nd):
+                    ct = comb_ct[cc, d]
+                    Abr[d, ua] += ct * ur
+                    Abi[d, ua] += ct * ui
+                ua, ur, ui = a1, f0r * comb_sr[cc, 1], f0i * comb_si[cc, 1]
+                for d in range(nd):
+                    ct = comb_ct[cc, d]
+                    Abr[d, ua] += ct * ur
+                    Abi[d, ua] += ct * ui
+            elif rk == 3:
+                a0, a1, a2 = comb_aidx[cc, 0], comb_aidx[cc, 1], comb_aidx[cc, 2]
+                f0r, f0i = comb_sr[cc, 0] * Ar[a0], comb_si[cc, 0] * Ai[a0]
+                f1r, f1i = comb_sr[cc, 1] * Ar[a1], comb_si[cc, 1] * Ai[a1]
+                f2r, f2i = comb_sr[cc, 2] * Ar[a2], comb_si[cc, 2] * Ai[a2]
+                p2r = f0r * f1r - f0i * f1i
+                p2i = f0r * f1i + f0i * f1r
+                s1r = f2r * f1r - f2i * f1i
+                s1i = f2r * f1i + f2i * f1r
+                prod_re = p2r * f2r - p2i * f2i
+                ua, ur, ui = a0, s1r * comb_sr[cc, 0], s1i * comb_si[cc, 0]
+                for d in range(nd):
+                    ct = comb_ct[cc, d]
+                    Abr[d, ua] += ct * ur
+                    Abi[d, ua] += ct * ui
+                w1r = f0r * f2r - f0i * f2i
+                w1i = f0r * f2i + f0i * f2r
+                ua, ur, ui = a1, w1r * comb_sr[cc, 1], w1i * comb_si[cc, 1]
+                for d in range(nd):
+                    ct = comb_ct[cc, d]
+                    Abr[d, ua] += ct * ur
+                    Abi[d, ua] += ct * ui
+                ua, ur, ui = a2, p2r * comb_sr[cc, 2], p2i * comb_si[cc, 2]
+                for d in range(nd):
+                    ct = comb_ct[cc, d]
+                    Abr[d, ua] += ct * ur
+                    Abi[d, ua] += ct * ui
+            else:
                 for t in range(rk):
                     a = comb_aidx[cc, t]
                     fr[t] = comb_sr[cc, t] * Ar[a]
@@ -216,15 +291,13 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
                     else:
                         wr = pr[t] * sr[t + 1] - pi[t] * si[t + 1]
                         wi = pr[t] * si[t + 1] + pi[t] * sr[t + 1]
-                    wr *= comb_sr[cc, t]
-                    wi *= comb_si[cc, t]
-                    a = comb_aidx[cc, t]
+                    ua, ur, ui = comb_aidx[cc, t], wr * comb_sr[cc, t], wi * comb_si[cc, t]
                     for d in range(nd):
                         ct = comb_ct[cc, d]
-                        Abr[d, a] += ct * wr
-                        Abi[d, a] += ct * wi
-                for d in range(nd):
-                    rho[d] += comb_ct[cc, d] * prod_re
+                        Abr[d, ua] += ct * ur
+                        Abi[d, ua] += ct * ui
+            for d in range(nd):
+                rho[d] += comb_ct[cc, d] * prod_re
         # ---- embedding, core repulsion, energy: docs/model.md (M20)
         e_ace = 0.0
         code = e_int[mu_i, 0]
