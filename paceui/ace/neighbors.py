@@ -442,8 +442,8 @@ def neighbor_list_threads(positions: ArrayLike, cell: ArrayLike | None, pbc: boo
 
         run_chunks(build, nchunk, nthreads)
         np.cumsum(counts, out=offsets[1:])
-        if nchunk == 1:
-            j, sh, v = (a[:sizes[0]] for a in parts[0])
+        if nchunk == 1:  # the buffer itself (a copy where the guess was far too large)
+            j, sh, v = (a[:sizes[0]] if a.shape[0] <= 2 * sizes[0] + 64 else a[:sizes[0]].copy() for a in parts[0])
         else:
             j = np.concatenate([parts[k][0][:sizes[k]] for k in range(nchunk)])
             sh = np.concatenate([parts[k][1][:sizes[k]] for k in range(nchunk)])
