@@ -15,11 +15,13 @@ from typing import Any
 import numba
 import numpy as np
 
+from paceui.ace import eval_kernels as EK
 from paceui.ace import kernels as K
+from paceui.ace.chunks import run_chunks
 from paceui.ace.compiled import CompiledModel
 from paceui.ace.ctilde import CTildePotential, CTildeTemplate, ctilde_from_template, ctilde_template
 from paceui.ace.harmonics import n_lm
-from paceui.ace.neighbors import NeighborList, neighbor_list
+from paceui.ace.neighbors import NeighborList, neighbor_list_threads
 from paceui.ace.potential import ACEPotential, PotentialError
 from paceui.ace.radial import INNER_CODES, NPOTI_CODES, RADBASE_CODES
 from paceui.ace.yace import load_yace
@@ -68,6 +70,9 @@ class ACEModel:
         self.cutoff = ct.cutoff
         self._compile(ct)
         self.compiled = self._record()
+        self._z2s = self._z_lookup()
+        self._pairs_per_atom = 0.0
+        """Pairs per atom of the last neighbour list built here: the one-pass builder's buffer guess."""
         """The kernels' arrays (:class:`~paceui.ace.compiled.CompiledModel`); pass as ``*model.compiled``."""
 
     def load_coefficients(self, r1_ct: np.ndarray, c_ct: np.ndarray, crad: np.ndarray) -> None:
@@ -198,12 +203,40 @@ class ACEModel:
             # rows beyond this bond's own table stay zero: r >= rcut is filtered before lookup
         self._sp_tab, self._sp_scale = tab, scale
         self._sp_tab_e = K.fold_rank1(tab, self.kmax, self._sp_r1, self._r1_aidx, self._r1_ct)
+        self._core = bool(np.any(tab[..., -1] != 0.0))
+        """Whether any bond has core repulsion (else the φ column is left out of the evaluator's table)."""
+        self._vtab = EK.value_table(self._sp_tab_e, self._r1_ct.shape[1], self._core)
+        self._c_sr, self._c_si = EK.factor_signs(self._c_m)
+        self._rlo = 1.0 / max(float(scale.max()), 1e-300)
+        """The spline step (Å): structures with a pair closer than this are rejected."""
 
     def _record(self) -> CompiledModel:
         return CompiledModel(
             self._b_int, self._b_par, self._crad, self.inner, self._e_int, self._e_par, self._E0, self._sp_r1,
             self._r1_aidx, self._r1_ct, self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
             self.spline, self._sp_tab_e, self._sp_scale, self.nmax, self.lmax, self.kmax, self._rmax)
+
+    def _z_lookup(self) -> np.ndarray | None:
+        """int64[119] species id by atomic number (−1: not in the potential), or None where the elements are
+        not distinct chemical symbols (then :meth:`species_of` maps the symbols)."""
+        from ase.data import atomic_numbers
+
+        zs = [atomic_numbers.get(e, 0) for e in self.elements]
+        if 0 in zs or len(set(zs)) != len(zs):
+            return None
+        out = np.full(119, -1, dtype=np.int64)
+        out[zs] = np.arange(len(zs), dtype=np.int64)
+        return out
+
+    def _species_of_atoms(self, atoms: Any) -> np.ndarray:
+        """Species ids of an ``ase.Atoms`` from its atomic numbers (symbols only for the error message)."""
+        z = getattr(atoms, "numbers", None)
+        if self._z2s is not None and isinstance(z, np.ndarray) and z.ndim == 1 and len(z):
+            if int(z.min()) >= 0 and int(z.max()) < len(self._z2s):
+                sp = self._z2s[z]
+                if int(sp.min()) >= 0:
+                    return sp
+        return self.species_of(atoms.get_chemical_symbols())
 
     # ---------------------------------------------------------------- evaluation
     def species_of(self, symbols: list[str] | np.ndarray) -> np.ndarray:
@@ -218,18 +251,20 @@ class ACEModel:
         """Evaluate an ``ase.Atoms`` (neighbour list built with the potential's cutoff if not given)."""
         if len(atoms) == 0:
             raise ValueError("the structure has no atoms")
-        species = self.species_of(atoms.get_chemical_symbols())
+        species = self._species_of_atoms(atoms)
         pbc = np.asarray(atoms.get_pbc(), dtype=bool)
         cell = np.asarray(atoms.get_cell(), dtype=float)
-        if not (np.isfinite(atoms.get_positions()).all() and np.isfinite(cell).all()):
+        pos = atoms.positions
+        if not (np.isfinite(pos).all() and np.isfinite(cell).all()):
             raise ValueError("the positions or the cell contain NaN/inf")
-        if pbc.any() and abs(np.linalg.det(cell)) < 1e-10:
+        vol = abs(np.linalg.det(cell)) if pbc.any() else 0.0
+        if pbc.any() and vol < 1e-10:
             raise ValueError(f"the cell is periodic ({pbc.tolist()}) but has no volume: {cell.tolist()}")
         if nl is None:
-            nl = neighbor_list(atoms.get_positions(), cell, pbc, self.cutoff)
+            nl = neighbor_list_threads(pos, cell, pbc, self.cutoff, numba.get_num_threads(), self._pairs_per_atom)
+            self._pairs_per_atom = len(nl) / len(species)
         res = self.evaluate_arrays(species, nl)
         if pbc.all():
-            vol = abs(np.linalg.det(cell))
             s = res.virial / vol
             res.stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         return res
@@ -237,27 +272,48 @@ class ACEModel:
     def evaluate_arrays(self, species: np.ndarray, nl: NeighborList) -> EvalResult:
         """Evaluate from species ids and a neighbour list (rows r_j − r_i, Å)."""
         n = len(species)
-        if len(nl) and self.spline:
-            k = int(np.argmin(np.einsum("ij,ij->i", nl.vec, nl.vec)))
-            dmin = float(np.linalg.norm(nl.vec[k]))
-            if dmin < 1.0 / max(self._sp_scale.max(), 1e-300):
-                raise ValueError(f"atoms {int(nl.i[k])} and {int(nl.j[k])} are {dmin:.2e} Å apart: "
-                                 f"closer than the spline step DeltaSplineBins")
-        elif len(nl):
-            r = np.sqrt(np.einsum("ij,ij->i", nl.vec, nl.vec))
-            k = int(np.argmin(r))
-            if not r[k] > 1e-8:
-                raise ValueError(f"atoms {int(nl.i[k])} and {int(nl.j[k])} are {r[k]:.2e} Å apart (coincident): "
-                                 "no finite energy")
         energies = np.zeros(n)
         pairf = np.zeros((len(nl), 3))
-        if n:
-            K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies,
-                        pairf, False, *K.empty_pair_cache())
-        forces, vir = K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pairf)
-        if not (np.isfinite(energies).all() and np.isfinite(pairf).all()):
+        if self.spline:
+            if n:
+                dmin = self._spline_kernel(species, nl, energies, pairf)
+                if len(nl) and float(dmin.min()) < self._rlo:
+                    self._too_close(nl, ": closer than the spline step DeltaSplineBins")
+        else:
+            if len(nl):
+                r = np.sqrt(np.einsum("ij,ij->i", nl.vec, nl.vec))
+                if not float(r.min()) > 1e-8:
+                    self._too_close(nl, " (coincident): no finite energy")
+            if n:
+                K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies,
+                            pairf, False, *K.empty_pair_cache())
+        forces, vir = EK.forces_virial(n, nl.offsets, nl.j, nl.vec, pairf)
+        if not (np.isfinite(energies).all() and np.isfinite(forces).all()):
             bad = np.flatnonzero(~np.isfinite(energies))
             raise ValueError(f"the energy or forces are not finite (atom(s) {bad[:5].tolist()}): atoms far closer "
                              "than the potential's inner cutoff, or huge coordinates")
         return EvalResult(energy=float(energies.sum()), energies=energies, forces=forces, virial=vir,
                           stress=None)
+
+    def _spline_kernel(self, species: np.ndarray, nl: NeighborList, energies: np.ndarray,
+                       pairf: np.ndarray) -> np.ndarray:
+        """Energies and pair forces (into the arrays) by :func:`~paceui.ace.eval_kernels.eval_atom_range`
+        over chunks of atoms on the numba thread count; returns each atom's shortest pair distance (Å)."""
+        c = self.compiled
+        n = len(species)
+        dmin = np.empty(n)
+        nthreads = numba.get_num_threads()
+        nchunk = 1 if nthreads <= 1 else max(1, min(n // K.MIN_CHUNK_ATOMS, 4 * nthreads))
+        args = (species, nl.offsets, nl.j, nl.vec, c.b_int, c.b_par, c.inner, c.e_int, c.e_par, c.E0, c.sp_fn,
+                c.fn_c0, c.c_aidx, self._c_sr, self._c_si, c.c_rank, c.c_ct, self._vtab, c.sp_scale,
+                self._vtab.shape[2] // 2 - 2 * c.c_ct.shape[1], self._core, c.nmax, c.lmax, c.rmax, self._rlo,
+                energies, pairf, dmin)
+        run_chunks(lambda k: EK.eval_atom_range(k * n // nchunk, (k + 1) * n // nchunk, *args), nchunk, nthreads)
+        return dmin
+
+    @staticmethod
+    def _too_close(nl: NeighborList, what: str) -> None:
+        """Raise the ValueError of the closest pair of ``nl``."""
+        r = np.sqrt(np.einsum("ij,ij->i", nl.vec, nl.vec))
+        k = int(np.argmin(r))
+        raise ValueError(f"atoms {int(nl.i[k])} and {int(nl.j[k])} are {r[k]:.2e} Å apart{what}")

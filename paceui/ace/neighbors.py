@@ -17,7 +17,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numba
 import numpy as np
@@ -25,12 +25,13 @@ from numba import prange
 from numpy.typing import ArrayLike
 
 from paceui.ace import neighbors_numpy
-from paceui.ace.precompile import KernelSpec, is_cached
+from paceui.ace.chunks import run_chunks
+from paceui.ace.precompile import KernelSpec, is_cached, start
 
 if TYPE_CHECKING:
     import ase
 
-__all__ = ["NeighborList", "neighbor_list", "neighbor_list_atoms", "neighbor_lists"]
+__all__ = ["NeighborList", "neighbor_list", "neighbor_list_atoms", "neighbor_list_threads", "neighbor_lists"]
 
 Arr = np.ndarray
 
@@ -38,6 +39,7 @@ _BINS_PER_CUTOFF = 2  # bin width >= cutoff / 2 -> search +-2 bins per direction
 # Structures with fewer atoms use the serial kernel: an OpenMP region costs only ~10 us on an
 # idle machine, but tens of ms when another process holds a core (spinning barrier).
 _PARALLEL_MIN_ATOMS = 8192
+_ROWS_MIN_ATOMS = 32  # atoms per chunk of the threaded builder at least: a chunk's call costs ~10 µs
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def _prepare(pos: Arr, inv: Arr, heights: Arr, pbc: Arr, cutoff: float, bins_per
 def _visit(i: int, write: bool, start: int, out_j: Arr, out_shift: Arr, out_vec: Arr, cell: Arr,
            pw: Arr, pws: Arr, wrap: Arr, wraps: Arr, binxyz: Arr, nb: Arr, nsearch: Arr,
            bin_start: Arr, order: Arr, rank: Arr, pbc: Arr, cutoff: float) -> int:
-    """Count (and if ``write``, store from row ``start``) the neighbours of atom ``i``."""
+    """Count (and if ``write``, store from row ``start`` while rows are left) the neighbours of atom ``i``."""
     loose = cutoff * cutoff * (1.0 + 1e-8)
     xi0, xi1, xi2 = pw[i, 0], pw[i, 1], pw[i, 2]
     ki = rank[i]
@@ -173,7 +175,7 @@ def _visit(i: int, write: bool, start: int, out_j: Arr, out_shift: Arr, out_vec:
                     d2 = v0 * v0 + v1 * v1 + v2 * v2
                     if d2 >= loose or (home and k == ki) or not np.sqrt(d2) < cutoff:
                         continue
-                    if write:
+                    if write and start + cnt < out_j.shape[0]:  # past the end: counted, not stored
                         r = start + cnt
                         out_j[r] = order[k]
                         out_shift[r, 0] = ix + wraps[k, 0] - wrap[i, 0]
@@ -237,6 +239,69 @@ def _make_builder(parallel: bool) -> Callable[..., tuple[Arr, Arr, Arr, Arr, int
 _build_serial = _make_builder(False)
 _build_parallel = _make_builder(True)
 
+
+@numba.njit(nogil=True, cache=True)
+def _setup(pos: Arr, cell: Arr, inv: Arr, heights: Arr, pbc: Arr, cutoff: float, bins_per_cutoff: int,
+           max_bins: int) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr]:
+    """The builder's serial set-up (bins, wrapped and bin-sorted positions), as in ``_build_serial``."""
+    n = pos.shape[0]
+    wrap, binxyz, nb, nsearch, bin_start, order = _prepare(
+        pos, inv, heights, pbc, cutoff, bins_per_cutoff, max_bins)
+    pw = np.empty((n, 3))
+    for a in range(n):
+        for d in range(3):
+            pw[a, d] = pos[a, d] + (wrap[a, 0] * cell[0, d] + wrap[a, 1] * cell[1, d]
+                                    + wrap[a, 2] * cell[2, d])
+    pws = np.empty((n, 3))
+    wraps = np.empty((n, 3), dtype=np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        for d in range(3):
+            pws[k, d] = pw[order[k], d]
+            wraps[k, d] = wrap[order[k], d]
+        rank[order[k]] = k
+    return wrap, binxyz, nb, nsearch, bin_start, order, pw, pws, wraps, rank
+
+
+@numba.njit(nogil=True, cache=True)
+def _rows(a0: int, a1: int, write: bool, offsets: Arr, counts: Arr, out_j: Arr, out_shift: Arr, out_vec: Arr,
+          cell: Arr, pw: Arr, pws: Arr, wrap: Arr, wraps: Arr, binxyz: Arr, nb: Arr, nsearch: Arr,
+          bin_start: Arr, order: Arr, rank: Arr, pbc: Arr, cutoff: float) -> int:
+    """Count (``write`` False: into counts) or fill (from rows offsets[i]) the rows of atoms a0..a1−1;
+    returns the number of rows whose fill disagrees with offsets (0)."""
+    bad = 0
+    for i in range(a0, a1):
+        if write:
+            c = _visit(i, write, offsets[i], out_j, out_shift, out_vec, cell, pw, pws, wrap, wraps, binxyz,
+                       nb, nsearch, bin_start, order, rank, pbc, cutoff)
+            if c != offsets[i + 1] - offsets[i]:
+                bad += 1
+        else:
+            counts[i] = _visit(i, write, 0, out_j, out_shift, out_vec, cell, pw, pws, wrap, wraps, binxyz,
+                               nb, nsearch, bin_start, order, rank, pbc, cutoff)
+    return bad
+
+
+@numba.njit(nogil=True, cache=True)
+def _rows_once(a0: int, a1: int, counts: Arr, out_j: Arr, out_shift: Arr, out_vec: Arr, cell: Arr, pw: Arr,
+               pws: Arr, wrap: Arr, wraps: Arr, binxyz: Arr, nb: Arr, nsearch: Arr, bin_start: Arr, order: Arr,
+               rank: Arr, pbc: Arr, cutoff: float) -> int:
+    """Count and store, in one pass, the rows of atoms a0..a1−1 from row 0 of the out arrays; returns the
+    number of pairs (more than the arrays hold: only the rows that fit were stored, the counts are right)."""
+    start = 0
+    for i in range(a0, a1):
+        c = _visit(i, a1 >= 0, start, out_j, out_shift, out_vec, cell, pw, pws, wrap, wraps, binxyz, nb, nsearch,
+                   bin_start, order, rank, pbc, cutoff)
+        counts[i] = c
+        start += c
+    return start
+
+
+# the kernels of the threaded builder (neighbor_list_threads) and their signatures
+SETUP = KernelSpec("paceui.ace.neighbors", "_setup", "f2 f2 f2 f1 b1 f i i")
+ROWS = KernelSpec("paceui.ace.neighbors", "_rows", "i i b i1 i1 i1 i2 f2 f2 f2 f2 i2 i2 i2 i1 i1 i1 i1 i1 b1 f")
+ROWS_ONCE = KernelSpec("paceui.ace.neighbors", "_rows_once", "i i i1 i1 i2 f2 f2 f2 f2 i2 i2 i2 i1 i1 i1 i1 i1 b1 f")
+
 # the serial builder and the signature of its calls; while it is not in the numba cache, the numpy twin
 # (paceui.ace.neighbors_numpy: the same bits, no ~8 s compile) builds the lists, until it has spent
 # _NUMPY_BUDGET_S in this process (then compiling pays: the compiled builder is ~6-15x faster)
@@ -283,9 +348,9 @@ def _basis(cell: Arr, pbc: Arr) -> Arr:
     return np.array([cell[d] if pbc[d] else next(it) for d in range(3)])
 
 
-def _neighbor_list(positions: ArrayLike, cell: ArrayLike | None, pbc: bool | ArrayLike,
-                   cutoff: float, parallel: bool | None) -> NeighborList:
-    """Validate the input, then run the serial or atom-parallel kernel (None: by size)."""
+def _inputs(positions: ArrayLike, cell: ArrayLike | None, pbc: bool | ArrayLike,
+            cutoff: float) -> tuple[Arr, Arr, Arr, Arr, Arr, float, int]:
+    """Validated (positions, cell, pbc, inverse basis, heights, cutoff, max_bins) for the builders."""
     pos = np.ascontiguousarray(positions, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise ValueError(f"positions must have shape (N, 3), got {pos.shape}")
@@ -305,10 +370,16 @@ def _neighbor_list(positions: ArrayLike, cell: ArrayLike | None, pbc: bool | Arr
     p = np.broadcast_to(np.asarray(pbc, dtype=np.bool_), (3,)).copy()
     inv = np.linalg.inv(_basis(c, p))
     heights = 1.0 / np.linalg.norm(inv, axis=0)  # perpendicular heights of the cell (Å)
+    return pos, c, p, inv, heights, cutoff, max(4096, 8 * pos.shape[0])
+
+
+def _neighbor_list(positions: ArrayLike, cell: ArrayLike | None, pbc: bool | ArrayLike,
+                   cutoff: float, parallel: bool | None) -> NeighborList:
+    """Validate the input, then run the serial or atom-parallel kernel (None: by size)."""
+    pos, c, p, inv, heights, cutoff, max_bins = _inputs(positions, cell, pbc, cutoff)
     n = pos.shape[0]
     if parallel is None:
         parallel = n >= _PARALLEL_MIN_ATOMS
-    max_bins = max(4096, 8 * n)
     if not parallel and _use_numpy():
         t0 = time.perf_counter()
         offsets, j, shift, vec, bad = neighbors_numpy.build(pos, c, inv, heights, p, cutoff, _BINS_PER_CUTOFF,
@@ -330,6 +401,92 @@ def neighbor_list(positions: ArrayLike, cell: ArrayLike | None, pbc: bool | Arra
     Positions need not be wrapped; ``shift`` always refers to the given positions.
     """
     return _neighbor_list(positions, cell, pbc, cutoff, None)
+
+
+def neighbor_list_threads(positions: ArrayLike, cell: ArrayLike | None, pbc: bool | ArrayLike,
+                          cutoff: float, nthreads: int, pairs_per_atom: float = 0.0) -> NeighborList:
+    """:func:`neighbor_list` on ``nthreads`` threads (the same pairs, order and bits as the serial builder).
+
+    The rows are built over chunks of atoms (:func:`paceui.ace.chunks.run_chunks`, nogil kernels); the set-up
+    (bins, sorted positions) is serial. With a guess ``pairs_per_atom`` (e.g. the last structure's), each chunk
+    counts and stores its rows in one pass into a buffer of that size (a chunk that overflows it is rebuilt),
+    and the chunks are joined; without one, a count pass, then a fill pass. With a structure of
+    ``_PARALLEL_MIN_ATOMS`` or more, or while the compiled builders are not cached, this is :func:`neighbor_list`.
+    """
+    pos, c, p, inv, heights, cutoff, max_bins = _inputs(positions, cell, pbc, cutoff)
+    n = pos.shape[0]
+    once = pairs_per_atom > 0.0
+    if (not once and (nthreads <= 1 or n < 2 * _ROWS_MIN_ATOMS)) or n >= _PARALLEL_MIN_ATOMS or not _threaded_ready():
+        return _neighbor_list(pos, c, p, cutoff, None)
+    wrap, binxyz, nb, nsearch, bin_start, order, pw, pws, wraps, rank = _setup(
+        pos, c, inv, heights, p, cutoff, _BINS_PER_CUTOFF, max_bins)
+    nchunk = max(1, min(2 * nthreads if nthreads > 1 else 1, n // _ROWS_MIN_ATOMS))
+    bounds = [k * n // nchunk for k in range(nchunk + 1)]
+    counts = np.zeros(n, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    geo: tuple[Any, ...] = (c, pw, pws, wrap, wraps, binxyz, nb, nsearch, bin_start, order, rank, p, cutoff)
+    if once:
+        empty = (np.empty(0, np.int64), np.empty((0, 3), np.int64), np.empty((0, 3)))
+        parts: list[tuple[Arr, Arr, Arr]] = [empty] * nchunk
+        sizes = [0] * nchunk
+
+        def build(k: int) -> None:
+            cap = int(pairs_per_atom * 1.15 * (bounds[k + 1] - bounds[k])) + 64
+            for _ in range(2):
+                bufs = (np.empty(cap, np.int64), np.empty((cap, 3), np.int64), np.empty((cap, 3)))
+                got = _rows_once(bounds[k], bounds[k + 1], counts, bufs[0], bufs[1], bufs[2], *geo)
+                if got <= cap:
+                    break
+                cap = got  # overflow: rebuild this chunk with room for all its rows
+            parts[k], sizes[k] = bufs, got
+
+        run_chunks(build, nchunk, nthreads)
+        np.cumsum(counts, out=offsets[1:])
+        if nchunk == 1:  # the buffer itself (a copy where the guess was far too large)
+            j, sh, v = (a[:sizes[0]] if a.shape[0] <= 2 * sizes[0] + 64 else a[:sizes[0]].copy() for a in parts[0])
+        else:
+            j = np.concatenate([parts[k][0][:sizes[k]] for k in range(nchunk)])
+            sh = np.concatenate([parts[k][1][:sizes[k]] for k in range(nchunk)])
+            v = np.concatenate([parts[k][2][:sizes[k]] for k in range(nchunk)])
+        return NeighborList(offsets=offsets, j=j, vec=v, shift=sh)
+    dj, ds, dv = np.empty(0, dtype=np.int64), np.empty((0, 3), dtype=np.int64), np.empty((0, 3))
+    run_chunks(lambda k: _rows(bounds[k], bounds[k + 1], False, offsets, counts, dj, ds, dv, *geo), nchunk, nthreads)
+    np.cumsum(counts, out=offsets[1:])
+    m = int(offsets[n])
+    out_j = np.empty(m, dtype=np.int64)
+    out_shift = np.empty((m, 3), dtype=np.int64)
+    out_vec = np.empty((m, 3), dtype=np.float64)
+    bad = [0] * nchunk
+
+    def fill(k: int) -> None:
+        bad[k] = _rows(bounds[k], bounds[k + 1], True, offsets, counts, out_j, out_shift, out_vec, *geo)
+
+    run_chunks(fill, nchunk, nthreads)
+    if any(bad):  # pragma: no cover - would indicate a kernel bug
+        raise RuntimeError("neighbour count and fill passes disagree")
+    return NeighborList(offsets=offsets, j=out_j, vec=out_vec, shift=out_shift)
+
+
+_threaded_cached = [False]
+
+
+def _threaded_ready() -> bool:
+    """Whether the threaded builder's kernels are compiled or cached (else the serial builder is used, and a
+    child process compiles them into the cache: paceui.ace.precompile)."""
+    if _threaded_cached[0]:
+        return True
+    if os.environ.get("NUMBA_DISABLE_JIT", "0") != "0" or _use_numpy():
+        return False
+    specs = (SETUP, ROWS, ROWS_ONCE)
+    if all(getattr(_dispatcher_of(s), "signatures", None) or is_cached(s) for s in specs):
+        _threaded_cached[0] = True
+        return True
+    start(specs)
+    return False
+
+
+def _dispatcher_of(spec: KernelSpec) -> object:
+    return globals()[spec.name]
 
 
 def neighbor_list_atoms(atoms: "ase.Atoms", cutoff: float) -> NeighborList:
