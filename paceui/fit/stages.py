@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 FIRST_EVALUATION = "building the basis and compiling kernels (first loss evaluation)"
-FIRST_ITERATION = "first iteration (compiling the optimizer's kernels)"
+FIRST_ITERATION = "first iteration (the optimizer's first line search: several loss evaluations)"
 
 
 @contextmanager
