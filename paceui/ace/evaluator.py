@@ -70,10 +70,10 @@ class ACEModel:
         self.cutoff = ct.cutoff
         self._compile(ct)
         self.compiled = self._record()
+        """The kernels' arrays (:class:`~paceui.ace.compiled.CompiledModel`); pass as ``*model.compiled``."""
         self._z2s = self._z_lookup()
         self._pairs_per_atom = 0.0
         """Pairs per atom of the last neighbour list built here: the one-pass builder's buffer guess."""
-        """The kernels' arrays (:class:`~paceui.ace.compiled.CompiledModel`); pass as ``*model.compiled``."""
 
     def load_coefficients(self, r1_ct: np.ndarray, c_ct: np.ndarray, crad: np.ndarray) -> None:
         """New C-tilde coefficients (shapes of ``compiled.r1_ct`` / ``c_ct``) and radial coefficients (the
