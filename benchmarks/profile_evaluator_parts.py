@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_evaluator import POT, structures  # noqa: E402
 
 from paceui.ace import kernels as K  # noqa: E402
-from paceui.ace.eval_kernels import forces_virial  # noqa: E402
 from paceui.ace.evaluator import ACEModel  # noqa: E402
 from paceui.ace.neighbors import neighbor_list, neighbor_list_threads  # noqa: E402
 
@@ -50,7 +49,7 @@ def profile(name: str, pot: str, at: object, th: int) -> None:
     gen = best(lambda: K.ace_atoms(sp, nl.offsets, nl.j, nl.vec, *m.compiled, th, e, pf, False,
                                    *K.empty_pair_cache()), n)
     kern = best(lambda: m._spline_kernel(sp, nl, e, pf), n)
-    red = best(lambda: forces_virial(n, nl.offsets, nl.j, nl.vec, pf), n)
+    red = best(lambda: K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pf), n)
     tot = best(lambda: m.evaluate(at), n)
     print(f"{name} {th}T: neighbour list {t_nl:.1f} (serial two-pass {t_nl0:.1f}), kernel {kern:.1f} (general "
           f"{gen:.1f}), reduce {red:.1f}, evaluate {tot:.1f} µs/atom; {len(nl) / n:.0f} pairs/atom")

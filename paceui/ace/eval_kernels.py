@@ -26,11 +26,11 @@ import numba as nb
 import numpy as np
 
 from paceui.ace.harmonics import legendre_with_grad, n_lm
-from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN
+from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN, _atom_range_maxn
 from paceui.ace.precompile import KernelSpec
 from paceui.ace.radial import INNER_ZBL, embedding, poly_switch
 
-__all__ = ["EVAL_ATOMS", "eval_atom_range", "factor_signs", "forces_virial", "value_table"]
+__all__ = ["EVAL_ATOMS", "eval_atom_range", "factor_signs", "value_table"]
 
 
 def value_table(tab_e: np.ndarray, dmax: int, core: bool) -> np.ndarray:
@@ -91,14 +91,6 @@ def _ylm_row(ux: float, uy: float, uz: float, ir: float, lmax: int, P: np.ndarra
 
 
 @nb.njit(nogil=True, cache=True)
-def _range_maxn(offsets: np.ndarray, a0: int, a1: int) -> int:
-    mx = 0
-    for i in range(a0, a1):
-        mx = max(mx, offsets[i + 1] - offsets[i])
-    return mx
-
-
-@nb.njit(nogil=True, cache=True)
 def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e_int, e_par, E0,
                     sp_fn, fn_c0, comb_aidx, comb_sr, comb_si, comb_rank, comb_ct, tab, sp_scale,
                     nr, core, nmax, lmax, rmax, rlo, energies, pairf, dmin):
@@ -116,7 +108,7 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
     c0 = 2 * nr  # first density coefficient column
     nf = dmax + nr  # columns of val: densities, then R_nl (and φ)
     asz = S * nmax * nlm
-    mn = _range_maxn(offsets, a0, a1)
+    mn = _atom_range_maxn(offsets, a0, a1)
     sel = np.empty(mn, np.int64)
     sj = np.empty(mn, np.int64)
     rr = np.empty(mn)
@@ -365,38 +357,3 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
 # its one signature, for paceui.ace.precompile
 EVAL_ATOMS = KernelSpec("paceui.ace.eval_kernels", "eval_atom_range",
                         "i i i1 i1 i1 f2 i3 f3 i i2 f2 f1 i1 i1 i2 f2 f2 i1 f2 f3 f1 i b i i i f f1 f2 f1")
-
-
-# docs/model.md (M26)
-@nb.njit(nogil=True, cache=True)
-def forces_virial(n_atoms: int, offsets: np.ndarray, nbr_j: np.ndarray, vec: np.ndarray,
-                  pairf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`paceui.ace.kernels.reduce_pair_forces` (the same sums in the same order): forces
-    F_k = −∂E/∂r_k (eV/Å) and the virial Σ_p f_p ⊗ r_p (eV), the virial summed in registers."""
-    forces = np.zeros((n_atoms, 3))
-    v00, v01, v02, v10, v11, v12, v20, v21, v22 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    for i in range(n_atoms):
-        for p in range(offsets[i], offsets[i + 1]):
-            j = nbr_j[p]
-            f0, f1, f2 = pairf[p, 0], pairf[p, 1], pairf[p, 2]
-            x0, x1, x2 = vec[p, 0], vec[p, 1], vec[p, 2]
-            forces[i, 0] += f0
-            forces[j, 0] -= f0
-            forces[i, 1] += f1
-            forces[j, 1] -= f1
-            forces[i, 2] += f2
-            forces[j, 2] -= f2
-            v00 += f0 * x0
-            v01 += f0 * x1
-            v02 += f0 * x2
-            v10 += f1 * x0
-            v11 += f1 * x1
-            v12 += f1 * x2
-            v20 += f2 * x0
-            v21 += f2 * x1
-            v22 += f2 * x2
-    vir = np.empty((3, 3))
-    vir[0, 0], vir[0, 1], vir[0, 2] = v00, v01, v02
-    vir[1, 0], vir[1, 1], vir[1, 2] = v10, v11, v12
-    vir[2, 0], vir[2, 1], vir[2, 2] = v20, v21, v22
-    return forces, vir

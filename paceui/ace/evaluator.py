@@ -287,7 +287,7 @@ class ACEModel:
             if n:
                 K.ace_atoms(species, nl.offsets, nl.j, nl.vec, *self.compiled, numba.get_num_threads(), energies,
                             pairf, False, *K.empty_pair_cache())
-        forces, vir = EK.forces_virial(n, nl.offsets, nl.j, nl.vec, pairf)
+        forces, vir = K.reduce_pair_forces(n, nl.offsets, nl.j, nl.vec, pairf)
         if not (np.isfinite(energies).all() and np.isfinite(forces).all()):
             bad = np.flatnonzero(~np.isfinite(energies))
             raise ValueError(f"the energy or forces are not finite (atom(s) {bad[:5].tolist()}): atoms far closer "

@@ -186,27 +186,38 @@ def _visit(i: int, write: bool, start: int, out_j: Arr, out_shift: Arr, out_vec:
     return cnt
 
 
+@numba.njit(nogil=True, cache=True)
+def _setup(pos: Arr, cell: Arr, inv: Arr, heights: Arr, pbc: Arr, cutoff: float, bins_per_cutoff: int,
+           max_bins: int) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr]:
+    """The builders' serial set-up: bins, positions wrapped into the cell (Å) and the same with their wrap
+    shifts sorted by bin for locality, and each atom's rank in that order."""
+    n = pos.shape[0]
+    wrap, binxyz, nb, nsearch, bin_start, order = _prepare(
+        pos, inv, heights, pbc, cutoff, bins_per_cutoff, max_bins)
+    pw = np.empty((n, 3))
+    for a in range(n):
+        for d in range(3):
+            pw[a, d] = pos[a, d] + (wrap[a, 0] * cell[0, d] + wrap[a, 1] * cell[1, d]
+                                    + wrap[a, 2] * cell[2, d])
+    pws = np.empty((n, 3))
+    wraps = np.empty((n, 3), dtype=np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    for k in range(n):  # element loops: a row assignment would compile numba's shape-error path
+        for d in range(3):
+            pws[k, d] = pw[order[k], d]
+            wraps[k, d] = wrap[order[k], d]
+        rank[order[k]] = k
+    return wrap, binxyz, nb, nsearch, bin_start, order, pw, pws, wraps, rank
+
+
 def _make_builder(parallel: bool) -> Callable[..., tuple[Arr, Arr, Arr, Arr, int]]:
     """Compile the count-then-fill driver, serial or parallel over atoms."""
 
     def build(pos: Arr, cell: Arr, inv: Arr, heights: Arr, pbc: Arr, cutoff: float,
               bins_per_cutoff: int, max_bins: int) -> tuple[Arr, Arr, Arr, Arr, int]:
         n = pos.shape[0]
-        wrap, binxyz, nb, nsearch, bin_start, order = _prepare(
-            pos, inv, heights, pbc, cutoff, bins_per_cutoff, max_bins)
-        pw = np.empty((n, 3))  # wrapped Cartesian positions (Å)
-        for a in range(n):
-            for d in range(3):
-                pw[a, d] = pos[a, d] + (wrap[a, 0] * cell[0, d] + wrap[a, 1] * cell[1, d]
-                                        + wrap[a, 2] * cell[2, d])
-        pws = np.empty((n, 3))  # the same and the wrap shifts, sorted by bin for locality
-        wraps = np.empty((n, 3), dtype=np.int64)
-        rank = np.empty(n, dtype=np.int64)
-        for k in range(n):  # element loops: a row assignment would compile numba's shape-error path
-            for d in range(3):
-                pws[k, d] = pw[order[k], d]
-                wraps[k, d] = wrap[order[k], d]
-            rank[order[k]] = k
+        wrap, binxyz, nb, nsearch, bin_start, order, pw, pws, wraps, rank = _setup(
+            pos, cell, inv, heights, pbc, cutoff, bins_per_cutoff, max_bins)
         counts = np.zeros(n, dtype=np.int64)
         dj = np.empty(0, dtype=np.int64)
         ds = np.empty((0, 3), dtype=np.int64)
@@ -238,29 +249,6 @@ def _make_builder(parallel: bool) -> Callable[..., tuple[Arr, Arr, Arr, Arr, int
 
 _build_serial = _make_builder(False)
 _build_parallel = _make_builder(True)
-
-
-@numba.njit(nogil=True, cache=True)
-def _setup(pos: Arr, cell: Arr, inv: Arr, heights: Arr, pbc: Arr, cutoff: float, bins_per_cutoff: int,
-           max_bins: int) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr, Arr]:
-    """The builder's serial set-up (bins, wrapped and bin-sorted positions), as in ``_build_serial``."""
-    n = pos.shape[0]
-    wrap, binxyz, nb, nsearch, bin_start, order = _prepare(
-        pos, inv, heights, pbc, cutoff, bins_per_cutoff, max_bins)
-    pw = np.empty((n, 3))
-    for a in range(n):
-        for d in range(3):
-            pw[a, d] = pos[a, d] + (wrap[a, 0] * cell[0, d] + wrap[a, 1] * cell[1, d]
-                                    + wrap[a, 2] * cell[2, d])
-    pws = np.empty((n, 3))
-    wraps = np.empty((n, 3), dtype=np.int64)
-    rank = np.empty(n, dtype=np.int64)
-    for k in range(n):
-        for d in range(3):
-            pws[k, d] = pw[order[k], d]
-            wraps[k, d] = wrap[order[k], d]
-        rank[order[k]] = k
-    return wrap, binxyz, nb, nsearch, bin_start, order, pw, pws, wraps, rank
 
 
 @numba.njit(nogil=True, cache=True)
