@@ -59,8 +59,11 @@ def write_input(d: Path, data_file: str, pot: dict, maxiter: int = 5) -> Path:
 
 
 def run_paceui(inp: Path) -> dict:
+    # the child runs in the temporary folder: put this checkout first on its path (a relative PYTHONPATH=. of the
+    # caller would name that folder, and the venv's editable paceui would be measured instead of this tree)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", PACEUI_SCRIPT, str(inp)], capture_output=True, text=True,
-                         cwd=inp.parent)
+                         cwd=inp.parent, env=env)
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -17,6 +17,7 @@ from paceui.fit.recipe import (
     cutoff_for,
     input_dict,
     n_functions,
+    pass_seconds,
     recipe_for,
     shortest_distance,
     summarize,
@@ -67,17 +68,21 @@ def test_iterations_follow_the_budget_and_the_input_is_valid():
 
 
 def test_basis_grows_with_the_budget_and_shrinks_with_the_data():
-    assert [n_functions(*b) for b in BASIS_LADDER] == [336, 894]
+    assert [n_functions(*b.shape) for b in BASIS_LADDER] == [336, 894, 3106]
     ni = DataSummary(("Ni",), 263, 27420, density=0.0915, nn_distance=2.4)   # Zuo Ni: 1.4 M pairs
-    assert basis_for(ni, minutes=10) == BASIS_LADDER[1]
-    assert basis_for(ni, minutes=3) == BASIS_LADDER[0]          # the larger one does not fit
-    big = DataSummary(("Ni",), 2630, 274200, density=0.0915, nn_distance=2.4)
-    assert basis_for(big, minutes=10) == BASIS_LADDER[0]        # ten times the data: the smaller one
-    assert basis_for(big, minutes=120) == BASIS_LADDER[1]
+    costs = [pass_seconds(b, ni) for b in BASIS_LADDER]
+    assert costs == sorted(costs) and 200 < costs[2] < 300    # 3106 functions: about 4.5 min of the pass
+    assert basis_for(ni, minutes=10) == BASIS_LADDER[2].shape
+    assert basis_for(ni, minutes=3) == BASIS_LADDER[1].shape    # the largest does not fit
+    assert basis_for(ni, minutes=1) == BASIS_LADDER[0].shape
+    big = DataSummary(("Ni",), 5260, 548400, density=0.0915, nn_distance=2.4)   # twenty times the data
+    assert basis_for(big, minutes=10) == BASIS_LADDER[0].shape
+    assert basis_for(big, minutes=120) == BASIS_LADDER[1].shape
+    assert basis_for(big, minutes=240) == BASIS_LADDER[2].shape
     r = recipe_for(ni, minutes=10)
-    assert (r.nradmax_by_orders, r.lmax_by_orders) == BASIS_LADDER[1]
+    assert (r.nradmax_by_orders, r.lmax_by_orders) == BASIS_LADDER[2].shape
     d = input_dict(r, ["Ni"], "Ni_train.xyz", test_size=0.1)["potential"]["functions"]["ALL"]
-    assert d == {"nradmax_by_orders": [16, 8, 4, 2, 1], "lmax_by_orders": [0, 6, 4, 2, 1]}
+    assert d == {"nradmax_by_orders": [16, 8, 6, 2, 1], "lmax_by_orders": [0, 6, 5, 2, 1]}
 
 
 @pytest.mark.skipif(not ZUO_CU.exists(), reason="assets/zuo/Cu_train.xyz.gz absent")

@@ -194,13 +194,19 @@ def assemble_parts(pot: ACEPotential, data: FitArrays, cfg: LossConfig,
 
 
 def combine(parts: list[tuple[LinearSystem, float]]) -> LinearSystem:
-    """The system of the rows of each part scaled by √factor, stacked (factors ≥ 0)."""
-    X = np.vstack([np.sqrt(a) * p.R for p, a in parts])
-    y = np.concatenate([np.sqrt(a) * p.qb for p, a in parts])
+    """The system of the rows of each part scaled by √factor, stacked (factors ≥ 0). Rows of R that are all zero
+    (a part with fewer rows than columns: the energy and stress parts) are left out of the QR; their qb stays in
+    rss0. Energy rows are few, so the QR is about (P + structures) × P rather than 3P × P."""
+    keep = [np.any(p.R != 0.0, axis=1) for p, _ in parts]
+    X = np.vstack([np.sqrt(a) * p.R[k] for (p, a), k in zip(parts, keep)])
+    y = np.concatenate([np.sqrt(a) * p.qb[k] for (p, a), k in zip(parts, keep)])
+    left = sum(a * float(p.qb[~k] @ p.qb[~k]) for (p, a), k in zip(parts, keep))
+    P = parts[0][0].R.shape[1]
     with blas_threads(1):
-        Q, R = np.linalg.qr(X, mode="reduced")
-    qb = Q.T @ y
-    rss0 = sum(a * p.rss0 for p, a in parts) + max(float(y @ y) - float(qb @ qb), 0.0)
+        Q, Rr = np.linalg.qr(X, mode="reduced")
+    R, qb = np.zeros((P, P)), np.zeros(P)  # square, zero rows below when X has fewer rows than columns
+    R[:len(Rr)], qb[:len(Rr)] = Rr, Q.T @ y
+    rss0 = sum(a * p.rss0 for p, a in parts) + left + max(float(y @ y) - float(qb @ qb), 0.0)
     first = parts[0][0]
     return LinearSystem(R, qb, rss0, sum(p.n_rows for p, _ in parts), first.cols, first.theta0,
                         first.seconds, max(p.chunk_bytes for p, _ in parts))
