@@ -18,7 +18,7 @@ import numpy as np
 from paceui.ace import precompile
 from paceui.ace.chunks import run_chunks
 from paceui.ace.contraction import contract_block
-from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
+from paceui.ace.harmonics import lm_index, n_lm, ylm_real_with_grad
 from paceui.ace.kernels import (
     ACE_ATOMS,
     BI_CODE,
@@ -78,9 +78,16 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     dT = np.empty(kmax + 2)
     P = np.empty(nlm)
     dP = np.empty(nlm)
-    Y = np.empty(nlm, np.complex128)
-    dY = np.empty((nlm, 3), np.complex128)
-    Yd = np.empty(nlm, np.complex128)
+    Yr = np.empty(nlm)
+    Yi = np.empty(nlm)
+    dYr = np.empty((3, nlm))
+    dYi = np.empty((3, nlm))
+    Ydr = np.empty(nlm)
+    Ydi = np.empty(nlm)
+    Gr = np.empty(gsz)
+    Gi = np.empty(gsz)
+    Gdr = np.empty(gsz)
+    Gdi = np.empty(gsz)
     G = np.empty(gsz, np.complex128)
     Gd = np.empty(gsz, np.complex128)
     A = np.empty(asz, np.complex128)
@@ -104,8 +111,10 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     for i in range(a0, a1):
         s = atom_struct[i]
         mu_i = species[i]
-        G[:] = 0.0
-        Gd[:] = 0.0
+        Gr[:] = 0.0
+        Gi[:] = 0.0
+        Gdr[:] = 0.0
+        Gdi[:] = 0.0
         rho_core = 0.0
         rhod_core = 0.0
         dmin = 1e300
@@ -123,47 +132,56 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
             # docs/loss.md (L7): u_ij = v_j − v_i
             wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
             if has_strain:
-                M = strain[s]
-                wx = kappa * wx - (M[0, 0] * dx + M[0, 1] * dy + M[0, 2] * dz)
-                wy = kappa * wy - (M[1, 0] * dx + M[1, 1] * dy + M[1, 2] * dz)
-                wz = kappa * wz - (M[2, 0] * dx + M[2, 1] * dy + M[2, 2] * dz)
+                wx = kappa * wx - (strain[s, 0, 0] * dx + strain[s, 0, 1] * dy + strain[s, 0, 2] * dz)
+                wy = kappa * wy - (strain[s, 1, 0] * dx + strain[s, 1, 1] * dy + strain[s, 1, 2] * dz)
+                wz = kappa * wz - (strain[s, 2, 0] * dx + strain[s, 2, 1] * dy + strain[s, 2, 2] * dz)
             ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
-            bp = b_par[mu_i, mu_j]
             nb_ = b_int[mu_i, mu_j, BI_NBASE]
             lb = b_int[mu_i, mu_j, BI_LMAX]
             nlm_b = lm_index(lb, lb) + 1
+            # docs/loss.md (L5) G and (L8) Ġ, in real arithmetic: a real factor times (re, im) is the complex
+            # product's value (its terms with the zero imaginary part add exact zeros)
             if cached:
                 for k in range(nb_):
                     gk[k] = pc_r[p, k]
                     dgk[k] = pc_r[p, kmax + k]
                 phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
-                for lm in range(nlm_b):
-                    Y[lm] = pc_y[p, 0, lm]
-                    dY[lm, 0] = pc_y[p, 1, lm]
-                    dY[lm, 1] = pc_y[p, 2, lm]
-                    dY[lm, 2] = pc_y[p, 3, lm]
+                for lm in range(nlm_b):  # Ŷ and its tangent along u, once per neighbour
+                    y, d0, d1, d2 = pc_y[p, 0, lm], pc_y[p, 1, lm], pc_y[p, 2, lm], pc_y[p, 3, lm]
+                    Yr[lm] = y.real
+                    Yi[lm] = y.imag
+                    Ydr[lm] = d0.real * wx + d1.real * wy + d2.real * wz
+                    Ydi[lm] = d0.imag * wx + d1.imag * wy + d2.imag * wz
             else:
-                radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[BP_LAM], bp[BP_RC], bp[BP_DC], bp[BP_RIN], bp[BP_DIN],
-                             inner, nb_, r, gk, dgk, T, dT)
-                ylm_with_grad(ux, uy, uz, r, lb, P, dP, Y, dY)
-                phi, dphi = core_repulsion(inner, bp[BP_PRE], bp[BP_LAMC], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
-                                           bp[BP_DIN], bp[BP_ZI], bp[BP_ZJ], r)
-            # docs/loss.md (L5) G and (L8) Ġ
-            for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
-                Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
+                radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
+                             b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
+                             nb_, r, gk, dgk, T, dT)
+                ylm_real_with_grad(ux, uy, uz, 1.0 / r, lb, P, dP, Yr, Yi, dYr, dYi)
+                phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
+                                           b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC],
+                                           b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
+                                           b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
+                for lm in range(nlm_b):
+                    Ydr[lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
+                    Ydi[lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
             for k in range(nb_):
                 base = (mu_j * kmax + k) * nlm
                 g0, g1u = gk[k], dgk[k] * ur
                 for lm in range(nlm_b):
-                    y = Y[lm]
-                    G[base + lm] += g0 * y
-                    Gd[base + lm] += g1u * y + g0 * Yd[lm]
+                    yr, yi = Yr[lm], Yi[lm]
+                    Gr[base + lm] += g0 * yr
+                    Gi[base + lm] += g0 * yi
+                    Gdr[base + lm] += g1u * yr + g0 * Ydr[lm]
+                    Gdi[base + lm] += g1u * yi + g0 * Ydi[lm]
             rho_core += phi
             rhod_core += dphi * ur
             if inner == INNER_ZBL:
                 d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                 if d < dmin:
                     dmin, r_min, ud_min, qmin = d, r, ur, mu_j
+        for x in range(gsz):
+            G[x] = complex(Gr[x], Gi[x])
+            Gd[x] = complex(Gdr[x], Gdi[x])
         # docs/loss.md (L5), (L8)
         # ---- A = crad·G, Ȧ = crad·Ġ
         A[:] = 0.0
