@@ -84,10 +84,8 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     dYi = np.empty((3, nlm))
     Ydr = np.empty(nlm)
     Ydi = np.empty(nlm)
-    Gr = np.empty(gsz)
-    Gi = np.empty(gsz)
-    Gdr = np.empty(gsz)
-    Gdi = np.empty(gsz)
+    gu = np.empty(kmax + 2)
+    Gacc = np.empty((4 * S * nlm, kmax))
     G = np.empty(gsz, np.complex128)
     Gd = np.empty(gsz, np.complex128)
     A = np.empty(asz, np.complex128)
@@ -111,10 +109,7 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     for i in range(a0, a1):
         s = atom_struct[i]
         mu_i = species[i]
-        Gr[:] = 0.0
-        Gi[:] = 0.0
-        Gdr[:] = 0.0
-        Gdi[:] = 0.0
+        Gacc[:] = 0.0
         rho_core = 0.0
         rhod_core = 0.0
         dmin = 1e300
@@ -165,23 +160,29 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                     Ydr[lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
                     Ydi[lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
             for k in range(nb_):
-                base = (mu_j * kmax + k) * nlm
-                g0, g1u = gk[k], dgk[k] * ur
-                for lm in range(nlm_b):
-                    yr, yi = Yr[lm], Yi[lm]
-                    Gr[base + lm] += g0 * yr
-                    Gi[base + lm] += g0 * yi
-                    Gdr[base + lm] += g1u * yr + g0 * Ydr[lm]
-                    Gdi[base + lm] += g1u * yi + g0 * Ydi[lm]
+                gu[k] = dgk[k] * ur
+            # k innermost (contiguous in Gr.. and gk: SIMD); each entry sums over the pairs in the same order
+            for lm in range(nlm_b):
+                yr, yi, ydr, ydi = Yr[lm], Yi[lm], Ydr[lm], Ydi[lm]
+                b4 = (mu_j * nlm + lm) * 4
+                for k in range(nb_):
+                    g0, g1u = gk[k], gu[k]
+                    Gacc[b4, k] += g0 * yr
+                    Gacc[b4 + 1, k] += g0 * yi
+                    Gacc[b4 + 2, k] += g1u * yr + g0 * ydr
+                    Gacc[b4 + 3, k] += g1u * yi + g0 * ydi
             rho_core += phi
             rhod_core += dphi * ur
             if inner == INNER_ZBL:
                 d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                 if d < dmin:
                     dmin, r_min, ud_min, qmin = d, r, ur, mu_j
-        for x in range(gsz):
-            G[x] = complex(Gr[x], Gi[x])
-            Gd[x] = complex(Gdr[x], Gdi[x])
+        for mu in range(S):  # G[μ, k, lm] from the (μ, lm, k) accumulators
+            for k in range(kmax):
+                for lm in range(nlm):
+                    x, b4 = (mu * kmax + k) * nlm + lm, (mu * nlm + lm) * 4
+                    G[x] = complex(Gacc[b4, k], Gacc[b4 + 1, k])
+                    Gd[x] = complex(Gacc[b4 + 2, k], Gacc[b4 + 3, k])
         # docs/loss.md (L5), (L8)
         # ---- A = crad·G, Ȧ = crad·Ġ
         A[:] = 0.0
