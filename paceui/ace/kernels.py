@@ -80,6 +80,58 @@ def radial_values(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.n
     dval[q, nf - 1] = dphi
 
 
+@nb.njit(nogil=True, cache=True)
+def crad_by_k(crad: np.ndarray, b_int: np.ndarray, nr: int) -> np.ndarray:
+    """ctr[μi, μj, k, n·(lmax+1) + l] = crad[μi, μj, n, l, k] for n < nradmax, l ≤ lmax of the bond, else 0:
+    the radial coefficients with k outermost, for :func:`radial_rows`."""
+    S, lmax1, kmax = crad.shape[0], crad.shape[3], crad.shape[4]
+    ctr = np.zeros((S, S, kmax, nr))
+    for a in range(S):
+        for b in range(S):
+            for n in range(b_int[a, b, BI_NRAD]):
+                for l in range(b_int[a, b, BI_LMAX] + 1):
+                    for k in range(b_int[a, b, BI_NBASE]):
+                        ctr[a, b, k, n * lmax1 + l] = crad[a, b, n, l, k]
+    return ctr
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def radial_rows(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.ndarray, ctr: np.ndarray, inner: int,
+                kmax: int, nr: int, val: np.ndarray, dval: np.ndarray, q: int, g: np.ndarray, dg: np.ndarray,
+                T: np.ndarray, dT: np.ndarray, rv: np.ndarray) -> None:
+    """:func:`radial_values` without splines into row q of val, dval, with R_nl = Σ_k crad_nlk g_k summed in
+    increasing k (the same sums as :func:`paceui.ace.contraction.crad_dot2`) as k-outer updates of all nl
+    at once (contiguous rows of ``ctr`` from :func:`crad_by_k`; entries past the bond's nradmax, lmax hold
+    ±0 instead of 0)."""
+    nbase = b_int[mu_i, mu_j, BI_NBASE]
+    radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
+                 b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
+                 nbase, r, g, dg, T, dT)
+    for k in range(kmax):
+        val[q, k] = g[k] if k < nbase else 0.0
+        dval[q, k] = dg[k] if k < nbase else 0.0
+    g0, d0 = g[0], dg[0]
+    for x in range(nr):
+        c = ctr[mu_i, mu_j, 0, x]
+        rv[x] = c * g0
+        rv[nr + x] = c * d0
+    for k in range(1, nbase):
+        gk, dk = g[k], dg[k]
+        for x in range(nr):
+            c = ctr[mu_i, mu_j, k, x]
+            rv[x] += c * gk
+            rv[nr + x] += c * dk
+    for x in range(nr):
+        val[q, kmax + x] = rv[x]
+        dval[q, kmax + x] = rv[nr + x]
+    nf = kmax + nr + 1
+    phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
+                               b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN],
+                               b_par[mu_i, mu_j, BP_DIN], b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
+    val[q, nf - 1] = phi
+    dval[q, nf - 1] = dphi
+
+
 def empty_pair_cache(nlm: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Arrays for ``ace_atoms(store=False)``: nothing is kept."""
     return np.zeros((0, 2)), np.zeros((0, 4, nlm), np.complex128)
@@ -112,6 +164,9 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
     nf = kc + nmax * lmax1 + 1
     asz = S * nmax * nlm
     mn = _atom_range_maxn(offsets, a0, a1)
+    nr = nmax * lmax1
+    ctr = crad_by_k(crad, b_int, nr) if not use_spline else np.zeros((S, S, 1, nr))
+    rv = np.empty(2 * nr)
     sel = np.empty(mn, np.int64)
     sj = np.empty(mn, np.int64)
     rr = np.empty(mn)
@@ -160,8 +215,12 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
             uu[cnt, 0], uu[cnt, 1], uu[cnt, 2] = dx * ir, dy * ir, dz * ir
             cnt += 1
         for q in range(cnt):
-            radial_values(mu_i, sj[q], rr[q], b_int, b_par, crad, inner, use_spline, sp_tab, sp_scale, nf,
-                          kc, lmax1, val, dval, q, g, dg, T, dT)
+            if use_spline:
+                radial_values(mu_i, sj[q], rr[q], b_int, b_par, crad, inner, use_spline, sp_tab, sp_scale, nf,
+                              kc, lmax1, val, dval, q, g, dg, T, dT)
+            else:
+                radial_rows(mu_i, sj[q], rr[q], b_int, b_par, ctr, inner, kmax, nr, val, dval, q, g, dg, T, dT,
+                            rv)
         Ar[:] = 0.0
         Ai[:] = 0.0
         A1[:] = 0.0
