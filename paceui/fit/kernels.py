@@ -90,8 +90,10 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     Gd = np.empty(gsz, np.complex128)
     A = np.empty(asz, np.complex128)
     Ad = np.empty(asz, np.complex128)
-    J = np.empty((dmax, asz), np.complex128)
-    H = np.empty((dmax, asz), np.complex128)
+    Jr = np.empty((dmax, asz))
+    Ji = np.empty((dmax, asz))
+    Hr = np.empty((dmax, asz))
+    Hi = np.empty((dmax, asz))
     AbarF = np.empty(asz, np.complex128)
     AbarD = np.empty(asz, np.complex128)
     rho = np.empty(dmax)
@@ -100,12 +102,20 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     gamma = np.empty(dmax)
     PR = np.empty(n_comb)
     PdR = np.empty(n_comb)
-    fa = np.empty(rmax + 1, np.complex128)
-    fd = np.empty(rmax + 1, np.complex128)
-    pa = np.empty(rmax + 1, np.complex128)
-    pd = np.empty(rmax + 1, np.complex128)
-    sa = np.empty(rmax + 1, np.complex128)
-    sd = np.empty(rmax + 1, np.complex128)
+    sgr = np.empty(rmax + 1)
+    sgi = np.empty(rmax + 1)
+    far = np.empty(rmax + 1)
+    fai = np.empty(rmax + 1)
+    fdr = np.empty(rmax + 1)
+    fdi = np.empty(rmax + 1)
+    par = np.empty(rmax + 1)
+    pai = np.empty(rmax + 1)
+    pdr = np.empty(rmax + 1)
+    pdi = np.empty(rmax + 1)
+    sar = np.empty(rmax + 1)
+    sai = np.empty(rmax + 1)
+    sdr = np.empty(rmax + 1)
+    sdi = np.empty(rmax + 1)
     for i in range(a0, a1):
         s = atom_struct[i]
         mu_i = species[i]
@@ -194,8 +204,10 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
             contract_block(crad, mu_i, mu, nrad, lb, nbase, Gd, gb, Ad, ab, nlm)
         # ---- densities, tangents, Jacobians J = ∂ρ/∂A and H = ∂ρ̇/∂A
         nd = e_int[mu_i, 1]
-        J[:nd, :] = 0.0
-        H[:nd, :] = 0.0
+        Jr[:nd, :] = 0.0
+        Ji[:nd, :] = 0.0
+        Hr[:nd, :] = 0.0
+        Hi[:nd, :] = 0.0
         for d in range(nd):
             rho[d] = 0.0
             rhod[d] = 0.0
@@ -209,33 +221,55 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
         for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
             for cc in range(fn_c0[f], fn_c0[f + 1]):
                 rk = comb_rank[cc]
+                # real arithmetic: each complex product and sum as numba evaluates it, (ac − bd, ad + bc);
+                # (−1)^m conj(·) for m < 0 as exact ±1 factors on the real and imaginary parts
                 for t in range(rk):
-                    fa[t] = _sign_conj(A[comb_aidx[cc, t]], comb_m[cc, t])
-                    fd[t] = _sign_conj(Ad[comb_aidx[cc, t]], comb_m[cc, t])
+                    ai = comb_aidx[cc, t]
+                    m = comb_m[cc, t]
+                    xr, xi = 1.0, 1.0
+                    if m < 0:
+                        if m % 2 != 0:
+                            xr = -1.0
+                        else:
+                            xi = -1.0
+                    sgr[t], sgi[t] = xr, xi
+                    z, zd = A[ai], Ad[ai]
+                    far[t], fai[t] = xr * z.real, xi * z.imag
+                    fdr[t], fdi[t] = xr * zd.real, xi * zd.imag
                 # docs/loss.md (L13): prefix and suffix products of dual numbers a_t + ε ȧ_t
-                pa[0] = 1.0
-                pd[0] = 0.0
+                par[0], pai[0], pdr[0], pdi[0] = 1.0, 0.0, 0.0, 0.0
                 for t in range(rk):  # dual-number prefix products
-                    pa[t + 1] = pa[t] * fa[t]
-                    pd[t + 1] = pd[t] * fa[t] + pa[t] * fd[t]
-                sa[rk] = 1.0
-                sd[rk] = 0.0
+                    ar, ai_, cr, ci = par[t], pai[t], pdr[t], pdi[t]
+                    br, bi, er, ei = far[t], fai[t], fdr[t], fdi[t]
+                    par[t + 1] = ar * br - ai_ * bi
+                    pai[t + 1] = ar * bi + ai_ * br
+                    pdr[t + 1] = (cr * br - ci * bi) + (ar * er - ai_ * ei)
+                    pdi[t + 1] = (cr * bi + ci * br) + (ar * ei + ai_ * er)
+                sar[rk], sai[rk], sdr[rk], sdi[rk] = 1.0, 0.0, 0.0, 0.0
                 for t in range(rk - 1, -1, -1):
-                    sa[t] = sa[t + 1] * fa[t]
-                    sd[t] = sd[t + 1] * fa[t] + sa[t + 1] * fd[t]
-                PR[cc] = pa[rk].real
-                PdR[cc] = pd[rk].real
+                    ar, ai_, cr, ci = sar[t + 1], sai[t + 1], sdr[t + 1], sdi[t + 1]
+                    br, bi, er, ei = far[t], fai[t], fdr[t], fdi[t]
+                    sar[t] = ar * br - ai_ * bi
+                    sai[t] = ar * bi + ai_ * br
+                    sdr[t] = (cr * br - ci * bi) + (ar * er - ai_ * ei)
+                    sdi[t] = (cr * bi + ci * br) + (ar * ei + ai_ * er)
+                PR[cc] = par[rk]
+                PdR[cc] = pdr[rk]
                 # docs/loss.md (L14): J column P_t Q_{t+1} and its tangent H
                 for t in range(rk):
-                    wj = pa[t] * sa[t + 1]
-                    wh = pa[t] * sd[t + 1] + pd[t] * sa[t + 1]
-                    m = comb_m[cc, t]
-                    wj = _sign_conj(wj, m)
-                    wh = _sign_conj(wh, m)
+                    ar, ai_, cr, ci = par[t], pai[t], pdr[t], pdi[t]
+                    br, bi, er, ei = sar[t + 1], sai[t + 1], sdr[t + 1], sdi[t + 1]
+                    wjr = sgr[t] * (ar * br - ai_ * bi)
+                    wji = sgi[t] * (ar * bi + ai_ * br)
+                    whr = sgr[t] * ((ar * er - ai_ * ei) + (cr * br - ci * bi))
+                    whi = sgi[t] * ((ar * ei + ai_ * er) + (cr * bi + ci * br))
                     ai = comb_aidx[cc, t]
                     for d in range(nd):
-                        J[d, ai] += comb_ct[cc, d] * wj
-                        H[d, ai] += comb_ct[cc, d] * wh
+                        ct = comb_ct[cc, d]
+                        Jr[d, ai] += ct * wjr
+                        Ji[d, ai] += ct * wji
+                        Hr[d, ai] += ct * whr
+                        Hi[d, ai] += ct * whi
                 for d in range(nd):
                     rho[d] += comb_ct[cc, d] * PR[cc]
                     rhod[d] += comb_ct[cc, d] * PdR[cc]
@@ -281,13 +315,15 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
         # docs/loss.md (L15), (L16)
         # ---- gradient w.r.t. crad: Σ_m Re(Ā_Φ G + Ǡ_Φ Ġ)
         for a in range(asz):
-            zf = 0.0j
-            zd = 0.0j
+            zfr, zfi, zdr, zdi = 0.0, 0.0, 0.0, 0.0
             for d in range(nd):
-                zf += beta[d] * J[d, a] + gamma[d] * H[d, a]
-                zd += gamma[d] * J[d, a]
-            AbarF[a] = zf
-            AbarD[a] = zd
+                b_, g_ = beta[d], gamma[d]
+                zfr += b_ * Jr[d, a] + g_ * Hr[d, a]
+                zfi += b_ * Ji[d, a] + g_ * Hi[d, a]
+                zdr += g_ * Jr[d, a]
+                zdi += g_ * Ji[d, a]
+            AbarF[a] = complex(zfr, zfi)
+            AbarD[a] = complex(zdr, zdi)
         for mu in range(S):
             lb = b_int[mu_i, mu, BI_LMAX]
             for n in range(b_int[mu_i, mu, BI_NRAD]):
