@@ -149,7 +149,7 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
             if cached:
                 for k in range(nb_):
                     gk[k] = pc_r[p, k]
-                    dgk[k] = pc_r[p, kmax + k]
+                    gu[k] = pc_r[p, kmax + k] * ur
                 phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
                 for lm in range(nlm_b):  # Ŷ and its tangent along u, once per neighbour
                     y, d0, d1, d2 = pc_y[p, 0, lm], pc_y[p, 1, lm], pc_y[p, 2, lm], pc_y[p, 3, lm]
@@ -169,9 +169,9 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                 for lm in range(nlm_b):
                     Ydr[lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
                     Ydi[lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
-            for k in range(nb_):
-                gu[k] = dgk[k] * ur
-            # k innermost (contiguous in Gr.. and gk: SIMD); each entry sums over the pairs in the same order
+                for k in range(nb_):
+                    gu[k] = dgk[k] * ur
+            # k innermost (contiguous rows of Gacc, gk, gu: SIMD); each entry sums the pairs in the same order
             for lm in range(nlm_b):
                 yr, yi, ydr, ydi = Yr[lm], Yi[lm], Ydr[lm], Ydi[lm]
                 b4 = (mu_j * nlm + lm) * 4
