@@ -72,7 +72,7 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     mn = 0
     for i in range(a0, a1):
         mn = max(mn, nbr_off[i + 1] - nbr_off[i])
-    gk = np.empty(kmax + 2)
+    gk = np.empty(kmax + 4)
     dgk = np.empty(kmax + 2)
     T = np.empty(kmax + 2)
     dT = np.empty(kmax + 2)
@@ -84,8 +84,9 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     dYi = np.empty((3, nlm))
     Ydr = np.empty(nlm)
     Ydi = np.empty(nlm)
-    gu = np.empty(kmax + 2)
-    Gacc = np.empty((4 * S * nlm, kmax))
+    gu = np.empty(kmax + 4)
+    kp = 4 * ((kmax + 3) // 4)  # k rows padded to whole 4-wide vectors
+    Gacc = np.empty((4 * S * nlm, kp))
     G = np.empty(gsz, np.complex128)
     Gd = np.empty(gsz, np.complex128)
     A = np.empty(asz, np.complex128)
@@ -171,11 +172,14 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                     Ydi[lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
                 for k in range(nb_):
                     gu[k] = dgk[k] * ur
+            for k in range(nb_, kp):  # rows padded to whole 4-wide vectors: ±0 terms past nradbase, never read
+                gk[k] = 0.0
+                gu[k] = 0.0
             # k innermost (contiguous rows of Gacc, gk, gu: SIMD); each entry sums the pairs in the same order
             for lm in range(nlm_b):
                 yr, yi, ydr, ydi = Yr[lm], Yi[lm], Ydr[lm], Ydi[lm]
                 b4 = (mu_j * nlm + lm) * 4
-                for k in range(nb_):
+                for k in range(kp):
                     g0, g1u = gk[k], gu[k]
                     Gacc[b4, k] += g0 * yr
                     Gacc[b4 + 1, k] += g0 * yi
