@@ -17,7 +17,6 @@ import numpy as np
 
 from paceui.ace import precompile
 from paceui.ace.chunks import run_chunks
-from paceui.ace.contraction import contract_block
 from paceui.ace.harmonics import lm_index, n_lm, ylm_real_with_grad
 from paceui.ace.kernels import (
     ACE_ATOMS,
@@ -63,7 +62,6 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     n_atoms = species.shape[0]
     S = b_int.shape[0]
     nlm = n_lm(lmax)
-    gsz = S * kmax * nlm
     asz = S * nmax * nlm
     dmax = r1_ct.shape[1]
     n_comb = comb_ct.shape[0]
@@ -87,8 +85,6 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     gu = np.empty(kmax + 4)
     kp = 4 * ((kmax + 3) // 4)  # k rows padded to whole 4-wide vectors
     Gacc = np.empty((4 * S * nlm, kp))
-    G = np.empty(gsz, np.complex128)
-    Gd = np.empty(gsz, np.complex128)
     A = np.empty(asz, np.complex128)
     Ad = np.empty(asz, np.complex128)
     Jr = np.empty((dmax, asz))
@@ -191,21 +187,28 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                 d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                 if d < dmin:
                     dmin, r_min, ud_min, qmin = d, r, ur, mu_j
-        for mu in range(S):  # G[μ, k, lm] from the (μ, lm, k) accumulators
-            for k in range(kmax):
-                for lm in range(nlm):
-                    x, b4 = (mu * kmax + k) * nlm + lm, (mu * nlm + lm) * 4
-                    G[x] = complex(Gacc[b4, k], Gacc[b4 + 1, k])
-                    Gd[x] = complex(Gacc[b4 + 2, k], Gacc[b4 + 3, k])
         # docs/loss.md (L5), (L8)
-        # ---- A = crad·G, Ȧ = crad·Ġ
+        # ---- A = crad·G, Ȧ = crad·Ġ: contiguous dot products over k of the accumulator rows, each one in real
+        # arithmetic as paceui.ace.contraction.crad_dot sums it (increasing k)
         A[:] = 0.0
         Ad[:] = 0.0
         for mu in range(S):
-            nrad, lb, nbase = b_int[mu_i, mu, BI_NRAD], b_int[mu_i, mu, BI_LMAX], b_int[mu_i, mu, BI_NBASE]
-            gb, ab = mu * kmax * nlm, mu * nmax * nlm
-            contract_block(crad, mu_i, mu, nrad, lb, nbase, G, gb, A, ab, nlm)
-            contract_block(crad, mu_i, mu, nrad, lb, nbase, Gd, gb, Ad, ab, nlm)
+            nbase = b_int[mu_i, mu, BI_NBASE]
+            for n in range(b_int[mu_i, mu, BI_NRAD]):
+                for l in range(b_int[mu_i, mu, BI_LMAX] + 1):
+                    for lm in range(lm_index(l, 0), lm_index(l, l) + 1):
+                        b4 = (mu * nlm + lm) * 4
+                        cf = crad[mu_i, mu, n, l, 0]
+                        xr, xi = cf * Gacc[b4, 0], cf * Gacc[b4 + 1, 0]
+                        yr, yi = cf * Gacc[b4 + 2, 0], cf * Gacc[b4 + 3, 0]
+                        for k in range(1, nbase):
+                            cf = crad[mu_i, mu, n, l, k]
+                            xr += cf * Gacc[b4, k]
+                            xi += cf * Gacc[b4 + 1, k]
+                            yr += cf * Gacc[b4 + 2, k]
+                            yi += cf * Gacc[b4 + 3, k]
+                        A[(mu * nmax + n) * nlm + lm] = complex(xr, xi)
+                        Ad[(mu * nmax + n) * nlm + lm] = complex(yr, yi)
         # ---- densities, tangents, Jacobians J = ∂ρ/∂A and H = ∂ρ̇/∂A
         nd = e_int[mu_i, 1]
         Jr[:nd, :] = 0.0
@@ -217,8 +220,9 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
             rhod[d] = 0.0
         for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
             a = r1_aidx[f]  # = mu*kmax + k
-            a1 = G[a * nlm].real
-            a1d = Gd[a * nlm].real
+            b4 = (a // kmax) * nlm * 4  # G[μ, k, 0] (l = m = 0: real) with a = μ·kmax + k
+            a1 = Gacc[b4, a % kmax]
+            a1d = Gacc[b4 + 2, a % kmax]
             for d in range(nd):
                 rho[d] += r1_ct[f, d] * a1
                 rhod[d] += r1_ct[f, d] * a1d
@@ -308,8 +312,9 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
         # ---- gradients w.r.t. C-tilde coefficients
         for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
             a = r1_aidx[f]
-            a1 = G[a * nlm].real
-            a1d = Gd[a * nlm].real
+            b4 = (a // kmax) * nlm * 4  # G[μ, k, 0] (l = m = 0: real) with a = μ·kmax + k
+            a1 = Gacc[b4, a % kmax]
+            a1d = Gacc[b4 + 2, a % kmax]
             for d in range(nd):
                 g_r1[c, f, d] += beta[d] * a1 + gamma[d] * a1d
         for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
@@ -334,11 +339,13 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                 for l in range(lb + 1):
                     ab = (mu * nmax + n) * nlm
                     for k in range(b_int[mu_i, mu, BI_NBASE]):
-                        gb = (mu * kmax + k) * nlm
                         acc = 0.0
                         for m in range(l + 1):
                             lm = lm_index(l, m)
-                            acc += (AbarF[ab + lm] * G[gb + lm]).real + (AbarD[ab + lm] * Gd[gb + lm]).real
+                            b4 = (mu * nlm + lm) * 4
+                            zf, zd = AbarF[ab + lm], AbarD[ab + lm]
+                            acc += ((zf.real * Gacc[b4, k] - zf.imag * Gacc[b4 + 1, k])
+                                    + (zd.real * Gacc[b4 + 2, k] - zd.imag * Gacc[b4 + 3, k]))
                         g_crad[c, mu_i, mu, n, l, k] += acc
 
 
