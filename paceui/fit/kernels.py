@@ -48,6 +48,39 @@ def _sign_conj(z: complex, m: int) -> complex:
     return z
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _add_pair(Gacc: np.ndarray, b0: int, nlm_b: int, kp: int, g2: np.ndarray, u2: np.ndarray, Y4: np.ndarray,
+              a: int) -> None:
+    """docs/loss.md (L5), (L8): the pair in slot a into the G, Ġ rows from b0 (real arithmetic, k innermost):
+    rows re G, im G, re Ġ, im Ġ of each lm += g_k Ŷ, g_k Ŷ, ġ_k Ŷ + g_k Ŷ̇ (ġ_k = g_k' ṙ, Ŷ̇ = ∇Ŷ·u)."""
+    for lm in range(nlm_b):
+        yr, yi, ydr, ydi = Y4[a, 0, lm], Y4[a, 1, lm], Y4[a, 2, lm], Y4[a, 3, lm]
+        b4 = b0 + 4 * lm
+        for k in range(kp):
+            g0, g1u = g2[a, k], u2[a, k]
+            Gacc[b4, k] += g0 * yr
+            Gacc[b4 + 1, k] += g0 * yi
+            Gacc[b4 + 2, k] += g1u * yr + g0 * ydr
+            Gacc[b4 + 3, k] += g1u * yi + g0 * ydi
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _add_two_pairs(Gacc: np.ndarray, b0: int, nlm_b: int, kp: int, g2: np.ndarray, u2: np.ndarray,
+                   Y4: np.ndarray, a: int, b: int) -> None:
+    """:func:`_add_pair` of slot a then slot b with one load and store of each entry: (G + t_a) + t_b, the
+    same two additions in the same order (bit-identical to two calls)."""
+    for lm in range(nlm_b):
+        ar, ai, adr, adi = Y4[a, 0, lm], Y4[a, 1, lm], Y4[a, 2, lm], Y4[a, 3, lm]
+        br, bi, bdr, bdi = Y4[b, 0, lm], Y4[b, 1, lm], Y4[b, 2, lm], Y4[b, 3, lm]
+        b4 = b0 + 4 * lm
+        for k in range(kp):
+            ga, gua, gb, gub = g2[a, k], u2[a, k], g2[b, k], u2[b, k]
+            Gacc[b4, k] = (Gacc[b4, k] + ga * ar) + gb * br
+            Gacc[b4 + 1, k] = (Gacc[b4 + 1, k] + ga * ai) + gb * bi
+            Gacc[b4 + 2, k] = (Gacc[b4 + 2, k] + (gua * ar + ga * adr)) + (gub * br + gb * bdr)
+            Gacc[b4 + 3, k] = (Gacc[b4 + 3, k] + (gua * ai + ga * adi)) + (gub * bi + gb * bdi)
+
+
 # the kernel of grad_pass and its one signature, for paceui.ace.precompile (checked by tests/test_precompile.py)
 GRAD_PASS = KernelSpec("paceui.fit.kernels", "grad_chunk",
                        "i i1 i1 i1 i1 f2 f2 f1 f i3 f3 f5 i i2 f2 i1 i1 f2 i1 i1 i2 i2 i1 f2 i i i i i f3 f3 f6"
@@ -70,7 +103,7 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     mn = 0
     for i in range(a0, a1):
         mn = max(mn, nbr_off[i + 1] - nbr_off[i])
-    gk = np.empty(kmax + 4)
+    gk = np.empty(kmax + 2)
     dgk = np.empty(kmax + 2)
     T = np.empty(kmax + 2)
     dT = np.empty(kmax + 2)
@@ -80,10 +113,10 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     Yi = np.empty(nlm)
     dYr = np.empty((3, nlm))
     dYi = np.empty((3, nlm))
-    Ydr = np.empty(nlm)
-    Ydi = np.empty(nlm)
-    gu = np.empty(kmax + 4)
     kp = 4 * ((kmax + 3) // 4)  # k rows padded to whole 4-wide vectors
+    g2 = np.empty((2, kp))
+    u2 = np.empty((2, kp))
+    Y4 = np.empty((2, 4, nlm))
     Gacc = np.empty((4 * S * nlm, kp))
     A = np.empty(asz, np.complex128)
     Ad = np.empty(asz, np.complex128)
@@ -123,6 +156,7 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
         r_min = 0.0
         ud_min = 0.0
         qmin = -1
+        ps, pmu, pnlm = -1, 0, 0  # the slot of a pair not yet added (−1: none), its species and n_lm
         for p in range(nbr_off[i], nbr_off[i + 1]):
             j = nbr_j[p]
             mu_j = species[j]
@@ -142,18 +176,20 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
             lb = b_int[mu_i, mu_j, BI_LMAX]
             nlm_b = lm_index(lb, lb) + 1
             # docs/loss.md (L5) G and (L8) Ġ, in real arithmetic: a real factor times (re, im) is the complex
-            # product's value (its terms with the zero imaginary part add exact zeros)
+            # product's value (its terms with the zero imaginary part add exact zeros). The pair goes to the free
+            # slot sl; two pairs of one neighbour species are added together (one pass over the rows)
+            sl = 1 if ps == 0 else 0
             if cached:
                 for k in range(nb_):
-                    gk[k] = pc_r[p, k]
-                    gu[k] = pc_r[p, kmax + k] * ur
+                    g2[sl, k] = pc_r[p, k]
+                    u2[sl, k] = pc_r[p, kmax + k] * ur
                 phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
                 for lm in range(nlm_b):  # Ŷ and its tangent along u, once per neighbour
                     y, d0, d1, d2 = pc_y[p, 0, lm], pc_y[p, 1, lm], pc_y[p, 2, lm], pc_y[p, 3, lm]
-                    Yr[lm] = y.real
-                    Yi[lm] = y.imag
-                    Ydr[lm] = d0.real * wx + d1.real * wy + d2.real * wz
-                    Ydi[lm] = d0.imag * wx + d1.imag * wy + d2.imag * wz
+                    Y4[sl, 0, lm] = y.real
+                    Y4[sl, 1, lm] = y.imag
+                    Y4[sl, 2, lm] = d0.real * wx + d1.real * wy + d2.real * wz
+                    Y4[sl, 3, lm] = d0.imag * wx + d1.imag * wy + d2.imag * wz
             else:
                 radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
                              b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
@@ -164,29 +200,31 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                                            b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
                                            b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
                 for lm in range(nlm_b):
-                    Ydr[lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
-                    Ydi[lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
+                    Y4[sl, 0, lm] = Yr[lm]
+                    Y4[sl, 1, lm] = Yi[lm]
+                    Y4[sl, 2, lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
+                    Y4[sl, 3, lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
                 for k in range(nb_):
-                    gu[k] = dgk[k] * ur
+                    g2[sl, k] = gk[k]
+                    u2[sl, k] = dgk[k] * ur
             for k in range(nb_, kp):  # rows padded to whole 4-wide vectors: ±0 terms past nradbase, never read
-                gk[k] = 0.0
-                gu[k] = 0.0
-            # k innermost (contiguous rows of Gacc, gk, gu: SIMD); each entry sums the pairs in the same order
-            for lm in range(nlm_b):
-                yr, yi, ydr, ydi = Yr[lm], Yi[lm], Ydr[lm], Ydi[lm]
-                b4 = (mu_j * nlm + lm) * 4
-                for k in range(kp):
-                    g0, g1u = gk[k], gu[k]
-                    Gacc[b4, k] += g0 * yr
-                    Gacc[b4 + 1, k] += g0 * yi
-                    Gacc[b4 + 2, k] += g1u * yr + g0 * ydr
-                    Gacc[b4 + 3, k] += g1u * yi + g0 * ydi
+                g2[sl, k] = 0.0
+                u2[sl, k] = 0.0
+            if ps >= 0 and mu_j == pmu and nlm_b == pnlm:
+                _add_two_pairs(Gacc, mu_j * nlm * 4, nlm_b, kp, g2, u2, Y4, ps, sl)
+                ps = -1
+            else:
+                if ps >= 0:
+                    _add_pair(Gacc, pmu * nlm * 4, pnlm, kp, g2, u2, Y4, ps)
+                ps, pmu, pnlm = sl, mu_j, nlm_b
             rho_core += phi
             rhod_core += dphi * ur
             if inner == INNER_ZBL:
                 d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                 if d < dmin:
                     dmin, r_min, ud_min, qmin = d, r, ur, mu_j
+        if ps >= 0:
+            _add_pair(Gacc, pmu * nlm * 4, pnlm, kp, g2, u2, Y4, ps)
         # docs/loss.md (L5), (L8)
         # ---- A = crad·G, Ȧ = crad·Ġ: contiguous dot products over k of the accumulator rows, each one in real
         # arithmetic as paceui.ace.contraction.crad_dot sums it (increasing k)
