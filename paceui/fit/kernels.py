@@ -282,17 +282,19 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                     z, zd = A[ai], Ad[ai]
                     far[t], fai[t] = xr * z.real, xi * z.imag
                     fdr[t], fdi[t] = xr * zd.real, xi * zd.imag
-                # docs/loss.md (L13): prefix and suffix products of dual numbers a_t + ε ȧ_t
-                par[0], pai[0], pdr[0], pdi[0] = 1.0, 0.0, 0.0, 0.0
-                for t in range(rk):  # dual-number prefix products
+                # docs/loss.md (L13): prefix and suffix products of dual numbers a_t + ε ȧ_t; p[t] = Π_{u<t} for
+                # t ≥ 1 and s[t] = Π_{u≥t} for t ≥ 1, without the leading (1, 0) factors (their products are the
+                # other factor's value, exactly; only the sign of an exact zero may differ)
+                par[1], pai[1], pdr[1], pdi[1] = far[0], fai[0], fdr[0], fdi[0]
+                for t in range(1, rk):  # dual-number prefix products
                     ar, ai_, cr, ci = par[t], pai[t], pdr[t], pdi[t]
                     br, bi, er, ei = far[t], fai[t], fdr[t], fdi[t]
                     par[t + 1] = ar * br - ai_ * bi
                     pai[t + 1] = ar * bi + ai_ * br
                     pdr[t + 1] = (cr * br - ci * bi) + (ar * er - ai_ * ei)
                     pdi[t + 1] = (cr * bi + ci * br) + (ar * ei + ai_ * er)
-                sar[rk], sai[rk], sdr[rk], sdi[rk] = 1.0, 0.0, 0.0, 0.0
-                for t in range(rk - 1, -1, -1):
+                sar[rk - 1], sai[rk - 1], sdr[rk - 1], sdi[rk - 1] = far[rk - 1], fai[rk - 1], fdr[rk - 1], fdi[rk - 1]
+                for t in range(rk - 2, 0, -1):
                     ar, ai_, cr, ci = sar[t + 1], sai[t + 1], sdr[t + 1], sdi[t + 1]
                     br, bi, er, ei = far[t], fai[t], fdr[t], fdi[t]
                     sar[t] = ar * br - ai_ * bi
@@ -303,12 +305,18 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                 PdR[cc] = pdr[rk]
                 # docs/loss.md (L14): J column P_t Q_{t+1} and its tangent H
                 for t in range(rk):
-                    ar, ai_, cr, ci = par[t], pai[t], pdr[t], pdi[t]
-                    br, bi, er, ei = sar[t + 1], sai[t + 1], sdr[t + 1], sdi[t + 1]
-                    wjr = sgr[t] * (ar * br - ai_ * bi)
-                    wji = sgi[t] * (ar * bi + ai_ * br)
-                    whr = sgr[t] * ((ar * er - ai_ * ei) + (cr * br - ci * bi))
-                    whi = sgi[t] * ((ar * ei + ai_ * er) + (cr * bi + ci * br))
+                    if t == 0:
+                        wjr, wji, whr, whi = sar[1], sai[1], sdr[1], sdi[1]
+                    elif t == rk - 1:
+                        wjr, wji, whr, whi = par[t], pai[t], pdr[t], pdi[t]
+                    else:
+                        ar, ai_, cr, ci = par[t], pai[t], pdr[t], pdi[t]
+                        br, bi, er, ei = sar[t + 1], sai[t + 1], sdr[t + 1], sdi[t + 1]
+                        wjr = ar * br - ai_ * bi
+                        wji = ar * bi + ai_ * br
+                        whr = (ar * er - ai_ * ei) + (cr * br - ci * bi)
+                        whi = (ar * ei + ai_ * er) + (cr * bi + ci * br)
+                    wjr, wji, whr, whi = sgr[t] * wjr, sgi[t] * wji, sgr[t] * whr, sgi[t] * whi
                     ai = comb_aidx[cc, t]
                     for d in range(nd):
                         ct = comb_ct[cc, d]
