@@ -290,18 +290,25 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
                         if m % 2 != 0:
                             zr, zi = -zr, -zi
                     fr[t], fi[t] = zr, zi
-                pr[0], pi[0] = 1.0, 0.0
-                for t in range(rk):
+                # pr/pi[t] = Π_{u<t} f_u for t ≥ 1, sr/si[t] = Π_{u≥t} f_u for t ≥ 1, without the leading 1 (exact),
+                # as eval_kernels.eval_atom_range
+                pr[1], pi[1] = fr[0], fi[0]
+                for t in range(1, rk - 1):
                     pr[t + 1] = pr[t] * fr[t] - pi[t] * fi[t]
                     pi[t + 1] = pr[t] * fi[t] + pi[t] * fr[t]
-                sr[rk], si[rk] = 1.0, 0.0
-                for t in range(rk - 1, -1, -1):
+                sr[rk - 1], si[rk - 1] = fr[rk - 1], fi[rk - 1]
+                for t in range(rk - 2, 0, -1):
                     sr[t] = sr[t + 1] * fr[t] - si[t + 1] * fi[t]
                     si[t] = sr[t + 1] * fi[t] + si[t + 1] * fr[t]
-                prod_re = pr[rk]
+                prod_re = pr[rk - 1] * fr[rk - 1] - pi[rk - 1] * fi[rk - 1]
                 for t in range(rk):
-                    wr = pr[t] * sr[t + 1] - pi[t] * si[t + 1]
-                    wi = pr[t] * si[t + 1] + pi[t] * sr[t + 1]
+                    if t == 0:
+                        wr, wi = sr[1], si[1]
+                    elif t == rk - 1:
+                        wr, wi = pr[t], pi[t]
+                    else:
+                        wr = pr[t] * sr[t + 1] - pi[t] * si[t + 1]
+                        wi = pr[t] * si[t + 1] + pi[t] * sr[t + 1]
                     m = comb_m[cc, t]
                     if m < 0:
                         wi = -wi
