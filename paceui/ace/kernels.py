@@ -26,12 +26,13 @@ BP_LAM, BP_RC, BP_DC, BP_RIN, BP_DIN, BP_PRE, BP_LAMC, BP_ZI, BP_ZJ = range(9)
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
-def spline_eval(tab: np.ndarray, scale: float, nf: int, r: float, out: np.ndarray, dout: np.ndarray,
+def spline_eval(tab: np.ndarray, b: int, scale: float, nf: int, r: float, out: np.ndarray, dout: np.ndarray,
                 q: int) -> None:
-    """Cubic Hermite lookup of nf tabulated functions at r (docs/model.md (M12)) into row q of out, dout."""
+    """Cubic Hermite lookup of nf tabulated functions of bond b (tab[b]) at r (docs/model.md (M12)) into row q
+    of out, dout."""
     x = r * scale
     m = int(math.floor(x))
-    nlut = tab.shape[0] - 1
+    nlut = tab.shape[1] - 1
     if m >= nlut:
         for f in range(nf):
             out[q, f] = 0.0
@@ -39,7 +40,7 @@ def spline_eval(tab: np.ndarray, scale: float, nf: int, r: float, out: np.ndarra
         return
     w = x - m
     for f in range(nf):
-        c0, c1, c2, c3 = tab[m, 0, f], tab[m, 1, f], tab[m, 2, f], tab[m, 3, f]
+        c0, c1, c2, c3 = tab[b, m, 0, f], tab[b, m, 1, f], tab[b, m, 2, f], tab[b, m, 3, f]
         out[q, f] = c0 + w * (c1 + w * (c2 + w * c3))
         dout[q, f] = (c1 + w * (2.0 * c2 + 3.0 * w * c3)) * scale
 
@@ -57,7 +58,7 @@ def radial_values(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.n
     lb = b_int[mu_i, mu_j, BI_LMAX]
     S = b_int.shape[0]
     if use_spline:
-        spline_eval(sp_tab[mu_i * S + mu_j], sp_scale[mu_i * S + mu_j], nf, r, val, dval, q)
+        spline_eval(sp_tab, mu_i * S + mu_j, sp_scale[mu_i * S + mu_j], nf, r, val, dval, q)
         return
     radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
                  b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
@@ -216,8 +217,8 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
             cnt += 1
         for q in range(cnt):
             if use_spline:
-                radial_values(mu_i, sj[q], rr[q], b_int, b_par, crad, inner, use_spline, sp_tab, sp_scale, nf,
-                              kc, lmax1, val, dval, q, g, dg, T, dT)
+                b = mu_i * S + sj[q]
+                spline_eval(sp_tab, b, sp_scale[b], nf, rr[q], val, dval, q)
             else:
                 radial_rows(mu_i, sj[q], rr[q], b_int, b_par, ctr, inner, kmax, nr, val, dval, q, g, dg, T, dT,
                             rv)

@@ -49,26 +49,12 @@ def _sign_conj(z: complex, m: int) -> complex:
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
-def _add_pair(Gacc: np.ndarray, b0: int, nlm_b: int, kp: int, g2: np.ndarray, u2: np.ndarray, Y4: np.ndarray,
-              a: int) -> None:
-    """docs/loss.md (L5), (L8): the pair in slot a into the G, Ġ rows from b0 (real arithmetic, k innermost):
-    rows re G, im G, re Ġ, im Ġ of each lm += g_k Ŷ, g_k Ŷ, ġ_k Ŷ + g_k Ŷ̇ (ġ_k = g_k' ṙ, Ŷ̇ = ∇Ŷ·u)."""
-    for lm in range(nlm_b):
-        yr, yi, ydr, ydi = Y4[a, 0, lm], Y4[a, 1, lm], Y4[a, 2, lm], Y4[a, 3, lm]
-        b4 = b0 + 4 * lm
-        for k in range(kp):
-            g0, g1u = g2[a, k], u2[a, k]
-            Gacc[b4, k] += g0 * yr
-            Gacc[b4 + 1, k] += g0 * yi
-            Gacc[b4 + 2, k] += g1u * yr + g0 * ydr
-            Gacc[b4 + 3, k] += g1u * yi + g0 * ydi
-
-
-@nb.njit(nogil=True, cache=True, inline="always")
 def _add_two_pairs(Gacc: np.ndarray, b0: int, nlm_b: int, kp: int, g2: np.ndarray, u2: np.ndarray,
                    Y4: np.ndarray, a: int, b: int) -> None:
-    """:func:`_add_pair` of slot a then slot b with one load and store of each entry: (G + t_a) + t_b, the
-    same two additions in the same order (bit-identical to two calls)."""
+    """docs/loss.md (L5), (L8): the pairs in slots a then b into the G, Ġ rows from b0 (real arithmetic, k
+    innermost): rows re G, im G, re Ġ, im Ġ of each lm += g_k Ŷ, g_k Ŷ, ġ_k Ŷ + g_k Ŷ̇ (ġ_k = g_k' ṙ,
+    Ŷ̇ = ∇Ŷ·u), one load and store of each entry for both: (G + t_a) + t_b, the additions of pair after pair.
+    A slot of zero g, ġ (finite Ŷ) adds ±0: one pair alone."""
     for lm in range(nlm_b):
         ar, ai, adr, adi = Y4[a, 0, lm], Y4[a, 1, lm], Y4[a, 2, lm], Y4[a, 3, lm]
         br, bi, bdr, bdi = Y4[b, 0, lm], Y4[b, 1, lm], Y4[b, 2, lm], Y4[b, 3, lm]
@@ -114,9 +100,9 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     dYr = np.empty((3, nlm))
     dYi = np.empty((3, nlm))
     kp = 4 * ((kmax + 3) // 4)  # k rows padded to whole 4-wide vectors
-    g2 = np.empty((2, kp))
-    u2 = np.empty((2, kp))
-    Y4 = np.empty((2, 4, nlm))
+    g2 = np.zeros((3, kp))  # two pair slots and a slot of zeros
+    u2 = np.zeros((3, kp))
+    Y4 = np.zeros((3, 4, nlm))
     Gacc = np.empty((4 * S * nlm, kp))
     A = np.empty(asz, np.complex128)
     Ad = np.empty(asz, np.complex128)
@@ -157,74 +143,79 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
         ud_min = 0.0
         qmin = -1
         ps, pmu, pnlm = -1, 0, 0  # the slot of a pair not yet added (−1: none), its species and n_lm
-        for p in range(nbr_off[i], nbr_off[i + 1]):
-            j = nbr_j[p]
-            mu_j = species[j]
-            dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
-            r = math.sqrt(dx * dx + dy * dy + dz * dz)
-            if r >= b_par[mu_i, mu_j, BP_RC]:
-                continue
-            ux, uy, uz = dx / r, dy / r, dz / r
-            # docs/loss.md (L7): u_ij = v_j − v_i
-            wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
-            if has_strain:
-                wx = kappa * wx - (strain[s, 0, 0] * dx + strain[s, 0, 1] * dy + strain[s, 0, 2] * dz)
-                wy = kappa * wy - (strain[s, 1, 0] * dx + strain[s, 1, 1] * dy + strain[s, 1, 2] * dz)
-                wz = kappa * wz - (strain[s, 2, 0] * dx + strain[s, 2, 1] * dy + strain[s, 2, 2] * dz)
-            ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
-            nb_ = b_int[mu_i, mu_j, BI_NBASE]
-            lb = b_int[mu_i, mu_j, BI_LMAX]
-            nlm_b = lm_index(lb, lb) + 1
-            # docs/loss.md (L5) G and (L8) Ġ, in real arithmetic: a real factor times (re, im) is the complex
-            # product's value (its terms with the zero imaginary part add exact zeros). The pair goes to the free
-            # slot sl; two pairs of one neighbour species are added together (one pass over the rows)
-            sl = 1 if ps == 0 else 0
-            if cached:
-                for k in range(nb_):
-                    g2[sl, k] = pc_r[p, k]
-                    u2[sl, k] = pc_r[p, kmax + k] * ur
-                phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
-                for lm in range(nlm_b):  # Ŷ and its tangent along u, once per neighbour
-                    y, d0, d1, d2 = pc_y[p, 0, lm], pc_y[p, 1, lm], pc_y[p, 2, lm], pc_y[p, 3, lm]
-                    Y4[sl, 0, lm] = y.real
-                    Y4[sl, 1, lm] = y.imag
-                    Y4[sl, 2, lm] = d0.real * wx + d1.real * wy + d2.real * wz
-                    Y4[sl, 3, lm] = d0.imag * wx + d1.imag * wy + d2.imag * wz
-            else:
-                radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
-                             b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
-                             nb_, r, gk, dgk, T, dT)
-                ylm_real_with_grad(ux, uy, uz, 1.0 / r, lb, P, dP, Yr, Yi, dYr, dYi)
-                phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
-                                           b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC],
-                                           b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
-                                           b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
-                for lm in range(nlm_b):
-                    Y4[sl, 0, lm] = Yr[lm]
-                    Y4[sl, 1, lm] = Yi[lm]
-                    Y4[sl, 2, lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
-                    Y4[sl, 3, lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
-                for k in range(nb_):
-                    g2[sl, k] = gk[k]
-                    u2[sl, k] = dgk[k] * ur
-            for k in range(nb_, kp):  # rows padded to whole 4-wide vectors: ±0 terms past nradbase, never read
-                g2[sl, k] = 0.0
-                u2[sl, k] = 0.0
-            if ps >= 0 and mu_j == pmu and nlm_b == pnlm:
-                _add_two_pairs(Gacc, mu_j * nlm * 4, nlm_b, kp, g2, u2, Y4, ps, sl)
+        for p in range(nbr_off[i], nbr_off[i + 1] + 1):  # one step past the pairs adds the pending one
+            sl, mu_j, nlm_b = 0, -1, 0
+            if p < nbr_off[i + 1]:
+                j = nbr_j[p]
+                mu_j = species[j]
+                dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
+                r = math.sqrt(dx * dx + dy * dy + dz * dz)
+                if r >= b_par[mu_i, mu_j, BP_RC]:
+                    continue
+                ux, uy, uz = dx / r, dy / r, dz / r
+                # docs/loss.md (L7): u_ij = v_j − v_i
+                wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
+                if has_strain:
+                    wx = kappa * wx - (strain[s, 0, 0] * dx + strain[s, 0, 1] * dy + strain[s, 0, 2] * dz)
+                    wy = kappa * wy - (strain[s, 1, 0] * dx + strain[s, 1, 1] * dy + strain[s, 1, 2] * dz)
+                    wz = kappa * wz - (strain[s, 2, 0] * dx + strain[s, 2, 1] * dy + strain[s, 2, 2] * dz)
+                ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
+                nb_ = b_int[mu_i, mu_j, BI_NBASE]
+                lb = b_int[mu_i, mu_j, BI_LMAX]
+                nlm_b = lm_index(lb, lb) + 1
+                # docs/loss.md (L5) G and (L8) Ġ, in real arithmetic: a real factor times (re, im) is the complex
+                # product's value (its terms with the zero imaginary part add exact zeros). The pair goes to the free
+                # slot sl; two pairs of one neighbour species are added together (one pass over the rows)
+                sl = 1 if ps == 0 else 0
+                if cached:
+                    for k in range(nb_):
+                        g2[sl, k] = pc_r[p, k]
+                        u2[sl, k] = pc_r[p, kmax + k] * ur
+                    phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
+                    for lm in range(nlm_b):  # Ŷ and its tangent along u, once per neighbour
+                        y, d0, d1, d2 = pc_y[p, 0, lm], pc_y[p, 1, lm], pc_y[p, 2, lm], pc_y[p, 3, lm]
+                        Y4[sl, 0, lm] = y.real
+                        Y4[sl, 1, lm] = y.imag
+                        Y4[sl, 2, lm] = d0.real * wx + d1.real * wy + d2.real * wz
+                        Y4[sl, 3, lm] = d0.imag * wx + d1.imag * wy + d2.imag * wz
+                else:
+                    radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
+                                 b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
+                                 nb_, r, gk, dgk, T, dT)
+                    ylm_real_with_grad(ux, uy, uz, 1.0 / r, lb, P, dP, Yr, Yi, dYr, dYi)
+                    phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
+                                               b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC],
+                                               b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
+                                               b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
+                    for lm in range(nlm_b):
+                        Y4[sl, 0, lm] = Yr[lm]
+                        Y4[sl, 1, lm] = Yi[lm]
+                        Y4[sl, 2, lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
+                        Y4[sl, 3, lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
+                    for k in range(nb_):
+                        g2[sl, k] = gk[k]
+                        u2[sl, k] = dgk[k] * ur
+                for k in range(nb_, kp):  # rows padded to whole 4-wide vectors: ±0 terms past nradbase, never read
+                    g2[sl, k] = 0.0
+                    u2[sl, k] = 0.0
+                rho_core += phi
+                rhod_core += dphi * ur
+                if inner == INNER_ZBL:
+                    d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
+                    if d < dmin:
+                        dmin, r_min, ud_min, qmin = d, r, ur, mu_j
+            a_, b_, mb, nb_pend = -1, 2, pmu, pnlm  # one call site of _add_two_pairs (compile time)
+            if ps >= 0:
+                if mu_j == pmu and nlm_b == pnlm:  # a second pair of the pending one's species
+                    a_, b_ = ps, sl
+                    sl = -1
+                else:  # the pending pair alone (slot 2: zeros)
+                    a_ = ps
                 ps = -1
-            else:
-                if ps >= 0:
-                    _add_pair(Gacc, pmu * nlm * 4, pnlm, kp, g2, u2, Y4, ps)
+            if mu_j >= 0 and sl >= 0:  # this pair waits for a partner
                 ps, pmu, pnlm = sl, mu_j, nlm_b
-            rho_core += phi
-            rhod_core += dphi * ur
-            if inner == INNER_ZBL:
-                d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
-                if d < dmin:
-                    dmin, r_min, ud_min, qmin = d, r, ur, mu_j
-        if ps >= 0:
-            _add_pair(Gacc, pmu * nlm * 4, pnlm, kp, g2, u2, Y4, ps)
+            if a_ >= 0:
+                _add_two_pairs(Gacc, mb * nlm * 4, nb_pend, kp, g2, u2, Y4, a_, b_)
         # docs/loss.md (L5), (L8)
         # ---- A = crad·G, Ȧ = crad·Ġ: contiguous dot products over k of the accumulator rows, each one in real
         # arithmetic as paceui.ace.contraction.crad_dot sums it (increasing k)
