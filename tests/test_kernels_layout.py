@@ -51,3 +51,28 @@ def test_spline_and_analytic_kernels_agree(reference):
     rs, ra = (ACEModel(POTENTIALS / "multispecies_AlNi.yaml", spline=s).evaluate(at) for s in (True, False))
     assert abs(rs.energy - ra.energy) < 1e-9 * abs(ra.energy)  # the spline's own error, not a layout slip
     assert np.abs(rs.forces - ra.forces).max() < 1e-7 * np.abs(ra.forces).max()
+
+
+def test_k_outer_radial_rows_equal_radial_values(reference):
+    """The fit's pass-1 radial functions (R_nl as k-outer updates on crad_by_k's copy) are the ones of
+    radial_values, bit for bit (±0 past a bond's nradmax or lmax), on bonds of different sizes."""
+    for name in ("multispecies_AlNi.yaml", "Al-r1234l12_crad_dif.yaml"):
+        c = ACEModel(POTENTIALS / name, spline=False).compiled
+        S, kmax, lmax1 = c.b_int.shape[0], c.kmax, c.lmax + 1
+        nr = c.nmax * lmax1
+        nf = kmax + nr + 1
+        ctr = K.crad_by_k(c.crad, c.b_int, nr)
+        rng = np.random.default_rng(5)
+        a, b = np.zeros((2, nf)), np.zeros((2, nf))
+        da, db = np.zeros((2, nf)), np.zeros((2, nf))
+        g, dg, T, dT = (np.zeros(kmax + 2) for _ in range(4))
+        rv = np.zeros(2 * nr)
+        for mu_i in range(S):
+            for mu_j in range(S):
+                for r in rng.uniform(0.5, c.b_par[mu_i, mu_j, K.BP_RC], size=25):
+                    K.radial_values(mu_i, mu_j, r, c.b_int, c.b_par, c.crad, c.inner, False, c.sp_tab, c.sp_scale,
+                                    nf, kmax, lmax1, a, da, 1, g, dg, T, dT)
+                    K.radial_rows(mu_i, mu_j, r, c.b_int, c.b_par, ctr, c.inner, kmax, nr, b, db, 1, g, dg, T, dT,
+                                  rv)
+                    np.testing.assert_array_equal(a[1], b[1])
+                    np.testing.assert_array_equal(da[1], db[1])

@@ -25,7 +25,7 @@ import math
 import numba as nb
 import numpy as np
 
-from paceui.ace.harmonics import legendre_with_grad, n_lm
+from paceui.ace.harmonics import n_lm, ylm_real_row
 from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN, _atom_range_maxn
 from paceui.ace.precompile import KernelSpec
 from paceui.ace.radial import INNER_ZBL, embedding, poly_switch
@@ -57,37 +57,6 @@ def factor_signs(c_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sr = np.where(neg & odd, -1.0, 1.0)
     si = np.where(neg & ~odd, -1.0, 1.0)
     return np.ascontiguousarray(sr), np.ascontiguousarray(si)
-
-
-# docs/model.md (M13)
-@nb.njit(nogil=True, cache=True, inline="always")
-def _ylm_row(ux: float, uy: float, uz: float, ir: float, lmax: int, P: np.ndarray, dP: np.ndarray, Yr: np.ndarray,
-             Yi: np.ndarray, dYr: np.ndarray, dYi: np.ndarray, q: int) -> None:
-    """:func:`paceui.ace.harmonics.ylm_real_with_grad` (the same operations) into row q of Yr, Yi (q, lm) and
-    dYr, dYi (q, 3, lm): indexed in place, no array views (whose reference counts cost more than the math)."""
-    legendre_with_grad(uz, lmax, P, dP)
-    cr, ci = 1.0, 0.0
-    er, ei = 0.0, 0.0
-    for m in range(lmax + 1):
-        for l in range(m, lmax + 1):
-            i = (l * (l + 1)) // 2 + m
-            p = P[i]
-            g = dP[i]
-            Yr[q, i] = p * cr
-            Yi[q, i] = p * ci
-            gxr, gxi = p * er, p * ei
-            gyr, gyi = -p * ei, p * er
-            gzr, gzi = g * cr, g * ci
-            pr = ux * gxr + uy * gyr + uz * gzr
-            pi = ux * gxi + uy * gyi + uz * gzi
-            dYr[q, 0, i] = (gxr - ux * pr) * ir
-            dYi[q, 0, i] = (gxi - ux * pi) * ir
-            dYr[q, 1, i] = (gyr - uy * pr) * ir
-            dYi[q, 1, i] = (gyi - uy * pi) * ir
-            dYr[q, 2, i] = (gzr - uz * pr) * ir
-            dYi[q, 2, i] = (gzi - uz * pi) * ir
-        er, ei = (m + 1) * cr, (m + 1) * ci
-        cr, ci = cr * ux - ci * uy, cr * uy + ci * ux
 
 
 @nb.njit(nogil=True, cache=True)
@@ -190,7 +159,7 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
         for q in range(cnt):
             mu_j = sj[q]
             lb = b_int[mu_i, mu_j, BI_LMAX]
-            _ylm_row(uu[q, 0], uu[q, 1], uu[q, 2], 1.0 / rr[q], lb, P, dP, Yr, Yi, dYr, dYi, q)
+            ylm_real_row(uu[q, 0], uu[q, 1], uu[q, 2], 1.0 / rr[q], lb, P, dP, Yr, Yi, dYr, dYi, q)
             # docs/model.md (M14), (M15)
             for d in range(dmax):
                 R1[d] += val[q, d]

@@ -138,3 +138,34 @@ def ylm_real_with_grad(ux: float, uy: float, uz: float, ir: float, lmax: int, P:
         # m+1: (m+1)(x+iy)^m, then (x+iy)^(m+1)
         er, ei = (m + 1) * cr, (m + 1) * ci
         cr, ci = cr * ux - ci * uy, cr * uy + ci * ux
+
+
+# docs/model.md (M13)
+@nb.njit(nogil=True, cache=True, inline="always")
+def ylm_real_row(ux: float, uy: float, uz: float, ir: float, lmax: int, P: np.ndarray, dP: np.ndarray, Yr: np.ndarray,
+             Yi: np.ndarray, dYr: np.ndarray, dYi: np.ndarray, q: int) -> None:
+    """:func:`paceui.ace.harmonics.ylm_real_with_grad` (the same operations) into row q of Yr, Yi (q, lm) and
+    dYr, dYi (q, 3, lm): indexed in place, no array views (whose reference counts cost more than the math)."""
+    legendre_with_grad(uz, lmax, P, dP)
+    cr, ci = 1.0, 0.0
+    er, ei = 0.0, 0.0
+    for m in range(lmax + 1):
+        for l in range(m, lmax + 1):
+            i = (l * (l + 1)) // 2 + m
+            p = P[i]
+            g = dP[i]
+            Yr[q, i] = p * cr
+            Yi[q, i] = p * ci
+            gxr, gxi = p * er, p * ei
+            gyr, gyi = -p * ei, p * er
+            gzr, gzi = g * cr, g * ci
+            pr = ux * gxr + uy * gyr + uz * gzr
+            pi = ux * gxi + uy * gyi + uz * gzi
+            dYr[q, 0, i] = (gxr - ux * pr) * ir
+            dYi[q, 0, i] = (gxi - ux * pi) * ir
+            dYr[q, 1, i] = (gyr - uy * pr) * ir
+            dYi[q, 1, i] = (gyi - uy * pi) * ir
+            dYr[q, 2, i] = (gzr - uz * pr) * ir
+            dYi[q, 2, i] = (gzi - uz * pi) * ir
+        er, ei = (m + 1) * cr, (m + 1) * ci
+        cr, ci = cr * ux - ci * uy, cr * uy + ci * ux

@@ -44,8 +44,8 @@ def projection_rows(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_i
     for c in nb.prange(nchunk):
         a0 = c * n_atoms // nchunk
         a1 = (c + 1) * n_atoms // nchunk
-        val = np.empty(nf)
-        dval = np.empty(nf)
+        val = np.empty((1, nf))
+        dval = np.empty((1, nf))
         Y = np.empty(nlm, np.complex128)
         dY = np.empty((nlm, 3), np.complex128)
         A = np.empty(asz, np.complex128)
@@ -74,18 +74,18 @@ def projection_rows(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_i
                 if r >= b_par[mu_i, mu_j, BP_RC]:
                     continue
                 radial_values(mu_i, mu_j, r, b_int, b_par, crad, inner, use_spline, sp_tab, sp_scale, nf,
-                              kmax, lmax1, val, dval, g, dg, T, dT)
+                              kmax, lmax1, val, dval, 0, g, dg, T, dT)
                 lb = b_int[mu_i, mu_j, BI_LMAX]
                 ylm_with_grad(dx / r, dy / r, dz / r, r, lb, P, dP, Y, dY)
                 for k in range(kmax):
-                    A1[mu_j * kmax + k] += val[k]
+                    A1[mu_j * kmax + k] += val[0, k]
                 for n in range(b_int[mu_i, mu_j, BI_NRAD]):
                     base = (mu_j * nmax + n) * nlm
                     for l in range(lb + 1):
-                        R = val[kmax + n * lmax1 + l]
+                        R = val[0, kmax + n * lmax1 + l]
                         for m in range(l + 1):
                             A[base + lm_index(l, m)] += R * Y[lm_index(l, m)]
-                rho_core += val[nf - 1]
+                rho_core += val[0, nf - 1]
                 if inner == INNER_ZBL:
                     d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
                     if d < dmin:

@@ -147,9 +147,10 @@ def radial_basis(code: int, lam: float, rc: float, dc: float, r_in: float, delta
     # docs/model.md (M10)
     if inner == INNER_DISTANCE:  # g *= 1 - poly
         p, dp = poly_switch(r, r_in, delta_in)
-        for k in range(nk):
-            dg[k] = dg[k] * (1.0 - p) - g[k] * dp
-            g[k] *= 1.0 - p
+        if p != 0.0 or dp != 0.0:  # past the switch, g·(1 − 0) and dg·1 − g·0 are g and dg (but an exact 0’s sign)
+            for k in range(nk):
+                dg[k] = dg[k] * (1.0 - p) - g[k] * dp
+                g[k] *= 1.0 - p
 
 
 @nb.njit(**_JIT)

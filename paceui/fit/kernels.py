@@ -17,8 +17,7 @@ import numpy as np
 
 from paceui.ace import precompile
 from paceui.ace.chunks import run_chunks
-from paceui.ace.contraction import contract_block
-from paceui.ace.harmonics import lm_index, n_lm, ylm_with_grad
+from paceui.ace.harmonics import lm_index, n_lm, ylm_real_with_grad
 from paceui.ace.kernels import (
     ACE_ATOMS,
     BI_CODE,
@@ -49,6 +48,25 @@ def _sign_conj(z: complex, m: int) -> complex:
     return z
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _add_two_pairs(Gacc: np.ndarray, b0: int, nlm_b: int, kp: int, g2: np.ndarray, u2: np.ndarray,
+                   Y4: np.ndarray, a: int, b: int) -> None:
+    """docs/loss.md (L5), (L8): the pairs in slots a then b into the G, Ġ rows from b0 (real arithmetic, k
+    innermost): rows re G, im G, re Ġ, im Ġ of each lm += g_k Ŷ, g_k Ŷ, ġ_k Ŷ + g_k Ŷ̇ (ġ_k = g_k' ṙ,
+    Ŷ̇ = ∇Ŷ·u), one load and store of each entry for both: (G + t_a) + t_b, the additions of pair after pair.
+    A slot of zero g, ġ (finite Ŷ) adds ±0: one pair alone."""
+    for lm in range(nlm_b):
+        ar, ai, adr, adi = Y4[a, 0, lm], Y4[a, 1, lm], Y4[a, 2, lm], Y4[a, 3, lm]
+        br, bi, bdr, bdi = Y4[b, 0, lm], Y4[b, 1, lm], Y4[b, 2, lm], Y4[b, 3, lm]
+        b4 = b0 + 4 * lm
+        for k in range(kp):
+            ga, gua, gb, gub = g2[a, k], u2[a, k], g2[b, k], u2[b, k]
+            Gacc[b4, k] = (Gacc[b4, k] + ga * ar) + gb * br
+            Gacc[b4 + 1, k] = (Gacc[b4 + 1, k] + ga * ai) + gb * bi
+            Gacc[b4 + 2, k] = (Gacc[b4 + 2, k] + (gua * ar + ga * adr)) + (gub * br + gb * bdr)
+            Gacc[b4 + 3, k] = (Gacc[b4 + 3, k] + (gua * ai + ga * adi)) + (gub * bi + gb * bdi)
+
+
 # the kernel of grad_pass and its one signature, for paceui.ace.precompile (checked by tests/test_precompile.py)
 GRAD_PASS = KernelSpec("paceui.fit.kernels", "grad_chunk",
                        "i i1 i1 i1 i1 f2 f2 f1 f i3 f3 f5 i i2 f2 i1 i1 f2 i1 i1 i2 i2 i1 f2 i i i i i f3 f3 f6"
@@ -63,7 +81,6 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     n_atoms = species.shape[0]
     S = b_int.shape[0]
     nlm = n_lm(lmax)
-    gsz = S * kmax * nlm
     asz = S * nmax * nlm
     dmax = r1_ct.shape[1]
     n_comb = comb_ct.shape[0]
@@ -78,15 +95,21 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     dT = np.empty(kmax + 2)
     P = np.empty(nlm)
     dP = np.empty(nlm)
-    Y = np.empty(nlm, np.complex128)
-    dY = np.empty((nlm, 3), np.complex128)
-    Yd = np.empty(nlm, np.complex128)
-    G = np.empty(gsz, np.complex128)
-    Gd = np.empty(gsz, np.complex128)
+    Yr = np.empty(nlm)
+    Yi = np.empty(nlm)
+    dYr = np.empty((3, nlm))
+    dYi = np.empty((3, nlm))
+    kp = 4 * ((kmax + 3) // 4)  # k rows padded to whole 4-wide vectors
+    g2 = np.zeros((3, kp))  # two pair slots and a slot of zeros
+    u2 = np.zeros((3, kp))
+    Y4 = np.zeros((3, 4, nlm))
+    Gacc = np.empty((4 * S * nlm, kp))
     A = np.empty(asz, np.complex128)
     Ad = np.empty(asz, np.complex128)
-    J = np.empty((dmax, asz), np.complex128)
-    H = np.empty((dmax, asz), np.complex128)
+    Jr = np.empty((dmax, asz))
+    Ji = np.empty((dmax, asz))
+    Hr = np.empty((dmax, asz))
+    Hi = np.empty((dmax, asz))
     AbarF = np.empty(asz, np.complex128)
     AbarD = np.empty(asz, np.complex128)
     rho = np.empty(dmax)
@@ -95,128 +118,203 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     gamma = np.empty(dmax)
     PR = np.empty(n_comb)
     PdR = np.empty(n_comb)
-    fa = np.empty(rmax + 1, np.complex128)
-    fd = np.empty(rmax + 1, np.complex128)
-    pa = np.empty(rmax + 1, np.complex128)
-    pd = np.empty(rmax + 1, np.complex128)
-    sa = np.empty(rmax + 1, np.complex128)
-    sd = np.empty(rmax + 1, np.complex128)
+    sgr = np.empty(rmax + 1)
+    sgi = np.empty(rmax + 1)
+    far = np.empty(rmax + 1)
+    fai = np.empty(rmax + 1)
+    fdr = np.empty(rmax + 1)
+    fdi = np.empty(rmax + 1)
+    par = np.empty(rmax + 1)
+    pai = np.empty(rmax + 1)
+    pdr = np.empty(rmax + 1)
+    pdi = np.empty(rmax + 1)
+    sar = np.empty(rmax + 1)
+    sai = np.empty(rmax + 1)
+    sdr = np.empty(rmax + 1)
+    sdi = np.empty(rmax + 1)
     for i in range(a0, a1):
         s = atom_struct[i]
         mu_i = species[i]
-        G[:] = 0.0
-        Gd[:] = 0.0
+        Gacc[:] = 0.0
         rho_core = 0.0
         rhod_core = 0.0
         dmin = 1e300
         r_min = 0.0
         ud_min = 0.0
         qmin = -1
-        for p in range(nbr_off[i], nbr_off[i + 1]):
-            j = nbr_j[p]
-            mu_j = species[j]
-            dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
-            r = math.sqrt(dx * dx + dy * dy + dz * dz)
-            if r >= b_par[mu_i, mu_j, BP_RC]:
-                continue
-            ux, uy, uz = dx / r, dy / r, dz / r
-            # docs/loss.md (L7): u_ij = v_j − v_i
-            wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
-            if has_strain:
-                M = strain[s]
-                wx = kappa * wx - (M[0, 0] * dx + M[0, 1] * dy + M[0, 2] * dz)
-                wy = kappa * wy - (M[1, 0] * dx + M[1, 1] * dy + M[1, 2] * dz)
-                wz = kappa * wz - (M[2, 0] * dx + M[2, 1] * dy + M[2, 2] * dz)
-            ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
-            bp = b_par[mu_i, mu_j]
-            nb_ = b_int[mu_i, mu_j, BI_NBASE]
-            lb = b_int[mu_i, mu_j, BI_LMAX]
-            nlm_b = lm_index(lb, lb) + 1
-            if cached:
-                for k in range(nb_):
-                    gk[k] = pc_r[p, k]
-                    dgk[k] = pc_r[p, kmax + k]
-                phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
-                for lm in range(nlm_b):
-                    Y[lm] = pc_y[p, 0, lm]
-                    dY[lm, 0] = pc_y[p, 1, lm]
-                    dY[lm, 1] = pc_y[p, 2, lm]
-                    dY[lm, 2] = pc_y[p, 3, lm]
-            else:
-                radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[BP_LAM], bp[BP_RC], bp[BP_DC], bp[BP_RIN], bp[BP_DIN],
-                             inner, nb_, r, gk, dgk, T, dT)
-                ylm_with_grad(ux, uy, uz, r, lb, P, dP, Y, dY)
-                phi, dphi = core_repulsion(inner, bp[BP_PRE], bp[BP_LAMC], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
-                                           bp[BP_DIN], bp[BP_ZI], bp[BP_ZJ], r)
-            # docs/loss.md (L5) G and (L8) Ġ
-            for lm in range(nlm_b):  # tangent of Ŷ along u, once per neighbour
-                Yd[lm] = dY[lm, 0] * wx + dY[lm, 1] * wy + dY[lm, 2] * wz
-            for k in range(nb_):
-                base = (mu_j * kmax + k) * nlm
-                g0, g1u = gk[k], dgk[k] * ur
-                for lm in range(nlm_b):
-                    y = Y[lm]
-                    G[base + lm] += g0 * y
-                    Gd[base + lm] += g1u * y + g0 * Yd[lm]
-            rho_core += phi
-            rhod_core += dphi * ur
-            if inner == INNER_ZBL:
-                d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
-                if d < dmin:
-                    dmin, r_min, ud_min, qmin = d, r, ur, mu_j
+        ps, pmu, pnlm = -1, 0, 0  # the slot of a pair not yet added (−1: none), its species and n_lm
+        for p in range(nbr_off[i], nbr_off[i + 1] + 1):  # one step past the pairs adds the pending one
+            sl, mu_j, nlm_b = 0, -1, 0
+            if p < nbr_off[i + 1]:
+                j = nbr_j[p]
+                mu_j = species[j]
+                dx, dy, dz = vec[p, 0], vec[p, 1], vec[p, 2]
+                r = math.sqrt(dx * dx + dy * dy + dz * dz)
+                if r >= b_par[mu_i, mu_j, BP_RC]:
+                    continue
+                ux, uy, uz = dx / r, dy / r, dz / r
+                # docs/loss.md (L7): u_ij = v_j − v_i
+                wx, wy, wz = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1], v[j, 2] - v[i, 2]
+                if has_strain:
+                    wx = kappa * wx - (strain[s, 0, 0] * dx + strain[s, 0, 1] * dy + strain[s, 0, 2] * dz)
+                    wy = kappa * wy - (strain[s, 1, 0] * dx + strain[s, 1, 1] * dy + strain[s, 1, 2] * dz)
+                    wz = kappa * wz - (strain[s, 2, 0] * dx + strain[s, 2, 1] * dy + strain[s, 2, 2] * dz)
+                ur = wx * ux + wy * uy + wz * uz  # tangent of r along u
+                nb_ = b_int[mu_i, mu_j, BI_NBASE]
+                lb = b_int[mu_i, mu_j, BI_LMAX]
+                nlm_b = lm_index(lb, lb) + 1
+                # docs/loss.md (L5) G and (L8) Ġ, in real arithmetic: a real factor times (re, im) is the complex
+                # product's value (its terms with the zero imaginary part add exact zeros). The pair goes to the free
+                # slot sl; two pairs of one neighbour species are added together (one pass over the rows)
+                sl = 1 if ps == 0 else 0
+                if cached:
+                    for k in range(nb_):
+                        g2[sl, k] = pc_r[p, k]
+                        u2[sl, k] = pc_r[p, kmax + k] * ur
+                    phi, dphi = pc_r[p, 2 * kmax], pc_r[p, 2 * kmax + 1]
+                    for lm in range(nlm_b):  # Ŷ and its tangent along u, once per neighbour
+                        y, d0, d1, d2 = pc_y[p, 0, lm], pc_y[p, 1, lm], pc_y[p, 2, lm], pc_y[p, 3, lm]
+                        Y4[sl, 0, lm] = y.real
+                        Y4[sl, 1, lm] = y.imag
+                        Y4[sl, 2, lm] = d0.real * wx + d1.real * wy + d2.real * wz
+                        Y4[sl, 3, lm] = d0.imag * wx + d1.imag * wy + d2.imag * wz
+                else:
+                    radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
+                                 b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
+                                 nb_, r, gk, dgk, T, dT)
+                    ylm_real_with_grad(ux, uy, uz, 1.0 / r, lb, P, dP, Yr, Yi, dYr, dYi)
+                    phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
+                                               b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC],
+                                               b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
+                                               b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
+                    for lm in range(nlm_b):
+                        Y4[sl, 0, lm] = Yr[lm]
+                        Y4[sl, 1, lm] = Yi[lm]
+                        Y4[sl, 2, lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
+                        Y4[sl, 3, lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
+                    for k in range(nb_):
+                        g2[sl, k] = gk[k]
+                        u2[sl, k] = dgk[k] * ur
+                for k in range(nb_, kp):  # rows padded to whole 4-wide vectors: ±0 terms past nradbase, never read
+                    g2[sl, k] = 0.0
+                    u2[sl, k] = 0.0
+                rho_core += phi
+                rhod_core += dphi * ur
+                if inner == INNER_ZBL:
+                    d = r - (b_par[mu_i, mu_j, BP_RIN] - b_par[mu_i, mu_j, BP_DIN])
+                    if d < dmin:
+                        dmin, r_min, ud_min, qmin = d, r, ur, mu_j
+            a_, b_, mb, nb_pend = -1, 2, pmu, pnlm  # one call site of _add_two_pairs (compile time)
+            if ps >= 0:
+                if mu_j == pmu and nlm_b == pnlm:  # a second pair of the pending one's species
+                    a_, b_ = ps, sl
+                    sl = -1
+                else:  # the pending pair alone (slot 2: zeros)
+                    a_ = ps
+                ps = -1
+            if mu_j >= 0 and sl >= 0:  # this pair waits for a partner
+                ps, pmu, pnlm = sl, mu_j, nlm_b
+            if a_ >= 0:
+                _add_two_pairs(Gacc, mb * nlm * 4, nb_pend, kp, g2, u2, Y4, a_, b_)
         # docs/loss.md (L5), (L8)
-        # ---- A = crad·G, Ȧ = crad·Ġ
+        # ---- A = crad·G, Ȧ = crad·Ġ: contiguous dot products over k of the accumulator rows, each one in real
+        # arithmetic as paceui.ace.contraction.crad_dot sums it (increasing k)
         A[:] = 0.0
         Ad[:] = 0.0
         for mu in range(S):
-            nrad, lb, nbase = b_int[mu_i, mu, BI_NRAD], b_int[mu_i, mu, BI_LMAX], b_int[mu_i, mu, BI_NBASE]
-            gb, ab = mu * kmax * nlm, mu * nmax * nlm
-            contract_block(crad, mu_i, mu, nrad, lb, nbase, G, gb, A, ab, nlm)
-            contract_block(crad, mu_i, mu, nrad, lb, nbase, Gd, gb, Ad, ab, nlm)
+            nbase = b_int[mu_i, mu, BI_NBASE]
+            for n in range(b_int[mu_i, mu, BI_NRAD]):
+                for l in range(b_int[mu_i, mu, BI_LMAX] + 1):
+                    for lm in range(lm_index(l, 0), lm_index(l, l) + 1):
+                        b4 = (mu * nlm + lm) * 4
+                        cf = crad[mu_i, mu, n, l, 0]
+                        xr, xi = cf * Gacc[b4, 0], cf * Gacc[b4 + 1, 0]
+                        yr, yi = cf * Gacc[b4 + 2, 0], cf * Gacc[b4 + 3, 0]
+                        for k in range(1, nbase):
+                            cf = crad[mu_i, mu, n, l, k]
+                            xr += cf * Gacc[b4, k]
+                            xi += cf * Gacc[b4 + 1, k]
+                            yr += cf * Gacc[b4 + 2, k]
+                            yi += cf * Gacc[b4 + 3, k]
+                        A[(mu * nmax + n) * nlm + lm] = complex(xr, xi)
+                        Ad[(mu * nmax + n) * nlm + lm] = complex(yr, yi)
         # ---- densities, tangents, Jacobians J = ∂ρ/∂A and H = ∂ρ̇/∂A
         nd = e_int[mu_i, 1]
-        J[:nd, :] = 0.0
-        H[:nd, :] = 0.0
+        Jr[:nd, :] = 0.0
+        Ji[:nd, :] = 0.0
+        Hr[:nd, :] = 0.0
+        Hi[:nd, :] = 0.0
         for d in range(nd):
             rho[d] = 0.0
             rhod[d] = 0.0
         for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
             a = r1_aidx[f]  # = mu*kmax + k
-            a1 = G[a * nlm].real
-            a1d = Gd[a * nlm].real
+            b4 = (a // kmax) * nlm * 4  # G[μ, k, 0] (l = m = 0: real) with a = μ·kmax + k
+            a1 = Gacc[b4, a % kmax]
+            a1d = Gacc[b4 + 2, a % kmax]
             for d in range(nd):
                 rho[d] += r1_ct[f, d] * a1
                 rhod[d] += r1_ct[f, d] * a1d
         for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
             for cc in range(fn_c0[f], fn_c0[f + 1]):
                 rk = comb_rank[cc]
+                # real arithmetic: each complex product and sum as numba evaluates it, (ac − bd, ad + bc);
+                # (−1)^m conj(·) for m < 0 as exact ±1 factors on the real and imaginary parts
                 for t in range(rk):
-                    fa[t] = _sign_conj(A[comb_aidx[cc, t]], comb_m[cc, t])
-                    fd[t] = _sign_conj(Ad[comb_aidx[cc, t]], comb_m[cc, t])
-                # docs/loss.md (L13): prefix and suffix products of dual numbers a_t + ε ȧ_t
-                pa[0] = 1.0
-                pd[0] = 0.0
-                for t in range(rk):  # dual-number prefix products
-                    pa[t + 1] = pa[t] * fa[t]
-                    pd[t + 1] = pd[t] * fa[t] + pa[t] * fd[t]
-                sa[rk] = 1.0
-                sd[rk] = 0.0
-                for t in range(rk - 1, -1, -1):
-                    sa[t] = sa[t + 1] * fa[t]
-                    sd[t] = sd[t + 1] * fa[t] + sa[t + 1] * fd[t]
-                PR[cc] = pa[rk].real
-                PdR[cc] = pd[rk].real
+                    ai = comb_aidx[cc, t]
+                    m = comb_m[cc, t]
+                    xr, xi = 1.0, 1.0
+                    if m < 0:
+                        if m % 2 != 0:
+                            xr = -1.0
+                        else:
+                            xi = -1.0
+                    sgr[t], sgi[t] = xr, xi
+                    z, zd = A[ai], Ad[ai]
+                    far[t], fai[t] = xr * z.real, xi * z.imag
+                    fdr[t], fdi[t] = xr * zd.real, xi * zd.imag
+                # docs/loss.md (L13): prefix and suffix products of dual numbers a_t + ε ȧ_t; p[t] = Π_{u<t} for
+                # t ≥ 1 and s[t] = Π_{u≥t} for t ≥ 1, without the leading (1, 0) factors (their products are the
+                # other factor's value, exactly; only the sign of an exact zero may differ)
+                par[1], pai[1], pdr[1], pdi[1] = far[0], fai[0], fdr[0], fdi[0]
+                for t in range(1, rk):  # dual-number prefix products
+                    ar, ai_, cr, ci = par[t], pai[t], pdr[t], pdi[t]
+                    br, bi, er, ei = far[t], fai[t], fdr[t], fdi[t]
+                    par[t + 1] = ar * br - ai_ * bi
+                    pai[t + 1] = ar * bi + ai_ * br
+                    pdr[t + 1] = (cr * br - ci * bi) + (ar * er - ai_ * ei)
+                    pdi[t + 1] = (cr * bi + ci * br) + (ar * ei + ai_ * er)
+                sar[rk - 1], sai[rk - 1], sdr[rk - 1], sdi[rk - 1] = far[rk - 1], fai[rk - 1], fdr[rk - 1], fdi[rk - 1]
+                for t in range(rk - 2, 0, -1):
+                    ar, ai_, cr, ci = sar[t + 1], sai[t + 1], sdr[t + 1], sdi[t + 1]
+                    br, bi, er, ei = far[t], fai[t], fdr[t], fdi[t]
+                    sar[t] = ar * br - ai_ * bi
+                    sai[t] = ar * bi + ai_ * br
+                    sdr[t] = (cr * br - ci * bi) + (ar * er - ai_ * ei)
+                    sdi[t] = (cr * bi + ci * br) + (ar * ei + ai_ * er)
+                PR[cc] = par[rk]
+                PdR[cc] = pdr[rk]
                 # docs/loss.md (L14): J column P_t Q_{t+1} and its tangent H
                 for t in range(rk):
-                    wj = pa[t] * sa[t + 1]
-                    wh = pa[t] * sd[t + 1] + pd[t] * sa[t + 1]
-                    m = comb_m[cc, t]
-                    wj = _sign_conj(wj, m)
-                    wh = _sign_conj(wh, m)
+                    if t == 0:
+                        wjr, wji, whr, whi = sar[1], sai[1], sdr[1], sdi[1]
+                    elif t == rk - 1:
+                        wjr, wji, whr, whi = par[t], pai[t], pdr[t], pdi[t]
+                    else:
+                        ar, ai_, cr, ci = par[t], pai[t], pdr[t], pdi[t]
+                        br, bi, er, ei = sar[t + 1], sai[t + 1], sdr[t + 1], sdi[t + 1]
+                        wjr = ar * br - ai_ * bi
+                        wji = ar * bi + ai_ * br
+                        whr = (ar * er - ai_ * ei) + (cr * br - ci * bi)
+                        whi = (ar * ei + ai_ * er) + (cr * bi + ci * br)
+                    wjr, wji, whr, whi = sgr[t] * wjr, sgi[t] * wji, sgr[t] * whr, sgi[t] * whi
                     ai = comb_aidx[cc, t]
                     for d in range(nd):
-                        J[d, ai] += comb_ct[cc, d] * wj
-                        H[d, ai] += comb_ct[cc, d] * wh
+                        ct = comb_ct[cc, d]
+                        Jr[d, ai] += ct * wjr
+                        Ji[d, ai] += ct * wji
+                        Hr[d, ai] += ct * whr
+                        Hi[d, ai] += ct * whi
                 for d in range(nd):
                     rho[d] += comb_ct[cc, d] * PR[cc]
                     rhod[d] += comb_ct[cc, d] * PdR[cc]
@@ -251,8 +349,9 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
         # ---- gradients w.r.t. C-tilde coefficients
         for f in range(sp_r1[mu_i], sp_r1[mu_i + 1]):
             a = r1_aidx[f]
-            a1 = G[a * nlm].real
-            a1d = Gd[a * nlm].real
+            b4 = (a // kmax) * nlm * 4  # G[μ, k, 0] (l = m = 0: real) with a = μ·kmax + k
+            a1 = Gacc[b4, a % kmax]
+            a1d = Gacc[b4 + 2, a % kmax]
             for d in range(nd):
                 g_r1[c, f, d] += beta[d] * a1 + gamma[d] * a1d
         for f in range(sp_fn[mu_i], sp_fn[mu_i + 1]):
@@ -262,24 +361,28 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
         # docs/loss.md (L15), (L16)
         # ---- gradient w.r.t. crad: Σ_m Re(Ā_Φ G + Ǡ_Φ Ġ)
         for a in range(asz):
-            zf = 0.0j
-            zd = 0.0j
+            zfr, zfi, zdr, zdi = 0.0, 0.0, 0.0, 0.0
             for d in range(nd):
-                zf += beta[d] * J[d, a] + gamma[d] * H[d, a]
-                zd += gamma[d] * J[d, a]
-            AbarF[a] = zf
-            AbarD[a] = zd
+                b_, g_ = beta[d], gamma[d]
+                zfr += b_ * Jr[d, a] + g_ * Hr[d, a]
+                zfi += b_ * Ji[d, a] + g_ * Hi[d, a]
+                zdr += g_ * Jr[d, a]
+                zdi += g_ * Ji[d, a]
+            AbarF[a] = complex(zfr, zfi)
+            AbarD[a] = complex(zdr, zdi)
         for mu in range(S):
             lb = b_int[mu_i, mu, BI_LMAX]
             for n in range(b_int[mu_i, mu, BI_NRAD]):
                 for l in range(lb + 1):
                     ab = (mu * nmax + n) * nlm
                     for k in range(b_int[mu_i, mu, BI_NBASE]):
-                        gb = (mu * kmax + k) * nlm
                         acc = 0.0
                         for m in range(l + 1):
                             lm = lm_index(l, m)
-                            acc += (AbarF[ab + lm] * G[gb + lm]).real + (AbarD[ab + lm] * Gd[gb + lm]).real
+                            b4 = (mu * nlm + lm) * 4
+                            zf, zd = AbarF[ab + lm], AbarD[ab + lm]
+                            acc += ((zf.real * Gacc[b4, k] - zf.imag * Gacc[b4 + 1, k])
+                                    + (zd.real * Gacc[b4 + 2, k] - zd.imag * Gacc[b4 + 3, k]))
                         g_crad[c, mu_i, mu, n, l, k] += acc
 
 
