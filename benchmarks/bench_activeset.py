@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/bench_activeset.py [--rounds 3] [--memory-limit 1000] [--refenv /tmp/refenv]
         [--structures N]
-Builds the Zuo recipe's basis (assets/zuo/input.yaml, coefficients randomised: the linear active set
-does not depend on them), writes it and the training set (pacemaker pickle) to a temporary folder,
+Builds the Zuo basis of benchmarks/zuo_basis.py (336 functions; coefficients randomised: the linear active
+set does not depend on them), writes it and the training set (pacemaker pickle) to a temporary folder,
 then runs `paceui activeset` and `pace_activeset` alternately (one of each per round) for `rounds`
 rounds under /usr/bin/time. Prints per run and the medians: wall time (s, whole command incl. start-up
 and data reading), peak resident memory (MB), the median of the per-round time ratios, the machine
@@ -27,12 +27,14 @@ ZUO = ROOT / "assets" / "zuo"
 
 
 def prepare(tmp: Path, n_structures: int | None) -> tuple[Path, Path, int]:
+    from zuo_basis import zuo_input
+
     from paceui.ace.yaml_io import save_potential
     from paceui.data.io import load_dataframe, save_dataframe
     from paceui.fit.config import InputConfig
     from paceui.fit.target import build_target
 
-    pot, _ = build_target(InputConfig.from_file(ZUO / "input.yaml"))
+    pot, _ = build_target(InputConfig.from_dict(zuo_input()))
     rng = np.random.default_rng(0)
     for f in pot.functions():
         f.coeffs = list(rng.normal(0, 1, len(f.coeffs)))

@@ -1,4 +1,4 @@
-"""Linear and Bayesian solves on the Zuo Cu training set with the basis of assets/zuo/input.yaml made linear
+"""Linear and Bayesian solves on the Zuo Cu training set with the basis of benchmarks/zuo_basis.py made linear
 (one density, F(ρ) = ρ; 336 functions): design assembly + QR + solve time, peak memory and test errors.
 
 Run: PYTHONPATH=. python benchmarks/bench_linear.py [--data DIR] [--kappa K] [--chunk-mb MB]
@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +24,8 @@ def main() -> None:
     ap.add_argument("--chunk-mb", type=float, default=64)
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
+    from zuo_basis import zuo_input
+
     from paceui.ace.basis import build_potential
     from paceui.data import prepare_dataset
     from paceui.fit.arrays import fit_arrays
@@ -32,7 +33,7 @@ def main() -> None:
     from paceui.fit.linear_solve import bayesian_ridge, ridge
     from paceui.fit.loss import ACELoss, LossConfig
 
-    recipe = yaml.safe_load((ROOT / "assets" / "zuo" / "input.yaml").read_text())
+    recipe = zuo_input()
     basis = recipe["potential"]
     basis["embeddings"] = {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1}}
     pot = build_potential(basis, seed=recipe.get("seed", 42))

@@ -4,11 +4,12 @@ against wall time and iterations, same budgets, the two sides alternated.
 Usage: PYTHONPATH=. python benchmarks/bench_warmstart.py [--data DIR] [--minutes 3] [--maxiter 200]
                                                          [--repeats 2] [--kappa 3e-4] [--out FILE.json]
 
-Basis: the recipe's (assets/zuo/input.yaml: rc 5.5 Å, ChebExpCos, nradmax [16, 6, 3, 2, 1], lmax
-[0, 4, 3, 2, 1], 336 functions) with pacemaker's non-linear two-density embedding FinnisSinclairShiftedScaled
-[1, 1, 1, 0.5] (ρ₁ + F(ρ₂), F ≈ √ρ₂). Data: Cu_train with the recipe's 10 % validation split (seed 42),
-Cu_test for the test errors only; κ = 3e-4 (the recipe's validation choice), L2 1e-8. Both sides run BFGS
-(all parameters) for at most ``--maxiter`` iterations and ``--minutes`` of wall clock each:
+Basis: benchmarks/zuo_basis.py (the recipe's until 2026-12-03: rc 5.5 Å, ChebExpCos, nradmax
+[16, 6, 3, 2, 1], lmax [0, 4, 3, 2, 1], 336 functions) with pacemaker's non-linear two-density embedding
+FinnisSinclairShiftedScaled [1, 1, 1, 0.5] (ρ₁ + F(ρ₂), F ≈ √ρ₂). Data: Cu_train with the recipe's 10 %
+validation split (seed 42), Cu_test for the test errors only; κ = 3e-4 (the recipe's validation choice),
+L2 1e-8. Both sides run BFGS (all parameters) for at most ``--maxiter`` iterations and ``--minutes`` of
+wall clock each:
 
 * default: pacemaker's start (function coefficients 0, radial coefficients at their δ_nk start);
 * warm: ``fit: warm_start: bayesian_ridge``: the linear Bayesian solve of the first density first (its wall
@@ -32,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = (0, 10, 25, 50, 100, 150, 200, 300, 500)
@@ -118,11 +118,13 @@ def main() -> None:
                     help="fit every k-th structure of the training split (validation and test sets complete)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
+    from zuo_basis import zuo_input
+
     from paceui.ace.basis import build_potential
     from paceui.data import prepare_dataset
     from paceui.fit.arrays import fit_arrays
 
-    recipe = yaml.safe_load((ROOT / "assets" / "zuo" / "input.yaml").read_text())
+    recipe = zuo_input()
     basis = recipe["potential"]
     basis["embeddings"] = {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1, 1, 0.5],
                                    "ndensity": 2}}
