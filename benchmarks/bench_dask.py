@@ -25,13 +25,14 @@ ZUO = ROOT / "assets" / "zuo"
 
 
 def zuo() -> tuple:
+    from zuo_basis import zuo_input
+
     from paceui.data import prepare_dataset
     from paceui.fit.arrays import fit_arrays
     from paceui.fit.config import InputConfig
     from paceui.fit.target import build_target
 
-    cfg = InputConfig.from_file(ZUO / "input.yaml")
-    pot, _ = build_target(cfg)
+    pot, _ = build_target(InputConfig.from_dict(zuo_input()))
     prep = prepare_dataset({"filename": str(ZUO / "Cu_train.xyz.gz"), "reference_energy": "auto"},
                            elements=pot.elements, cutoff=pot.cutoff, use_cache=False)
     return pot, prep, fit_arrays(prep.train, prep.train_neighbors)

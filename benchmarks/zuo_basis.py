@@ -1,6 +1,6 @@
-"""The Zuo Cu input that bench_linear, bench_warmstart and bench_activeset measure with: the recipe's linear
-stage as it stood before 2026-12-03 (rc 5.5 Å, ChebExpCos λ 5.25, nradmax [16, 6, 3, 2, 1], lmax
-[0, 4, 3, 2, 1]: 336 functions). The recipe itself (assets/zuo/input.yaml) now picks SBessel and a larger
+"""The Zuo Cu input that bench_linear, bench_warmstart, bench_activeset and bench_dask measure with: the
+recipe's linear stage as it stood before 2026-12-03 (rc 5.5 Å, ChebExpCos λ 5.25, nradmax [16, 6, 3, 2, 1],
+lmax [0, 4, 3, 2, 1]: 336 functions). The recipe itself (assets/zuo/input.yaml) now picks SBessel and a larger
 basis; these benchmarks keep this one so that their recorded figures stay comparable."""
 
 from __future__ import annotations
