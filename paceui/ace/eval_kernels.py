@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 
 from paceui.ace.harmonics import n_lm, ylm_real_row
-from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN, _atom_range_maxn
+from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN, _atom_range_maxn, pair_terms_nl
 from paceui.ace.precompile import KernelSpec
 from paceui.ace.radial import INNER_ZBL, embedding, poly_switch
 
@@ -299,24 +299,8 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
                 s_r += (e_ace - rho_core) * dfcut_dr
             for d in range(nd):
                 s_r += rbar[d] * dval[q, d]
-            gx, gy, gz = 0.0, 0.0, 0.0
-            for n in range(b_int[mu_i, mu_j, BI_NRAD]):
-                base = (mu_j * nmax + n) * nlm
-                for l in range(lb + 1):
-                    R = val[q, dmax + n * lmax1 + l]
-                    dR = dval[q, dmax + n * lmax1 + l]
-                    l0 = (l * (l + 1)) // 2
-                    t0, tx, ty, tz = 0.0, 0.0, 0.0, 0.0
-                    for lm in range(l0, l0 + l + 1):
-                        br, bi = Abr[0, base + lm], Abi[0, base + lm]
-                        t0 += br * Yr[q, lm] - bi * Yi[q, lm]
-                        tx += br * dYr[q, 0, lm] - bi * dYi[q, 0, lm]
-                        ty += br * dYr[q, 1, lm] - bi * dYi[q, 1, lm]
-                        tz += br * dYr[q, 2, lm] - bi * dYi[q, 2, lm]
-                    s_r += dR * t0
-                    gx += R * tx
-                    gy += R * ty
-                    gz += R * tz
+            s_r, gx, gy, gz = pair_terms_nl(b_int[mu_i, mu_j, BI_NRAD], lb, mu_j, nmax, nlm, lmax1, dmax, q, val, dval,
+                                            Abr, Abi, Yr, Yi, dYr, dYi, s_r, 0.0, 0.0, 0.0)
             p = sel[q]
             pairf[p, 0] = s_r * uu[q, 0] + gx
             pairf[p, 1] = s_r * uu[q, 1] + gy

@@ -146,6 +146,36 @@ def _atom_range_maxn(offsets: np.ndarray, a0: int, a1: int) -> int:
     return mx
 
 
+# docs/model.md (M26)
+@nb.njit(nogil=True, cache=True, inline="always")
+def pair_terms_nl(nrad: int, lb: int, mu_j: int, nmax: int, nlm: int, lmax1: int, koff: int, q: int,
+                  val: np.ndarray, dval: np.ndarray, Abr: np.ndarray, Abi: np.ndarray, Yr: np.ndarray, Yi: np.ndarray,
+                  dYr: np.ndarray, dYi: np.ndarray, s_r: float, gx: float, gy: float, gz: float
+                  ) -> tuple[float, float, float, float]:
+    """The R_nl, Ŷ_lm terms of pair q's ∂E/∂r_ij, added in (n, l, m) order to the caller's sums: s_r (eV/Å,
+    along r̂) += Σ R'_nl Re(Ā_nlm Ŷ_lm) and g (eV/Å) += Σ R_nl Re(Ā_nlm ∇Ŷ_lm). R_nl of row q sit at
+    val[q, koff + n·(lmax+1) + l]; Ā (contracted densities) in row 0 of Abr, Abi. One body for the spline
+    evaluator and the spline path of :func:`ace_atom_range` (the same bits)."""
+    for n in range(nrad):
+        base = (mu_j * nmax + n) * nlm
+        for l in range(lb + 1):
+            R = val[q, koff + n * lmax1 + l]
+            dR = dval[q, koff + n * lmax1 + l]
+            l0 = (l * (l + 1)) // 2
+            t0, tx, ty, tz = 0.0, 0.0, 0.0, 0.0
+            for lm in range(l0, l0 + l + 1):
+                br, bi = Abr[0, base + lm], Abi[0, base + lm]
+                t0 += br * Yr[q, lm] - bi * Yi[q, lm]
+                tx += br * dYr[q, 0, lm] - bi * dYi[q, 0, lm]
+                ty += br * dYr[q, 1, lm] - bi * dYi[q, 1, lm]
+                tz += br * dYr[q, 2, lm] - bi * dYi[q, 2, lm]
+            s_r += dR * t0
+            gx += R * tx
+            gy += R * ty
+            gz += R * tz
+    return s_r, gx, gy, gz
+
+
 @nb.njit(nogil=True, cache=True)
 def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0,
                    sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
@@ -396,24 +426,9 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
                         gx += wr * dYr[q, 0, lm] - wi * dYi[q, 0, lm]
                         gy += wr * dYr[q, 1, lm] - wi * dYi[q, 1, lm]
                         gz += wr * dYr[q, 2, lm] - wi * dYi[q, 2, lm]
-            else:  # docs/model.md (M26) in the order of eval_kernels.eval_atom_range (same bits)
-                for n in range(b_int[mu_i, mu_j, BI_NRAD]):
-                    base = (mu_j * nmax + n) * nlm
-                    for l in range(lb + 1):
-                        R = val[q, kc + n * lmax1 + l]
-                        dR = dval[q, kc + n * lmax1 + l]
-                        l0 = (l * (l + 1)) // 2
-                        t0, tx, ty, tz = 0.0, 0.0, 0.0, 0.0
-                        for lm in range(l0, l0 + l + 1):
-                            br, bi = Abr[0, base + lm], Abi[0, base + lm]
-                            t0 += br * Yr[q, lm] - bi * Yi[q, lm]
-                            tx += br * dYr[q, 0, lm] - bi * dYi[q, 0, lm]
-                            ty += br * dYr[q, 1, lm] - bi * dYi[q, 1, lm]
-                            tz += br * dYr[q, 2, lm] - bi * dYi[q, 2, lm]
-                        s_r += dR * t0
-                        gx += R * tx
-                        gy += R * ty
-                        gz += R * tz
+            else:  # in the order of eval_kernels.eval_atom_range (same bits)
+                s_r, gx, gy, gz = pair_terms_nl(b_int[mu_i, mu_j, BI_NRAD], lb, mu_j, nmax, nlm, lmax1, kc, q, val,
+                                                dval, Abr, Abi, Yr, Yi, dYr, dYi, s_r, gx, gy, gz)
             p = sel[q]
             pairf[p, 0] = s_r * uu[q, 0] + gx
             pairf[p, 1] = s_r * uu[q, 1] + gy
