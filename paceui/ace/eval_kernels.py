@@ -26,7 +26,17 @@ import numba as nb
 import numpy as np
 
 from paceui.ace.harmonics import n_lm, ylm_real_row
-from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN, _atom_range_maxn, pair_terms_nl
+from paceui.ace.kernels import (
+    BI_LMAX,
+    BI_NRAD,
+    BP_DIN,
+    BP_RC,
+    BP_RIN,
+    _atom_range_maxn,
+    others_product,
+    pair_terms_nl,
+    prefix_suffix,
+)
 from paceui.ace.precompile import KernelSpec
 from paceui.ace.radial import INNER_ZBL, embedding, poly_switch
 
@@ -234,24 +244,9 @@ def eval_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, inner, e
                     a = comb_aidx[cc, t]
                     fr[t] = comb_sr[cc, t] * Ar[a]
                     fi[t] = comb_si[cc, t] * Ai[a]
-                # pr/pi[t] = Π_{u<t} f_u for t ≥ 1, sr/si[t] = Π_{u≥t} f_u for t ≤ rk − 1
-                pr[1], pi[1] = fr[0], fi[0]
-                for t in range(1, rk - 1):
-                    pr[t + 1] = pr[t] * fr[t] - pi[t] * fi[t]
-                    pi[t + 1] = pr[t] * fi[t] + pi[t] * fr[t]
-                sr[rk - 1], si[rk - 1] = fr[rk - 1], fi[rk - 1]
-                for t in range(rk - 2, 0, -1):
-                    sr[t] = sr[t + 1] * fr[t] - si[t + 1] * fi[t]
-                    si[t] = sr[t + 1] * fi[t] + si[t + 1] * fr[t]
-                prod_re = pr[rk - 1] * fr[rk - 1] - pi[rk - 1] * fi[rk - 1]
+                prod_re = prefix_suffix(rk, fr, fi, pr, pi, sr, si)
                 for t in range(rk):
-                    if t == 0:
-                        wr, wi = sr[1], si[1]
-                    elif t == rk - 1:
-                        wr, wi = pr[t], pi[t]
-                    else:
-                        wr = pr[t] * sr[t + 1] - pi[t] * si[t + 1]
-                        wi = pr[t] * si[t + 1] + pi[t] * sr[t + 1]
+                    wr, wi = others_product(t, rk, pr, pi, sr, si)
                     ua, ur, ui = comb_aidx[cc, t], wr * comb_sr[cc, t], wi * comb_si[cc, t]
                     for d in range(nd):
                         ct = comb_ct[cc, d]

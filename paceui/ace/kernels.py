@@ -146,6 +146,34 @@ def _atom_range_maxn(offsets: np.ndarray, a0: int, a1: int) -> int:
     return mx
 
 
+# docs/model.md (M19), §6: Π_{u≠t} f_u of a rank-rk product from prefix and suffix products
+@nb.njit(nogil=True, cache=True, inline="always")
+def prefix_suffix(rk: int, fr: np.ndarray, fi: np.ndarray, pr: np.ndarray, pi: np.ndarray, sr: np.ndarray,
+                  si: np.ndarray) -> float:
+    """pr/pi[t] = Π_{u<t} f_u and sr/si[t] = Π_{u≥t} f_u for 1 ≤ t ≤ rk − 1 (complex f = fr + i fi, rk ≥ 2),
+    without the leading 1 (exact); returns Re Π_u f_u. Shared by :func:`ace_atom_range` and the evaluator."""
+    pr[1], pi[1] = fr[0], fi[0]
+    for t in range(1, rk - 1):
+        pr[t + 1] = pr[t] * fr[t] - pi[t] * fi[t]
+        pi[t + 1] = pr[t] * fi[t] + pi[t] * fr[t]
+    sr[rk - 1], si[rk - 1] = fr[rk - 1], fi[rk - 1]
+    for t in range(rk - 2, 0, -1):
+        sr[t] = sr[t + 1] * fr[t] - si[t + 1] * fi[t]
+        si[t] = sr[t + 1] * fi[t] + si[t + 1] * fr[t]
+    return pr[rk - 1] * fr[rk - 1] - pi[rk - 1] * fi[rk - 1]
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def others_product(t: int, rk: int, pr: np.ndarray, pi: np.ndarray, sr: np.ndarray, si: np.ndarray
+                   ) -> tuple[float, float]:
+    """Π_{u≠t} f_u (re, im) from :func:`prefix_suffix`'s products."""
+    if t == 0:
+        return sr[1], si[1]
+    if t == rk - 1:
+        return pr[t], pi[t]
+    return pr[t] * sr[t + 1] - pi[t] * si[t + 1], pr[t] * si[t + 1] + pi[t] * sr[t + 1]
+
+
 # docs/model.md (M26)
 @nb.njit(nogil=True, cache=True, inline="always")
 def pair_terms_nl(nrad: int, lb: int, mu_j: int, nmax: int, nlm: int, lmax1: int, koff: int, q: int,
@@ -321,25 +349,9 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
                         if m % 2 != 0:
                             zr, zi = -zr, -zi
                     fr[t], fi[t] = zr, zi
-                # pr/pi[t] = Π_{u<t} f_u for t ≥ 1, sr/si[t] = Π_{u≥t} f_u for t ≥ 1, without the leading 1 (exact),
-                # as eval_kernels.eval_atom_range
-                pr[1], pi[1] = fr[0], fi[0]
-                for t in range(1, rk - 1):
-                    pr[t + 1] = pr[t] * fr[t] - pi[t] * fi[t]
-                    pi[t + 1] = pr[t] * fi[t] + pi[t] * fr[t]
-                sr[rk - 1], si[rk - 1] = fr[rk - 1], fi[rk - 1]
-                for t in range(rk - 2, 0, -1):
-                    sr[t] = sr[t + 1] * fr[t] - si[t + 1] * fi[t]
-                    si[t] = sr[t + 1] * fi[t] + si[t + 1] * fr[t]
-                prod_re = pr[rk - 1] * fr[rk - 1] - pi[rk - 1] * fi[rk - 1]
+                prod_re = prefix_suffix(rk, fr, fi, pr, pi, sr, si)
                 for t in range(rk):
-                    if t == 0:
-                        wr, wi = sr[1], si[1]
-                    elif t == rk - 1:
-                        wr, wi = pr[t], pi[t]
-                    else:
-                        wr = pr[t] * sr[t + 1] - pi[t] * si[t + 1]
-                        wi = pr[t] * si[t + 1] + pi[t] * sr[t + 1]
+                    wr, wi = others_product(t, rk, pr, pi, sr, si)
                     m = comb_m[cc, t]
                     if m < 0:
                         wi = -wi
