@@ -47,7 +47,7 @@ def lm_index(l: int, m: int) -> int:
 @nb.njit(inline="always", **_JIT)
 def legendre_with_grad(uz: float, lmax: int, P: np.ndarray, dP: np.ndarray) -> None:
     """The normalised associated Legendre functions P_lm(u_z) and dP_lm/du_z (m >= 0) into P, dP (n_lm(lmax)),
-    by the recursion tables; shared by :func:`ylm_with_grad` and :func:`ylm_real_with_grad`."""
+    by the recursion tables; shared by :func:`ylm_with_grad` and :func:`ylm_real_row`."""
     for m in range(lmax + 1):
         i_mm = (m * (m + 1)) // 2 + m
         if m == 0:
@@ -105,48 +105,18 @@ def ylm_with_grad(ux: float, uy: float, uz: float, r: float, lmax: int, P: np.nd
 
 
 # docs/model.md (M13)
-@nb.njit(**_JIT)
-def ylm_real_with_grad(ux: float, uy: float, uz: float, ir: float, lmax: int, P: np.ndarray, dP: np.ndarray,
-                       Yr: np.ndarray, Yi: np.ndarray, dYr: np.ndarray, dYi: np.ndarray) -> None:
-    """:func:`ylm_with_grad` in real arithmetic: Ŷ_lm = Yr + i Yi (m >= 0), ∂Ŷ_lm/∂r_a = dYr[a] + i dYi[a] (1/Å).
-
-    ``ir`` is 1/r (1/Å); P, dP are scratch arrays of n_lm(lmax); dYr, dYi have shape (3, n_lm(lmax)).
-    lmax must not exceed :data:`LMAX_TABLE` (the callers check it once).
-    """
-    legendre_with_grad(uz, lmax, P, dP)
-    # (x + iy)^m = cr + i ci and m (x + iy)^(m-1) = er + i ei; gradient projected: ∇_r = (I − u uᵀ)/r ∇_u
-    cr, ci = 1.0, 0.0
-    er, ei = 0.0, 0.0
-    for m in range(lmax + 1):
-        for l in range(m, lmax + 1):
-            i = (l * (l + 1)) // 2 + m
-            p = P[i]
-            q = dP[i]
-            Yr[i] = p * cr
-            Yi[i] = p * ci
-            gxr, gxi = p * er, p * ei
-            gyr, gyi = -p * ei, p * er
-            gzr, gzi = q * cr, q * ci
-            pr = ux * gxr + uy * gyr + uz * gzr
-            pi = ux * gxi + uy * gyi + uz * gzi
-            dYr[0, i] = (gxr - ux * pr) * ir
-            dYi[0, i] = (gxi - ux * pi) * ir
-            dYr[1, i] = (gyr - uy * pr) * ir
-            dYi[1, i] = (gyi - uy * pi) * ir
-            dYr[2, i] = (gzr - uz * pr) * ir
-            dYi[2, i] = (gzi - uz * pi) * ir
-        # m+1: (m+1)(x+iy)^m, then (x+iy)^(m+1)
-        er, ei = (m + 1) * cr, (m + 1) * ci
-        cr, ci = cr * ux - ci * uy, cr * uy + ci * ux
-
-
-# docs/model.md (M13)
 @nb.njit(nogil=True, cache=True, inline="always")
 def ylm_real_row(ux: float, uy: float, uz: float, ir: float, lmax: int, P: np.ndarray, dP: np.ndarray, Yr: np.ndarray,
              Yi: np.ndarray, dYr: np.ndarray, dYi: np.ndarray, q: int) -> None:
-    """:func:`paceui.ace.harmonics.ylm_real_with_grad` (the same operations) into row q of Yr, Yi (q, lm) and
-    dYr, dYi (q, 3, lm): indexed in place, no array views (whose reference counts cost more than the math)."""
+    """:func:`ylm_with_grad` in real arithmetic into row q: Ŷ_lm = Yr[q] + i Yi[q] (m >= 0), ∂Ŷ_lm/∂r_a =
+    dYr[q, a] + i dYi[q, a] (1/Å), indexed in place (no array views: their reference counts cost more than
+    the math in a pair loop; a caller of one pair passes arrays of one row and q = 0).
+
+    ``ir`` is 1/r (1/Å); P, dP are scratch arrays of n_lm(lmax); Yr, Yi have shape (rows, n_lm(lmax)), dYr, dYi
+    (rows, 3, n_lm(lmax)). lmax must not exceed :data:`LMAX_TABLE` (the callers check it once).
+    """
     legendre_with_grad(uz, lmax, P, dP)
+    # (x + iy)^m = cr + i ci and m (x + iy)^(m-1) = er + i ei; gradient projected: ∇_r = (I − u uᵀ)/r ∇_u
     cr, ci = 1.0, 0.0
     er, ei = 0.0, 0.0
     for m in range(lmax + 1):

@@ -17,7 +17,7 @@ import numpy as np
 
 from paceui.ace import precompile
 from paceui.ace.chunks import run_chunks
-from paceui.ace.harmonics import lm_index, n_lm, ylm_real_with_grad
+from paceui.ace.harmonics import lm_index, n_lm, ylm_real_row
 from paceui.ace.kernels import (
     ACE_ATOMS,
     BI_CODE,
@@ -95,10 +95,10 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
     dT = np.empty(kmax + 2)
     P = np.empty(nlm)
     dP = np.empty(nlm)
-    Yr = np.empty(nlm)
-    Yi = np.empty(nlm)
-    dYr = np.empty((3, nlm))
-    dYi = np.empty((3, nlm))
+    Yr = np.empty((1, nlm))  # one row of ylm_real_row's (pair, lm) layout
+    Yi = np.empty((1, nlm))
+    dYr = np.empty((1, 3, nlm))
+    dYi = np.empty((1, 3, nlm))
     kp = 4 * ((kmax + 3) // 4)  # k rows padded to whole 4-wide vectors
     g2 = np.zeros((3, kp))  # two pair slots and a slot of zeros
     u2 = np.zeros((3, kp))
@@ -182,16 +182,16 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                     radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
                                  b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
                                  nb_, r, gk, dgk, T, dT)
-                    ylm_real_with_grad(ux, uy, uz, 1.0 / r, lb, P, dP, Yr, Yi, dYr, dYi)
+                    ylm_real_row(ux, uy, uz, 1.0 / r, lb, P, dP, Yr, Yi, dYr, dYi, 0)
                     phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
                                                b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC],
                                                b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
                                                b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
                     for lm in range(nlm_b):
-                        Y4[sl, 0, lm] = Yr[lm]
-                        Y4[sl, 1, lm] = Yi[lm]
-                        Y4[sl, 2, lm] = dYr[0, lm] * wx + dYr[1, lm] * wy + dYr[2, lm] * wz
-                        Y4[sl, 3, lm] = dYi[0, lm] * wx + dYi[1, lm] * wy + dYi[2, lm] * wz
+                        Y4[sl, 0, lm] = Yr[0, lm]
+                        Y4[sl, 1, lm] = Yi[0, lm]
+                        Y4[sl, 2, lm] = dYr[0, 0, lm] * wx + dYr[0, 1, lm] * wy + dYr[0, 2, lm] * wz
+                        Y4[sl, 3, lm] = dYi[0, 0, lm] * wx + dYi[0, 1, lm] * wy + dYi[0, 2, lm] * wz
                     for k in range(nb_):
                         g2[sl, k] = gk[k]
                         u2[sl, k] = dgk[k] * ur
