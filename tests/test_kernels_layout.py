@@ -53,9 +53,14 @@ def test_spline_and_analytic_kernels_agree(reference):
     assert np.abs(rs.forces - ra.forces).max() < 1e-7 * np.abs(ra.forces).max()
 
 
-def test_k_outer_radial_rows_equal_radial_values(reference):
-    """The fit's pass-1 radial functions (R_nl as k-outer updates on crad_by_k's copy) are the ones of
-    radial_values, bit for bit (±0 past a bond's nradmax or lmax), on bonds of different sizes."""
+def test_k_outer_radial_rows_equal_crad_dot2(reference):
+    """The analytic radial functions of the fit's pass 1 and of the projections (R_nl as k-outer updates on
+    crad_by_k's copy, radial_rows) are crad_dot2's sums (those the spline tables are built from), bit for bit
+    (±0 past a bond's nradmax or lmax), with g_k and the core term of radial_basis, core_repulsion; on bonds
+    of different sizes, written into row 1 of two."""
+    from paceui.ace.contraction import crad_dot2
+    from paceui.ace.radial import core_repulsion, radial_basis
+
     for name in ("multispecies_AlNi.yaml", "Al-r1234l12_crad_dif.yaml"):
         c = ACEModel(POTENTIALS / name, spline=False).compiled
         S, kmax, lmax1 = c.b_int.shape[0], c.kmax, c.lmax + 1
@@ -63,16 +68,27 @@ def test_k_outer_radial_rows_equal_radial_values(reference):
         nf = kmax + nr + 1
         ctr = K.crad_by_k(c.crad, c.b_int, nr)
         rng = np.random.default_rng(5)
-        a, b = np.zeros((2, nf)), np.zeros((2, nf))
-        da, db = np.zeros((2, nf)), np.zeros((2, nf))
+        b, db = np.zeros((2, nf)), np.zeros((2, nf))
         g, dg, T, dT = (np.zeros(kmax + 2) for _ in range(4))
         rv = np.zeros(2 * nr)
         for mu_i in range(S):
             for mu_j in range(S):
-                for r in rng.uniform(0.5, c.b_par[mu_i, mu_j, K.BP_RC], size=25):
-                    K.radial_values(mu_i, mu_j, r, c.b_int, c.b_par, c.crad, c.inner, False, c.sp_tab, c.sp_scale,
-                                    nf, kmax, lmax1, a, da, 1, g, dg, T, dT)
+                bi, bp = c.b_int[mu_i, mu_j], c.b_par[mu_i, mu_j]
+                nbase, nrad, lb = bi[K.BI_NBASE], bi[K.BI_NRAD], bi[K.BI_LMAX]
+                for r in rng.uniform(0.5, bp[K.BP_RC], size=25):
                     K.radial_rows(mu_i, mu_j, r, c.b_int, c.b_par, ctr, c.inner, kmax, nr, b, db, 1, g, dg, T, dT,
                                   rv)
-                    np.testing.assert_array_equal(a[1], b[1])
-                    np.testing.assert_array_equal(da[1], db[1])
+                    radial_basis(bi[K.BI_CODE], bp[K.BP_LAM], bp[K.BP_RC], bp[K.BP_DC], bp[K.BP_RIN], bp[K.BP_DIN],
+                                 c.inner, nbase, r, g, dg, T, dT)
+                    a, da = np.zeros(nf), np.zeros(nf)
+                    a[:nbase], da[:nbase] = g[:nbase], dg[:nbase]
+                    for n in range(nrad):
+                        for l in range(lb + 1):
+                            a[kmax + n * lmax1 + l], da[kmax + n * lmax1 + l] = crad_dot2(
+                                c.crad, mu_i, mu_j, n, l, nbase, g, dg)
+                    a[-1], da[-1] = core_repulsion(c.inner, bp[K.BP_PRE], bp[K.BP_LAMC], bp[K.BP_RC], bp[K.BP_DC],
+                                                   bp[K.BP_RIN], bp[K.BP_DIN], bp[K.BP_ZI], bp[K.BP_ZJ], r)
+                    assert np.any(a[kmax:-1] != 0.0)
+                    np.testing.assert_array_equal(b[1], a)
+                    np.testing.assert_array_equal(db[1], da)
+                    assert not b[0].any()

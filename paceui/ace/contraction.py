@@ -1,8 +1,8 @@
 """The radial contraction of the A-basis: radial coefficients crad times radial-basis quantities.
 
 One helper for the kernels that build R_nl, the A-basis or their derivatives from the radial basis g_k:
-the evaluator (:func:`paceui.ace.kernels.radial_values`), the projections (through ``radial_values``) and the
-linear design (:func:`paceui.fit.design_kernel.design_structures`). Inlined into the callers (no call
+the spline tables (:func:`paceui.ace.kernels.build_spline_table`) and the linear design
+(:func:`paceui.fit.design_kernel.design_structures`). Inlined into the callers (no call
 overhead). The fit's two passes sum the same terms in the same order on layouts of their own (k-outer rows
 in :func:`paceui.ace.kernels.radial_rows`, k-contiguous accumulator rows in
 :func:`paceui.fit.kernels.grad_chunk`).

@@ -45,42 +45,6 @@ def spline_eval(tab: np.ndarray, b: int, scale: float, nf: int, r: float, out: n
         dout[q, f] = (c1 + w * (2.0 * c2 + 3.0 * w * c3)) * scale
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
-def radial_values(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.ndarray, crad: np.ndarray,
-                  inner: int, use_spline: bool, sp_tab: np.ndarray, sp_scale: np.ndarray, nf: int,
-                  kmax: int, lmax1: int, val: np.ndarray, dval: np.ndarray, q: int, g: np.ndarray, dg: np.ndarray,
-                  T: np.ndarray, dT: np.ndarray) -> None:
-    """All radial values of a pair in table order into row q of val, dval: g_k (kmax), R_nl
-    (nmax*(lmax+1)), core φ (1). Written in place (no row views: their reference counts cost more than
-    the arithmetic)."""
-    nbase = b_int[mu_i, mu_j, BI_NBASE]
-    nrad = b_int[mu_i, mu_j, BI_NRAD]
-    lb = b_int[mu_i, mu_j, BI_LMAX]
-    S = b_int.shape[0]
-    if use_spline:
-        spline_eval(sp_tab, mu_i * S + mu_j, sp_scale[mu_i * S + mu_j], nf, r, val, dval, q)
-        return
-    radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
-                 b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
-                 nbase, r, g, dg, T, dT)
-    for k in range(kmax):
-        val[q, k] = g[k] if k < nbase else 0.0
-        dval[q, k] = dg[k] if k < nbase else 0.0
-    nmax = (nf - 1 - kmax) // lmax1
-    for n in range(nmax):
-        for l in range(lmax1):
-            v, d = 0.0, 0.0
-            if n < nrad and l <= lb:
-                v, d = crad_dot2(crad, mu_i, mu_j, n, l, nbase, g, dg)
-            val[q, kmax + n * lmax1 + l] = v
-            dval[q, kmax + n * lmax1 + l] = d
-    phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
-                               b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN],
-                               b_par[mu_i, mu_j, BP_DIN], b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
-    val[q, nf - 1] = phi
-    dval[q, nf - 1] = dphi
-
-
 @nb.njit(nogil=True, cache=True)
 def crad_by_k(crad: np.ndarray, b_int: np.ndarray, nr: int) -> np.ndarray:
     """ctr[μi, μj, k, n·(lmax+1) + l] = crad[μi, μj, n, l, k] for n < nradmax, l ≤ lmax of the bond, else 0:
@@ -100,10 +64,11 @@ def crad_by_k(crad: np.ndarray, b_int: np.ndarray, nr: int) -> np.ndarray:
 def radial_rows(mu_i: int, mu_j: int, r: float, b_int: np.ndarray, b_par: np.ndarray, ctr: np.ndarray, inner: int,
                 kmax: int, nr: int, val: np.ndarray, dval: np.ndarray, q: int, g: np.ndarray, dg: np.ndarray,
                 T: np.ndarray, dT: np.ndarray, rv: np.ndarray) -> None:
-    """:func:`radial_values` without splines into row q of val, dval, with R_nl = Σ_k crad_nlk g_k summed in
-    increasing k (the same sums as :func:`paceui.ace.contraction.crad_dot2`) as k-outer updates of all nl
-    at once (contiguous rows of ``ctr`` from :func:`crad_by_k`; entries past the bond's nradmax, lmax hold
-    ±0 instead of 0)."""
+    """All radial values of a pair without splines, in table order into row q of val, dval: g_k (kmax), R_nl
+    (nr = nmax·(lmax+1)), core φ (1); R_nl = Σ_k crad_nlk g_k summed in increasing k (the same sums as
+    :func:`paceui.ace.contraction.crad_dot2`) as k-outer updates of all nl at once (contiguous rows of ``ctr``
+    from :func:`crad_by_k`; entries past the bond's nradmax, lmax hold ±0). Written in place (no row views:
+    their reference counts cost more than the arithmetic); ``rv`` is scratch of 2·nr."""
     nbase = b_int[mu_i, mu_j, BI_NBASE]
     radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
                  b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,

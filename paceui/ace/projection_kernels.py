@@ -14,7 +14,7 @@ import numba as nb
 import numpy as np
 
 from paceui.ace.harmonics import lm_index, ylm_with_grad
-from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN, radial_values
+from paceui.ace.kernels import BI_LMAX, BI_NRAD, BP_DIN, BP_RC, BP_RIN, crad_by_k, radial_rows, spline_eval
 from paceui.ace.radial import INNER_ZBL, embedding, poly_switch
 
 
@@ -41,11 +41,14 @@ def projection_rows(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_i
     for s in range(S):
         ncmax = max(ncmax, sp_c0[s + 1] - sp_c0[s])
         nfmax = max(nfmax, sp_f0[s + 1] - sp_f0[s])
+    nr = nmax * lmax1
+    ctr = crad_by_k(crad, b_int, nr) if not use_spline else np.zeros((S, S, 1, nr))
     for c in nb.prange(nchunk):
         a0 = c * n_atoms // nchunk
         a1 = (c + 1) * n_atoms // nchunk
         val = np.empty((1, nf))
         dval = np.empty((1, nf))
+        rv = np.empty(2 * nr)
         Y = np.empty(nlm, np.complex128)
         dY = np.empty((nlm, 3), np.complex128)
         A = np.empty(asz, np.complex128)
@@ -73,8 +76,10 @@ def projection_rows(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_i
                 r = math.sqrt(dx * dx + dy * dy + dz * dz)
                 if r >= b_par[mu_i, mu_j, BP_RC]:
                     continue
-                radial_values(mu_i, mu_j, r, b_int, b_par, crad, inner, use_spline, sp_tab, sp_scale, nf,
-                              kmax, lmax1, val, dval, 0, g, dg, T, dT)
+                if use_spline:
+                    spline_eval(sp_tab, mu_i * S + mu_j, sp_scale[mu_i * S + mu_j], nf, r, val, dval, 0)
+                else:
+                    radial_rows(mu_i, mu_j, r, b_int, b_par, ctr, inner, kmax, nr, val, dval, 0, g, dg, T, dT, rv)
                 lb = b_int[mu_i, mu_j, BI_LMAX]
                 ylm_with_grad(dx / r, dy / r, dz / r, r, lb, P, dP, Y, dY)
                 for k in range(kmax):
