@@ -1,7 +1,7 @@
 """Time to accuracy on Zuo Cu: pacemaker (TensorFlow CPU) and paceui, each given the same wall-clock budget.
 
 Usage: python benchmarks/bench_time_to_accuracy.py [--minutes 10] [--refenv /tmp/refenv] [--data DIR]
-                                                    [--skip-pacemaker] [--keep DIR]
+                                                    [--skip-pacemaker] [--pacemaker-rung K] [--keep DIR]
 
 Both get ``--minutes`` of wall clock in all (start-up, data and neighbour lists, compilation, fit), one after
 the other on the same machine, then are stopped (SIGTERM) if still running, and the latest potential they
@@ -15,7 +15,9 @@ pyace's to ~1e-12), with the same explicit reference energy.
   the same basis (FinnisSinclairShiftedScaled ρ₁ + √ρ₂, the embedding of pacemaker's template), the
   recipe's cutoff, functions and κ, BFGS, maxiter 2000, the full training set (pacemaker's template itself,
   700 functions per element at rc 7 Å, takes tens of seconds per evaluation here, too slow for minutes);
-  its ``interim_potential_0.yaml`` is taken when the budget ends it.
+  its ``interim_potential_0.yaml`` is taken when the budget ends it. ``--pacemaker-rung K`` gives it rung K of
+  ``paceui.fit.recipe.BASIS_LADDER`` instead (e.g. 1: 894 functions, at which one of its evaluations of Zuo Cu
+  takes ~27 s on the idle 2-core machine; the recipe's own rung has 3106).
 """
 
 from __future__ import annotations
@@ -52,15 +54,20 @@ def reference_energy(train: Path) -> dict[str, float]:
 
 
 def run_pacemaker(refenv: Path, train: Path, test: Path, minutes: float, keep: Path | None,
-                  batch_size: int = 20) -> dict:
+                  batch_size: int = 20, rung: int | None = None) -> dict:
+    from dataclasses import replace
+
     import ase.io
 
-    from paceui.fit.recipe import input_dict, recipe_for, summarize
+    from paceui.fit.recipe import BASIS_LADDER, input_dict, n_functions, recipe_for, summarize
 
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
     summary = summarize(ase.io.read(train, index=":"))
     recipe = recipe_for(summary, minutes=minutes)
+    if rung is not None:  # a smaller basis of the ladder than the recipe's own
+        nrad, lmax = BASIS_LADDER[rung].shape
+        recipe = replace(recipe, nradmax_by_orders=nrad, lmax_by_orders=lmax)
     ref = reference_energy(train)
     wd = Path(tempfile.mkdtemp(prefix="tta-pacemaker-"))
     from paceui.data.io import load_files, save_dataframe
@@ -92,6 +99,8 @@ def run_pacemaker(refenv: Path, train: Path, test: Path, minutes: float, keep: P
         return {"who": "pacemaker", "minutes": wall / 60, "load": (load0, os.getloadavg()[0]),
                 "failed": f"no potential within {minutes:g} min" + (f" (initial evaluation logged at "
                                                                     f"{first.group(1)})" if first else "")}
+    print(f"pacemaker basis: nradmax {list(recipe.nradmax_by_orders)}, lmax {list(recipe.lmax_by_orders)}, "
+          f"{n_functions(recipe.nradmax_by_orders, recipe.lmax_by_orders)} functions, rho1 + sqrt(rho2)", flush=True)
     res = {"who": "pacemaker", "minutes": wall / 60, "iterations": max(its) if its else 0, "stopped": stopped,
            "load": (load0, os.getloadavg()[0]), "test": errors(pot, {"filename": str(test), "reference_energy": ref})
            ["train"]}
@@ -110,6 +119,9 @@ def main() -> None:
     ap.add_argument("--pacemaker-batch-size", type=int, default=20,
                     help="structures per TensorFlow batch (default 20: at 100 the 894-function basis took > 24 GB "
                          "on Zuo Cu and was killed)")
+    ap.add_argument("--pacemaker-rung", type=int, default=None,
+                    help="index into paceui.fit.recipe.BASIS_LADDER of pacemaker's basis (default: the recipe's "
+                         "own; 0 = 336, 1 = 894 functions per element)")
     ap.add_argument("--keep", default=None, help="copy each run's folder here")
     args = ap.parse_args()
     keep = Path(args.keep) if args.keep else None
@@ -118,7 +130,8 @@ def main() -> None:
         sys.exit("Cu_train/Cu_test not found")
     rows = []
     if not args.skip_pacemaker and (Path(args.refenv) / "bin" / "pacemaker").exists():
-        rows.append(run_pacemaker(Path(args.refenv), train, test, args.minutes, keep, args.pacemaker_batch_size))
+        rows.append(run_pacemaker(Path(args.refenv), train, test, args.minutes, keep, args.pacemaker_batch_size,
+                                 args.pacemaker_rung))
     elif not args.skip_pacemaker:
         print(f"pacemaker not found in {args.refenv}: only paceui runs", flush=True)
     r = run("Cu", Path(args.data), args.minutes, None, None, keep)
