@@ -68,6 +68,8 @@ def run_pacemaker(refenv: Path, train: Path, test: Path, minutes: float, keep: P
     if rung is not None:  # a smaller basis of the ladder than the recipe's own
         nrad, lmax = BASIS_LADDER[rung].shape
         recipe = replace(recipe, nradmax_by_orders=nrad, lmax_by_orders=lmax)
+    print(f"pacemaker basis: nradmax {list(recipe.nradmax_by_orders)}, lmax {list(recipe.lmax_by_orders)}, "
+          f"{n_functions(recipe.nradmax_by_orders, recipe.lmax_by_orders)} functions, rho1 + sqrt(rho2)", flush=True)
     ref = reference_energy(train)
     wd = Path(tempfile.mkdtemp(prefix="tta-pacemaker-"))
     from paceui.data.io import load_files, save_dataframe
@@ -99,8 +101,6 @@ def run_pacemaker(refenv: Path, train: Path, test: Path, minutes: float, keep: P
         return {"who": "pacemaker", "minutes": wall / 60, "load": (load0, os.getloadavg()[0]),
                 "failed": f"no potential within {minutes:g} min" + (f" (initial evaluation logged at "
                                                                     f"{first.group(1)})" if first else "")}
-    print(f"pacemaker basis: nradmax {list(recipe.nradmax_by_orders)}, lmax {list(recipe.lmax_by_orders)}, "
-          f"{n_functions(recipe.nradmax_by_orders, recipe.lmax_by_orders)} functions, rho1 + sqrt(rho2)", flush=True)
     res = {"who": "pacemaker", "minutes": wall / 60, "iterations": max(its) if its else 0, "stopped": stopped,
            "load": (load0, os.getloadavg()[0]), "test": errors(pot, {"filename": str(test), "reference_energy": ref})
            ["train"]}
