@@ -6,31 +6,29 @@ Usage: python benchmarks/bench_recipe_variant.py --element Ni [--rc 5.3] [--nrad
 
 The recipe of ``paceui.fit.recipe`` for the element's training file (``test_size: 0.1``, seed 42: the same
 validation split as ``bench_zuo.py``), with the cutoff and the basis (nradmax / lmax by order, any number of
-orders) replaced where given; ``paceui fit`` runs it without a time limit and the validation energy MAE
-(meV/atom) and force MAE (meV/Å) of every κ of the grid are printed, with the wall time and the load. The
-test file is never read.
+orders) replaced where given; ``paceui fit`` runs it (``bench_zuo._stage``, without a time limit) and the
+validation energy MAE (meV/atom) and force MAE (meV/Å) of every κ of the grid are printed, with the wall time
+and the load. The test file is never read.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_zuo import _find  # noqa: E402
+from bench_zuo import _find, _stage  # noqa: E402
 
 
 def _ints(text: str | None) -> tuple[int, ...] | None:
@@ -60,27 +58,21 @@ def main() -> None:
         sys.exit(f"--nradmax has {len(nrad)} orders, --lmax {len(lmax)}: give both with the same count")
     recipe = replace(recipe, cutoff=args.rc or recipe.cutoff, nradmax_by_orders=nrad, lmax_by_orders=lmax)
     wd = Path(tempfile.mkdtemp(prefix=f"variant-{args.element}-"))
-    shutil.copy(train, wd / train.name)
-    (wd / "input.yaml").write_text(yaml.safe_dump(input_dict(recipe, summary.elements, train.name, test_size=0.1),
-                                                  sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     load0, t0 = os.getloadavg()[0], time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "paceui.cli", "fit", "input.yaml"], cwd=wd, env=env,
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    log = (wd / "log.txt").read_text() if (wd / "log.txt").exists() else ""
-    grid = re.findall(r"chosen on the validation set from \{(.*?)\}", log)
-    load1 = os.getloadavg()[0]
+    res = _stage("linear", input_dict(recipe, summary.elements, train.name, test_size=0.1), wd, train, env, math.inf)
+    wall, load1 = time.perf_counter() - t0, os.getloadavg()[0]
+    grid = re.findall(r"chosen on the validation set from \{(.*?)\}", res["stop"])
     print(f"{args.element} rc {recipe.cutoff:g} Å, nradmax {list(nrad)}, lmax {list(lmax)}, "
           f"{n_functions(nrad, lmax)} functions per element; wall {wall:.0f} s, load {load0:.1f}→{load1:.1f}")
-    if proc.returncode or not grid:
-        print((proc.stdout + proc.stderr)[-3000:])
-        sys.exit(proc.returncode or 1)
+    if not grid:
+        print(res["out"][-3000:])
+        sys.exit(1)
     print("validation MAE by κ (energy meV/atom, forces meV/Å):")
-    for k, e, f in re.findall(r"([0-9.e+-]+): \(([0-9.]+), ([0-9.]+)\)", grid[-1]):
+    for k, e, f in re.findall(r"([0-9.e+-]+): \(([0-9.]+), ([0-9.]+)\)", grid[0]):
         print(f"  κ {float(k):<8g} {float(e):7.3f} {float(f):8.2f}")
     if args.keep:
-        shutil.copytree(wd, Path(args.keep), dirs_exist_ok=True)
+        shutil.copytree(wd / "linear", Path(args.keep), dirs_exist_ok=True)
     shutil.rmtree(wd, ignore_errors=True)
 
 
