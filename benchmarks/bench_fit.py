@@ -3,7 +3,9 @@
 Usage: python benchmarks/bench_fit.py [--refenv /tmp/refenv] [--cases cu-i,zuo] [--skip-pacemaker]
 Cases use the potential section of pacemaker's Cu-I example (82 functions, rc 7 Å): on its own dataset
 (105 structures, 368 atoms) and on Zuo Cu train (262 structures, 27,416 atoms). paceui: best of 5
-loss+gradient evaluations in a subprocess (peak RSS from getrusage). pacemaker (TensorFlow backend,
+loss+gradient evaluations in a subprocess (peak RSS from getrusage), on the tabulated radial functions (the
+fit's default, the model pyace and LAMMPS run) and, in the column "analytic", on the analytic ones
+(``ACELoss(spline=False)``, pacemaker's model). pacemaker (TensorFlow backend,
 shared/reference/REFERENCE_TOOLS.md): a 5-iteration fit, median of its per-iteration Time/eval, peak RSS.
 """
 
@@ -35,7 +37,7 @@ cfg = InputConfig.from_file(sys.argv[1])
 target, _ = build_target(cfg)
 prep = prepare_dataset({**cfg.data, "datapath": cfg.base_dir}, elements=target.elements, cutoff=target.cutoff)
 data = fit_arrays(prep.train, prep.train_neighbors)
-loss = ACELoss(target, LossConfig(kappa=0.3, L1_coeffs=1e-8, L2_coeffs=1e-8))
+loss = ACELoss(target, LossConfig(kappa=0.3, L1_coeffs=1e-8, L2_coeffs=1e-8), spline=sys.argv[2] == "spline")
 th = loss.pmap.get(target)
 th[loss.pmap.func_mask()] = np.random.default_rng(0).normal(size=int(loss.pmap.func_mask().sum())) * 1e-3
 loss(th, data)
@@ -58,11 +60,11 @@ def write_input(d: Path, data_file: str, pot: dict, maxiter: int = 5) -> Path:
     return f
 
 
-def run_paceui(inp: Path) -> dict:
+def run_paceui(inp: Path, radial: str = "spline") -> dict:
     # the child runs in the temporary folder: put this checkout first on its path (a relative PYTHONPATH=. of the
     # caller would name that folder, and the venv's editable paceui would be measured instead of this tree)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", PACEUI_SCRIPT, str(inp)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", PACEUI_SCRIPT, str(inp), radial], capture_output=True, text=True,
                          cwd=inp.parent, env=env)
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
@@ -92,8 +94,8 @@ def main() -> None:
     ap.add_argument("--skip-pacemaker", action="store_true")
     args = ap.parse_args()
     pot = yaml.safe_load((REF / "inputs" / "examples_Cu-I_input.yaml").read_text())["potential"]
-    print(f"{'case':22s} {'atoms':>7s} {'pairs':>9s} {'paceui µs/at':>13s} {'pacemaker':>10s} {'ratio':>6s} "
-          f"{'paceui MB':>10s} {'pacemaker MB':>13s} {'mem ratio':>9s}")
+    print(f"{'case':22s} {'atoms':>7s} {'pairs':>9s} {'paceui µs/at':>13s} {'analytic':>9s} {'pacemaker':>10s} "
+          f"{'ratio':>6s} {'analytic':>8s} {'paceui MB':>10s} {'pacemaker MB':>13s} {'mem ratio':>9s}")
     for case in args.cases.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
@@ -109,12 +111,14 @@ def main() -> None:
                 name = "zuo_cu.pckl.gzip"
             inp = write_input(d, name, pot)
             ours = run_paceui(inp)
+            ana = run_paceui(inp, "analytic")
             ref = None if args.skip_pacemaker else run_pacemaker(Path(args.refenv), inp)
             r = f"{ours['us_per_atom'] / ref['us_per_atom']:6.2f}" if ref else "   n/a"
+            ra = f"{ana['us_per_atom'] / ref['us_per_atom']:8.2f}" if ref else "     n/a"
             m = f"{ours['rss_mb'] / ref['rss_mb']:9.2f}" if ref else "      n/a"
             print(f"{case:22s} {ours['atoms']:7d} {ours['pairs']:9d} {ours['us_per_atom']:13.1f} "
-                  f"{(ref or {}).get('us_per_atom', float('nan')):10.1f} {r} {ours['rss_mb']:10.0f} "
-                  f"{(ref or {}).get('rss_mb', float('nan')):13.0f} {m}")
+                  f"{ana['us_per_atom']:9.1f} {(ref or {}).get('us_per_atom', float('nan')):10.1f} {r} {ra} "
+                  f"{ours['rss_mb']:10.0f} {(ref or {}).get('rss_mb', float('nan')):13.0f} {m}")
 
 
 if __name__ == "__main__":

@@ -32,11 +32,16 @@ CASES = [("Cu-III.yaml", None, LossConfig(kappa=0.4)),  # ndensity 2, ChebExpCos
                                           w2_rad=1e-3, w_orth=1e-2))]
 
 
-@pytest.mark.parametrize("name,kind,cfg", CASES, ids=[f"{n}-{k}-{i}" for i, (n, k, _) in enumerate(CASES)])
-def test_gradient_equals_finite_differences(name, kind, cfg):
+ANALYTIC = [("Al-Ni_opt_all.yaml", "zbl", LossConfig(kappa=0.5))]  # ACELoss(spline=False): pacemaker's model
+PARAMS = [(*c, True) for c in CASES] + [(*c, False) for c in ANALYTIC]
+
+
+@pytest.mark.parametrize("name,kind,cfg,spline", PARAMS,
+                         ids=[f"{n}-{k}-{i}-{'spline' if sp else 'analytic'}" for i, (n, k, _, sp) in enumerate(PARAMS)])
+def test_gradient_equals_finite_differences(name, kind, cfg, spline):
     need_reference()
     pot = modified_potential(name, kind)
-    loss = ACELoss(pot, cfg)
+    loss = ACELoss(pot, cfg, spline=spline)
     data = random_problem(pot)
     rng = np.random.default_rng(1)
     th = loss.pmap.get(pot) * (1 + 0.1 * rng.normal(size=loss.pmap.size)) + 0.01 * rng.normal(size=loss.pmap.size)
@@ -61,14 +66,17 @@ def test_least_squares_form_is_consistent(reference):
     np.testing.assert_allclose(loss.residuals_vjp(th, data, r), 0.5 * res.grad, rtol=1e-10, atol=1e-12 * np.abs(res.grad).max())
 
 
-def test_predict_matches_the_evaluator(reference):
+@pytest.mark.parametrize("spline", [True, False])
+def test_predict_matches_the_evaluator(reference, spline):
+    """The fit's model is the evaluator's: tabulated (the fit's table, R_nl rebuilt from g_k's coefficients,
+    against the evaluator's own table with rank-1 folded in: the same function to rounding) or analytic."""
     from paceui.ace.evaluator import ACEModel
 
     pot = load_potential(POTENTIALS / "multispecies_AlNi.yaml")
-    loss = ACELoss(pot, LossConfig())
+    loss = ACELoss(pot, LossConfig(), spline=spline)
     data = random_problem(pot, n_struct=3, seed=5)
     e, f = loss.predict(loss.pmap.get(pot), data)
-    model = ACEModel(pot, spline=False)
+    model = ACEModel(pot, spline=spline)
     from paceui.ace.neighbors import NeighborList
     for s in range(data.n_struct):
         a0, a1 = data.struct_off[s], data.struct_off[s + 1]
@@ -78,6 +86,37 @@ def test_predict_matches_the_evaluator(reference):
         r = model.evaluate_arrays(data.species[a0:a1], nl)
         assert r.energy == pytest.approx(e[s], rel=1e-12)
         np.testing.assert_allclose(r.forces, f[a0:a1], atol=1e-10)
+
+
+def test_fit_table_follows_new_coefficients(reference):
+    """After new θ the fit's table (R_nl rebuilt from the g_k columns) gives the evaluator's energies and forces
+    for the potential of that θ (its own table, built from R_nl at the nodes), and differs from the analytic
+    model by the spline error only."""
+    from paceui.ace.evaluator import ACEModel
+    from paceui.ace.neighbors import NeighborList
+
+    pot = load_potential(POTENTIALS / "multispecies_AlNi.yaml")
+    loss = ACELoss(pot, LossConfig())
+    data = random_problem(pot, n_struct=2, seed=8)
+    th = loss.pmap.get(pot) * (1 + 0.2 * np.random.default_rng(4).normal(size=loss.pmap.size))
+    loss.predict(loss.pmap.get(pot), data)  # a table of the old θ first
+    e, f = loss.predict(th, data)
+    e_an, f_an = ACELoss(pot, LossConfig(), spline=False).predict(th, data)
+    new = loss.pmap.apply(pot, th)
+    model = ACEModel(new)
+    ref = model._sp_tab  # the evaluator's unfolded table: R_nl's coefficients from R_nl at the nodes
+    np.testing.assert_allclose(loss.model._sp_tab, ref, rtol=0, atol=1e-13 * np.abs(ref).max())
+    for s in range(data.n_struct):
+        a0, a1 = data.struct_off[s], data.struct_off[s + 1]
+        offs = data.nbr_off[a0:a1 + 1] - data.nbr_off[a0]
+        sl = slice(data.nbr_off[a0], data.nbr_off[a1])
+        nl = NeighborList(offsets=offs, j=data.nbr_j[sl] - a0, vec=data.vec[sl],
+                          shift=np.zeros((sl.stop - sl.start, 3), np.int64))
+        r = model.evaluate_arrays(data.species[a0:a1], nl)
+        assert r.energy == pytest.approx(e[s], rel=1e-12)
+        np.testing.assert_allclose(r.forces, f[a0:a1], atol=1e-10)
+    assert 0 < np.abs(e - e_an).max() < 1e-9 * np.abs(e).max()  # 5e-12 here
+    assert 0 < np.abs(f - f_an).max() < 1e-6 * np.abs(f).max()  # 9e-9 here
 
 
 @pytest.mark.parametrize("kind", [None, "zbl"])

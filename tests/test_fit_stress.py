@@ -95,6 +95,7 @@ def test_stress_least_squares_form_is_consistent(reference):
 
 
 def test_fitted_stress_equals_calculator_get_stress(reference):
+    """The fit's virials and energies are the ASE calculator's (both on the tabulated radial functions)."""
     from paceui.ace.calculator import ACECalculator
 
     pot = modified_potential("Al-Ni_opt_all.yaml", None)
@@ -103,7 +104,7 @@ def test_fitted_stress_equals_calculator_get_stress(reference):
     e, f, w = loss.predict_virials(loss.pmap.get(pot), data)
     for s, at in enumerate(structs):
         at = at.copy()
-        at.calc = ACECalculator(pot, spline=False)
+        at.calc = ACECalculator(pot)
         np.testing.assert_allclose(w[s] / at.get_volume(), at.get_stress(), rtol=1e-10, atol=1e-12)
         assert e[s] == pytest.approx(at.get_potential_energy(), rel=1e-12)
 
@@ -121,7 +122,7 @@ def test_stress_is_the_strain_derivative(reference):
     def E(eps):
         b = at.copy()
         b.set_cell(at.cell.array @ (np.eye(3) + eps), scale_atoms=True)
-        b.calc = ACECalculator(pot, spline=False)
+        b.calc = ACECalculator(pot)
         return b.get_potential_energy()
     for c, (a, b) in enumerate(((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))):
         eps = np.zeros((3, 3))

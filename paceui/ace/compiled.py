@@ -37,9 +37,10 @@ class CompiledModel(NamedTuple):
     c_m: np.ndarray        # int64[n_comb, rmax] m of each factor (sign: conjugation, docs/model.md (M13))
     c_rank: np.ndarray     # int64[n_comb] rank of each combination
     c_ct: np.ndarray       # float64[n_comb, dmax] C-tilde coefficients of each combination
-    use_spline: bool       # radial functions from the spline tables
-    sp_tab: np.ndarray     # float64[S·S, nlut+1, 4, dmax+nmax·(lmax+1)+1] Hermite coefficients (docs/model.md
-    #                        (M12)) of the rank-1 densities (kernels.fold_rank1), R_nl and φ
+    radial: int            # kernels.RADIAL_*: analytic, the table below (g_k, R_nl, φ), or the folded one
+    sp_tab: np.ndarray     # float64[S·S, nlut+1, 4, nc+nmax·(lmax+1)+1] Hermite coefficients (docs/model.md
+    #                        (M12)) of g_k (nc = kmax; RADIAL_TABLE) or of the rank-1 densities (nc = dmax;
+    #                        RADIAL_FOLDED, kernels.fold_rank1), R_nl and φ
     sp_scale: np.ndarray   # float64[S·S] nodes per Å
     nmax: int
     lmax: int

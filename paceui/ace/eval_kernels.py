@@ -1,6 +1,6 @@
 """The evaluator's energy+forces kernel for spline potentials (ASE calculator, ``ACEModel.evaluate``).
 
-The same arithmetic as :func:`paceui.ace.kernels.ace_atom_range` with ``use_spline=True, store=False``,
+The same arithmetic as :func:`paceui.ace.kernels.ace_atom_range` with ``radial=RADIAL_FOLDED, store=False``,
 operation for operation on every float (the results are bit-identical), on a leaner data layout:
 
 * the spline table (:func:`value_table`) keeps, per bond and node, the values f and scaled derivatives d

@@ -3,7 +3,10 @@
 :class:`ACEModel` flattens a C-tilde potential into arrays for the numba kernel:
 A-basis index of (μ, n, l, m>=0) = (μ·nmax + n−1)·nlm + l(l+1)/2 + m, rank-1 index μ·kmax + k−1.
 With ``spline=True`` (default, as pyace and LAMMPS) radial functions come from cubic Hermite tables
-of step ``DeltaSplineBins``; ``spline=False`` evaluates them analytically.
+of step ``DeltaSplineBins``; ``spline=False`` evaluates them analytically. ``fit=True`` is the fit's model:
+its coefficients can be replaced (:meth:`ACEModel.load_coefficients`) and, with splines, its tables hold the
+g_k columns beside R_nl and φ (the pair cache of the loss gradient needs g_k), R_nl = Σ_k crad_nlk g_k
+rebuilt from them at each load.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class ACEModel:
     """A compiled potential ready for fast evaluation of many structures."""
 
     def __init__(self, potential: ACEPotential | CTildePotential | str | os.PathLike[str],
-                 spline: bool = True) -> None:
+                 spline: bool = True, fit: bool = False) -> None:
         if isinstance(potential, (str, os.PathLike)):
             potential = load_any(potential)
         self.bbasis = potential if isinstance(potential, ACEPotential) else None
@@ -66,6 +69,7 @@ class ACEModel:
             ct = potential
         self.ctilde = ct
         self.spline = spline
+        self.fit = fit
         self.elements = list(ct.elements)
         self.cutoff = ct.cutoff
         self._compile(ct)
@@ -77,15 +81,19 @@ class ACEModel:
 
     def load_coefficients(self, r1_ct: np.ndarray, c_ct: np.ndarray, crad: np.ndarray) -> None:
         """New C-tilde coefficients (shapes of ``compiled.r1_ct`` / ``c_ct``) and radial coefficients (the
-        shape of ``compiled.crad``, both orders of every bond) for the analytic model (``spline=False``;
-        spline tables would need rebuilding). ``crad`` is copied into the compiled array."""
-        if self.spline:
-            raise ValueError("load_coefficients needs an analytic model (ACEModel(..., spline=False))")
+        shape of ``compiled.crad``, both orders of every bond, zero beyond a bond's nradmax, lmax, nradbase) for
+        an analytic model or a fit's (``spline=False`` or ``fit=True``). ``crad`` is copied into the compiled
+        array; a fit's spline table gets the R_nl columns of the new crad (:meth:`_table_rnl`)."""
+        if self.spline and not self.fit:
+            raise ValueError("load_coefficients needs an analytic model or a fit's (ACEModel(..., spline=False) "
+                             "or fit=True)")
         c = self.compiled
         if r1_ct.shape != c.r1_ct.shape or c_ct.shape != c.c_ct.shape or crad.shape != c.crad.shape:
             raise ValueError(f"coefficient shapes {r1_ct.shape}, {c_ct.shape}, {crad.shape} do not match the model's "
                              f"{c.r1_ct.shape}, {c.c_ct.shape}, {c.crad.shape}")
         np.copyto(c.crad, crad)
+        if self.spline:
+            self._table_rnl()
         self._r1_ct, self._c_ct = r1_ct, c_ct
         self.compiled = c._replace(r1_ct=r1_ct, c_ct=c_ct)
 
@@ -202,19 +210,39 @@ class ACEModel:
             tab[a * S + b, :nlut + 1] = sub
             # rows beyond this bond's own table stay zero: r >= rcut is filtered before lookup
         self._sp_tab, self._sp_scale = tab, scale
+        self._rlo = 1.0 / max(float(scale.max()), 1e-300)
+        """The spline step (Å): structures with a pair closer than this are rejected."""
+        if self.fit:
+            self._table_rnl()
+            return
         self._sp_tab_e = K.fold_rank1(tab, self.kmax, self._sp_r1, self._r1_aidx, self._r1_ct)
         self._core = bool(np.any(tab[..., -1] != 0.0))
         """Whether any bond has core repulsion (else the φ column is left out of the evaluator's table)."""
         self._vtab = EK.value_table(self._sp_tab_e, self._r1_ct.shape[1], self._core)
         self._c_sr, self._c_si = EK.factor_signs(self._c_m)
-        self._rlo = 1.0 / max(float(scale.max()), 1e-300)
-        """The spline step (Å): structures with a pair closer than this are rejected."""
+
+    def _table_rnl(self) -> None:
+        """A fit's table: the R_nl columns' Hermite coefficients as Σ_k crad_nlk × those of g_k (docs/model.md
+        (M12): they are linear in the function), so that the tabulated R_nl is the crad sum of the tabulated
+        g_k that the gradient pass reads, to rounding (:func:`~paceui.ace.kernels.table_rnl`, node ranges on
+        the numba threads: ~0.8 ms for Cu-I's 7001 nodes on two)."""
+        tab, nr = self._sp_tab, self.nmax * (self.lmax + 1)
+        nodes = tab.shape[1]
+        nchunk = 4 * numba.get_num_threads()
+        run_chunks(lambda c: K.table_rnl(tab, self._crad, self.kmax, nr, c * nodes // nchunk,
+                                         (c + 1) * nodes // nchunk), nchunk, numba.get_num_threads())
 
     def _record(self) -> CompiledModel:
         return CompiledModel(
             self._b_int, self._b_par, self._crad, self.inner, self._e_int, self._e_par, self._E0, self._sp_r1,
             self._r1_aidx, self._r1_ct, self._sp_fn, self._fn_c0, self._c_aidx, self._c_m, self._c_rank, self._c_ct,
-            self.spline, self._sp_tab_e, self._sp_scale, self.nmax, self.lmax, self.kmax, self._rmax)
+            self._radial_mode(), self._sp_tab if self.fit else self._sp_tab_e, self._sp_scale, self.nmax,
+            self.lmax, self.kmax, self._rmax)
+
+    def _radial_mode(self) -> int:
+        if not self.spline:
+            return K.RADIAL_ANALYTIC
+        return K.RADIAL_TABLE if self.fit else K.RADIAL_FOLDED
 
     def _z_lookup(self) -> np.ndarray | None:
         """int64[119] species id by atomic number (−1: not in the potential), or None where the elements are
@@ -274,7 +302,7 @@ class ACEModel:
         n = len(species)
         energies = np.zeros(n)
         pairf = np.zeros((len(nl), 3))
-        if self.spline:
+        if self.spline and not self.fit:
             if n:
                 dmin = self._spline_kernel(species, nl, energies, pairf)
                 if len(nl) and float(dmin.min()) < self._rlo:
@@ -282,6 +310,8 @@ class ACEModel:
         else:
             if len(nl):
                 r = np.sqrt(np.einsum("ij,ij->i", nl.vec, nl.vec))
+                if self.spline and float(r.min()) < self._rlo:  # a fit's table
+                    self._too_close(nl, ": closer than the spline step DeltaSplineBins")
                 if not float(r.min()) > 1e-8:
                     self._too_close(nl, " (coincident): no finite energy")
             if n:

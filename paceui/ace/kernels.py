@@ -23,6 +23,9 @@ from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding, poly_switch,
 BI_CODE, BI_NRAD, BI_LMAX, BI_NBASE = 0, 1, 2, 3
 # b_par[mu_i, mu_j, :] columns
 BP_LAM, BP_RC, BP_DC, BP_RIN, BP_DIN, BP_PRE, BP_LAMC, BP_ZI, BP_ZJ = range(9)
+# where ace_atom_range takes a pair's radial functions from (CompiledModel.radial): analytic; the spline table
+# with g_k, R_nl, φ columns (the fit's, docs/model.md (M12)); the evaluator's, rank-1 densities folded in
+RADIAL_ANALYTIC, RADIAL_TABLE, RADIAL_FOLDED = 0, 1, 2
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
@@ -43,6 +46,22 @@ def spline_eval(tab: np.ndarray, b: int, scale: float, nf: int, r: float, out: n
         c0, c1, c2, c3 = tab[b, m, 0, f], tab[b, m, 1, f], tab[b, m, 2, f], tab[b, m, 3, f]
         out[q, f] = c0 + w * (c1 + w * (c2 + w * c3))
         dout[q, f] = (c1 + w * (2.0 * c2 + 3.0 * w * c3)) * scale
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def spline_g_phi(tab: np.ndarray, b: int, scale: float, kmax: int, r: float, g: np.ndarray, dg: np.ndarray,
+                 q: int) -> tuple[float, float]:
+    """From a RADIAL_TABLE table: g_k, dg_k/dr (k < kmax) of bond b at r into row q of g, dg, and (φ, dφ/dr),
+    the last column; the same bits as :func:`spline_eval` of all columns."""
+    spline_eval(tab, b, scale, kmax, r, g, dg, q)
+    x = r * scale
+    m = int(math.floor(x))
+    if m >= tab.shape[1] - 1:
+        return 0.0, 0.0
+    w = x - m
+    f = tab.shape[3] - 1
+    c0, c1, c2, c3 = tab[b, m, 0, f], tab[b, m, 1, f], tab[b, m, 2, f], tab[b, m, 3, f]
+    return c0 + w * (c1 + w * (c2 + w * c3)), (c1 + w * (2.0 * c2 + 3.0 * w * c3)) * scale
 
 
 @nb.njit(nogil=True, cache=True)
@@ -172,24 +191,28 @@ def pair_terms_nl(nrad: int, lb: int, mu_j: int, nmax: int, nlm: int, lmax1: int
 @nb.njit(nogil=True, cache=True)
 def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0,
                    sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
-                   use_spline, sp_tab, sp_scale, nmax, lmax, kmax, rmax, energies, pairf, store, pc_r, pc_y):
+                   radial, sp_tab, sp_scale, nmax, lmax, kmax, rmax, energies, pairf, store, pc_r, pc_y):
     """:func:`ace_atoms` for the atoms a0..a1−1, serially, with its own scratch arrays.
 
     Real arithmetic throughout (Ŷ, A and their adjoints as real and imaginary parts); per atom, three
     passes over its pairs: the cutoff filter, the radial functions (a tight loop, so that the spline
-    table rows of many pairs are fetched at once), then the harmonics and the A-basis. With splines the
-    rank-1 functions come folded into the table, one column per density (see :func:`fold_rank1`).
+    table rows of many pairs are fetched at once), then the harmonics and the A-basis. ``radial`` is one
+    of RADIAL_*: with RADIAL_FOLDED the rank-1 functions come folded into the table, one column per
+    density (see :func:`fold_rank1`); RADIAL_TABLE reads g_k, R_nl, φ from the table, the columns that
+    :func:`radial_rows` computes.
     """
+    spline = radial != RADIAL_ANALYTIC
+    folded = radial == RADIAL_FOLDED
     S = b_int.shape[0]
     lmax1 = lmax + 1
     nlm = n_lm(lmax)
     dmax = r1_ct.shape[1]
-    kc = dmax if use_spline else kmax  # columns before R_nl: folded rank-1 densities, or g_k
+    kc = dmax if folded else kmax  # columns before R_nl: folded rank-1 densities, or g_k
     nf = kc + nmax * lmax1 + 1
     asz = S * nmax * nlm
     mn = _atom_range_maxn(offsets, a0, a1)
     nr = nmax * lmax1
-    ctr = crad_by_k(crad, b_int, nr) if not use_spline else np.zeros((S, S, 1, nr))
+    ctr = crad_by_k(crad, b_int, nr) if not spline else np.zeros((S, S, 1, nr))
     rv = np.empty(2 * nr)
     sel = np.empty(mn, np.int64)
     sj = np.empty(mn, np.int64)
@@ -239,7 +262,7 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
             uu[cnt, 0], uu[cnt, 1], uu[cnt, 2] = dx * ir, dy * ir, dz * ir
             cnt += 1
         for q in range(cnt):
-            if use_spline:
+            if spline:
                 b = mu_i * S + sj[q]
                 spline_eval(sp_tab, b, sp_scale[b], nf, rr[q], val, dval, q)
             else:
@@ -256,7 +279,7 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
             mu_j = sj[q]
             lb = b_int[mu_i, mu_j, BI_LMAX]
             ylm_real_row(uu[q, 0], uu[q, 1], uu[q, 2], 1.0 / rr[q], lb, P, dP, Yr, Yi, dYr, dYi, q)
-            if store:  # g_k (zero beyond the bond's nradbase), φ, Ŷ, ∇Ŷ: analytic radial functions only
+            if store:  # g_k (zero beyond the bond's nradbase), φ, Ŷ, ∇Ŷ: not with a folded table
                 p = sel[q]
                 for k in range(kmax):
                     pc_r[p, k] = val[q, k]
@@ -269,7 +292,7 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
                     pc_y[p, 2, lm] = complex(dYr[q, 1, lm], dYi[q, 1, lm])
                     pc_y[p, 3, lm] = complex(dYr[q, 2, lm], dYi[q, 2, lm])
             # docs/model.md (M14), (M15)
-            if use_spline:
+            if folded:
                 for d in range(dmax):
                     R1[d] += val[q, d]
             else:
@@ -296,7 +319,7 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
         A1bar[:nd, :] = 0.0
         for d in range(nd):
             rho[d] = R1[d]
-        for f in range(sp_r1[mu_i], sp_r1[mu_i + 1] if not use_spline else sp_r1[mu_i]):
+        for f in range(sp_r1[mu_i], sp_r1[mu_i + 1] if not folded else sp_r1[mu_i]):
             a = r1_aidx[f]
             for d in range(nd):
                 rho[d] += r1_ct[f, d] * A1[a]
@@ -374,14 +397,14 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
             s_r = w_core * dval[q, nf - 1]
             if q == qmin:
                 s_r += (e_ace - rho_core) * dfcut_dr
-            if use_spline:
+            if folded:
                 for d in range(nd):
                     s_r += rbar[d] * dval[q, d]
             else:
                 for k in range(kmax):
                     s_r += A1bar[0, mu_j * kmax + k] * dval[q, k]
             gx, gy, gz = 0.0, 0.0, 0.0
-            if not use_spline:
+            if not folded:
                 # the fit's form, fewer operations (240 instead of 360 for nmax 3, lmax 2), the sums in another
                 # order (pair forces within ~1e-15 of the spline path's order): W_lm = Σ_n R_nl Ā_nlm and
                 # V_lm = Σ_n R'_nl Ā_nlm, then Re(V_lm Ŷ_lm) into ∂E/∂r and Re(W_lm ∇Ŷ_lm) per lm
@@ -414,18 +437,18 @@ def ace_atom_range(a0, a1, species, offsets, nbr_j, vec, b_int, b_par, crad, inn
 
 # the kernel of ace_atoms and its one signature, for paceui.ace.precompile (checked by tests/test_precompile.py)
 ACE_ATOMS = KernelSpec("paceui.ace.kernels", "ace_atom_range",
-                       "i i i1 i1 i1 f2 i3 f3 f5 i i2 f2 f1 i1 i1 f2 i1 i1 i2 i2 i1 f2 b f4 f1 i i i i f1 f2 b f2 c3")
+                       "i i i1 i1 i1 f2 i3 f3 f5 i i2 f2 f1 i1 i1 f2 i1 i1 i2 i2 i1 f2 i f4 f1 i i i i f1 f2 b f2 c3")
 MIN_CHUNK_ATOMS = 8  # atoms per chunk at least: a chunk's call from Python costs ~10 µs
 
 
 def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0,
               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
-              use_spline, sp_tab, sp_scale, nmax, lmax, kmax, rmax, nthreads, energies, pairf,
+              radial, sp_tab, sp_scale, nmax, lmax, kmax, rmax, nthreads, energies, pairf,
               store, pc_r, pc_y):
     """Atomic energies (eV) and pair forces pairf[p] = ∂E_i/∂r_ij (eV/Å) for every atom.
 
     e_int[mu] = (npoti code, ndensity); e_par[mu] = (w1, m1, w2, m2, ..., rho_core_cut, drho_core_cut).
-    With ``store`` (analytic radial functions only), the pair quantities the gradient pass needs are kept
+    With ``store`` (``radial`` not RADIAL_FOLDED), the pair quantities the gradient pass needs are kept
     for every pair inside the cutoff: pc_r[p] = (g_k, dg_k/dr, φ, dφ/dr), pc_y[p] = (Ŷ_lm, ∇Ŷ_lm).
     Parallel over up to 8·nthreads chunks of atoms, handed out one at a time to ``nthreads`` threads (a
     loaded core takes fewer) by :func:`paceui.ace.chunks.run_chunks`; each chunk is one call of the nogil
@@ -434,14 +457,14 @@ def ace_atoms(species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_
     """
     if lmax > LMAX_TABLE:
         raise ValueError("lmax above paceui.ace.harmonics.LMAX_TABLE")
-    if store and use_spline:
-        raise ValueError("ace_atoms: store needs analytic radial functions")
+    if store and radial == RADIAL_FOLDED:
+        raise ValueError("ace_atoms: store needs g_k: analytic radial functions or the RADIAL_TABLE table")
     n_atoms = species.shape[0]
     if n_atoms == 0:
         return
     nchunk = max(1, min(n_atoms // MIN_CHUNK_ATOMS, 8 * nthreads))
     args = (species, offsets, nbr_j, vec, b_int, b_par, crad, inner, e_int, e_par, E0, sp_r1, r1_aidx, r1_ct,
-            sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct, use_spline, sp_tab, sp_scale, nmax, lmax, kmax,
+            sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct, radial, sp_tab, sp_scale, nmax, lmax, kmax,
             rmax, energies, pairf, store, pc_r, pc_y)
     precompile.wait([ACE_ATOMS])  # a cold cache: let a compiling child finish (no-op otherwise)
     run_chunks(lambda c: ace_atom_range(c * n_atoms // nchunk, (c + 1) * n_atoms // nchunk, *args), nchunk,
@@ -498,6 +521,36 @@ def fold_rank1(tab: np.ndarray, kmax: int, sp_r1: np.ndarray, r1_aidx: np.ndarra
             w[mu * S + mu_j, k] += r1_ct[f]
     h = np.einsum("bnck,bkd->bncd", tab[..., :kmax], w)
     return np.ascontiguousarray(np.concatenate([h, tab[..., kmax:]], axis=-1))
+
+
+# docs/model.md (M12)
+@nb.njit(nogil=True, cache=True)
+def table_rnl(tab: np.ndarray, crad: np.ndarray, kmax: int, nr: int, n0: int, n1: int) -> None:
+    """A fit's table (columns g_k, R_nl, φ): nodes n0..n1−1 of every bond μi·S+μj get the R_nl columns'
+    Hermite coefficients Σ_k crad[μi, μj, n, l, k] × the g_k columns' (each coefficient is linear in the
+    function), summed in increasing k; column kmax + n·(lmax+1) + l. Numba, not BLAS: OpenBLAS's threads
+    spin after a call and took the cores from the pass that follows (Cu-I: a loss+gradient evaluation in
+    28 instead of 16 ms, median)."""
+    S = crad.shape[0]
+    lmax1 = crad.shape[3]
+    acc = np.empty(nr)
+    for b in range(tab.shape[0]):
+        mu_i, mu_j = b // S, b % S
+        ctr = np.zeros((kmax, nr))  # k-major: the x loop below runs over contiguous, independent sums
+        for x in range(nr):
+            for k in range(kmax):
+                ctr[k, x] = crad[mu_i, mu_j, x // lmax1, x % lmax1, k]
+        for node in range(n0, n1):
+            for q in range(4):
+                g = tab[b, node, q, 0]
+                for x in range(nr):
+                    acc[x] = ctr[0, x] * g
+                for k in range(1, kmax):
+                    g = tab[b, node, q, k]
+                    for x in range(nr):
+                        acc[x] += ctr[k, x] * g
+                for x in range(nr):
+                    tab[b, node, q, kmax + x] = acc[x]
 
 
 # docs/model.md (M12)

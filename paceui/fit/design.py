@@ -70,7 +70,8 @@ def _design(m: CompiledModel, lay: DesignLayout, data: FitArrays, want_w: bool
     out_w = np.zeros((S, P, 9)) if want_w else np.zeros((0, P, 9))
     design_structures(data.struct_off, data.species, data.nbr_off, data.nbr_j, data.vec, m.b_int, m.b_par, m.crad,
                       m.inner, m.e_par, m.r1_ct.shape[1], m.sp_r1, m.r1_aidx, m.sp_fn, m.fn_c0, m.c_aidx, m.c_m,
-                      m.c_rank, m.nmax, m.lmax, m.kmax, m.rmax, *lay, want_w, out_e, out_f, out_w)
+                      m.c_rank, m.nmax, m.lmax, m.kmax, m.rmax, *lay, want_w, out_e, out_f, out_w,
+                      m.radial, m.sp_tab, m.sp_scale)
     return out_e, out_f.transpose(0, 2, 1).reshape(3 * N, P), out_w.transpose(0, 2, 1)
 
 

@@ -37,6 +37,8 @@ from paceui.ace.kernels import (
     BP_RIN,
     BP_ZI,
     BP_ZJ,
+    RADIAL_TABLE,
+    spline_g_phi,
 )
 from paceui.ace.radial import INNER_ZBL, core_repulsion, poly_switch, radial_basis
 from paceui.fit.kernels import _sign_conj
@@ -71,10 +73,11 @@ def _pair_rows(out_f: np.ndarray, out_w: np.ndarray, want_w: bool, s: int, j: in
 def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, crad, inner, e_par, dmax,
                       sp_r1, r1_aidx, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, nmax, lmax, kmax, rmax,
                       sp_col, col_ids, sp_r1c, r1_cols, cm_ptr, cm_col, cm_val, cm_slot, sl_ptr, sl_col, ent_loc,
-                      r1_ptr, r1_a, r1_v, want_w, out_e, out_f, out_w):
+                      r1_ptr, r1_a, r1_v, want_w, out_e, out_f, out_w, radial, sp_tab, sp_scale):
     """Add the design entries of structures 0..S-1 to out_e[S, P], out_f[N, P, 3] (force component a of atom i,
     F = −∂E/∂r) and, with ``want_w``, out_w[S, P, 9] (W_ab = Σ_p (∂E_i/∂r_ij)_a (r_ij)_b, entry 3a+b).
-    The column layout (sp_col … r1_v) is :class:`paceui.fit.design_layout.DesignLayout`. Arrays must be zero."""
+    The column layout (sp_col … r1_v) is :class:`paceui.fit.design_layout.DesignLayout`. Arrays must be zero.
+    g_k and φ as the loss evaluates them: from the fit's table where ``radial`` is RADIAL_TABLE, else analytic."""
     n_struct = struct_off.shape[0] - 1
     S = b_int.shape[0]
     nlm = (lmax + 1) * (lmax + 2) // 2
@@ -137,16 +140,20 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 nb_ = b_int[mu_i, mu_j, BI_NBASE]
                 lb = b_int[mu_i, mu_j, BI_LMAX]
                 nlm_b = lm_index(lb, lb) + 1
-                radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[BP_LAM], bp[BP_RC], bp[BP_DC], bp[BP_RIN], bp[BP_DIN],
-                             inner, nb_, r, gk[qq], dgk[qq], T, dT)
+                if radial == RADIAL_TABLE:
+                    bb = mu_i * S + mu_j
+                    phi, dph = spline_g_phi(sp_tab, bb, sp_scale[bb], nb_, r, gk, dgk, qq)
+                else:
+                    radial_basis(b_int[mu_i, mu_j, BI_CODE], bp[BP_LAM], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
+                                 bp[BP_DIN], inner, nb_, r, gk[qq], dgk[qq], T, dT)
+                    phi, dph = core_repulsion(inner, bp[BP_PRE], bp[BP_LAMC], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
+                                              bp[BP_DIN], bp[BP_ZI], bp[BP_ZJ], r)
                 ylm_with_grad(ux, uy, uz, r, lb, P, dP, Yq, dYq)
                 for lm in range(nlm_b):
                     Y[qq, lm] = Yq[lm]
                     dY[qq, lm, 0] = dYq[lm, 0]
                     dY[qq, lm, 1] = dYq[lm, 1]
                     dY[qq, lm, 2] = dYq[lm, 2]
-                phi, dph = core_repulsion(inner, bp[BP_PRE], bp[BP_LAMC], bp[BP_RC], bp[BP_DC], bp[BP_RIN],
-                                          bp[BP_DIN], bp[BP_ZI], bp[BP_ZJ], r)
                 dphi[qq] = dph
                 rho_core += phi
                 # docs/loss.md (L5): G

@@ -33,6 +33,8 @@ from paceui.ace.kernels import (
     BP_RIN,
     BP_ZI,
     BP_ZJ,
+    RADIAL_TABLE,
+    spline_g_phi,
 )
 from paceui.ace.precompile import KernelSpec
 from paceui.ace.radial import INNER_ZBL, core_repulsion, embedding2, poly_switch, radial_basis
@@ -70,13 +72,14 @@ def _add_two_pairs(Gacc: np.ndarray, b0: int, nlm_b: int, kp: int, g2: np.ndarra
 # the kernel of grad_pass and its one signature, for paceui.ace.precompile (checked by tests/test_precompile.py)
 GRAD_PASS = KernelSpec("paceui.fit.kernels", "grad_chunk",
                        "i i1 i1 i1 i1 f2 f2 f1 f i3 f3 f5 i i2 f2 i1 i1 f2 i1 i1 i2 i2 i1 f2 i i i i i f3 f3 f6"
-                       " b f2 c3 b f3")
+                       " b f2 c3 i f4 f1 b f3")
 
 
 @nb.njit(nogil=True, cache=True)
 def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int, b_par, crad, inner, e_int, e_par,
                sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
-               nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, has_strain, strain):
+               nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, radial, sp_tab, sp_scale,
+               has_strain, strain):
     """Chunk c of :func:`grad_pass`: atoms c·N/nchunk .. (c+1)·N/nchunk − 1, into g_r1[c], g_comb[c], g_crad[c]."""
     n_atoms = species.shape[0]
     S = b_int.shape[0]
@@ -91,6 +94,8 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
         mn = max(mn, nbr_off[i + 1] - nbr_off[i])
     gk = np.empty(kmax + 2)
     dgk = np.empty(kmax + 2)
+    gs = np.empty((1, kmax + 2))  # one row of spline_g_phi's (pair, k) layout
+    dgs = np.empty((1, kmax + 2))
     T = np.empty(kmax + 2)
     dT = np.empty(kmax + 2)
     P = np.empty(nlm)
@@ -178,15 +183,22 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
                         Y4[sl, 1, lm] = y.imag
                         Y4[sl, 2, lm] = d0.real * wx + d1.real * wy + d2.real * wz
                         Y4[sl, 3, lm] = d0.imag * wx + d1.imag * wy + d2.imag * wz
-                else:
-                    radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
-                                 b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN], inner,
-                                 nb_, r, gk, dgk, T, dT)
+                else:  # the pass-1 model's radial functions: from its table, or analytic
+                    if radial == RADIAL_TABLE:
+                        bb = mu_i * S + mu_j
+                        phi, dphi = spline_g_phi(sp_tab, bb, sp_scale[bb], nb_, r, gs, dgs, 0)
+                        for k in range(nb_):
+                            gk[k] = gs[0, k]
+                            dgk[k] = dgs[0, k]
+                    else:
+                        radial_basis(b_int[mu_i, mu_j, BI_CODE], b_par[mu_i, mu_j, BP_LAM], b_par[mu_i, mu_j, BP_RC],
+                                     b_par[mu_i, mu_j, BP_DC], b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
+                                     inner, nb_, r, gk, dgk, T, dT)
+                        phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
+                                                   b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC],
+                                                   b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
+                                                   b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
                     ylm_real_row(ux, uy, uz, 1.0 / r, lb, P, dP, Yr, Yi, dYr, dYi, 0)
-                    phi, dphi = core_repulsion(inner, b_par[mu_i, mu_j, BP_PRE], b_par[mu_i, mu_j, BP_LAMC],
-                                               b_par[mu_i, mu_j, BP_RC], b_par[mu_i, mu_j, BP_DC],
-                                               b_par[mu_i, mu_j, BP_RIN], b_par[mu_i, mu_j, BP_DIN],
-                                               b_par[mu_i, mu_j, BP_ZI], b_par[mu_i, mu_j, BP_ZJ], r)
                     for lm in range(nlm_b):
                         Y4[sl, 0, lm] = Yr[0, lm]
                         Y4[sl, 1, lm] = Yi[0, lm]
@@ -388,7 +400,8 @@ def grad_chunk(c, atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_
 
 def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int, b_par, crad, inner, e_int, e_par,
               sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
-              nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, has_strain, strain):
+              nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, radial, sp_tab, sp_scale,
+              has_strain, strain):
     """Accumulate ∂Σ_i Φ_i/∂(r1_ct, comb_ct, crad) into per-chunk arrays g_r1, g_comb, g_crad.
 
     With ``has_strain`` the tangent field is u_ij = κ (v_j − v_i) − M_s r_ij with M_s = strain[s] (3×3, per
@@ -396,7 +409,8 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int,
     W_ab = Σ_p (∂E_i/∂r_ij)_a (r_ij)_b, the stress term's gradient (a homogeneous strain of the structure).
 
     With ``cached``, each pair's radial basis, core term and harmonics are read from pc_r / pc_y
-    (kept by the first pass, :func:`paceui.ace.kernels.ace_atoms` with ``store``) instead of recomputed.
+    (kept by the first pass, :func:`paceui.ace.kernels.ace_atoms` with ``store``) instead of recomputed;
+    without, from the pass-1 model's table where ``radial`` is RADIAL_TABLE (sp_tab, sp_scale), else analytic.
 
     Parallel over the ``nchunk`` chunks of atoms, handed out one at a time to numba.get_num_threads() threads
     (:func:`paceui.ace.chunks.run_chunks`), each one call of the nogil kernel :func:`grad_chunk` (no
@@ -404,7 +418,8 @@ def grad_pass(atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int,
     """
     args = (atom_struct, species, nbr_off, nbr_j, vec, v, alpha, kappa, b_int, b_par, crad, inner, e_int, e_par,
             sp_r1, r1_aidx, r1_ct, sp_fn, fn_c0, comb_aidx, comb_m, comb_rank, comb_ct,
-            nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, has_strain, strain)
+            nmax, lmax, kmax, rmax, nchunk, g_r1, g_comb, g_crad, cached, pc_r, pc_y, radial, sp_tab, sp_scale,
+            has_strain, strain)
     precompile.wait([GRAD_PASS])  # a cold cache: let a compiling child finish (no-op otherwise)
     run_chunks(lambda c: grad_chunk(c, *args), nchunk, nb.get_num_threads())
 

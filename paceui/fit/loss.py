@@ -4,9 +4,11 @@ L = (1−κ) Σ_s w_s (ΔE_s/N_s)² + κ Σ_i w_i |ΔF_i|² + λ_σ Σ_s w^σ_s 
     + L1 Σ|c| + L2 Σc² + w_orth·D + Σ_k w_k·S_k,
 with W_s = Ω_s σ_s (eV, ASE's stress sign) on the 6 Voigt components c (xx yy zz yz xz xy) of the structures
 that have a reference stress; λ_σ (``stress``, default 0) leaves pacemaker's loss unchanged.
-Pass 1 evaluates energies and forces (the evaluator kernel, analytic radial functions); pass 2 is
-:func:`paceui.fit.kernels.grad_pass`. Gradients w.r.t. C-tilde coefficients are mapped back to the
-B-function coefficients through the sparse CG matrix of the basis.
+Pass 1 evaluates energies and forces (:func:`paceui.ace.kernels.ace_atoms`; radial functions from cubic
+Hermite tables of step ``deltaSplineBins``, as pyace and LAMMPS evaluate the potential, or analytic with
+``spline=False``); pass 2 is :func:`paceui.fit.kernels.grad_pass`, on the same radial functions.
+Gradients w.r.t. C-tilde coefficients are mapped back to the B-function coefficients through the sparse
+CG matrix of the basis.
 """
 
 from __future__ import annotations
@@ -104,14 +106,20 @@ def _no_check() -> None:
 
 
 class ACELoss:
-    """Loss and gradient of a fixed basis over fixed data, as a function of θ."""
+    """Loss and gradient of a fixed basis over fixed data, as a function of θ.
 
-    def __init__(self, potential: ACEPotential, loss: LossConfig) -> None:
+    ``spline`` (default): the model is the tabulated one that pyace and LAMMPS evaluate (g_k, R_nl, φ from
+    cubic Hermite tables of step ``deltaSplineBins`` Å; R_nl's rebuilt from crad at each θ, ~0.8 ms a bond),
+    half the cost of pass 1 on the analytic functions; the two models differ by the spline error (docs/model.md
+    (M12): on the Cu-I example over Zuo Cu 5e-12 of the loss, ≤ 2e-3 eV/Å in a force next to the 0.01 Å dcut
+    taper). ``spline=False``: the analytic model, as pacemaker's TensorFlow fit."""
+
+    def __init__(self, potential: ACEPotential, loss: LossConfig, spline: bool = True) -> None:
         self.potential = potential
         self.cfg = loss
         self.pmap = ParamMap.from_potential(potential)
         self.tpl = ctilde_template(potential)
-        self.model = ACEModel(ctilde_from_template(potential, self.tpl), spline=False)
+        self.model = ACEModel(ctilde_from_template(potential, self.tpl), spline=spline, fit=True)
         self.ndmax = self.model.compiled.r1_ct.shape[1]
         self._build_comb_index()
         self.radial = RadialRegularizer(potential, self.pmap)
@@ -325,7 +333,7 @@ class ACELoss:
         grad_pass(atom_struct, data.species, data.nbr_off, data.nbr_j, data.vec, v, alpha, kappa,
                   c.b_int, c.b_par, c.crad, c.inner, c.e_int, c.e_par, c.sp_r1, c.r1_aidx, c.r1_ct,
                   c.sp_fn, c.fn_c0, c.c_aidx, c.c_m, c.c_rank, c.c_ct, c.nmax, c.lmax, c.kmax, c.rmax,
-                  nchunk, *acc, cached, *pc, strain is not None,
+                  nchunk, *acc, cached, *pc, c.radial, c.sp_tab, c.sp_scale, strain is not None,
                   _NO_STRAIN if strain is None else np.ascontiguousarray(strain))
 
     def _grad_finish(self, acc: tuple[np.ndarray, np.ndarray, np.ndarray], g: np.ndarray) -> None:
