@@ -167,7 +167,7 @@ def pair_terms_nl(nrad: int, lb: int, mu_j: int, nmax: int, nlm: int, lmax1: int
     """The R_nl, Ŷ_lm terms of pair q's ∂E/∂r_ij, added in (n, l, m) order to the caller's sums: s_r (eV/Å,
     along r̂) += Σ R'_nl Re(Ā_nlm Ŷ_lm) and g (eV/Å) += Σ R_nl Re(Ā_nlm ∇Ŷ_lm). R_nl of row q sit at
     val[q, koff + n·(lmax+1) + l]; Ā (contracted densities) in row 0 of Abr, Abi. One body for the spline
-    evaluator and the spline path of :func:`ace_atom_range` (the same bits)."""
+    evaluator and the RADIAL_FOLDED path of :func:`ace_atom_range` (the same bits)."""
     for n in range(nrad):
         base = (mu_j * nmax + n) * nlm
         for l in range(lb + 1):

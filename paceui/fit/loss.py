@@ -112,7 +112,9 @@ class ACELoss:
     cubic Hermite tables of step ``deltaSplineBins`` Å; R_nl's rebuilt from crad at each θ, ~0.8 ms a bond),
     half the cost of pass 1 on the analytic functions; the two models differ by the spline error (docs/model.md
     (M12): on the Cu-I example over Zuo Cu 5e-12 of the loss, ≤ 2e-3 eV/Å in a force next to the 0.01 Å dcut
-    taper). ``spline=False``: the analytic model, as pacemaker's TensorFlow fit."""
+    taper). The tables take S²·(rc/Δ)·4·(kmax + nmax(lmax+1) + 1)·8 bytes (Cu-I 5.6 MB; five elements with
+    nradbase 16, nradmax 8, lmax 4 at 5.5 Å ~250 MB). ``spline=False``: the analytic model, as pacemaker's
+    TensorFlow fit."""
 
     def __init__(self, potential: ACEPotential, loss: LossConfig, spline: bool = True) -> None:
         self.potential = potential
