@@ -19,6 +19,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -94,6 +95,8 @@ def main() -> None:
     ap.add_argument("--skip-pacemaker", action="store_true")
     args = ap.parse_args()
     pot = yaml.safe_load((REF / "inputs" / "examples_Cu-I_input.yaml").read_text())["potential"]
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f} (1-min average, "
+          f"{os.cpu_count()} cores)", flush=True)
     print(f"{'case':22s} {'atoms':>7s} {'pairs':>9s} {'paceui µs/at':>13s} {'analytic':>9s} {'pacemaker':>10s} "
           f"{'ratio':>6s} {'analytic':>8s} {'paceui MB':>10s} {'pacemaker MB':>13s} {'mem ratio':>9s}")
     for case in args.cases.split(","):
@@ -118,7 +121,8 @@ def main() -> None:
             m = f"{ours['rss_mb'] / ref['rss_mb']:9.2f}" if ref else "      n/a"
             print(f"{case:22s} {ours['atoms']:7d} {ours['pairs']:9d} {ours['us_per_atom']:13.1f} "
                   f"{ana['us_per_atom']:9.1f} {(ref or {}).get('us_per_atom', float('nan')):10.1f} {r} {ra} "
-                  f"{ours['rss_mb']:10.0f} {(ref or {}).get('rss_mb', float('nan')):13.0f} {m}")
+                  f"{ours['rss_mb']:10.0f} {(ref or {}).get('rss_mb', float('nan')):13.0f} {m}", flush=True)
+    print(f"done {time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
