@@ -227,10 +227,11 @@ class ACEModel:
         g_k that the gradient pass reads, to rounding (:func:`~paceui.ace.kernels.table_rnl`, node ranges on
         the numba threads: ~0.8 ms for Cu-I's 7001 nodes on two)."""
         tab, nr = self._sp_tab, self.nmax * (self.lmax + 1)
+        ctr = K.crad_by_k(self._crad, self._b_int, nr)
         nodes = tab.shape[1]
         nchunk = 4 * numba.get_num_threads()
-        run_chunks(lambda c: K.table_rnl(tab, self._crad, self.kmax, nr, c * nodes // nchunk,
-                                         (c + 1) * nodes // nchunk), nchunk, numba.get_num_threads())
+        run_chunks(lambda c: K.table_rnl(tab, ctr, self.kmax, nr, c * nodes // nchunk, (c + 1) * nodes // nchunk),
+                   nchunk, numba.get_num_threads())
 
     def _record(self) -> CompiledModel:
         return CompiledModel(

@@ -29,6 +29,13 @@ RADIAL_ANALYTIC, RADIAL_TABLE, RADIAL_FOLDED = 0, 1, 2
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
+def _hermite(tab: np.ndarray, b: int, m: int, f: int, w: float, scale: float) -> tuple[float, float]:
+    """Column f of bond b's table on segment m at w ∈ [0, 1): the value and its r-derivative (M12)."""
+    c0, c1, c2, c3 = tab[b, m, 0, f], tab[b, m, 1, f], tab[b, m, 2, f], tab[b, m, 3, f]
+    return c0 + w * (c1 + w * (c2 + w * c3)), (c1 + w * (2.0 * c2 + 3.0 * w * c3)) * scale
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
 def spline_eval(tab: np.ndarray, b: int, scale: float, nf: int, r: float, out: np.ndarray, dout: np.ndarray,
                 q: int) -> None:
     """Cubic Hermite lookup of nf tabulated functions of bond b (tab[b]) at r (docs/model.md (M12)) into row q
@@ -43,9 +50,7 @@ def spline_eval(tab: np.ndarray, b: int, scale: float, nf: int, r: float, out: n
         return
     w = x - m
     for f in range(nf):
-        c0, c1, c2, c3 = tab[b, m, 0, f], tab[b, m, 1, f], tab[b, m, 2, f], tab[b, m, 3, f]
-        out[q, f] = c0 + w * (c1 + w * (c2 + w * c3))
-        dout[q, f] = (c1 + w * (2.0 * c2 + 3.0 * w * c3)) * scale
+        out[q, f], dout[q, f] = _hermite(tab, b, m, f, w, scale)
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
@@ -58,10 +63,7 @@ def spline_g_phi(tab: np.ndarray, b: int, scale: float, kmax: int, r: float, g: 
     m = int(math.floor(x))
     if m >= tab.shape[1] - 1:
         return 0.0, 0.0
-    w = x - m
-    f = tab.shape[3] - 1
-    c0, c1, c2, c3 = tab[b, m, 0, f], tab[b, m, 1, f], tab[b, m, 2, f], tab[b, m, 3, f]
-    return c0 + w * (c1 + w * (c2 + w * c3)), (c1 + w * (2.0 * c2 + 3.0 * w * c3)) * scale
+    return _hermite(tab, b, m, tab.shape[3] - 1, x - m, scale)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -525,30 +527,26 @@ def fold_rank1(tab: np.ndarray, kmax: int, sp_r1: np.ndarray, r1_aidx: np.ndarra
 
 # docs/model.md (M12)
 @nb.njit(nogil=True, cache=True)
-def table_rnl(tab: np.ndarray, crad: np.ndarray, kmax: int, nr: int, n0: int, n1: int) -> None:
+def table_rnl(tab: np.ndarray, ctr: np.ndarray, kmax: int, nr: int, n0: int, n1: int) -> None:
     """A fit's table (columns g_k, R_nl, φ): nodes n0..n1−1 of every bond μi·S+μj get the R_nl columns'
     Hermite coefficients Σ_k crad[μi, μj, n, l, k] × the g_k columns' (each coefficient is linear in the
-    function), summed in increasing k; column kmax + n·(lmax+1) + l. Numba, not BLAS: OpenBLAS's threads
-    spin after a call and took the cores from the pass that follows (Cu-I: a loss+gradient evaluation in
-    28 instead of 16 ms, median)."""
-    S = crad.shape[0]
-    lmax1 = crad.shape[3]
+    function), summed in increasing k; column kmax + n·(lmax+1) + l. ``ctr`` is crad k-major
+    (:func:`crad_by_k`): the x loop runs over contiguous, independent sums. Numba, not BLAS: OpenBLAS's
+    threads spin after a call and took the cores from the pass that follows (Cu-I: a loss+gradient
+    evaluation in 28 instead of 16 ms, median)."""
+    S = ctr.shape[0]
     acc = np.empty(nr)
     for b in range(tab.shape[0]):
         mu_i, mu_j = b // S, b % S
-        ctr = np.zeros((kmax, nr))  # k-major: the x loop below runs over contiguous, independent sums
-        for x in range(nr):
-            for k in range(kmax):
-                ctr[k, x] = crad[mu_i, mu_j, x // lmax1, x % lmax1, k]
         for node in range(n0, n1):
             for q in range(4):
                 g = tab[b, node, q, 0]
                 for x in range(nr):
-                    acc[x] = ctr[0, x] * g
+                    acc[x] = ctr[mu_i, mu_j, 0, x] * g
                 for k in range(1, kmax):
                     g = tab[b, node, q, k]
                     for x in range(nr):
-                        acc[x] += ctr[k, x] * g
+                        acc[x] += ctr[mu_i, mu_j, k, x] * g
                 for x in range(nr):
                     tab[b, node, q, kmax + x] = acc[x]
 
