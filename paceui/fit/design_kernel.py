@@ -43,6 +43,9 @@ from paceui.ace.kernels import (
 from paceui.ace.radial import INNER_ZBL, core_repulsion, poly_switch, radial_basis
 from paceui.fit.kernels import _sign_conj
 
+COL_BLOCK = 128
+"""Columns whose pair entries are summed together (acc: 128 × 3 × pairs doubles, in L2 beside ∂A)."""
+
 
 @nb.njit(nogil=True, cache=True, inline="always")
 def _pair_rows(out_f: np.ndarray, out_w: np.ndarray, want_w: bool, s: int, j: int, col: int, fi: np.ndarray, u: int,
@@ -106,17 +109,17 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
         dphi = np.empty(mn)
         G = np.empty(gsz, np.complex128)
         A = np.empty(asz, np.complex128)
-        dA = np.empty((nmax * nlm, 6))  # Re ∂A/∂r (x, y, z), Im ∂A/∂r (x, y, z)
+        dAp = np.empty((nmax * nlm, 6, mn))  # per pair: Re ∂A/∂r (x, y, z), Im ∂A/∂r (x, y, z)
+        plist = np.empty(mn, np.int64)
+        sfk = np.empty(mn)
+        acc = np.empty((COL_BLOCK, 3, mn))
         Xc = np.empty(n_col)
         Wc = np.empty((n_slot, 2))
         fi = np.empty((n_col, 3))
-        db = np.empty((n_col, 3))
         fa = np.empty(rmax + 1, np.complex128)
         pa = np.empty(rmax + 1, np.complex128)
         sa = np.empty(rmax + 1, np.complex128)
         wt = np.empty(rmax + 1, np.complex128)
-        g1 = np.empty(kmax + 2)
-        dg1 = np.empty(kmax + 2)
         for i in range(a0, a1):
             mu_i = species[i]
             G[:] = 0.0
@@ -225,61 +228,85 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 out_e[s, col_ids[u]] += fcut * Xc[col_ids[u]]
             for u in range(r_lo, r_hi):
                 out_e[s, r1_cols[u]] += fcut * Xc[r1_cols[u]]
-            # ---- pair derivatives
-            for p in range(nbr_off[i], nbr_off[i + 1]):
+            # ---- pair derivatives, per neighbour species μ: ∂A/∂r_ij of the block's pairs, then per block of
+            # columns Re Σ Ω ∂A for all those pairs at once (the pairs innermost: one slot's weight against a
+            # contiguous row of pairs), then the columns' pair entries
+            for mu in range(S):
+                npg = 0
+                for p in range(nbr_off[i], nbr_off[i + 1]):
+                    qq = p - nbr_off[i]
+                    if inside[qq] and species[nbr_j[p]] == mu:
+                        plist[npg] = qq
+                        npg += 1
+                if npg == 0:
+                    continue
+                lb = b_int[mu_i, mu, BI_LMAX]
+                nb_ = b_int[mu_i, mu, BI_NBASE]
+                # ∂A[μ, n, l, m]/∂r_ij = R_nl' û Ŷ_lm + R_nl ∇Ŷ_lm, docs/model.md (M11), (M15)
+                for k in range(npg):
+                    qq = plist[k]
+                    ux, uy, uz = uu[qq, 0], uu[qq, 1], uu[qq, 2]
+                    for n in range(b_int[mu_i, mu, BI_NRAD]):
+                        for l in range(lb + 1):
+                            R = crad_dot(crad, mu_i, mu, n, l, nb_, gk[qq], 0, 1)
+                            dR = crad_dot(crad, mu_i, mu, n, l, nb_, dgk[qq], 0, 1)
+                            for m in range(l + 1):
+                                lm = lm_index(l, m)
+                                e = n * nlm + lm
+                                yr, yi = Y[qq, lm].real, Y[qq, lm].imag
+                                dAp[e, 0, k] = dR * ux * yr + R * dY[qq, lm, 0].real
+                                dAp[e, 1, k] = dR * uy * yr + R * dY[qq, lm, 1].real
+                                dAp[e, 2, k] = dR * uz * yr + R * dY[qq, lm, 2].real
+                                dAp[e, 3, k] = dR * ux * yi + R * dY[qq, lm, 0].imag
+                                dAp[e, 4, k] = dR * uy * yi + R * dY[qq, lm, 1].imag
+                                dAp[e, 5, k] = dR * uz * yi + R * dY[qq, lm, 2].imag
+                    # ∂f_i/∂r_ij (a vector along û)
+                    sfk[k] = dfc * dphi[qq] + (dfr if qq == qmin else 0.0)
+                q = sl_ptr[mu_i, mu]
+                q_end = sl_ptr[mu_i, mu + 1]
+                for u0 in range(0, nc, COL_BLOCK):
+                    u1 = min(nc, u0 + COL_BLOCK)
+                    acc[:u1 - u0, :, :npg] = 0.0
+                    while q < q_end and sl_col[q] < u1:  # slots are sorted by column
+                        ub = sl_col[q] - u0
+                        e = ent_loc[q]
+                        wr, wi = Wc[q, 0], Wc[q, 1]
+                        for k in range(npg):
+                            acc[ub, 0, k] += wr * dAp[e, 0, k] - wi * dAp[e, 3, k]
+                            acc[ub, 1, k] += wr * dAp[e, 1, k] - wi * dAp[e, 4, k]
+                            acc[ub, 2, k] += wr * dAp[e, 2, k] - wi * dAp[e, 5, k]
+                        q += 1
+                    for k in range(npg):
+                        qq = plist[k]
+                        p = nbr_off[i] + qq
+                        j = nbr_j[p]
+                        ux, uy, uz = uu[qq, 0], uu[qq, 1], uu[qq, 2]
+                        rx, ry, rz = vec[p, 0], vec[p, 1], vec[p, 2]
+                        sf = sfk[k]
+                        for u in range(u0, u1):
+                            col = col_ids[c_lo + u]
+                            _pair_rows(out_f, out_w, want_w, s, j, col, fi, u, fcut, Xc[col] * sf,
+                                       acc[u - u0, 0, k], acc[u - u0, 1, k], acc[u - u0, 2, k],
+                                       ux, uy, uz, rx, ry, rz)
+            for p in range(nbr_off[i], nbr_off[i + 1]):  # rank 1: ∇(g_k Ŷ_00)
                 qq = p - nbr_off[i]
                 if not inside[qq]:
                     continue
                 j = nbr_j[p]
                 mu_j = species[j]
-                lb = b_int[mu_i, mu_j, BI_LMAX]
-                nb_ = b_int[mu_i, mu_j, BI_NBASE]
                 ux, uy, uz = uu[qq, 0], uu[qq, 1], uu[qq, 2]
                 rx, ry, rz = vec[p, 0], vec[p, 1], vec[p, 2]
-                # ∂f_i/∂r_ij (a vector along û)
-                sf = dfc * dphi[qq]
-                if qq == qmin:
-                    sf += dfr
-                # ∂A[μj, n, l, m]/∂r_ij = R_nl' û Ŷ_lm + R_nl ∇Ŷ_lm, docs/model.md (M11), (M15)
-                for k in range(nb_):
-                    g1[k] = gk[qq, k]
-                    dg1[k] = dgk[qq, k]
-                for n in range(b_int[mu_i, mu_j, BI_NRAD]):
-                    for l in range(lb + 1):
-                        R = crad_dot(crad, mu_i, mu_j, n, l, nb_, g1, 0, 1)
-                        dR = crad_dot(crad, mu_i, mu_j, n, l, nb_, dg1, 0, 1)
-                        for m in range(l + 1):
-                            lm = lm_index(l, m)
-                            e = n * nlm + lm
-                            yr, yi = Y[qq, lm].real, Y[qq, lm].imag
-                            dA[e, 0] = dR * ux * yr + R * dY[qq, lm, 0].real
-                            dA[e, 1] = dR * uy * yr + R * dY[qq, lm, 1].real
-                            dA[e, 2] = dR * uz * yr + R * dY[qq, lm, 2].real
-                            dA[e, 3] = dR * ux * yi + R * dY[qq, lm, 0].imag
-                            dA[e, 4] = dR * uy * yi + R * dY[qq, lm, 1].imag
-                            dA[e, 5] = dR * uz * yi + R * dY[qq, lm, 2].imag
-                db[:nc, :] = 0.0
-                for q in range(sl_ptr[mu_i, mu_j], sl_ptr[mu_i, mu_j + 1]):  # Re Σ Ω ∂A, all columns at once
-                    u = sl_col[q]
-                    e = ent_loc[q]
-                    wr, wi = Wc[q, 0], Wc[q, 1]
-                    db[u, 0] += wr * dA[e, 0] - wi * dA[e, 3]
-                    db[u, 1] += wr * dA[e, 1] - wi * dA[e, 4]
-                    db[u, 2] += wr * dA[e, 2] - wi * dA[e, 5]
-                for u in range(nc):
-                    col = col_ids[c_lo + u]
-                    _pair_rows(out_f, out_w, want_w, s, j, col, fi, u, fcut, Xc[col] * sf, db[u, 0], db[u, 1],
-                               db[u, 2], ux, uy, uz, rx, ry, rz)
+                sf = dfc * dphi[qq] + (dfr if qq == qmin else 0.0)
                 y0r = Y[qq, 0].real
                 d0x, d0y, d0z = dY[qq, 0, 0].real, dY[qq, 0, 1].real, dY[qq, 0, 2].real
-                for u in range(r_lo, r_hi):  # rank 1: ∇(g_k Ŷ_00)
+                for u in range(r_lo, r_hi):
                     col = r1_cols[u]
                     dbx, dby, dbz = 0.0, 0.0, 0.0
                     for q in range(r1_ptr[col], r1_ptr[col + 1]):
                         a = r1_a[q]
                         if a // kmax == mu_j:
                             k = a - mu_j * kmax
-                            gv, dgv = g1[k] * r1_v[q], dg1[k] * r1_v[q]
+                            gv, dgv = gk[qq, k] * r1_v[q], dgk[qq, k] * r1_v[q]
                             dbx += dgv * ux * y0r + gv * d0x
                             dby += dgv * uy * y0r + gv * d0y
                             dbz += dgv * uz * y0r + gv * d0z

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from paceui._blas import LAPACK
 from paceui.fit.config import is_kappa_grid
 from paceui.fit.design import LinearSystem, assemble, assemble_parts, at_kappa
 
@@ -60,7 +61,9 @@ class LinearSolution:
 
 
 def _svd(system: LinearSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    U, s, Vt = np.linalg.svd(system.R, full_matrices=False)
+    P = system.R.shape[1]
+    with LAPACK.block("svd", 8.0 * P ** 3):  # one or all threads, whichever is faster now (paceui/_blas.py)
+        U, s, Vt = np.linalg.svd(system.R, full_matrices=False)
     return U, s, Vt, U.T @ system.qb
 
 
