@@ -123,6 +123,29 @@ def test_fitter_runs_linear_solves_by_optimizer_name():
         assert st.history[-1]["loss"] <= st.history[0]["loss"]
 
 
+def test_linear_cycle_evaluates_without_gradient_passes(monkeypatch):
+    """A linear solve's records need errors only: no loss evaluation of the cycle asks for a gradient (a gradient
+    pass of a 3106-function basis costs as much as the loss itself)."""
+    from paceui.fit.config import FitConfig
+    from paceui.fit.fitter import Fitter
+    from paceui.fit.loss import ACELoss
+
+    pot = build_potential(BASE, seed=2)
+    data, _ = periodic_problem(pot, n_struct=4, seed=6)
+    asked: list[bool] = []
+    call = ACELoss.__call__
+
+    def spy(self, theta, d, grad=True):
+        asked.append(grad)
+        return call(self, theta, d, grad=grad)
+
+    monkeypatch.setattr(ACELoss, "__call__", spy)
+    f = Fitter(pot, data, FitConfig(loss={"kappa": 0.3, "L2_coeffs": 1e-6}, optimizer="bayesian_ridge", maxiter=10),
+               test=data)
+    st = f.run()
+    assert st.stop_reason == "converged" and len(asked) >= 2 and not any(asked), asked
+
+
 def test_session_runs_a_bayesian_solve_and_reports_groups(tmp_path):
     """A session with ``optimizer: bayesian_ridge`` on Zuo structures: one solve, converged, and the
     predictions carry the per-group table."""

@@ -206,7 +206,8 @@ def linear_cycle(fitter: Any, cyc: Any, method: str) -> Iterator[Any]:
     if not cyc.started:
         fitter.theta = cyc.fixed
         cyc.started, fitter._last_reason = True, "maxiter"
-        yield fitter._record(cyc.fixed, loss(cyc.fixed, fitter.train), 0, 1, 0.0, event="initial")
+        # the records need errors, not gradients (a gradient pass of a large basis takes as long as the loss)
+        yield fitter._record(cyc.fixed, loss(cyc.fixed, fitter.train, grad=False), 0, 1, 0.0, event="initial")
     if fitter._stop_requested or cyc.pending:
         return fitter.theta
     t0 = time.perf_counter()
@@ -225,7 +226,7 @@ def linear_cycle(fitter: Any, cyc: Any, method: str) -> Iterator[Any]:
     fitter.linear_solution, fitter.linear_system = sol, system
     fitter.theta = theta
     dt = time.perf_counter() - t0
-    rec = fitter._record(theta, loss(theta, fitter.train), st.iteration + 1, 2,
+    rec = fitter._record(theta, loss(theta, fitter.train, grad=False), st.iteration + 1, 2,
                        dt / max(int(fitter.train.struct_off[-1]), 1))
     cyc.pending, fitter._last_reason = "converged", "converged"
     st.stop_message = (f"{STOP_REASONS['converged']} ({method} solve of {len(sol.coef)} coefficients, "
