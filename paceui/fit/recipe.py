@@ -117,15 +117,16 @@ class BasisRung:
 
 
 BASIS_LADDER: tuple[BasisRung, ...] = (
-    BasisRung((16, 6, 3, 2, 1), (0, 4, 3, 2, 1), 1.0e-5),     # 336 functions per element (cost estimated)
-    BasisRung((16, 8, 4, 2, 1), (0, 6, 4, 2, 1), 2.0e-5),     # 894: more radial and angular resolution, ranks 2-3
-    BasisRung((16, 8, 6, 2, 1), (0, 6, 5, 2, 1), 1.4e-4),     # 3106: rank 3 up to n 6, l 5
+    BasisRung((16, 6, 3, 2, 1), (0, 4, 3, 2, 1), 5.0e-6),     # 336 functions per element
+    BasisRung((16, 8, 4, 2, 1), (0, 6, 4, 2, 1), 1.5e-5),     # 894: more radial and angular resolution, ranks 2-3
+    BasisRung((16, 8, 6, 2, 1), (0, 6, 5, 2, 1), 8.0e-5),     # 3106: rank 3 up to n 6, l 5
 )
 """The bases from the smallest to the largest; the rule takes the largest that the budget allows (each was
 chosen on validation splits, ``assets/zuo/README.md``). The assembly cost per pair grows faster than the
-function count: a rank-3 function of higher l has more m-combinations. Check on the idle machine
-(2026-12-03, 3106 functions): :func:`pass_seconds` 281 s for Zuo Ni and Cu, 178 s for Si, 166 s for Li; the
-passes took 293, 294, 180 and 172 s."""
+function count: a rank-3 function of higher l has more m-combinations. Measured on the idle machine
+(2026-12-03 19:40 UTC, Zuo Ni, 1.36 M pairs, ``assemble_parts``): 6.8, 21.1 and 113–117 s (before the design
+kernel took a neighbour block's pairs together and the QR both threads: 293 s for the 3106 pass, solves
+included)."""
 
 SOLVE_SECONDS_PER_P3 = 3.2e-10
 """One κ's solve (the QR of the stacked parts and the SVD of R), s per P³ (P = 3106: 9.4 s, idle machine)."""
