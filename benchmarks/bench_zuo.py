@@ -11,7 +11,9 @@ The fit gets ``--minutes`` of wall clock in all (start-up, compilation, data, fi
 budget is reached it is stopped (SIGTERM) and the latest ``interim_potential_0.yaml`` is taken. The
 potential is then evaluated here on the training part, the validation part and the test file (read only
 for this last step, never to choose anything). ``load`` is the 1-minute load average at the start and the
-end of each run (2 cores: above 2 means other work shared the machine).
+end of each run (2 cores: above 2 means other work shared the machine). Below each row: the force MAE of
+each part by structure tier (``TIERS``: the mean |F| of a structure's reference forces), which says where the
+error is (on Zuo Ni the liquid snapshots).
 
 Data: assets/zuo has Cu; the other elements come from --data (default ../shared/zuo beside the checkout);
 an element whose files are absent (Mo, Ge: held out) is reported as not run.
@@ -77,7 +79,28 @@ def errors(pot_path: Path, data: dict[str, Any], seed: int = 42) -> dict[str, di
         df = (f - arr.f_ref).ravel() * 1e3
         out[name] = {"e_mae": float(np.mean(np.abs(de))), "e_rmse": float(np.sqrt(np.mean(de ** 2))),
                      "f_mae": float(np.mean(np.abs(df))), "f_rmse": float(np.sqrt(np.mean(df ** 2))),
-                     "n": len(frame)}
+                     "n": len(frame), "tiers": force_tiers(arr.struct_off, arr.f_ref, df)}
+    return out
+
+
+TIERS = (0.0, 0.3, 1.0, 2.0, np.inf)
+"""Structure tiers by the mean |F| of their reference forces, eV/Å (Zuo data: relaxed and strained cells, then
+MD snapshots at rising temperature; the last tier is the liquid)."""
+
+
+def force_tiers(struct_off: np.ndarray, f_ref: np.ndarray, df: np.ndarray) -> list[tuple[str, float, float]]:
+    """(tier, share of the atoms, force-component MAE meV/Å) for each tier of ``TIERS`` holding atoms."""
+    mag = np.linalg.norm(np.asarray(f_ref).reshape(-1, 3), axis=1)
+    n_at = np.diff(struct_off)
+    per_struct = np.add.reduceat(mag, struct_off[:-1]) / np.maximum(n_at, 1)
+    atom_mag = np.repeat(per_struct, n_at)
+    err = np.abs(df).reshape(-1, 3)
+    out = []
+    for lo, hi in zip(TIERS[:-1], TIERS[1:]):
+        sel = (atom_mag >= lo) & (atom_mag < hi)
+        if sel.any():
+            label = f"≥{lo:g}" if np.isinf(hi) else f"{lo:g}–{hi:g}"
+            out.append((label, float(sel.mean()), float(err[sel].mean())))
     return out
 
 
@@ -205,6 +228,11 @@ def main() -> None:
               + f"  {r['stage']}" + (" (stopped at the budget)" if r["stopped"] else ""), flush=True)
         if "kappa" in r["stop"]:
             print(f"    linear stage: {r['stop'][r['stop'].find('kappa'):].rstrip(')')}", flush=True)
+        for part in ("train", "val", "test"):
+            if r.get(part) and r[part].get("tiers"):
+                cells = ", ".join(f"{lab}: {mae:.1f} ({share:.0%})" for lab, share, mae in r[part]["tiers"])
+                print(f"    {part} force MAE meV/Å by structure tier (mean |F| eV/Å: MAE (share of atoms)): {cells}",
+                      flush=True)
 
 
 if __name__ == "__main__":
