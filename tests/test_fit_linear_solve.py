@@ -132,18 +132,22 @@ def test_linear_cycle_evaluates_without_gradient_passes(monkeypatch):
 
     pot = build_potential(BASE, seed=2)
     data, _ = periodic_problem(pot, n_struct=4, seed=6)
-    asked: list[bool] = []
+    test, _ = periodic_problem(pot, n_struct=2, seed=7)
+    asked: list[tuple[bool, bool]] = []
     call = ACELoss.__call__
 
     def spy(self, theta, d, grad=True):
-        asked.append(grad)
+        asked.append((grad, d is data))
         return call(self, theta, d, grad=grad)
 
     monkeypatch.setattr(ACELoss, "__call__", spy)
     f = Fitter(pot, data, FitConfig(loss={"kappa": 0.3, "L2_coeffs": 1e-6}, optimizer="bayesian_ridge", maxiter=10),
-               test=data)
+               test=test)
     st = f.run()
-    assert st.stop_reason == "converged" and len(asked) >= 2 and not any(asked), asked
+    assert st.stop_reason == "converged" and not any(g for g, _ in asked), asked
+    # the training set is evaluated for the two records only: the cycle's end reuses the last record's loss
+    assert sum(on_train for _, on_train in asked) == 2, asked
+    assert st.history[-1]["loss"] == pytest.approx(f.loss(f.theta, data, grad=False).loss, rel=1e-12)
 
 
 def test_session_runs_a_bayesian_solve_and_reports_groups(tmp_path):
