@@ -111,7 +111,7 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
         A = np.empty(asz, np.complex128)
         dAp = np.empty((nmax * nlm, 6, mn))  # per pair: Re ∂A/∂r (x, y, z), Im ∂A/∂r (x, y, z)
         plist = np.empty(mn, np.int64)
-        sfk = np.empty(mn)
+        sfq = np.empty(mn)
         acc = np.empty((COL_BLOCK, 3, mn))
         Xc = np.empty(n_col)
         Wc = np.empty((n_slot, 2))
@@ -228,6 +228,9 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 out_e[s, col_ids[u]] += fcut * Xc[col_ids[u]]
             for u in range(r_lo, r_hi):
                 out_e[s, r1_cols[u]] += fcut * Xc[r1_cols[u]]
+            for qq in range(nbr_off[i + 1] - nbr_off[i]):  # ∂f_i/∂r_ij of each pair inside (a vector along û)
+                if inside[qq]:
+                    sfq[qq] = dfc * dphi[qq] + (dfr if qq == qmin else 0.0)
             # ---- pair derivatives, per neighbour species μ: ∂A/∂r_ij of the block's pairs, then per block of
             # columns Re Σ Ω ∂A for all those pairs at once (the pairs innermost: one slot's weight against a
             # contiguous row of pairs), then the columns' pair entries
@@ -260,8 +263,6 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                                 dAp[e, 3, k] = dR * ux * yi + R * dY[qq, lm, 0].imag
                                 dAp[e, 4, k] = dR * uy * yi + R * dY[qq, lm, 1].imag
                                 dAp[e, 5, k] = dR * uz * yi + R * dY[qq, lm, 2].imag
-                    # ∂f_i/∂r_ij (a vector along û)
-                    sfk[k] = dfc * dphi[qq] + (dfr if qq == qmin else 0.0)
                 q = sl_ptr[mu_i, mu]
                 q_end = sl_ptr[mu_i, mu + 1]
                 for u0 in range(0, nc, COL_BLOCK):
@@ -282,7 +283,7 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                         j = nbr_j[p]
                         ux, uy, uz = uu[qq, 0], uu[qq, 1], uu[qq, 2]
                         rx, ry, rz = vec[p, 0], vec[p, 1], vec[p, 2]
-                        sf = sfk[k]
+                        sf = sfq[qq]
                         for u in range(u0, u1):
                             col = col_ids[c_lo + u]
                             _pair_rows(out_f, out_w, want_w, s, j, col, fi, u, fcut, Xc[col] * sf,
@@ -296,7 +297,7 @@ def design_structures(struct_off, species, nbr_off, nbr_j, vec, b_int, b_par, cr
                 mu_j = species[j]
                 ux, uy, uz = uu[qq, 0], uu[qq, 1], uu[qq, 2]
                 rx, ry, rz = vec[p, 0], vec[p, 1], vec[p, 2]
-                sf = dfc * dphi[qq] + (dfr if qq == qmin else 0.0)
+                sf = sfq[qq]
                 y0r = Y[qq, 0].real
                 d0x, d0y, d0z = dY[qq, 0, 0].real, dY[qq, 0, 1].real, dY[qq, 0, 2].real
                 for u in range(r_lo, r_hi):
