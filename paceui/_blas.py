@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 
@@ -69,8 +69,9 @@ class ThreadTuner:
     (fractions of a second, where the spin costs most) always get one thread.
     """
 
-    def __init__(self, reprobe: int = 6, min_flops: float = 2e10) -> None:
-        self.reprobe, self.min_flops = reprobe, min_flops
+    def __init__(self, reprobe: int = 6, min_flops: float = 2e10,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.reprobe, self.min_flops, self.clock = reprobe, min_flops, clock
         self._rate: dict[tuple[str, int], float] = {}
         self._calls: dict[str, int] = {}
 
@@ -93,10 +94,10 @@ class ThreadTuner:
     def block(self, kind: str, flops: float) -> Iterator[None]:
         """Run the block with :meth:`choose`'s thread count and record its rate."""
         n = self.choose(kind, flops)
-        t0 = time.perf_counter()
+        t0 = self.clock()
         with blas_threads(n):
             yield
-        dt = max(time.perf_counter() - t0, 1e-9)
+        dt = max(self.clock() - t0, 1e-9)
         self._calls[kind] = self._calls.get(kind, 0) + 1
         if flops >= self.min_flops:
             self._rate[(kind, n)] = flops / dt

@@ -6,10 +6,10 @@ import paceui._blas as blas
 
 
 def _fake(monkeypatch, seconds_for_threads):
-    """A fake OpenBLAS with 2 threads and a clock that a block advances by seconds_for_threads[n]."""
+    """A fake OpenBLAS with 2 threads, and a block that advances the tuner's clock (``state["t"]``) by
+    seconds_for_threads[n]."""
     state = {"n": 2, "t": 0.0}
     monkeypatch.setattr(blas, "_entry_points", lambda: (lambda n: state.__setitem__("n", n), lambda: state["n"]))
-    monkeypatch.setattr(blas.time, "perf_counter", lambda: state["t"])
 
     def call(tuner, flops=1e12):
         with tuner.block("qr", flops):
@@ -23,8 +23,8 @@ def _fake(monkeypatch, seconds_for_threads):
 
 def test_tuner_tries_both_counts_keeps_the_faster_and_reprobes(monkeypatch):
     speeds = {1: 1.0, 2: 3.0}  # two threads slower, as beside busy processes
-    _, call = _fake(monkeypatch, speeds)
-    tuner = blas.ThreadTuner(reprobe=4, min_flops=1.0)
+    state, call = _fake(monkeypatch, speeds)
+    tuner = blas.ThreadTuner(reprobe=4, min_flops=1.0, clock=lambda: state["t"])
     used = [call(tuner) for _ in range(8)]
     assert used == [1, 2, 1, 2, 1, 1, 1, 2]  # probe both, then the faster; the other again every 4th call
     speeds[2] = 0.5  # the machine became idle: two threads now win, found at the next reprobe
@@ -33,7 +33,7 @@ def test_tuner_tries_both_counts_keeps_the_faster_and_reprobes(monkeypatch):
 
 
 def test_tuner_gives_small_calls_one_thread(monkeypatch):
-    _, call = _fake(monkeypatch, {1: 1.0, 2: 0.1})
-    tuner = blas.ThreadTuner(min_flops=1e10)
+    state, call = _fake(monkeypatch, {1: 1.0, 2: 0.1})
+    tuner = blas.ThreadTuner(min_flops=1e10, clock=lambda: state["t"])
     assert [call(tuner, flops=1e9) for _ in range(5)] == [1] * 5
     assert blas.qr_flops(3000, 1000) == 2 * 3000 * 1000 ** 2 - 2 * 1000 ** 3 / 3
