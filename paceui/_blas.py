@@ -65,13 +65,15 @@ class ThreadTuner:
     Two threads halve a 12 400 × 3107 QR on the idle 2-core machine (4.1 against 7.8 s) but slow it beside two
     busy processes (11–13 against 9–11 s; a 5600 × 895 QR went from 0.3 to 8.6 s): OpenBLAS's threads spin
     when a core is taken. So each kind of call is timed with both counts (flops per second), the faster is
-    used, and the other is tried again every ``reprobe`` calls to follow the load. Calls under ``min_flops``
-    (fractions of a second, where the spin costs most) always get one thread.
+    used, and the other is tried again every ``reprobe`` calls to follow the load, or every ``3 × reprobe``
+    calls when it was more than ``margin`` times slower (a re-probe of a 16 s SVD at one thread costs 9 s
+    on the idle machine). Calls under ``min_flops`` (fractions of a second, where the spin costs most) always
+    get one thread.
     """
 
     def __init__(self, reprobe: int = 6, min_flops: float = 2e10,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
-        self.reprobe, self.min_flops, self.clock = reprobe, min_flops, clock
+                 clock: Callable[[], float] = time.perf_counter, margin: float = 1.5) -> None:
+        self.reprobe, self.min_flops, self.clock, self.margin = reprobe, min_flops, clock, margin
         self._rate: dict[tuple[str, int], float] = {}
         self._calls: dict[str, int] = {}
 
@@ -86,8 +88,11 @@ class ThreadTuner:
             if (kind, n) not in self._rate:
                 return n
         best = max(options, key=lambda n: self._rate[(kind, n)])
-        if self._calls.get(kind, 0) % self.reprobe == self.reprobe - 1:
-            return options[1] if best == options[0] else options[0]
+        other = options[1] if best == options[0] else options[0]
+        clear = self._rate[(kind, best)] > self.margin * self._rate[(kind, other)]
+        every = self.reprobe * (3 if clear else 1)
+        if self._calls.get(kind, 0) % every == every - 1:
+            return other
         return best
 
     @contextmanager

@@ -54,3 +54,26 @@ def test_select_kappa_keeps_the_best_validation_product():
     assert 1e3 * np.mean(np.abs((e - val.e_ref) / val.n_atoms)) == pytest.approx(sel.table[sel.kappa][0], abs=1e-3)
     with pytest.raises(ValueError, match="kappa_grid"):
         select_kappa(loss, pot, train, val, theta0, "linear", [0.0, 0.5])
+
+
+def test_kappa_walk_stops_after_two_worse_than_the_best():
+    """The walk goes up the κ axis (any order given) and stops once two κ in a row score worse than the best
+    so far; the κ it solved score exactly as in the whole grid, and it keeps the best of them. (On this toy
+    problem the product is not unimodal, so the whole grid's choice differs: the walk is for products that
+    fall and then rise, as every recorded Zuo grid does.)"""
+    pot = build_potential(CORE, seed=2)
+    train, _ = periodic_problem(pot, n_struct=5, seed=6)
+    val, _ = periodic_problem(pot, n_struct=2, seed=7)
+    loss = ACELoss(pot, LossConfig(kappa=0.1, L2_coeffs=1e-8))
+    theta0 = loss.pmap.get(pot).copy()
+    grid = [0.9, 0.001, 0.01, 0.03, 0.1, 0.3, 0.5, 0.7]      # unsorted on purpose: walked ascending
+    full = select_kappa(loss, pot, train, val, theta0, "bayesian_ridge", grid, patience=0)
+    walk = select_kappa(loss, pot, train, val, theta0, "bayesian_ridge", grid)
+    assert list(full.table) == sorted(grid)
+    solved = list(walk.table)
+    assert 3 <= len(solved) < len(grid) and solved == sorted(grid)[:len(solved)]
+    assert all(walk.table[k] == full.table[k] for k in solved)
+    score = {k: v[0] * v[1] for k, v in walk.table.items()}
+    assert walk.kappa == min(solved, key=score.__getitem__)
+    after = solved[solved.index(walk.kappa) + 1:]
+    assert len(after) == 2 and all(score[k] >= score[walk.kappa] for k in after)

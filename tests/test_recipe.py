@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -68,17 +69,21 @@ def test_iterations_follow_the_budget_and_the_input_is_valid():
 
 
 def test_basis_grows_with_the_budget_and_shrinks_with_the_data():
-    assert [n_functions(*b.shape) for b in BASIS_LADDER] == [336, 894, 3106]
+    assert [n_functions(*b.shape) for b in BASIS_LADDER] == [336, 894, 3106, 3970]
     ni = DataSummary(("Ni",), 263, 27420, density=0.0915, nn_distance=2.4)   # Zuo Ni: 1.4 M pairs
     costs = [pass_seconds(b, ni) for b in BASIS_LADDER]
     assert costs == sorted(costs) and 150 < costs[2] < 250    # 3106 functions: about 3.3 min of the pass
+    assert 300 < costs[3] < 400                               # 3970: over half of 10 min
     assert basis_for(ni, minutes=10) == BASIS_LADDER[2].shape
+    assert basis_for(ni, minutes=12) == BASIS_LADDER[3].shape
+    si = DataSummary(("Si",), 214, 13233, density=0.0489, nn_distance=2.2)   # Zuo Si: half Ni's atoms
+    assert basis_for(si, minutes=10) == BASIS_LADDER[3].shape
     assert basis_for(ni, minutes=3) == BASIS_LADDER[1].shape    # the largest does not fit
     assert basis_for(ni, minutes=0.5) == BASIS_LADDER[0].shape
     big = DataSummary(("Ni",), 5260, 548400, density=0.0915, nn_distance=2.4)   # twenty times the data
     assert basis_for(big, minutes=10) == BASIS_LADDER[0].shape
     assert basis_for(big, minutes=60) == BASIS_LADDER[1].shape
-    assert basis_for(big, minutes=240) == BASIS_LADDER[2].shape
+    assert basis_for(big, minutes=240) == BASIS_LADDER[3].shape
     r = recipe_for(ni, minutes=10)
     assert (r.nradmax_by_orders, r.lmax_by_orders) == BASIS_LADDER[2].shape
     d = input_dict(r, ["Ni"], "Ni_train.xyz", test_size=0.1)["potential"]["functions"]["ALL"]
@@ -112,7 +117,8 @@ def test_paceui_recipe_writes_an_input_that_paceui_reads(tmp_path, capsys):
     out = tmp_path / "run" / "input.yaml"
     out.parent.mkdir()
     assert main(["recipe", str(tmp_path / "cu.extxyz"), "-o", str(out), "--test-size", "0.25"]) == 0
-    assert "cutoff" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "cutoff" in said and re.search(r"basis 3970 functions per element \(one pass ≈ [0-9.]+ min", said)
     cfg = InputConfig.from_file(out)
     assert cfg.data["filename"] == "../cu.extxyz" and cfg.data["test_size"] == 0.25
     assert cfg.cutoff == cutoff_for(summarize(frames)) and cfg.fit.optimizer == "bayesian_ridge"

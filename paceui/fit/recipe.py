@@ -9,7 +9,7 @@ The rule (the Zuo et al. 2020 benchmark recipe, ``assets/zuo/README.md``):
   structures.
 * **basis**: one linear density (FinnisSinclairShiftedScaled, fs_parameters [1, 1]), SBessel radial basis
   (pacemaker's default; on Zuo Si and Ni it lowered the validation force error by 7–13 % against ChebExpCos at
-  the same size), ranks 1–5; the largest basis of ``BASIS_LADDER`` (336, 894 or 3106 functions for one
+  the same size), ranks 1–5; the largest basis of ``BASIS_LADDER`` (336, 894, 3106 or 3970 functions for one
   element) whose one-pass cost (:func:`pass_seconds`: the rung's measured assembly time per neighbour pair ×
   n_atoms × ``NEIGHBOURS``, the validation tenth left out, plus one solve per κ) fits in ``PASS_FRACTION``
   of the budget; reference energies ``auto``.
@@ -120,16 +120,21 @@ BASIS_LADDER: tuple[BasisRung, ...] = (
     BasisRung((16, 6, 3, 2, 1), (0, 4, 3, 2, 1), 5.0e-6),     # 336 functions per element
     BasisRung((16, 8, 4, 2, 1), (0, 6, 4, 2, 1), 1.5e-5),     # 894: more radial and angular resolution, ranks 2-3
     BasisRung((16, 8, 6, 2, 1), (0, 6, 5, 2, 1), 8.0e-5),     # 3106: rank 3 up to n 6, l 5
+    BasisRung((16, 8, 6, 3, 1), (0, 6, 5, 3, 1), 1.0e-4),     # 3970: rank 4 up to n 3, l 3
 )
 """The bases from the smallest to the largest; the rule takes the largest that the budget allows (each was
 chosen on validation splits, ``assets/zuo/README.md``). The assembly cost per pair grows faster than the
-function count: a rank-3 function of higher l has more m-combinations. Measured on the idle machine
-(2026-12-03 19:40 UTC, Zuo Ni, 1.36 M pairs, ``assemble_parts``): 6.8, 21.1 and 113–117 s (before the design
-kernel took a neighbour block's pairs together and the QR both threads: 293 s for the 3106 pass, solves
-included)."""
+function count: a rank-3 or rank-4 function of higher l has more m-combinations. Measured on the idle
+machine (2026-12-03 19:40 UTC, Zuo Ni, 1.36 M pairs, ``assemble_parts``): 6.8, 21.1 and 113–117 s (before
+the design kernel took a neighbour block's pairs together and the QR both threads: 293 s for the 3106 pass,
+solves included); 3970 (rank 4 up to n 3, l 3: on Zuo Si validation 1.22 / 37.7 → 0.85 / 34.7 meV/atom /
+meV/Å): Zuo Si 0.69 M pairs in 68.8 s (2026-12-04 01:23, load 0.8–1.6). At 10 min Zuo Si and Li get 3970,
+Ni and Cu (twice the atoms) 3106."""
 
 SOLVE_SECONDS_PER_P3 = 3.2e-10
-"""One κ's solve (the QR of the stacked parts and the SVD of R), s per P³ (P = 3106: 9.4 s, idle machine)."""
+"""One κ's solve (the QR of the stacked parts and the SVD of R), s per P³ (P = 3106: 9.4 s, idle machine;
+P = 3970: 16 s measured, 20 s by this constant). The estimate counts every κ of the grid, though the walk
+(``linear_solve.KAPPA_PATIENCE``) usually stops after three to five."""
 
 PASS_FRACTION = 0.5
 """The share of the budget the one pass may take (the rest: start-up, data, evaluations, predictions)."""
@@ -239,7 +244,11 @@ def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, t
     d = input_dict(recipe, summary.elements, rel, test_size=test_size)
     atomic_write_text(out, "# paceui recipe (paceui.fit.recipe); run: paceui fit " + out.name + "\n"
                       + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, default_flow_style=None))
+    shape = (recipe.nradmax_by_orders, recipe.lmax_by_orders)
+    rung = next(r for r in BASIS_LADDER if r.shape == shape)
     return (f"{data}: {summary.n_structures} structures, {summary.n_atoms} atoms, elements "
             f"{' '.join(summary.elements)}; density {summary.density:.4f} /Å³, nearest neighbours "
-            f"{summary.nn_distance:.2f} Å -> cutoff {recipe.cutoff:g} Å; kappa chosen from "
-            f"{list(recipe.kappa_grid)} on {test_size:g} of the data; written {out}")
+            f"{summary.nn_distance:.2f} Å -> cutoff {recipe.cutoff:g} Å; basis {n_functions(*shape)} functions "
+            f"per element (one pass ≈ {pass_seconds(rung, summary, test_size) / 60:.1f} min on an idle 2-core "
+            f"machine, for a {minutes:g} min budget); kappa chosen from {list(recipe.kappa_grid)} on "
+            f"{test_size:g} of the data; written {out}")
