@@ -151,11 +151,13 @@ def pass_seconds(rung: BasisRung, summary: DataSummary, test_size: float = 0.1,
                  n_kappa: int = len(KAPPA_GRID)) -> float:
     """Estimated wall time of the linear stage's one pass: the assembly over the neighbour pairs (n_atoms ×
     ``NEIGHBOURS``, the validation part left out; × elements, as every element adds blocks) and one solve of P
-    columns per κ of the grid (idle 2-core machine)."""
+    columns per κ of the grid (idle 2-core machine). With fewer training rows (energies and force components)
+    than columns, R has only that many rows and its SVD costs rows² × P instead of P³."""
     n_el = len(summary.elements)
     pairs = summary.n_atoms * (1.0 - test_size) * NEIGHBOURS
     P = n_functions(*rung.shape) * n_el
-    return rung.seconds_per_pair * pairs * n_el + n_kappa * (SOLVE_SECONDS_PER_P3 * P ** 3 + 0.5)
+    rows = (summary.n_structures + 3 * summary.n_atoms) * (1.0 - test_size)
+    return rung.seconds_per_pair * pairs * n_el + n_kappa * (SOLVE_SECONDS_PER_P3 * P * min(P, rows) ** 2 + 0.5)
 
 
 def basis_for(summary: DataSummary, minutes: float = 10.0, test_size: float = 0.1
