@@ -253,5 +253,4 @@ def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, t
             f"{summary.nn_distance:.2f} Å -> cutoff {recipe.cutoff:g} Å; basis {n_functions(*shape)} functions "
             f"per element (one pass ≈ {pass_seconds(rung, summary, test_size) / 60:.1f} min on an idle 2-core "
             f"machine if every kappa is solved, for a {minutes:g} min budget); kappa chosen from "
-            f"{list(recipe.kappa_grid)} on "
-            f"{test_size:g} of the data; written {out}")
+            f"{list(recipe.kappa_grid)} on {test_size:g} of the data; written {out}")
