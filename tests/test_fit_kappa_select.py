@@ -77,3 +77,91 @@ def test_kappa_walk_stops_after_two_worse_than_the_best():
     assert walk.kappa == min(solved, key=score.__getitem__)
     after = solved[solved.index(walk.kappa) + 1:]
     assert len(after) == 2 and all(score[k] >= score[walk.kappa] for k in after)
+
+
+def _uniform(data):
+    """``data`` with pacemaker's uniform weights normalised over it (Σ w_e = Σ w_f = 1), stress weights 1."""
+    S, N = data.n_struct, int(data.struct_off[-1])
+    return replace(data, w_e=np.full(S, 1.0 / S), w_f=np.full(N, 1.0 / N), w_s=np.ones(S))
+
+
+def test_refit_on_train_and_validation_equals_a_fit_of_the_union():
+    """``refit``: after κ is chosen on the validation split, the solve at that κ on train + validation, from
+    the training part's parts and a pass over the validation part only, is the solve of one assembly of the
+    whole set weighted as one (uniform weights renormalised over the union), to rounding; the κ table is
+    the training-only solves' (as without refit)."""
+    from paceui.fit.arrays import slice_structures
+
+    pot = build_potential(CORE, seed=2)
+    whole, _ = periodic_problem(pot, n_struct=7, seed=8)
+    train, val = _uniform(slice_structures(whole, 0, 5)), _uniform(slice_structures(whole, 5, 7))
+    union = _uniform(whole)
+    loss = ACELoss(pot, LossConfig(kappa=0.1, stress=0.3, L2_coeffs=1e-6))
+    theta0 = loss.pmap.get(pot).copy()
+    kappas = [0.01, 0.1, 0.5]
+    plain = select_kappa(loss, pot, train, val, theta0, "linear", kappas)
+    sel = select_kappa(loss, pot, train, val, theta0, "linear", kappas, refit=True)
+    assert sel.refit and not plain.refit and sel.table == plain.table and sel.kappa == plain.kappa
+    direct = assemble(pot, union, replace(loss.cfg, kappa=sel.kappa))
+    assert sel.system.n_rows == direct.n_rows
+    scale = np.abs(direct.R).max() ** 2
+    np.testing.assert_allclose(sel.system.R.T @ sel.system.R, direct.R.T @ direct.R, rtol=1e-9, atol=1e-12 * scale)
+    th = theta0.copy()
+    th[direct.cols] = solve(direct, "linear", lam=1e-6).coef
+    np.testing.assert_allclose(sel.theta, th, rtol=1e-7, atol=1e-9 * np.abs(th).max())
+    assert not np.allclose(sel.theta, plain.theta, rtol=1e-3)  # the validation rows did change the solution
+
+
+def _write_inputs(tmp_path, grid: bool, kappa: float = 0.1) -> None:
+    import ase.io
+    import yaml
+    from ase.build import bulk
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for k in range(10):
+        at = bulk("Cu", "fcc", a=3.55 + 0.03 * k, cubic=True).repeat((2, 1, 1))
+        at.rattle(0.06, seed=k)
+        at.calc = SinglePointCalculator(at, energy=-3.5 * len(at) + 0.1 * rng.normal(), forces=rng.normal(size=(8, 3)))
+        frames.append(at)
+    ase.io.write(tmp_path / "cu.extxyz", frames)
+    inp = {"cutoff": 4.5, "seed": 42, "data": {"filename": "cu.extxyz", "reference_energy": "auto"},
+           "potential": {"deltaSplineBins": 0.001, "elements": ["Cu"],
+                         "embeddings": {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1],
+                                                "ndensity": 1}},
+                         "bonds": {"ALL": {"radbase": "SBessel", "rcut": 4.5, "dcut": 0.01}},
+                         "functions": {"ALL": {"nradmax_by_orders": [6, 2, 1], "lmax_by_orders": [0, 2, 1]}}},
+           "fit": {"loss": {"kappa": kappa, "L2_coeffs": 1e-8}, "optimizer": "linear", "maxiter": 1},
+           "backend": {"evaluator": "numba"}}
+    if grid:
+        inp["data"]["test_size"] = 0.3
+        inp["fit"]["options"] = {"kappa_grid": [0.01, 0.1, 0.5], "refit_all": True}
+    (tmp_path / "input.yaml").write_text(yaml.safe_dump(inp))
+
+
+def test_paceui_fit_with_refit_all_writes_the_fit_of_the_whole_file(tmp_path, monkeypatch):
+    """``paceui fit`` with a κ grid and ``refit_all``: κ is chosen on the validation split, the potential
+    written is the solve of the whole training file at that κ (a second run without a split, at that κ,
+    writes the same coefficients), and the log says which errors are whose."""
+    import re
+
+    from paceui.ace.yaml_io import load_potential
+    from paceui.cli import main
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    _write_inputs(tmp_path / "a", grid=True)
+    assert main(["fit", "input.yaml"]) == 0
+    log = (tmp_path / "a" / "log.txt").read_text()
+    kappa = float(re.findall(r"kappa (\S+) chosen on the validation set", log)[-1])
+    assert "then solved at that kappa on training + validation" in log and f"refit at kappa {kappa:g}" in log
+    assert "Test (fitted in the final refit) errors per group" in log
+    monkeypatch.chdir(tmp_path / "b")
+    _write_inputs(tmp_path / "b", grid=False, kappa=kappa)
+    assert main(["fit", "input.yaml"]) == 0
+    a, b = (load_potential(tmp_path / d / "output_potential.yaml") for d in "ab")
+    ca = np.concatenate([np.ravel(f.coeffs) for f in a.functions()])
+    cb = np.concatenate([np.ravel(f.coeffs) for f in b.functions()])
+    np.testing.assert_allclose(ca, cb, rtol=1e-6, atol=1e-9 * np.abs(cb).max())

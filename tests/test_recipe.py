@@ -56,7 +56,7 @@ def test_iterations_follow_the_budget_and_the_input_is_valid():
     cfg = InputConfig.from_dict(d)
     assert cfg.cutoff == long_.cutoff == d["potential"]["bonds"]["ALL"]["rcut"]
     assert cfg.fit.optimizer == "bayesian_ridge" and cfg.data["test_size"] == 0.1
-    assert cfg.fit.options == {"kappa_grid": list(long_.kappa_grid)}
+    assert cfg.fit.options == {"kappa_grid": list(long_.kappa_grid), "refit_all": True}
     # κ is chosen on a validation split only: with a test file there is no grid
     assert "options" not in input_dict(long_, ["Cu"], "a.xyz", test_filename="b.xyz")["fit"]
     r = InputConfig.from_dict(input_dict(long_, ["Cu"], "a.xyz", test_size=0.1, stage="refine",

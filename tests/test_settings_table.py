@@ -122,3 +122,18 @@ def test_kappa_grid_is_a_row_written_under_fit_options_and_checked():
     s["fit"]["options"] = "gtol"
     with pytest.raises(SettingsError, match="kappa_grid: fit.options is 'gtol', not a mapping"):
         session_settings.plan_change(s, {}, {"kappa_grid": [0.1]})
+
+
+def test_refit_all_is_a_row_under_fit_options_and_needs_a_kappa_grid():
+    """``fit.options.refit_all`` (the final solve on training + validation at the chosen κ) lands under
+    fit.options beside the grid; on without a grid, or not a boolean, is refused naming the key."""
+    s = {"cutoff": 5.0, "potential": "p.yaml", "data": {"filename": "x"},
+         "fit": {"optimizer": "bayesian_ridge", "options": {"kappa_grid": [0.01, 0.1]}}}
+    new, _, report = session_settings.plan_change(s, {}, {"refit_all": True})
+    assert new["fit"]["options"] == {"kappa_grid": [0.01, 0.1], "refit_all": True} and report.kind == "restart"
+    s["fit"]["options"] = None
+    with pytest.raises(SettingsError, match=r"fit\.options\.refit_all needs fit\.options\.kappa_grid"):
+        session_settings.plan_change(s, {}, {"refit_all": True})
+    assert session_settings.plan_change(s, {}, {"refit_all": False})[0]["fit"]["options"] == {"refit_all": False}
+    with pytest.raises(config.InputError, match=r"in\.yaml: fit\.options\.refit_all must be true or false, got 'yes'"):
+        config._fit({"optimizer": "linear", "options": {"kappa_grid": [0.1], "refit_all": "yes"}}, "in.yaml")

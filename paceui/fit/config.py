@@ -220,6 +220,12 @@ def _fit(d: dict[str, Any], src: str) -> FitConfig:
     if grid is not None and not is_kappa_grid(grid):
         raise InputError(f"{src}: fit.options.kappa_grid must be a list of numbers in (0, 1), e.g. [0.01, 0.1, 0.5], "
                          f"got {grid!r}")
+    refit = (cfg.options or {}).get("refit_all")
+    if refit is not None and not isinstance(refit, bool):
+        raise InputError(f"{src}: fit.options.refit_all must be true or false, got {refit!r}")
+    if refit and grid is None:
+        raise InputError(f"{src}: fit.options.refit_all needs fit.options.kappa_grid (it solves once more at the "
+                         "kappa the grid chose, on training + validation)")
     if cfg.weighting is not None and not isinstance(cfg.weighting, dict):
         raise InputError(f"{src}: fit.weighting must be a mapping with 'type:', got {cfg.weighting!r}")
     if cfg.weighting is not None:

@@ -60,6 +60,10 @@ class LinearSystem:
     chunk_bytes: int = 0   # largest chunk of design rows held (bytes)
 
 
+Parts = tuple[LinearSystem, LinearSystem, LinearSystem]
+"""Energy, force and stress systems of one data set (:func:`assemble_parts`)."""
+
+
 def check_linear(pot: ACEPotential, cfg: LossConfig) -> None:
     """Raise :class:`LinearSolveError` unless the loss is quadratic in the function coefficients."""
     bad = [f"{el} (fs_parameters {list(e.fs_parameters)})" for el, e in pot.embeddings().items()
@@ -196,7 +200,7 @@ def assemble(pot: ACEPotential, data: FitArrays, cfg: LossConfig, chunk_bytes: i
 
 
 def assemble_parts(pot: ACEPotential, data: FitArrays, cfg: LossConfig,
-                   chunk_bytes: int | None = None) -> tuple[LinearSystem, LinearSystem, LinearSystem]:
+                   chunk_bytes: int | None = None) -> Parts:
     """Three QR-reduced systems from one pass over the data: the energy rows, the force rows and the stress
     rows, weighted as ``cfg`` weights them (0 < κ < 1). :func:`at_kappa` gives the system of any other κ'
     from them without a new pass."""
@@ -234,10 +238,20 @@ def combine(parts: list[tuple[LinearSystem, float]]) -> LinearSystem:
                         first.seconds, max(p.chunk_bytes for p, _ in parts))
 
 
-def at_kappa(parts: tuple[LinearSystem, LinearSystem, LinearSystem], kappa0: float, kappa: float) -> LinearSystem:
+def at_kappa(parts: Parts, kappa0: float, kappa: float) -> LinearSystem:
     """The system at force weight κ from the parts :func:`assemble_parts` gave at κ0 (stress rows as they are)."""
-    e_sys, f_sys, s_sys = parts
-    return combine([(e_sys, (1.0 - kappa) / (1.0 - kappa0)), (f_sys, kappa / kappa0), (s_sys, 1.0)])
+    return pooled_at_kappa([(parts, 1.0, 1.0)], kappa0, kappa)
+
+
+def pooled_at_kappa(sets: list[tuple[Parts, float, float]], kappa0: float, kappa: float) -> LinearSystem:
+    """The system at κ of the rows of several data sets, each given as (parts at κ0, energy share, force share):
+    a set's energy rows are scaled by its share of the structures and its force rows by its share of the
+    atoms, so that weights normalised per set (Σ w_e = 1, Σ w_f = 1 in each) become weights normalised over
+    the union: exact for uniform weights. Stress weights are not normalised per set and keep factor 1."""
+    rows: list[tuple[LinearSystem, float]] = []
+    for (e_sys, f_sys, s_sys), e_share, f_share in sets:
+        rows += [(e_sys, e_share * (1.0 - kappa) / (1.0 - kappa0)), (f_sys, f_share * kappa / kappa0), (s_sys, 1.0)]
+    return combine(rows)
 
 
 def design_rows(pot: ACEPotential, data: FitArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from paceui._blas import LAPACK
 from paceui.fit.config import is_kappa_grid
-from paceui.fit.design import LinearSystem, assemble, assemble_parts, at_kappa
+from paceui.fit.design import LinearSystem, assemble, assemble_parts, at_kappa, pooled_at_kappa
 
 LINEAR_SOLVERS = ("linear", "bayesian_ridge", "ard")
 """``fit: optimizer:`` names of the linear solves (``ridge`` is an alias of ``linear``)."""
@@ -213,12 +213,19 @@ def linear_cycle(fitter: Any, cyc: Any, method: str) -> Iterator[Any]:
         return fitter.theta
     t0 = time.perf_counter()
     pot = loss.pmap.apply(fitter.current, cyc.fixed)
-    grid = (fitter.cfg.options or {}).get("kappa_grid")
+    options = fitter.cfg.options or {}
+    grid = options.get("kappa_grid")
     choice = ""
+    fitter.linear_refit = False
     if grid and fitter.test is not None and fitter.test.n_struct:
-        sel = select_kappa(loss, pot, fitter.train, fitter.test, cyc.fixed, method, [float(k) for k in grid])
+        refit = bool(options.get("refit_all", False))
+        sel = select_kappa(loss, pot, fitter.train, fitter.test, cyc.fixed, method, [float(k) for k in grid],
+                           refit=refit)
         system, sol, theta = sel.system, sel.solution, sel.theta
         choice = f"; kappa {sel.kappa:g} chosen on the validation set from {sel.table}"
+        if refit:
+            fitter.linear_refit = True
+            choice += f"; then solved at that kappa on training + validation ({system.n_rows} rows)"
     else:
         system = assemble(pot, fitter.train, loss.cfg)
         sol = solve(system, method, lam=loss.cfg.L2_coeffs)
@@ -246,6 +253,30 @@ class KappaChoice:
     solution: LinearSolution
     theta: np.ndarray
     table: dict[float, tuple[float, float]]
+    refit: bool = False  # system, solution and θ are those of the refit on train + validation
+
+
+def refit_all(loss: Any, pot: Any, parts: Any, train: Any, val: Any, theta_fixed: np.ndarray, method: str,
+              kappa0: float, kappa: float) -> tuple[LinearSystem, LinearSolution, np.ndarray]:
+    """The solve at κ on the rows of ``train`` (its parts at κ0, already assembled) and of ``val`` (assembled
+    here: ~ val's share of a pass), weighted as one data set (:func:`~paceui.fit.design.pooled_at_kappa`):
+    what a fit of the whole training file at the κ the validation split chose gives, without a second
+    pass over the training part. Returns (system, solution, θ)."""
+    from dataclasses import replace
+
+    t0 = time.perf_counter()
+    vparts = assemble_parts(pot, val, replace(loss.cfg, kappa=kappa0))
+    n_s, n_a = train.n_struct + val.n_struct, int(train.struct_off[-1]) + int(val.struct_off[-1])
+    shares = [(parts, train.n_struct / n_s, int(train.struct_off[-1]) / n_a),
+              (vparts, val.n_struct / n_s, int(val.struct_off[-1]) / n_a)]
+    system = pooled_at_kappa(shares, kappa0, kappa)
+    sol = solve(system, method, lam=loss.cfg.L2_coeffs)
+    theta = theta_fixed.copy()
+    theta[system.cols] = sol.coef
+    logging.getLogger("paceui.fit").info(
+        f"refit at kappa {kappa:g} on training + validation: {system.n_rows} rows, validation pass and solve "
+        f"{time.perf_counter() - t0:.1f} s")
+    return system, sol, theta
 
 
 KAPPA_PATIENCE = 2
@@ -256,12 +287,13 @@ product E MAE × F MAE falls and then rises along the κ axis (every Zuo grid re
 
 
 def select_kappa(loss: Any, pot: Any, train: Any, val: Any, theta_fixed: np.ndarray, method: str,
-                 kappas: list[float], patience: int = KAPPA_PATIENCE) -> KappaChoice:
+                 kappas: list[float], patience: int = KAPPA_PATIENCE, refit: bool = False) -> KappaChoice:
     """The linear solve for κ of ``kappas`` (ascending) from one pass over ``train``
     (:func:`assemble_parts`), keeping the κ whose solution has the smallest product of the energy and
     force MAE on ``val`` (a scale-free balance of the two; the validation split, never the test set).
     The walk stops after ``patience`` κ in a row worse than the best (0: solve every κ); ``table``
-    holds the κ solved."""
+    holds the κ solved. ``refit``: the choice's system, solution and θ are then those of :func:`refit_all`
+    at the chosen κ (``table`` keeps the validation errors of the training-only solves)."""
     from dataclasses import replace
 
     if not is_kappa_grid(kappas):
@@ -286,15 +318,19 @@ def select_kappa(loss: Any, pot: Any, train: Any, val: Any, theta_fixed: np.ndar
         theta = theta_fixed.copy()
         theta[system.cols] = sol.coef
         e, f, _ = loss.predict_virials(theta, val)
-        e_mae = float(np.mean(np.abs((e - val.e_ref) / val.n_atoms))) * 1e3
-        f_mae = float(np.mean(np.abs(f - val.f_ref))) * 1e3
+        de, df = (e - val.e_ref) / val.n_atoms * 1e3, (f - val.f_ref) * 1e3
+        e_mae, f_mae = float(np.mean(np.abs(de))), float(np.mean(np.abs(df)))
         table[k] = (round(e_mae, 3), round(f_mae, 2))
-        log.info(f"kappa {k:g}: validation MAE {e_mae:.3f} meV/atom, {f_mae:.2f} meV/A "
+        log.info(f"kappa {k:g}: validation MAE {e_mae:.3f} meV/atom, {f_mae:.2f} meV/A; RMSE "
+                 f"{float(np.sqrt(np.mean(de ** 2))):.3f}, {float(np.sqrt(np.mean(df ** 2))):.2f} "
                  f"(solve and prediction {time.perf_counter() - t0:.1f} s)")
         if e_mae * f_mae < best_score:
             best, best_score, worse = KappaChoice(k, system, sol, theta, table), e_mae * f_mae, 0
         else:
             worse += 1
     assert best is not None
+    if refit:
+        system, sol, theta = refit_all(loss, pot, parts, train, val, theta_fixed, method, k0, best.kappa)
+        best = replace(best, system=system, solution=sol, theta=theta, refit=True)
     loss._load(best.theta)
     return best

@@ -315,7 +315,8 @@ def _predict(pot: ACEPotential, prepared: Any, wd: Path, cfg: InputConfig, fitte
             gt = group_errors(frame["group"].tolist(), e, arr.e_ref, nat, f, arr.f_ref, w, arr.s_ref, arr.vol)
             (wd / "report").mkdir(parents=True, exist_ok=True)
             gt.to_csv(wd / "report" / f"{name}_group_errors.csv", index=False)
-            LOG.info(group_table_text(gt, name.capitalize()))
+            refit = name == "test" and getattr(fitter, "linear_refit", False)  # fit.options.refit_all
+            LOG.info(group_table_text(gt, "Test (fitted in the final refit)" if refit else name.capitalize()))
         report[name] = {"e_ref_per_atom": arr.e_ref / nat, "e_pred_per_atom": e / nat, "f_ref": arr.f_ref,
                         "f_pred": f, "nn_min": df["nn_min"].to_numpy(), **stress}
     import pandas as pd

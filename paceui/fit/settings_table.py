@@ -119,6 +119,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fit.options.kappa_grid", "value?", None, RESTART, "κ grid (linear solves)", _O,
             help="linear solves only: every κ of the list is solved from one assembly and the one with the smallest "
                  "validation energy MAE × force MAE kept, e.g. [0.01, 0.1, 0.5]; needs a test split"),
+    Setting("fit.options.refit_all", "bool", False, RESTART, "refit on train + validation", _O,
+            help="with kappa_grid: solve once more at the chosen κ on the training and validation data together "
+                 "(the potential written; the κ table keeps the training-only validation errors)"),
     Setting("fit.trainable_parameters", "value", "ALL", TRAINABLE, "trainable parameters", _O,
             help="ALL, func, radial, …"),
     Setting("fit.noise_relative_sigma", "float", 0.0, NEXT_CYCLE, "noise σ (relative) per cycle", _O),
