@@ -171,3 +171,34 @@ def test_session_runs_a_bayesian_solve_and_reports_groups(tmp_path):
         assert list(p.groups["group"]) == ["default", "ALL"] and p.groups["n_structures"].iloc[-1] == 3
     finally:
         s.close()
+
+
+def test_fewer_rows_than_columns_solve_on_the_rows_and_keep_the_prior_elsewhere():
+    """A design of r < P rows (a small data set, a large basis): the solves take the SVD of R's r non-zero rows
+    (r²P, not P³) and give what the SVD of the whole zero-padded R gives: the same ridge and Bayesian
+    coefficients, α, β and evidence; posterior draws have the covariance V diag(1/(βs² + α)) Vᵀ over all P
+    directions, the unseen ones at the prior's 1/α."""
+    from paceui.fit.design import LinearSystem
+
+    rng = np.random.default_rng(4)
+    r, P = 4, 7
+    X, b = rng.normal(size=(r, P)), rng.normal(size=r)
+    Ra = np.linalg.qr(np.column_stack([X, b]), mode="r")
+    R, qb = np.zeros((P, P)), np.zeros(P)
+    R[:r], qb[:r] = Ra[:, :P], Ra[:, P]
+    system = LinearSystem(R, qb, 0.0, r, np.arange(P), np.zeros(P))
+    U, s, Vt = np.linalg.svd(R)           # the whole padded R: P - r zero singular values
+    z = U.T @ qb
+    lam = 0.3
+    np.testing.assert_allclose(ridge(system, lam).coef, Vt.T @ (s / (s * s + lam) * z), rtol=1e-10, atol=1e-12)
+    bay = bayesian_ridge(system)
+    a, be = bay.alpha, bay.beta
+    np.testing.assert_allclose(bay.coef, Vt.T @ (be * s / (be * s * s + a) * z), rtol=1e-9, atol=1e-12)
+    lp = be * s * s + a
+    log_ev = 0.5 * (P * np.log(a) + r * np.log(be) - be * bay.rss - a * float(bay.coef @ bay.coef)
+                    - float(np.sum(np.log(lp))) - r * np.log(2 * np.pi))
+    assert bay.log_evidence == pytest.approx(log_ev, rel=1e-10)
+    cov = (Vt.T / lp) @ Vt
+    draws = bay.sample(200_000, seed=1) - bay.coef
+    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.02 * np.abs(cov).max())
+    assert bay.cov_factor.shape == (P, r)

@@ -85,8 +85,28 @@ def test_basis_grows_with_the_budget_and_shrinks_with_the_data():
     assert basis_for(big, minutes=240) == BASIS_LADDER[3].shape
     r = recipe_for(ni, minutes=10)
     assert (r.nradmax_by_orders, r.lmax_by_orders) == BASIS_LADDER[2].shape
-    d = input_dict(r, ["Ni"], "Ni_train.xyz", test_size=0.1)["potential"]["functions"]["ALL"]
-    assert d == {"nradmax_by_orders": [16, 8, 6, 2, 1], "lmax_by_orders": [0, 6, 5, 2, 1]}
+    d = input_dict(r, ["Ni"], "Ni_train.xyz", test_size=0.1)["potential"]["functions"]
+    assert d == {"ALL": {"nradmax_by_orders": [16, 8, 6, 2, 1], "lmax_by_orders": [0, 6, 5, 2, 1]}}
+
+
+def test_several_elements_keep_the_rung_size_per_element_and_columns_within_the_rows():
+    """A binary or ternary gets the rung's size per element (``number_of_functions_per_element``: every
+    species combination of the rung's shape would be 4502–69492 functions for two elements), and no basis
+    with more columns than training rows: ACEData's Ti-Al tutorial (329 structures, 1756 atoms, 5037 training
+    rows) gets 894 per element (1788 columns), not 3106 (6212)."""
+    from paceui.ace.basis import build_potential
+
+    tial = DataSummary(("Al", "Ti"), 329, 1756, density=0.0657, nn_distance=2.55)
+    r = recipe_for(tial, minutes=10)
+    assert (r.nradmax_by_orders, r.lmax_by_orders) == BASIS_LADDER[1].shape and r.functions_per_element == 894
+    d = input_dict(r, ["Al", "Ti"], "TiAl.xyz", test_size=0.1)
+    assert d["potential"]["functions"]["number_of_functions_per_element"] == 894
+    pot = build_potential(d["potential"])
+    assert {el: sum(len(b.functions) for b in pot.blocks if b.elements[0] == el) for el in ("Al", "Ti")} == \
+        {"Al": 894, "Ti": 894}
+    tiny = DataSummary(("Cu",), 4, 128, density=0.0831, nn_distance=2.5)   # 291 training rows
+    assert basis_for(tiny, minutes=10) == BASIS_LADDER[0].shape
+    assert recipe_for(DataSummary(("Ni",), 263, 27420, 0.0915, 2.4)).functions_per_element is None
 
 
 @pytest.mark.skipif(not ZUO_CU.exists(), reason="assets/zuo/Cu_train.xyz.gz absent")
@@ -117,8 +137,8 @@ def test_paceui_recipe_writes_an_input_that_paceui_reads(tmp_path, capsys):
     out.parent.mkdir()
     assert main(["recipe", str(tmp_path / "cu.extxyz"), "-o", str(out), "--test-size", "0.25"]) == 0
     said = capsys.readouterr().out
-    # 128 atoms, 291 rows of 3970 columns: the solves are of a 291-row R, seconds, not 8 × 20 s
-    assert "cutoff" in said and "basis 3970 functions per element (one pass ≈ 0.1 min" in said
+    # 128 atoms, 291 training rows: the smallest basis (no more columns than rows), a pass of seconds
+    assert "cutoff" in said and "basis 336 functions per element (one pass ≈ 0.1 min" in said
     cfg = InputConfig.from_file(out)
     assert cfg.data["filename"] == "../cu.extxyz" and cfg.data["test_size"] == 0.25
     assert cfg.cutoff == cutoff_for(summarize(frames)) and cfg.fit.optimizer == "bayesian_ridge"

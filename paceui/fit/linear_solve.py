@@ -50,22 +50,34 @@ class LinearSolution:
     beta: float | None = None
     iterations: int = 0
     log_evidence: float | None = None
-    cov_factor: np.ndarray | None = None  # L with Σ = L Lᵀ (posterior covariance)
+    cov_factor: np.ndarray | None = None  # L with Σ = L Lᵀ (posterior covariance; + extra["null_rows"] part)
     extra: dict = field(default_factory=dict)
 
     def sample(self, n: int, seed: int | None = None) -> np.ndarray:
         """``n`` coefficient vectors drawn from the posterior N(coef, Σ) ([n, P])."""
         if self.cov_factor is None:
             raise ValueError(f"the {self.method} solve has no posterior; use bayesian_ridge or ard")
-        z = np.random.default_rng(seed).normal(size=(n, self.cov_factor.shape[1]))
-        return self.coef[None, :] + z @ self.cov_factor.T
+        rng = np.random.default_rng(seed)
+        z = rng.normal(size=(n, self.cov_factor.shape[1]))
+        out = self.coef[None, :] + z @ self.cov_factor.T
+        if "null_rows" in self.extra:  # Σ = L Lᵀ + (I − VVᵀ)/α: the directions no data row sees keep the prior
+            V = self.extra["null_rows"]
+            w = rng.normal(size=(n, V.shape[1]))
+            out += (w - (w @ V.T) @ V) / np.sqrt(self.extra["null_alpha"])
+        return out
 
 
 def _svd(system: LinearSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    P = system.R.shape[1]
-    with LAPACK.block("svd", 8.0 * P ** 3):  # one or all threads, whichever is faster now (paceui/_blas.py)
-        U, s, Vt = np.linalg.svd(system.R, full_matrices=False)
-    return U, s, Vt, U.T @ system.qb
+    """U, s, Vᵀ of R's rows that are not all zero (R = U diag(s) Vᵀ; fewer rows than columns: Vᵀ is r × P, and
+    the SVD costs r²P instead of P³) and z = Uᵀ qb. Below those rows R and qb are zero (a design of r < P rows
+    reduced by QR)."""
+    R = system.R
+    nz = np.flatnonzero(np.any(R != 0.0, axis=1))
+    r = int(nz[-1]) + 1 if len(nz) else 0
+    P = R.shape[1]
+    with LAPACK.block("svd", 8.0 * P * min(r, P) ** 2):  # one or all threads, whichever is faster now
+        U, s, Vt = np.linalg.svd(R[:r], full_matrices=False)
+    return U, s, Vt, U.T @ system.qb[:r]
 
 
 def _rss(system: LinearSystem, c: np.ndarray) -> float:
@@ -111,10 +123,12 @@ def bayesian_ridge(system: LinearSystem, max_iter: int = 300, tol: float = 1e-10
     c = Vt.T @ (d * z)
     rss = _rss(system, c)
     lam_post = beta * s2 + alpha
+    # the P - r directions no row sees keep the prior precision α (lam_post = α there)
     log_ev = 0.5 * (P * np.log(alpha) + n * np.log(beta) - beta * rss - alpha * float(c @ c)
-                    - float(np.sum(np.log(lam_post))) - n * np.log(2 * np.pi))
+                    - float(np.sum(np.log(lam_post))) - (P - len(s)) * np.log(alpha) - n * np.log(2 * np.pi))
     L = Vt.T / np.sqrt(lam_post)[None, :]
-    return LinearSolution(c, "bayesian_ridge", alpha / beta, rss, alpha, beta, it, float(log_ev), L)
+    extra = {"null_rows": Vt, "null_alpha": alpha} if len(s) < P else {}
+    return LinearSolution(c, "bayesian_ridge", alpha / beta, rss, alpha, beta, it, float(log_ev), L, extra)
 
 
 def ard(system: LinearSystem, max_iter: int = 300, tol: float = 1e-8, alpha_max: float = 1e12) -> LinearSolution:

@@ -11,8 +11,12 @@ The rule (the Zuo et al. 2020 benchmark recipe, ``assets/zuo/README.md``):
   (pacemaker's default; on Zuo Si and Ni it lowered the validation force error by 7–13 % against ChebExpCos at
   the same size), ranks 1–5; the largest basis of ``BASIS_LADDER`` (336, 894, 3106 or 3970 functions for one
   element) whose one-pass cost (:func:`pass_seconds`: the rung's measured assembly time per neighbour pair ×
-  n_atoms × ``NEIGHBOURS``, plus one solve per κ and the refit's) fits in ``PASS_FRACTION`` of the budget;
-  reference energies ``auto``.
+  n_atoms × ``NEIGHBOURS``, plus one solve per κ and the refit's) fits in ``PASS_FRACTION`` of the budget
+  and whose columns (functions × elements) are no more than the training rows (energies and force
+  components); with several elements ``number_of_functions_per_element`` keeps each element's functions to
+  the rung's size (every species combination of the rung's shape would be 4502–69492 functions for two
+  elements: ACEData's Ti-Al tutorial with its 894-function shape had 11662 columns for 4683 rows, and one
+  solve ran for minutes); reference energies ``auto``.
 * **linear stage**: ``optimizer: bayesian_ridge`` (evidence-maximised ridge, one pass over the data) for
   every κ of ``KAPPA_GRID`` at once (``fit: options: kappa_grid``); the κ with the smallest validation
   energy MAE × force MAE is kept. The validation set is ``test_size: 0.1`` of the training file. Then
@@ -67,6 +71,7 @@ class Recipe:
     radparameters: tuple[float, ...] = (5.25,)   # not read by SBessel; pacemaker's template writes it
     kappa_grid: tuple[float, ...] = KAPPA_GRID
     refit_all: bool = True                # the final solve on training + validation at the chosen κ
+    functions_per_element: int | None = None  # several elements: number_of_functions_per_element (the rung's size)
 
 
 def shortest_distance(atoms: Any) -> float:
@@ -154,25 +159,33 @@ def n_functions(nradmax_by_orders: Sequence[int], lmax_by_orders: Sequence[int])
 def pass_seconds(rung: BasisRung, summary: DataSummary, test_size: float = 0.1,
                  n_kappa: int = len(KAPPA_GRID)) -> float:
     """Estimated wall time of the linear stage's one pass: the assembly over the neighbour pairs (n_atoms ×
-    ``NEIGHBOURS``: the training part, then the validation part for the refit; × elements, as every element
-    adds blocks), one solve of P columns per κ of the grid and one for the refit (idle 2-core machine). With
-    fewer rows (energies and force components) than columns, R has only that many rows and its SVD costs
-    rows² × P instead of P³."""
-    n_el = len(summary.elements)
+    ``NEIGHBOURS``: the training part, then the validation part for the refit; every atom's block has the
+    rung's functions, also with several elements, where ``number_of_functions_per_element`` keeps them to
+    that), one solve of P = rung size × elements columns per κ of the grid and one for the refit (idle
+    2-core machine). With fewer rows (energies and force components) than columns, R has only that many rows
+    and its SVD costs rows² × P instead of P³."""
     pairs = summary.n_atoms * NEIGHBOURS
-    P = n_functions(*rung.shape) * n_el
-    rows = (summary.n_structures + 3 * summary.n_atoms) * (1.0 - test_size)
+    P = n_functions(*rung.shape) * len(summary.elements)
+    rows = training_rows(summary, test_size)
     solve_s = SOLVE_SECONDS_PER_P3 * P * min(P, rows) ** 2 + 0.5
-    return rung.seconds_per_pair * pairs * n_el + (n_kappa + 1) * solve_s
+    return rung.seconds_per_pair * pairs + (n_kappa + 1) * solve_s
+
+
+def training_rows(summary: DataSummary, test_size: float = 0.1) -> float:
+    """Rows of the training part's design: one energy and three force components per atom."""
+    return (summary.n_structures + 3 * summary.n_atoms) * (1.0 - test_size)
 
 
 def basis_for(summary: DataSummary, minutes: float = 10.0, test_size: float = 0.1
               ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(nradmax_by_orders, lmax_by_orders) of the largest rung of ``BASIS_LADDER`` whose :func:`pass_seconds`
-    fits ``PASS_FRACTION`` of the budget (the smallest if none does)."""
+    fits ``PASS_FRACTION`` of the budget and whose columns (rung size × elements) are no more than the
+    training rows, so that the data determine every coefficient (the smallest rung if none does)."""
     best = BASIS_LADDER[0]
     for rung in BASIS_LADDER:
-        if pass_seconds(rung, summary, test_size) <= PASS_FRACTION * minutes * 60.0:
+        P = n_functions(*rung.shape) * len(summary.elements)
+        if (pass_seconds(rung, summary, test_size) <= PASS_FRACTION * minutes * 60.0
+                and P <= training_rows(summary, test_size)):
             best = rung
     return best.shape
 
@@ -188,8 +201,9 @@ def recipe_for(summary: DataSummary, minutes: float = 10.0, us_per_atom_iteratio
     per_it = us_per_atom_iteration * 1e-6 * summary.n_atoms * len(summary.elements)
     n_it = int(max(minutes * 60.0 - setup_seconds, 0.0) / max(per_it, 1e-9))
     nrad, lmax = basis_for(summary, minutes=minutes)
+    per_element = n_functions(nrad, lmax) if len(summary.elements) > 1 else None
     return Recipe(cutoff=rc, nradmax_by_orders=nrad, lmax_by_orders=lmax, kappa=0.01,
-                  maxiter=max(10, min(n_it, max_iterations)))
+                  maxiter=max(10, min(n_it, max_iterations)), functions_per_element=per_element)
 
 
 def input_dict(recipe: Recipe, elements: Sequence[str], filename: str, test_filename: str | None = None,
@@ -214,6 +228,8 @@ def input_dict(recipe: Recipe, elements: Sequence[str], filename: str, test_file
                           "dcut": 0.01}},
         "functions": {"ALL": {"nradmax_by_orders": list(recipe.nradmax_by_orders),
                               "lmax_by_orders": list(recipe.lmax_by_orders)}}}
+    if recipe.functions_per_element:  # several elements: the rung's size per element, not every species combination
+        potential["functions"]["number_of_functions_per_element"] = recipe.functions_per_element
     if stage == "linear":
         fit: dict[str, Any] = {"loss": {"kappa": recipe.kappa, "L2_coeffs": 1e-8}, "optimizer": "bayesian_ridge",
                                "maxiter": 1}
