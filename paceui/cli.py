@@ -304,7 +304,8 @@ def _positive_int(text: str) -> int:
 def cmd_recipe(args: argparse.Namespace) -> int:
     from paceui.fit.recipe import write_recipe
 
-    print(write_recipe(args.data, args.output, minutes=args.minutes, test_size=args.test_size))
+    print(write_recipe(args.data, args.output, minutes=args.minutes, test_size=args.test_size,
+                       energy_key=args.energy_key, forces_key=args.forces_key))
     return 0
 
 
@@ -402,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget the iterations are sized for")
     s.add_argument("--test-size", dest="test_size", type=float, default=0.1,
                    help="validation fraction of the training file that κ is chosen on (default 0.1)")
+    s.add_argument("--energy-key", dest="energy_key", help="info key of the total energies (eV), e.g. dft_energy")
+    s.add_argument("--forces-key", dest="forces_key", help="arrays key of the forces (eV/Å), e.g. dft_force")
     s.set_defaults(func=cmd_recipe)
     s = sub.add_parser("new", help="terminal UI on a new session from a pacemaker input.yaml, or from a training "
                        "set (DATA: the input.yaml that 'paceui recipe' proposes, written into the session folder)")

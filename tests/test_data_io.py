@@ -268,3 +268,37 @@ def test_build_on_a_class_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafePickleError, match="BUILD on class DataFrame"):
         load_dataframe(f)
     assert not hasattr(pd.DataFrame, "paceui_evil")
+
+
+def test_named_energy_and_force_keys_are_the_only_labels_read(tmp_path: Path) -> None:
+    """``data: energy_key / forces_key`` (extxyz files with labels under other names, ACEData's ``dft_energy``
+    and ``dft_force`` beside ``gap_energy``): only the named keys are read, a structure without them has no
+    label (it is dropped later, named), and a file without the usual keys says which keys it has."""
+    import ase.io
+
+    from paceui.data.prepare import DataConfig, load_joint
+    from paceui.data.validate import DataValidationError
+
+    at = cu_frame(1)["ase_atoms"].iloc[0]
+    frames = []
+    for k in range(3):
+        a = at.copy()
+        a.info.update(dft_energy=-3.0 - k, gap_energy=-9.0)
+        a.arrays["dft_force"] = np.full((len(a), 3), 0.5 * k)
+        a.arrays["gap_force"] = np.ones((len(a), 3))
+        frames.append(a)
+    del frames[2].info["dft_energy"]
+    ase.io.write(tmp_path / "d.extxyz", frames)
+    df = load_files(tmp_path / "d.extxyz", energy_key="dft_energy", forces_key="dft_force")
+    assert list(df["energy"].iloc[:2]) == [-3.0, -4.0] and np.isnan(df["energy"].iloc[2])
+    assert [float(f[0, 0]) for f in df["forces"]] == [0.0, 0.5, 1.0]
+    assert "dft_energy" not in df["ase_atoms"].iloc[0].info and "gap_energy" in df["ase_atoms"].iloc[0].info
+    with pytest.raises(DataValidationError, match=r"missing column\(s\): forces, energy or energy_corrected .*"
+                       r"info keys dft_energy, gap_energy and arrays keys dft_force, gap_force: name the energy "
+                       r"and force keys with data: energy_key / forces_key"):
+        load_joint(DataConfig.from_dict({"filename": str(tmp_path / "d.extxyz")}))
+    cfg = DataConfig.from_dict({"filename": str(tmp_path / "d.extxyz"), "energy_key": "dft_energy",
+                                "forces_key": "dft_force"})
+    assert len(load_joint(cfg)) == 3
+    with pytest.raises(ValueError, match=r"data: energy_key must be a string .* got 3"):
+        DataConfig.from_dict({"filename": "x.xyz", "energy_key": 3})

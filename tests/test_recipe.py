@@ -143,3 +143,31 @@ def test_paceui_recipe_writes_an_input_that_paceui_reads(tmp_path, capsys):
     assert cfg.data["filename"] == "../cu.extxyz" and cfg.data["test_size"] == 0.25
     assert cfg.cutoff == cutoff_for(summarize(frames)) and cfg.fit.optimizer == "bayesian_ridge"
     assert main(["recipe", str(tmp_path / "missing.xyz"), "-o", str(out)]) == 1
+
+
+def test_paceui_recipe_names_label_keys_of_its_own(tmp_path, capsys):
+    """Labels under other names (``dft_energy``, ``dft_force``): without --energy-key / --forces-key the recipe
+    stops before writing anything and names the keys the file has; with them the input carries
+    ``data: energy_key / forces_key`` and paceui reads it."""
+    import ase.io
+    import numpy as np
+
+    from paceui.cli import main
+
+    frames = []
+    for k in range(4):
+        at = bulk("Cu", "fcc", a=3.6 + 0.02 * k, cubic=True).repeat(2)
+        at.rattle(0.05, seed=k)
+        at.info["dft_energy"] = -3.5 * len(at) + 0.01 * k
+        at.arrays["dft_force"] = np.zeros((len(at), 3))
+        frames.append(at)
+    ase.io.write(tmp_path / "cu.extxyz", frames)
+    out = tmp_path / "input.yaml"
+    assert main(["recipe", str(tmp_path / "cu.extxyz"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "info keys dft_energy" in err and "arrays keys dft_force" in err and "--energy-key" in err
+    assert not out.exists()
+    assert main(["recipe", str(tmp_path / "cu.extxyz"), "-o", str(out), "--energy-key", "dft_energy",
+                 "--forces-key", "dft_force"]) == 0
+    cfg = InputConfig.from_file(out)
+    assert cfg.data["energy_key"] == "dft_energy" and cfg.data["forces_key"] == "dft_force"

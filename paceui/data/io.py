@@ -62,10 +62,26 @@ def _first(mapping: dict[str, Any], keys: Sequence[str]) -> tuple[str | None, An
     return None, None
 
 
+def _label(mapping: dict[str, Any], results: dict[str, Any], named: str | None, early: Sequence[str], calc_key: str,
+           late: Sequence[str]) -> tuple[str | None, Any]:
+    """(key used, value) of one label: only the user's ``named`` key when given (a structure without it has no
+    such label), else the ``early`` keys, the calculator's ``calc_key``, then the ``late`` keys."""
+    if named:
+        return named, mapping.get(named)
+    k, v = _first(mapping, early)
+    if v is None:
+        k, v = None, results.get(calc_key)
+    if v is None:
+        k, v = _first(mapping, late)
+    return k, v
+
+
 def frame_from_atoms(images: Sequence[Any], source: str, stress_key: str | None = None,
-                     virial_key: str | None = None) -> pd.DataFrame:
-    """DataFrame from ase Atoms: energies/forces from REF_* keys, the calculator, then info/arrays;
-    stress from ``stress_key`` / ``virial_key`` (info keys named by the user) or the usual keys.
+                     virial_key: str | None = None, energy_key: str | None = None,
+                     forces_key: str | None = None) -> pd.DataFrame:
+    """DataFrame from ase Atoms: energies/forces from ``energy_key`` / ``forces_key`` (an info and an arrays
+    key named by the user, e.g. ``dft_energy``, ``dft_force``), else REF_* keys, the calculator, then
+    info/arrays; stress from ``stress_key`` / ``virial_key`` (info keys named by the user) or the usual keys.
 
     The stored Atoms are copies without calculator and without the keys that became columns.
     """
@@ -76,24 +92,14 @@ def frame_from_atoms(images: Sequence[Any], source: str, stress_key: str | None 
         row: dict[str, Any] = {}
         used_info: list[str | None] = []
         used_arr: list[str | None] = []
-        k, e = _first(info, _ENERGY_INFO)
+        k, e = _label(info, results, energy_key, _ENERGY_INFO, "energy", _ENERGY_INFO_LATE)
         used_info.append(k)
-        if e is None:
-            e = results.get("energy")
-        if e is None:
-            k, e = _first(info, _ENERGY_INFO_LATE)
-            used_info.append(k)
         row["energy"] = np.nan if e is None else float(e)
         k, ec = _first(info, _ECORR_INFO)
         used_info.append(k)
         row["energy_corrected"] = np.nan if ec is None else float(ec)
-        k, f = _first(arrays, _FORCE_ARRAYS)
+        k, f = _label(arrays, results, forces_key, _FORCE_ARRAYS, "forces", _FORCE_ARRAYS_LATE)
         used_arr.append(k)
-        if f is None:
-            f = results.get("forces")
-        if f is None:
-            k, f = _first(arrays, _FORCE_ARRAYS_LATE)
-            used_arr.append(k)
         row["forces"] = None if f is None else np.array(f, dtype=np.float64).reshape(-1, 3)
         sig, used = stress_from_info(at, results, stress_key, virial_key)
         used_info += used
@@ -138,7 +144,8 @@ def _plain_object_strings(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_dataframe(path: str | os.PathLike[str], stress_key: str | None = None,
-                   virial_key: str | None = None) -> pd.DataFrame:
+                   virial_key: str | None = None, energy_key: str | None = None,
+                   forces_key: str | None = None) -> pd.DataFrame:
     """Load one dataset file: pacemaker pickle (restricted unpickler) or anything ``ase.io.read`` reads;
     ``stress``/``virial`` columns become one ``stress`` column (σ, ASE Voigt, eV/Å³).
 
@@ -162,12 +169,13 @@ def load_dataframe(path: str | os.PathLike[str], stress_key: str | None = None,
         raise ValueError(f"{p}: ase.io.read could not read it ({type(exc).__name__}: {exc})") from exc
     if not isinstance(images, list):
         images = [images]
-    return frame_from_atoms(images, str(path), stress_key, virial_key)
+    return frame_from_atoms(images, str(path), stress_key, virial_key, energy_key, forces_key)
 
 
 def load_files(filenames: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                datapath: str | os.PathLike[str] | None = None, stress_key: str | None = None,
-               virial_key: str | None = None) -> pd.DataFrame:
+               virial_key: str | None = None, energy_key: str | None = None,
+               forces_key: str | None = None) -> pd.DataFrame:
     """Load and concatenate files (pickles keep their columns); index reset to 0..n-1.
 
     A ``name`` column ``"<filename>:<row>"`` is filled in where missing.
@@ -177,7 +185,7 @@ def load_files(filenames: str | os.PathLike[str] | Sequence[str | os.PathLike[st
         raise ValueError("no data file given (data: filename is empty)")
     frames = []
     for fname in names:
-        df = load_dataframe(resolve_path(fname, datapath), stress_key, virial_key)
+        df = load_dataframe(resolve_path(fname, datapath), stress_key, virial_key, energy_key, forces_key)
         default = pd.Series([f"{os.fspath(fname)}:{i}" for i in range(len(df))], index=df.index, dtype=object)
         if "name" not in df.columns:
             df["name"] = default

@@ -64,6 +64,8 @@ class DataConfig:
     seed: int | None = None
     stress_key: str | None = None  # paceui: info key of reference stresses (σ, eV/Å³, ASE Voigt or 3×3)
     virial_key: str | None = None  # paceui: info key of reference virials (V = −Ωσ, eV), e.g. dft_virial
+    energy_key: str | None = None  # paceui: info key of reference total energies (eV), e.g. dft_energy
+    forces_key: str | None = None  # paceui: arrays key of reference forces (eV/Å), e.g. dft_force
     group_key: str = "config_type"  # paceui: column / info key naming each structure's group
     group_patterns: Any = None  # paceui: {regex on name: group}, before group_key
     group_weights: Any = None  # paceui: {group: {energy, forces, stress: factor}}
@@ -110,7 +112,7 @@ class DataConfig:
         if isinstance(ref, Mapping):
             ref = dict(ref)
         keys: dict[str, Any] = {}
-        for k in ("stress_key", "virial_key"):
+        for k in ("stress_key", "virial_key", "energy_key", "forces_key"):
             v = d.get(k)
             if v is not None and not isinstance(v, str):
                 raise ValueError(f"data: {k} must be a string (an info key of the extxyz file), got {v!r}")
@@ -203,23 +205,23 @@ def prepare_dataset(data_config: Mapping[str, Any] | DataConfig | str, elements:
 
 def load_joint(cfg: DataConfig) -> pd.DataFrame:
     """The training file(s) and the test file(s) of ``cfg`` in one frame, column ``train`` telling which."""
-    joint = _load_checked(cfg.filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
+    joint = _load_checked(cfg.filename, cfg.datapath, cfg)
     joint["train"] = True
     if cfg.test_filename:
-        test_raw = _load_checked(cfg.test_filename, cfg.datapath, cfg.stress_key, cfg.virial_key)
+        test_raw = _load_checked(cfg.test_filename, cfg.datapath, cfg)
         test_raw["train"] = False
         joint = pd.concat([joint, test_raw], axis=0, ignore_index=True, sort=False)
     return joint
 
 
-def _load_checked(names: Sequence[str], datapath: str | None, stress_key: str | None = None,
-                  virial_key: str | None = None) -> pd.DataFrame:
-    """The files ``names`` concatenated, each checked on its own (empty, missing columns: named)."""
+def _load_checked(names: Sequence[str], datapath: str | None, cfg: DataConfig) -> pd.DataFrame:
+    """The files ``names`` concatenated, each checked on its own (empty, missing columns: named), with the
+    user's label keys of ``cfg`` (stress_key, virial_key, energy_key, forces_key)."""
     from paceui.data.validate import DataValidationError, check_columns
 
     frames = []
     for name in names:
-        df = load_files([name], datapath, stress_key, virial_key)
+        df = load_files([name], datapath, cfg.stress_key, cfg.virial_key, cfg.energy_key, cfg.forces_key)
         try:
             check_columns(df)
         except DataValidationError as exc:

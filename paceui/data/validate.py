@@ -60,7 +60,19 @@ def check_columns(df: pd.DataFrame) -> None:
         missing.append("energy or energy_corrected")
     if missing:
         raise DataValidationError(f"dataset is missing column(s): {', '.join(missing)} "
-                                  f"(has: {', '.join(map(str, df.columns))})")
+                                  f"(has: {', '.join(map(str, df.columns))}){_key_hint(df)}")
+
+
+def _key_hint(df: pd.DataFrame) -> str:
+    """For structures read from extxyz: the info and arrays keys the first one has, and the data keys that name
+    them (labels under other names, e.g. ``dft_energy``, are not guessed)."""
+    if "ase_atoms" not in df.columns or not len(df):
+        return ""
+    at = df["ase_atoms"].iloc[0]
+    info = sorted(k for k, v in getattr(at, "info", {}).items() if np.ndim(v) == 0 and not isinstance(v, str))
+    arrays = sorted(k for k in getattr(at, "arrays", {}) if k not in ("numbers", "positions"))
+    return (f"; its first structure has info keys {', '.join(info) or 'none'} and arrays keys "
+            f"{', '.join(arrays) or 'none'}: name the energy and force keys with data: energy_key / forces_key")
 
 
 def _check_pbc(df: pd.DataFrame) -> None:

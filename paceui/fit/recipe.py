@@ -248,8 +248,12 @@ def input_dict(recipe: Recipe, elements: Sequence[str], filename: str, test_file
             "backend": {"evaluator": "numba", "display_step": 50}}
 
 
-def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, test_size: float = 0.1) -> str:
-    """Write the recipe's ``input.yaml`` (linear stage) for the training file ``data``; returns a summary."""
+def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, test_size: float = 0.1,
+                 energy_key: str | None = None, forces_key: str | None = None) -> str:
+    """Write the recipe's ``input.yaml`` (linear stage) for the training file ``data``; returns a summary.
+    ``energy_key`` / ``forces_key``: the info and arrays keys of the labels when they are not the usual ones
+    (written as ``data: energy_key / forces_key``); InputError when the first structure has no energy or
+    forces under the keys given (or the usual ones), naming the keys it has."""
     from pathlib import Path
 
     import ase.io
@@ -261,11 +265,20 @@ def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, t
     if not Path(data).exists():
         raise InputError(f"recipe: data file not found: {data}")
     frames = ase.io.read(data, index=":")
-    summary = summarize(frames if isinstance(frames, list) else [frames])
+    frames = frames if isinstance(frames, list) else [frames]
+    from paceui.data.io import frame_from_atoms
+    from paceui.data.validate import DataValidationError, check_columns
+
+    try:
+        check_columns(frame_from_atoms(frames[:1], data, energy_key=energy_key, forces_key=forces_key))
+    except DataValidationError as exc:
+        raise InputError(f"recipe: {data}: {exc} (paceui recipe --energy-key / --forces-key)") from None
+    summary = summarize(frames)
     recipe = recipe_for(summary, minutes=minutes)
     out = Path(output)
     rel = os.path.relpath(Path(data).resolve(), out.resolve().parent)
     d = input_dict(recipe, summary.elements, rel, test_size=test_size)
+    d["data"].update({k: v for k, v in (("energy_key", energy_key), ("forces_key", forces_key)) if v})
     atomic_write_text(out, "# paceui recipe (paceui.fit.recipe); run: paceui fit " + out.name + "\n"
                       + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, default_flow_style=None))
     shape = (recipe.nradmax_by_orders, recipe.lmax_by_orders)
