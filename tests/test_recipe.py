@@ -104,8 +104,11 @@ def test_several_elements_keep_the_rung_size_per_element_and_columns_within_the_
     pot = build_potential(d["potential"])
     assert {el: sum(len(b.functions) for b in pot.blocks if b.elements[0] == el) for el in ("Al", "Ti")} == \
         {"Al": 894, "Ti": 894}
-    tiny = DataSummary(("Cu",), 4, 128, density=0.0831, nn_distance=2.5)   # 291 training rows
+    tiny = DataSummary(("Cu",), 4, 128, density=0.0831, nn_distance=2.5)   # 349 training rows
     assert basis_for(tiny, minutes=10) == BASIS_LADDER[0].shape
+    small = DataSummary(("Cu",), 10, 400, density=0.0831, nn_distance=2.5)  # 1089 training rows at 0.1, 605 at 0.5
+    assert recipe_for(small).nradmax_by_orders == BASIS_LADDER[1].nradmax_by_orders
+    assert recipe_for(small, test_size=0.5).nradmax_by_orders == BASIS_LADDER[0].nradmax_by_orders
     assert recipe_for(DataSummary(("Ni",), 263, 27420, 0.0915, 2.4)).functions_per_element is None
 
 

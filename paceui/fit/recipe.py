@@ -195,12 +195,13 @@ US_PER_ATOM_ITERATION = 110.0
 
 
 def recipe_for(summary: DataSummary, minutes: float = 10.0, us_per_atom_iteration: float = US_PER_ATOM_ITERATION,
-               setup_seconds: float = 90.0, max_iterations: int = 2000) -> Recipe:
-    """The recipe for a training set (see module doc); ``minutes``: the wall-clock budget of the fit."""
+               setup_seconds: float = 90.0, max_iterations: int = 2000, test_size: float = 0.1) -> Recipe:
+    """The recipe for a training set (see module doc); ``minutes``: the wall-clock budget of the fit;
+    ``test_size``: the validation fraction (the training rows the basis is sized against)."""
     rc = cutoff_for(summary)
     per_it = us_per_atom_iteration * 1e-6 * summary.n_atoms * len(summary.elements)
     n_it = int(max(minutes * 60.0 - setup_seconds, 0.0) / max(per_it, 1e-9))
-    nrad, lmax = basis_for(summary, minutes=minutes)
+    nrad, lmax = basis_for(summary, minutes=minutes, test_size=test_size)
     per_element = n_functions(nrad, lmax) if len(summary.elements) > 1 else None
     return Recipe(cutoff=rc, nradmax_by_orders=nrad, lmax_by_orders=lmax, kappa=0.01,
                   maxiter=max(10, min(n_it, max_iterations)), functions_per_element=per_element)
@@ -274,7 +275,7 @@ def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, t
     except DataValidationError as exc:
         raise InputError(f"recipe: {data}: {exc} (paceui recipe --energy-key / --forces-key)") from None
     summary = summarize(frames)
-    recipe = recipe_for(summary, minutes=minutes)
+    recipe = recipe_for(summary, minutes=minutes, test_size=test_size)
     out = Path(output)
     rel = os.path.relpath(Path(data).resolve(), out.resolve().parent)
     d = input_dict(recipe, summary.elements, rel, test_size=test_size)
