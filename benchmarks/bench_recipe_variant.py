@@ -2,7 +2,8 @@
 ``assets/zuo/README.md`` ("How the settings were chosen").
 
 Usage: python benchmarks/bench_recipe_variant.py --element Ni [--rc 5.3] [--nradmax 16,8,4,2,1]
-                                                 [--lmax 0,6,4,2,1] [--data DIR] [--keep DIR]
+                                                 [--lmax 0,6,4,2,1] [--kappa-grid 1e-5,3e-5,1e-4]
+                                                 [--data DIR] [--keep DIR]
 
 The recipe of ``paceui.fit.recipe`` for the element's training file (``test_size: 0.1``, seed 42: the same
 validation split as ``bench_zuo.py``), with the cutoff and the basis (nradmax / lmax by order, any number of
@@ -46,6 +47,8 @@ def main() -> None:
     ap.add_argument("--rc", type=float, default=None, help="cutoff, Å (default: the recipe's)")
     ap.add_argument("--nradmax", default=None, help="nradmax_by_orders, e.g. 16,8,4,2,1 (default: the recipe's)")
     ap.add_argument("--lmax", default=None, help="lmax_by_orders, e.g. 0,6,4,2,1 (default: the recipe's)")
+    ap.add_argument("--kappa-grid", dest="kappa_grid", default=None,
+                    help="the κ grid, e.g. 1e-5,3e-5,1e-4 (default: the recipe's)")
     ap.add_argument("--keep", default=None, help="copy the run's folder here")
     args = ap.parse_args()
     train = _find(Path(args.data), args.element, "train")
@@ -57,6 +60,8 @@ def main() -> None:
     if len(nrad) != len(lmax):
         sys.exit(f"--nradmax has {len(nrad)} orders, --lmax {len(lmax)}: give both with the same count")
     recipe = replace(recipe, cutoff=args.rc or recipe.cutoff, nradmax_by_orders=nrad, lmax_by_orders=lmax)
+    if args.kappa_grid:
+        recipe = replace(recipe, kappa_grid=tuple(float(k) for k in args.kappa_grid.split(",")))
     wd = Path(tempfile.mkdtemp(prefix=f"variant-{args.element}-"))
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     load0, t0 = os.getloadavg()[0], time.perf_counter()
