@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -172,6 +172,13 @@ def ard(system: LinearSystem, max_iter: int = 300, tol: float = 1e-8, alpha_max:
                           alpha, beta, it, None, L, {"n_pruned": int((~keep).sum())})
 
 
+def with_coefficients(base: np.ndarray, system: LinearSystem, coef: np.ndarray) -> np.ndarray:
+    """θ: a copy of ``base`` with the system's columns (the solved function coefficients) set to ``coef``."""
+    theta = base.copy()
+    theta[system.cols] = coef
+    return theta
+
+
 def solve(system: LinearSystem, method: str, lam: float = 0.0) -> LinearSolution:
     """Dispatch on the canonical name (:func:`solver_name`)."""
     name = solver_name(method)
@@ -193,9 +200,7 @@ def committee(potential: Any, system: LinearSystem, solution: LinearSolution, n:
     pmap = ParamMap.from_potential(potential)
     out = []
     for c in solution.sample(n, seed):
-        theta = system.theta0.copy()
-        theta[system.cols] = c
-        pot = pmap.apply(potential, theta)
+        pot = pmap.apply(potential, with_coefficients(system.theta0, system, c))
         pot.metadata["committee"] = f"{solution.method} posterior draw (seed {seed})"
         out.append(pot)
     return out
@@ -232,19 +237,17 @@ def linear_cycle(fitter: Any, cyc: Any, method: str) -> Iterator[Any]:
     choice = ""
     fitter.linear_refit = False
     if grid and fitter.test is not None and fitter.test.n_struct:
-        refit = bool(options.get("refit_all", False))
         sel = select_kappa(loss, pot, fitter.train, fitter.test, cyc.fixed, method, [float(k) for k in grid],
-                           refit=refit)
+                           refit=bool(options.get("refit_all", False)))
         system, sol, theta = sel.system, sel.solution, sel.theta
         choice = f"; kappa {sel.kappa:g} chosen on the validation set from {sel.table}"
-        if refit:
-            fitter.linear_refit = True
+        fitter.linear_refit = sel.refit
+        if sel.refit:
             choice += f"; then solved at that kappa on training + validation ({system.n_rows} rows)"
     else:
         system = assemble(pot, fitter.train, loss.cfg)
         sol = solve(system, method, lam=loss.cfg.L2_coeffs)
-        theta = cyc.fixed.copy()
-        theta[system.cols] = sol.coef
+        theta = with_coefficients(cyc.fixed, system, sol.coef)
     fitter.linear_solution, fitter.linear_system = sol, system
     fitter.theta = theta
     dt = time.perf_counter() - t0
@@ -276,17 +279,13 @@ def refit_all(loss: Any, pot: Any, parts: Any, train: Any, val: Any, theta_fixed
     here: ~ val's share of a pass), weighted as one data set (:func:`~paceui.fit.design.pooled_at_kappa`):
     what a fit of the whole training file at the κ the validation split chose gives, without a second
     pass over the training part. Returns (system, solution, θ)."""
-    from dataclasses import replace
-
     t0 = time.perf_counter()
     vparts = assemble_parts(pot, val, replace(loss.cfg, kappa=kappa0))
     n_s, n_a = train.n_struct + val.n_struct, int(train.struct_off[-1]) + int(val.struct_off[-1])
-    shares = [(parts, train.n_struct / n_s, int(train.struct_off[-1]) / n_a),
-              (vparts, val.n_struct / n_s, int(val.struct_off[-1]) / n_a)]
+    shares = [(p, d.n_struct / n_s, int(d.struct_off[-1]) / n_a) for p, d in ((parts, train), (vparts, val))]
     system = pooled_at_kappa(shares, kappa0, kappa)
     sol = solve(system, method, lam=loss.cfg.L2_coeffs)
-    theta = theta_fixed.copy()
-    theta[system.cols] = sol.coef
+    theta = with_coefficients(theta_fixed, system, sol.coef)
     logging.getLogger("paceui.fit").info(
         f"refit at kappa {kappa:g} on training + validation: {system.n_rows} rows, validation pass and solve "
         f"{time.perf_counter() - t0:.1f} s")
@@ -308,8 +307,6 @@ def select_kappa(loss: Any, pot: Any, train: Any, val: Any, theta_fixed: np.ndar
     The walk stops after ``patience`` κ in a row worse than the best (0: solve every κ); ``table``
     holds the κ solved. ``refit``: the choice's system, solution and θ are then those of :func:`refit_all`
     at the chosen κ (``table`` keeps the validation errors of the training-only solves)."""
-    from dataclasses import replace
-
     if not is_kappa_grid(kappas):
         raise ValueError(f"fit.options.kappa_grid must be numbers in (0, 1), got {kappas}")
     k0 = 0.5
@@ -329,8 +326,7 @@ def select_kappa(loss: Any, pot: Any, train: Any, val: Any, theta_fixed: np.ndar
         t0 = time.perf_counter()
         system = at_kappa(parts, k0, k)
         sol = solve(system, method, lam=loss.cfg.L2_coeffs)
-        theta = theta_fixed.copy()
-        theta[system.cols] = sol.coef
+        theta = with_coefficients(theta_fixed, system, sol.coef)
         e, f, _ = loss.predict_virials(theta, val)
         de, df = (e - val.e_ref) / val.n_atoms * 1e3, (f - val.f_ref) * 1e3
         e_mae, f_mae = float(np.mean(np.abs(de))), float(np.mean(np.abs(df)))

@@ -165,10 +165,15 @@ def pass_seconds(rung: BasisRung, summary: DataSummary, test_size: float = 0.1,
     2-core machine). With fewer rows (energies and force components) than columns, R has only that many rows
     and its SVD costs rows² × P instead of P³."""
     pairs = summary.n_atoms * NEIGHBOURS
-    P = n_functions(*rung.shape) * len(summary.elements)
+    P = columns(rung, summary)
     rows = training_rows(summary, test_size)
     solve_s = SOLVE_SECONDS_PER_P3 * P * min(P, rows) ** 2 + 0.5
     return rung.seconds_per_pair * pairs + (n_kappa + 1) * solve_s
+
+
+def columns(rung: BasisRung, summary: DataSummary) -> int:
+    """Columns of the rung's linear design for the data's elements: its size per element × elements."""
+    return n_functions(*rung.shape) * len(summary.elements)
 
 
 def training_rows(summary: DataSummary, test_size: float = 0.1) -> float:
@@ -183,9 +188,8 @@ def basis_for(summary: DataSummary, minutes: float = 10.0, test_size: float = 0.
     training rows, so that the data determine every coefficient (the smallest rung if none does)."""
     best = BASIS_LADDER[0]
     for rung in BASIS_LADDER:
-        P = n_functions(*rung.shape) * len(summary.elements)
         if (pass_seconds(rung, summary, test_size) <= PASS_FRACTION * minutes * 60.0
-                and P <= training_rows(summary, test_size)):
+                and columns(rung, summary) <= training_rows(summary, test_size)):
             best = rung
     return best.shape
 

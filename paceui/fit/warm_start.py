@@ -43,7 +43,7 @@ from paceui.ace.potential import ACEPotential
 from paceui.errors import InputError
 from paceui.fit.arrays import FitArrays
 from paceui.fit.design import LinearSolveError, LinearSystem, assemble
-from paceui.fit.linear_solve import LINEAR_SOLVERS, LinearSolution, solve, solver_name
+from paceui.fit.linear_solve import LINEAR_SOLVERS, LinearSolution, solve, solver_name, with_coefficients
 from paceui.fit.loss import LossConfig
 from paceui.fit.params import ParamMap
 
@@ -115,8 +115,7 @@ def linear_warm_start(pot: ACEPotential, data: FitArrays, cfg: LossConfig, metho
     qcfg = quadratic_part(cfg)
     system = assemble(lin, data, qcfg, chunk_bytes=chunk_bytes, between=between)
     sol = solve(system, name, lam=qcfg.L2_coeffs)
-    th1 = system.theta0.copy()
-    th1[system.cols] = sol.coef
+    th1 = with_coefficients(system.theta0, system, sol.coef)
     full, one = ParamMap.from_potential(pot), ParamMap.from_potential(lin)
     assert full.n_crad == one.n_crad and len(full.func_slices) == len(one.func_slices)
     theta = full.get(pot)
