@@ -6,21 +6,27 @@ import math
 from pathlib import Path
 
 import pytest
+from ase import Atoms
 from ase.build import bulk
 
 from paceui.fit.config import InputConfig
 from paceui.fit.recipe import (
     BASIS_LADDER,
     NEIGHBOURS,
+    ROWS_PER_COLUMN,
     DataSummary,
     basis_for,
+    choose_basis,
+    columns,
     cutoff_for,
+    fits,
     input_dict,
     n_functions,
     pass_seconds,
     recipe_for,
     shortest_distance,
     summarize,
+    training_rows,
 )
 
 ZUO_CU = Path(__file__).resolve().parents[1] / "assets" / "zuo" / "Cu_train.xyz.gz"
@@ -89,24 +95,34 @@ def test_basis_grows_with_the_budget_and_shrinks_with_the_data():
     assert d == {"ALL": {"nradmax_by_orders": [16, 8, 6, 2, 1], "lmax_by_orders": [0, 6, 5, 2, 1]}}
 
 
-def test_several_elements_keep_the_rung_size_per_element_and_columns_within_the_rows():
-    """A binary or ternary gets the rung's size per element (``number_of_functions_per_element``: every
-    species combination of the rung's shape would be 4502–69492 functions for two elements), and no basis
-    with more columns than training rows: ACEData's Ti-Al tutorial (329 structures, 1756 atoms, 5037 training
-    rows) gets 894 per element (1788 columns), not 3106 (6212)."""
+def test_several_elements_keep_the_rung_size_per_element_and_rows_per_column():
+    """A binary or ternary gets a size per element (``number_of_functions_per_element``: every species
+    combination of the rung's shape would be 4502–69492 functions for two elements), at least
+    ``ROWS_PER_COLUMN`` training rows per column, and between two rungs the next rung's shape cut to the largest
+    size (in tens) that still fits: ACEData's Ti-Al tutorial (329 structures, 1756 atoms, 5037 training rows)
+    gets 1000 per element of the 3106 shape (2000 columns), not 3106 (6212)."""
     from paceui.ace.basis import build_potential
 
     tial = DataSummary(("Al", "Ti"), 329, 1756, density=0.0657, nn_distance=2.55)
     r = recipe_for(tial, minutes=10)
-    assert (r.nradmax_by_orders, r.lmax_by_orders) == BASIS_LADDER[1].shape and r.functions_per_element == 894
+    assert (r.nradmax_by_orders, r.lmax_by_orders) == BASIS_LADDER[2].shape and r.functions_per_element == 1000
+    assert fits(BASIS_LADDER[2], tial, per_element=1000) and not fits(BASIS_LADDER[2], tial, per_element=1010)
+    assert ROWS_PER_COLUMN * columns(BASIS_LADDER[2], tial, 1000) <= training_rows(tial)
     d = input_dict(r, ["Al", "Ti"], "TiAl.xyz", test_size=0.1)
-    assert d["potential"]["functions"]["number_of_functions_per_element"] == 894
+    assert d["potential"]["functions"]["number_of_functions_per_element"] == 1000
     pot = build_potential(d["potential"])
     assert {el: sum(len(b.functions) for b in pot.blocks if b.elements[0] == el) for el in ("Al", "Ti")} == \
-        {"Al": 894, "Ti": 894}
+        {"Al": 1000, "Ti": 1000}
+    # a budget that the cut does not fit keeps the rung that fits, at its own size
+    rung, per = choose_basis(tial, minutes=0.8)   # 894 fits 24 s; the 3106 shape's assembly alone costs 8 s more
+    assert (rung, per) == (BASIS_LADDER[1], 894) and not fits(BASIS_LADDER[2], tial, minutes=0.8, per_element=900)
+    # molecules: 8 neighbours per atom, the QR of their many force rows per pair and 9 solves bound the size
+    eth = DataSummary(("C", "H", "O"), 1000, 9000, density=math.nan, nn_distance=0.97, reach=3.18, neighbours=8)
+    rung, per = choose_basis(eth)
+    assert rung == BASIS_LADDER[2] and per == 1480 and not fits(rung, eth, per_element=1490)
     tiny = DataSummary(("Cu",), 4, 128, density=0.0831, nn_distance=2.5)   # 349 training rows
     assert basis_for(tiny, minutes=10) == BASIS_LADDER[0].shape
-    small = DataSummary(("Cu",), 10, 400, density=0.0831, nn_distance=2.5)  # 1089 training rows at 0.1, 605 at 0.5
+    small = DataSummary(("Cu",), 10, 1000, density=0.0831, nn_distance=2.5)  # 2709 training rows at 0.1, 1505 at 0.5
     assert recipe_for(small).nradmax_by_orders == BASIS_LADDER[1].nradmax_by_orders
     assert recipe_for(small, test_size=0.5).nradmax_by_orders == BASIS_LADDER[0].nradmax_by_orders
     assert recipe_for(DataSummary(("Ni",), 263, 27420, 0.0915, 2.4)).functions_per_element is None
@@ -119,6 +135,24 @@ def test_zuo_cu_gets_the_benchmark_cutoff():
     s = summarize(ase.io.read(ZUO_CU, index=":"))
     assert s.n_structures == 262 and s.n_atoms == 27416
     assert cutoff_for(s) == 5.5
+
+
+@pytest.mark.skipif(not ZUO_CU.exists(), reason="assets/zuo/Cu_train.xyz.gz absent")
+def test_the_shipped_zuo_input_is_what_the_recipe_writes(tmp_path):
+    """``assets/zuo/input.yaml`` says it is what ``paceui recipe Cu_train.xyz.gz`` writes: every key equal
+    (the data file named beside it), so a change of the rule cannot leave it behind."""
+    import shutil
+
+    import yaml
+
+    from paceui.fit.recipe import write_recipe
+
+    shutil.copy(ZUO_CU, tmp_path / ZUO_CU.name)
+    write_recipe(str(tmp_path / ZUO_CU.name), str(tmp_path / "input.yaml"))
+    written = yaml.safe_load((tmp_path / "input.yaml").read_text())
+    shipped = yaml.safe_load((ZUO_CU.parent / "input.yaml").read_text())
+    assert written == shipped and shipped["data"]["filename"] == ZUO_CU.name
+    assert shipped["fit"]["options"]["refit_all"] is True
 
 
 def test_paceui_recipe_writes_an_input_that_paceui_reads(tmp_path, capsys):
@@ -174,3 +208,53 @@ def test_paceui_recipe_names_label_keys_of_its_own(tmp_path, capsys):
                  "--forces-key", "dft_force"]) == 0
     cfg = InputConfig.from_file(out)
     assert cfg.data["energy_key"] == "dft_energy" and cfg.data["forces_key"] == "dft_force"
+
+
+def test_paceui_recipe_reads_a_pacemaker_pickle_of_molecules(tmp_path, capsys):
+    """A pacemaker DataFrame pickle of non-periodic molecules (no density to read): the cutoff is the median
+    atom's distance to the farthest atom of its molecule (9 atoms < 58) plus ``REACH_MARGIN``, computed here
+    from the distance matrices; the pass is costed at 8 neighbours per atom, not 58."""
+    import numpy as np
+    import pandas as pd
+    from ase.build import molecule
+
+    from paceui.cli import main
+    from paceui.data.io import save_dataframe
+    from paceui.fit.recipe import REACH_MARGIN
+
+    rng = np.random.default_rng(1)
+    mols = []
+    for k in range(6):
+        m = molecule("CH3CH2OH")
+        m.rattle(0.05, seed=k)
+        mols.append(m)
+    df = pd.DataFrame({"ase_atoms": mols, "energy": rng.normal(size=6) - 40.0,
+                       "forces": [rng.normal(size=(9, 3)) for _ in mols]})
+    save_dataframe(df, tmp_path / "ethanol.pckl.gzip")
+    farthest = np.concatenate([m.get_all_distances().max(axis=1) for m in mols])
+    rc = round(float(np.median(farthest)) + REACH_MARGIN, 1)
+    s = summarize(mols)
+    assert math.isnan(s.density) and s.neighbours == 8 and cutoff_for(s) == rc
+    assert pass_seconds(BASIS_LADDER[0], s) < pass_seconds(BASIS_LADDER[0], DataSummary(
+        s.elements, 6, 54, density=0.08, nn_distance=1.0))   # 58 neighbours cost more than 8
+    out = tmp_path / "input.yaml"
+    assert main(["recipe", str(tmp_path / "ethanol.pckl.gzip"), "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "no periodic structure" in said and f"cutoff {rc:g} Å" in said
+    cfg = InputConfig.from_file(out)
+    assert cfg.cutoff == rc and cfg.data["filename"] == "ethanol.pckl.gzip" and cfg.potential["elements"] == \
+        ["C", "H", "O"]
+
+
+def test_paceui_recipe_errors_name_the_file_once(tmp_path, capsys):
+    from paceui.cli import main
+
+    assert main(["recipe", str(tmp_path / "missing.xyz")]) == 1
+    assert capsys.readouterr().err.strip() == f"paceui recipe: error: data file not found: {tmp_path / 'missing.xyz'}"
+    (tmp_path / "bad.xyz").write_text("not a structure\n")
+    assert main(["recipe", str(tmp_path / "bad.xyz")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"paceui recipe: error: {tmp_path / 'bad.xyz'}: ase.io.read could not read it")
+    assert err.count("bad.xyz") == 1 and "\n" not in err
+    with pytest.raises(ValueError, match="two atoms"):
+        summarize([Atoms("Cu")])   # an isolated atom alone: no distance to size the cutoff by

@@ -6,17 +6,21 @@ The rule (the Zuo et al. 2020 benchmark recipe, ``assets/zuo/README.md``):
   density ρ (atoms/Å³ of the periodic cells), r_c = (3 n_nb / (4π ρ))^(1/3), kept within
   [2, 3] × the median nearest-neighbour distance and rounded to 0.1 Å. With n_nb = 58 this gives 5.5 Å for
   the Zuo Cu data; it keeps the neighbour count, hence the cost per atom, the same for dense and open
-  structures.
+  structures. Without periodic structures (molecules, clusters: no density) r_c is the median atom's
+  distance to the farthest of its min(``NEIGHBOURS``, n − 1) nearest atoms plus ``REACH_MARGIN`` (1 Å): every
+  atom of a small molecule sees the whole molecule (ethanol: 3.18 + 1 → 4.2 Å).
 * **basis**: one linear density (FinnisSinclairShiftedScaled, fs_parameters [1, 1]), SBessel radial basis
   (pacemaker's default; on Zuo Si and Ni it lowered the validation force error by 7–13 % against ChebExpCos at
   the same size), ranks 1–5; the largest basis of ``BASIS_LADDER`` (336, 894, 3106 or 3970 functions for one
   element) whose one-pass cost (:func:`pass_seconds`: the rung's measured assembly time per neighbour pair ×
-  n_atoms × ``NEIGHBOURS``, plus one solve per κ and the refit's) fits in ``PASS_FRACTION`` of the budget
-  and whose columns (functions × elements) are no more than the training rows (energies and force
-  components); with several elements ``number_of_functions_per_element`` keeps each element's functions to
-  the rung's size (every species combination of the rung's shape would be 4502–69492 functions for two
-  elements: ACEData's Ti-Al tutorial with its 894-function shape had 11662 columns for 4683 rows, and one
-  solve ran for minutes); reference energies ``auto``.
+  n_atoms × neighbours per atom (58; fewer in small molecules), plus one solve per κ and the refit's) fits in
+  ``PASS_FRACTION`` of the budget and that leaves at least ``ROWS_PER_COLUMN`` (2.5) training rows (energies
+  and force components) per column (functions × elements); with several elements
+  ``number_of_functions_per_element`` sets each element's size: the rung's, or the next rung's shape cut to
+  the largest size between the two that still fits (every species combination of a rung's shape would be
+  4502–69492 functions for two elements: ACEData's Ti-Al tutorial with its 894-function shape had 11662
+  columns for 4683 rows, and one solve ran for minutes; ethanol gets 1480 per element instead of 894:
+  validation −25 % in energy and forces); reference energies ``auto``.
 * **linear stage**: ``optimizer: bayesian_ridge`` (evidence-maximised ridge, one pass over the data) for
   every κ of ``KAPPA_GRID`` at once (``fit: options: kappa_grid``); the κ with the smallest validation
   energy MAE × force MAE is kept. The validation set is ``test_size: 0.1`` of the training file. Then
@@ -54,8 +58,11 @@ class DataSummary:
     elements: tuple[str, ...]
     n_structures: int
     n_atoms: int
-    density: float       # median number density of the periodic structures, atoms/Å³
+    density: float       # median number density of the periodic structures, atoms/Å³ (nan: none periodic)
     nn_distance: float   # median over structures of the shortest interatomic distance, Å
+    reach: float = math.nan  # no periodic structure: median over atoms of the distance to the farthest of its
+    #                          min(NEIGHBOURS, n - 1) nearest atoms (a molecule's size as its atoms see it), Å
+    neighbours: float = NEIGHBOURS  # neighbours per atom inside the cutoff (the cost model's pairs per atom)
 
 
 @dataclass(frozen=True)
@@ -89,24 +96,50 @@ def shortest_distance(atoms: Any) -> float:
     return math.inf
 
 
+def cluster_reach(atoms: Any, neighbours: float = NEIGHBOURS) -> np.ndarray:
+    """Per atom of one non-periodic structure: the distance to the farthest of its min(``neighbours``, n − 1)
+    nearest atoms, Å (all of a small molecule; the ``neighbours``-th nearest in a large cluster)."""
+    n = len(atoms)
+    if n < 2:
+        return np.empty(0)
+    d = np.sort(atoms.get_all_distances(), axis=1)   # column 0: the atom itself
+    return d[:, min(int(neighbours), n - 1)]
+
+
 def summarize(frames: Sequence[Any], max_structures: int = 60) -> DataSummary:
-    """:class:`DataSummary` of ASE structures (distances from at most ``max_structures``, evenly spaced)."""
+    """:class:`DataSummary` of ASE structures (distances from at most ``max_structures``, evenly spaced).
+    With periodic structures the density is theirs; with none (molecules, clusters) :func:`cluster_reach`
+    sizes the cutoff instead."""
     if not len(frames):
-        raise ValueError("recipe: the training set is empty")
+        raise ValueError("the training set is empty")
     n_atoms = np.array([len(a) for a in frames])
     periodic = [a for a in frames if all(a.pbc) and abs(a.get_volume()) > 0]
-    if not periodic:
-        raise ValueError("recipe: the number-density rule needs periodic structures (none found)")
-    dens = np.array([len(a) / abs(a.get_volume()) for a in periodic])
     step = max(1, len(frames) // max_structures)
-    nn = [shortest_distance(a) for a in frames[::step] if len(a) > 1 or all(a.pbc)]
+    sample = frames[::step]
+    nn = [d for d in (shortest_distance(a) for a in sample if len(a) > 1 or all(a.pbc)) if math.isfinite(d)]
+    if not nn:
+        raise ValueError("no structure has two atoms: the cutoff rule needs interatomic distances")
     elements = tuple(sorted({s for a in frames for s in a.get_chemical_symbols()}))
-    return DataSummary(elements, len(frames), int(n_atoms.sum()), float(np.median(dens)),
-                       float(np.median([d for d in nn if math.isfinite(d)])))
+    if periodic:
+        density = float(np.median([len(a) / abs(a.get_volume()) for a in periodic]))
+        return DataSummary(elements, len(frames), int(n_atoms.sum()), density, float(np.median(nn)))
+    reach = float(np.median(np.concatenate([cluster_reach(a) for a in sample])))
+    others = np.minimum(n_atoms - 1, NEIGHBOURS)
+    return DataSummary(elements, len(frames), int(n_atoms.sum()), math.nan, float(np.median(nn)), reach=reach,
+                       neighbours=float((n_atoms * others).sum() / max(n_atoms.sum(), 1)))
+
+
+REACH_MARGIN = 1.0
+"""Non-periodic data: the cutoff is the median atom's :func:`cluster_reach` plus this margin, Å, so that most
+atoms see all of a small molecule well inside the cutoff's taper (chosen on the ethanol validation split,
+``assets/zuo/README.md``)."""
 
 
 def cutoff_for(summary: DataSummary, neighbours: float = NEIGHBOURS) -> float:
-    """r_c = (3 n_nb / (4π ρ))^(1/3) within [2, 3] × nearest-neighbour distance, rounded to 0.1 Å."""
+    """r_c = (3 n_nb / (4π ρ))^(1/3) within [2, 3] × nearest-neighbour distance, rounded to 0.1 Å; without
+    periodic structures (no density) the median :func:`cluster_reach` + ``REACH_MARGIN`` instead."""
+    if not math.isfinite(summary.density):
+        return round(summary.reach + REACH_MARGIN, 1)
     rc = (3.0 * neighbours / (4.0 * math.pi * summary.density)) ** (1.0 / 3.0)
     rc = min(max(rc, 2.0 * summary.nn_distance), 3.0 * summary.nn_distance)
     return round(rc, 1)
@@ -145,6 +178,12 @@ SOLVE_SECONDS_PER_P3 = 3.2e-10
 P = 3970: 16 s measured, 20 s by this constant). The estimate counts every κ of the grid, though the walk
 (``linear_solve.KAPPA_PATIENCE``) usually stops after three to five."""
 
+QR_SECONDS_PER_ROW_P2 = 8.0e-11
+"""The QR of the design's rows, s per row × P², beyond what ``BasisRung.seconds_per_pair`` holds (those were
+measured at 58 neighbours, 3 force rows per 58 pairs): molecules have fewer pairs per row. Measured on
+pyace's ethanol (25 200 rows × 4644 columns, 72 000 pairs: assembled in 43.7 s against 5.8 s by the per-pair
+constant, idle machine, 2026-12-04 18:21)."""
+
 PASS_FRACTION = 0.5
 """The share of the budget the one pass may take (the rest: start-up, data, evaluations, predictions)."""
 
@@ -157,23 +196,25 @@ def n_functions(nradmax_by_orders: Sequence[int], lmax_by_orders: Sequence[int])
 
 
 def pass_seconds(rung: BasisRung, summary: DataSummary, test_size: float = 0.1,
-                 n_kappa: int = len(KAPPA_GRID)) -> float:
+                 n_kappa: int = len(KAPPA_GRID), per_element: int | None = None) -> float:
     """Estimated wall time of the linear stage's one pass: the assembly over the neighbour pairs (n_atoms ×
-    ``NEIGHBOURS``: the training part, then the validation part for the refit; every atom's block has the
-    rung's functions, also with several elements, where ``number_of_functions_per_element`` keeps them to
-    that), one solve of P = rung size × elements columns per κ of the grid and one for the refit (idle
-    2-core machine). With fewer rows (energies and force components) than columns, R has only that many rows
-    and its SVD costs rows² × P instead of P³."""
-    pairs = summary.n_atoms * NEIGHBOURS
-    P = columns(rung, summary)
+    the summary's neighbours: the training part, then the validation part for the refit; every atom's block
+    has the rung's functions, or ``per_element`` of them with several elements, where
+    ``number_of_functions_per_element`` keeps them to that; costed at the rung's full size), one solve of
+    P = :func:`columns` per κ of the grid and one for the refit (idle 2-core machine). With fewer rows
+    (energies and force components) than columns, R has only that many rows and its SVD costs rows² × P
+    instead of P³."""
+    pairs = summary.n_atoms * summary.neighbours
+    P = columns(rung, summary, per_element)
     rows = training_rows(summary, test_size)
     solve_s = SOLVE_SECONDS_PER_P3 * P * min(P, rows) ** 2 + 0.5
-    return rung.seconds_per_pair * pairs + (n_kappa + 1) * solve_s
+    extra_rows = max(0.0, rows - 3.0 * pairs / NEIGHBOURS)   # rows the per-pair constants do not cover
+    return rung.seconds_per_pair * pairs + QR_SECONDS_PER_ROW_P2 * extra_rows * P ** 2 + (n_kappa + 1) * solve_s
 
 
-def columns(rung: BasisRung, summary: DataSummary) -> int:
-    """Columns of the rung's linear design for the data's elements: its size per element × elements."""
-    return n_functions(*rung.shape) * len(summary.elements)
+def columns(rung: BasisRung, summary: DataSummary, per_element: int | None = None) -> int:
+    """Columns of the linear design for the data's elements: the rung's size (or ``per_element``) × elements."""
+    return (per_element or n_functions(*rung.shape)) * len(summary.elements)
 
 
 def training_rows(summary: DataSummary, test_size: float = 0.1) -> float:
@@ -181,17 +222,50 @@ def training_rows(summary: DataSummary, test_size: float = 0.1) -> float:
     return (summary.n_structures + 3 * summary.n_atoms) * (1.0 - test_size)
 
 
-def basis_for(summary: DataSummary, minutes: float = 10.0, test_size: float = 0.1
-              ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(nradmax_by_orders, lmax_by_orders) of the largest rung of ``BASIS_LADDER`` whose :func:`pass_seconds`
-    fits ``PASS_FRACTION`` of the budget and whose columns (rung size × elements) are no more than the
-    training rows, so that the data determine every coefficient (the smallest rung if none does)."""
+ROWS_PER_COLUMN = 2.5
+"""The fewest training rows (energies + force components) per design column the rule allows. On ACEData's
+Ti-Al tutorial (5037 training rows by :func:`training_rows`) the validation product E MAE × F MAE was flat near
+2.5 rows per column and worse on either side: 336 functions per element (7.5 rows per column) 2075, 894 (2.8)
+1949–1968, 1050 (2.4) 1982, 1500 (1.7) 2064 meV/atom × meV/Å (``assets/zuo/README.md``)."""
+
+
+def fits(rung: BasisRung, summary: DataSummary, minutes: float = 10.0, test_size: float = 0.1,
+         per_element: int | None = None) -> bool:
+    """Whether the rung (cut to ``per_element`` functions per element) fits the rule: its
+    :func:`pass_seconds` within ``PASS_FRACTION`` of the budget, at least ``ROWS_PER_COLUMN`` training rows per
+    column."""
+    return (pass_seconds(rung, summary, test_size, per_element=per_element) <= PASS_FRACTION * minutes * 60.0
+            and ROWS_PER_COLUMN * columns(rung, summary, per_element) <= training_rows(summary, test_size))
+
+
+def choose_basis(summary: DataSummary, minutes: float = 10.0, test_size: float = 0.1
+                 ) -> tuple[BasisRung, int | None]:
+    """The largest rung of ``BASIS_LADDER`` that :func:`fits` (the smallest if none does) and, with several
+    elements, ``number_of_functions_per_element``: the rung's size, or more where the next rung's shape cut to
+    a size between the two still fits (in steps of 10: a budget or a data set between two rungs is not
+    rounded down to the smaller; ethanol, 3 elements: 1480 per element instead of 894)."""
     best = BASIS_LADDER[0]
     for rung in BASIS_LADDER:
-        if (pass_seconds(rung, summary, test_size) <= PASS_FRACTION * minutes * 60.0
-                and columns(rung, summary) <= training_rows(summary, test_size)):
+        if fits(rung, summary, minutes, test_size):
             best = rung
-    return best.shape
+    if len(summary.elements) == 1:
+        return best, None
+    size = n_functions(*best.shape)
+    k = BASIS_LADDER.index(best)
+    if k + 1 == len(BASIS_LADDER) or not fits(best, summary, minutes, test_size):
+        return best, size
+    nxt = BASIS_LADDER[k + 1]
+    lo, hi = size // 10, n_functions(*nxt.shape) // 10   # tens of functions: lo fits, hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(nxt, summary, minutes, test_size, per_element=10 * mid) else (lo, mid)
+    return (nxt, 10 * lo) if 10 * lo > size else (best, size)
+
+
+def basis_for(summary: DataSummary, minutes: float = 10.0, test_size: float = 0.1
+              ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(nradmax_by_orders, lmax_by_orders) of :func:`choose_basis`'s rung."""
+    return choose_basis(summary, minutes, test_size)[0].shape
 
 
 US_PER_ATOM_ITERATION = 110.0
@@ -205,8 +279,8 @@ def recipe_for(summary: DataSummary, minutes: float = 10.0, us_per_atom_iteratio
     rc = cutoff_for(summary)
     per_it = us_per_atom_iteration * 1e-6 * summary.n_atoms * len(summary.elements)
     n_it = int(max(minutes * 60.0 - setup_seconds, 0.0) / max(per_it, 1e-9))
-    nrad, lmax = basis_for(summary, minutes=minutes, test_size=test_size)
-    per_element = n_functions(nrad, lmax) if len(summary.elements) > 1 else None
+    rung, per_element = choose_basis(summary, minutes=minutes, test_size=test_size)
+    nrad, lmax = rung.shape
     return Recipe(cutoff=rc, nradmax_by_orders=nrad, lmax_by_orders=lmax, kappa=0.01,
                   maxiter=max(10, min(n_it, max_iterations)), functions_per_element=per_element)
 
@@ -253,6 +327,14 @@ def input_dict(recipe: Recipe, elements: Sequence[str], filename: str, test_file
             "backend": {"evaluator": "numba", "display_step": 50}}
 
 
+def _cutoff_reason(summary: DataSummary) -> str:
+    """What the cutoff was computed from, for the summary line."""
+    if math.isfinite(summary.density):
+        return f"density {summary.density:.4f} /Å³, nearest neighbours {summary.nn_distance:.2f} Å"
+    return (f"no periodic structure: the median atom has its {summary.neighbours:.0f} nearest atoms within "
+            f"{summary.reach:.2f} Å (+ {REACH_MARGIN:g} Å)")
+
+
 def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, test_size: float = 0.1,
                  energy_key: str | None = None, forces_key: str | None = None) -> str:
     """Write the recipe's ``input.yaml`` (linear stage) for the training file ``data``; returns a summary.
@@ -261,24 +343,24 @@ def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, t
     forces under the keys given (or the usual ones), naming the keys it has."""
     from pathlib import Path
 
-    import ase.io
     import yaml
 
     from paceui._atomic import atomic_write_text
+    from paceui.data.io import load_dataframe
+    from paceui.data.validate import DataValidationError, check_columns
     from paceui.errors import InputError
 
     if not Path(data).exists():
-        raise InputError(f"recipe: data file not found: {data}")
-    frames = ase.io.read(data, index=":")
-    frames = frames if isinstance(frames, list) else [frames]
-    from paceui.data.io import frame_from_atoms
-    from paceui.data.validate import DataValidationError, check_columns
-
+        raise InputError(f"data file not found: {data}")
     try:
-        check_columns(frame_from_atoms(frames[:1], data, energy_key=energy_key, forces_key=forces_key))
+        df = load_dataframe(data, energy_key=energy_key, forces_key=forces_key)
+        check_columns(df)
+        summary = summarize(list(df["ase_atoms"]))
     except DataValidationError as exc:
-        raise InputError(f"recipe: {data}: {exc} (paceui recipe --energy-key / --forces-key)") from None
-    summary = summarize(frames)
+        raise InputError(f"{data}: {exc} (paceui recipe --energy-key / --forces-key)") from None
+    except ValueError as exc:  # unreadable file, unsafe pickle, no interatomic distances
+        text = str(exc)
+        raise InputError(text if data in text else f"{data}: {text}") from None
     recipe = recipe_for(summary, minutes=minutes, test_size=test_size)
     out = Path(output)
     rel = os.path.relpath(Path(data).resolve(), out.resolve().parent)
@@ -288,9 +370,11 @@ def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, t
                       + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, default_flow_style=None))
     shape = (recipe.nradmax_by_orders, recipe.lmax_by_orders)
     rung = next(r for r in BASIS_LADDER if r.shape == shape)
+    per = recipe.functions_per_element
+    size = f"{per} functions per element (the {n_functions(*shape)}-function shape cut)" \
+        if per and per != n_functions(*shape) else f"{n_functions(*shape)} functions per element"
     return (f"{data}: {summary.n_structures} structures, {summary.n_atoms} atoms, elements "
-            f"{' '.join(summary.elements)}; density {summary.density:.4f} /Å³, nearest neighbours "
-            f"{summary.nn_distance:.2f} Å -> cutoff {recipe.cutoff:g} Å; basis {n_functions(*shape)} functions "
-            f"per element (one pass ≈ {pass_seconds(rung, summary, test_size) / 60:.1f} min on an idle 2-core "
+            f"{' '.join(summary.elements)}; {_cutoff_reason(summary)} -> cutoff {recipe.cutoff:g} Å; basis {size} "
+            f"(one pass ≈ {pass_seconds(rung, summary, test_size, per_element=per) / 60:.1f} min on an idle 2-core "
             f"machine if every kappa is solved, for a {minutes:g} min budget); kappa chosen from "
             f"{list(recipe.kappa_grid)} on {test_size:g} of the data; written {out}")
