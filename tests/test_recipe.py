@@ -246,6 +246,25 @@ def test_paceui_recipe_reads_a_pacemaker_pickle_of_molecules(tmp_path, capsys):
         ["C", "H", "O"]
 
 
+def test_a_large_cluster_gets_the_sphere_of_its_58_nearest_atoms():
+    """A non-periodic cluster of more than 58 atoms: the cutoff is the median distance to an atom's 58th
+    nearest neighbour (no margin: the density rule's sphere), from at most 256 evenly spaced atoms, equal to
+    the sorted full distance matrix's column 58 for those atoms."""
+    import numpy as np
+    from ase.cluster import Octahedron
+
+    from paceui.fit.recipe import cluster_reach
+
+    c = Octahedron("Cu", 12)   # 1156 atoms, fcc a = 3.61 Å
+    r = cluster_reach(c)
+    full = np.sort(c.get_all_distances(), axis=1)[:, int(NEIGHBOURS)]
+    assert len(r) == len(full[::5]) <= 256 and np.allclose(r, full[::5], rtol=0, atol=1e-12)
+    s = summarize([c])
+    assert s.neighbours == NEIGHBOURS and cutoff_for(s) == round(float(np.median(r)), 1)
+    # fcc shells hold 12, 6, 24, 12, 24 atoms: an interior atom's 58th neighbour is in the fifth, a·√(5/2)
+    assert cutoff_for(s) == round(3.61 * math.sqrt(2.5), 1) == 5.7
+
+
 def test_paceui_recipe_errors_name_the_file_once(tmp_path, capsys):
     from paceui.cli import main
 

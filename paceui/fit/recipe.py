@@ -6,9 +6,10 @@ The rule (the Zuo et al. 2020 benchmark recipe, ``assets/zuo/README.md``):
   density ρ (atoms/Å³ of the periodic cells), r_c = (3 n_nb / (4π ρ))^(1/3), kept within
   [2, 3] × the median nearest-neighbour distance and rounded to 0.1 Å. With n_nb = 58 this gives 5.5 Å for
   the Zuo Cu data; it keeps the neighbour count, hence the cost per atom, the same for dense and open
-  structures. Without periodic structures (molecules, clusters: no density) r_c is the median atom's
-  distance to the farthest of its min(``NEIGHBOURS``, n − 1) nearest atoms plus ``REACH_MARGIN`` (1 Å): every
-  atom of a small molecule sees the whole molecule (ethanol: 3.18 + 1 → 4.2 Å).
+  structures. Without periodic structures (molecules, clusters: no density) r_c is the median over atoms of
+  the distance to the farthest of their min(``NEIGHBOURS``, n − 1) nearest atoms, plus ``REACH_MARGIN`` (1 Å)
+  in molecules of at most ``NEIGHBOURS`` atoms: every atom of a small molecule sees the whole molecule
+  (ethanol: 3.18 + 1 → 4.2 Å), an atom of a large cluster its 58 nearest, as the density rule.
 * **basis**: one linear density (FinnisSinclairShiftedScaled, fs_parameters [1, 1]), SBessel radial basis
   (pacemaker's default; on Zuo Si and Ni it lowered the validation force error by 7–13 % against ChebExpCos at
   the same size), ranks 1–5; the largest basis of ``BASIS_LADDER`` (336, 894, 3106 or 3970 functions for one
@@ -61,7 +62,8 @@ class DataSummary:
     density: float       # median number density of the periodic structures, atoms/Å³ (nan: none periodic)
     nn_distance: float   # median over structures of the shortest interatomic distance, Å
     reach: float = math.nan  # no periodic structure: median over atoms of the distance to the farthest of its
-    #                          min(NEIGHBOURS, n - 1) nearest atoms (a molecule's size as its atoms see it), Å
+    #                          min(NEIGHBOURS, n - 1) nearest atoms (+ REACH_MARGIN in molecules of at most
+    #                          NEIGHBOURS atoms: they see all of it), Å
     neighbours: float = NEIGHBOURS  # neighbours per atom inside the cutoff (the cost model's pairs per atom)
 
 
@@ -96,14 +98,29 @@ def shortest_distance(atoms: Any) -> float:
     return math.inf
 
 
-def cluster_reach(atoms: Any, neighbours: float = NEIGHBOURS) -> np.ndarray:
-    """Per atom of one non-periodic structure: the distance to the farthest of its min(``neighbours``, n − 1)
-    nearest atoms, Å (all of a small molecule; the ``neighbours``-th nearest in a large cluster)."""
-    n = len(atoms)
+REACH_MARGIN = 1.0
+"""Non-periodic data: an atom of a molecule of at most ``NEIGHBOURS`` atoms proposes its :func:`cluster_reach`
+plus this margin, Å, so that most atoms see all of a small molecule well inside the cutoff's taper (chosen on
+the ethanol validation split, ``assets/zuo/README.md``); an atom of a larger cluster its distance to the
+``NEIGHBOURS``-th nearest, the density rule's sphere."""
+
+
+def cluster_reach(atoms: Any, neighbours: float = NEIGHBOURS, max_atoms: int = 256) -> np.ndarray:
+    """Per atom of one non-periodic structure (at most ``max_atoms`` of them, evenly spaced, so that a large
+    cluster costs max_atoms × n distances, not n²): the distance to the farthest of its
+    min(``neighbours``, n − 1) nearest atoms, Å (all of a small molecule; the ``neighbours``-th nearest in a
+    large cluster)."""
+    pos = np.asarray(atoms.get_positions(), dtype=np.float64)
+    n = len(pos)
     if n < 2:
         return np.empty(0)
-    d = np.sort(atoms.get_all_distances(), axis=1)   # column 0: the atom itself
-    return d[:, min(int(neighbours), n - 1)]
+    rows = pos[:: max(1, -(-n // max_atoms))]
+    k = min(int(neighbours), n - 1)
+    out = np.empty(len(rows))
+    for a in range(0, len(rows), 16):   # 16 atoms at a time: 16 × n × 3 floats in memory
+        d = np.sqrt(((rows[a:a + 16, None, :] - pos[None, :, :]) ** 2).sum(axis=2))   # the atom itself: 0
+        out[a:a + 16] = np.partition(d, k, axis=1)[:, k]
+    return out
 
 
 def summarize(frames: Sequence[Any], max_structures: int = 60) -> DataSummary:
@@ -123,23 +140,19 @@ def summarize(frames: Sequence[Any], max_structures: int = 60) -> DataSummary:
     if periodic:
         density = float(np.median([len(a) / abs(a.get_volume()) for a in periodic]))
         return DataSummary(elements, len(frames), int(n_atoms.sum()), density, float(np.median(nn)))
-    reach = float(np.median(np.concatenate([cluster_reach(a) for a in sample])))
+    # a small molecule's atoms see all of it, plus the margin; a large cluster's their NEIGHBOURS nearest
+    reach = float(np.median(np.concatenate([cluster_reach(a) + (REACH_MARGIN if len(a) <= NEIGHBOURS else 0.0)
+                                            for a in sample])))
     others = np.minimum(n_atoms - 1, NEIGHBOURS)
     return DataSummary(elements, len(frames), int(n_atoms.sum()), math.nan, float(np.median(nn)), reach=reach,
                        neighbours=float((n_atoms * others).sum() / max(n_atoms.sum(), 1)))
 
 
-REACH_MARGIN = 1.0
-"""Non-periodic data: the cutoff is the median atom's :func:`cluster_reach` plus this margin, Å, so that most
-atoms see all of a small molecule well inside the cutoff's taper (chosen on the ethanol validation split,
-``assets/zuo/README.md``)."""
-
-
 def cutoff_for(summary: DataSummary, neighbours: float = NEIGHBOURS) -> float:
     """r_c = (3 n_nb / (4π ρ))^(1/3) within [2, 3] × nearest-neighbour distance, rounded to 0.1 Å; without
-    periodic structures (no density) the median :func:`cluster_reach` + ``REACH_MARGIN`` instead."""
+    periodic structures (no density) the summary's ``reach`` instead (:func:`summarize`)."""
     if not math.isfinite(summary.density):
-        return round(summary.reach + REACH_MARGIN, 1)
+        return round(summary.reach, 1)
     rc = (3.0 * neighbours / (4.0 * math.pi * summary.density)) ** (1.0 / 3.0)
     rc = min(max(rc, 2.0 * summary.nn_distance), 3.0 * summary.nn_distance)
     return round(rc, 1)
@@ -331,8 +344,9 @@ def _cutoff_reason(summary: DataSummary) -> str:
     """What the cutoff was computed from, for the summary line."""
     if math.isfinite(summary.density):
         return f"density {summary.density:.4f} /Å³, nearest neighbours {summary.nn_distance:.2f} Å"
-    return (f"no periodic structure: the median atom has its {summary.neighbours:.0f} nearest atoms within "
-            f"{summary.reach:.2f} Å (+ {REACH_MARGIN:g} Å)")
+    return (f"no periodic structure: the median atom's reach is {summary.reach:.2f} Å (the distance to the "
+            f"farthest of its {summary.neighbours:.0f} nearest atoms, + {REACH_MARGIN:g} Å in molecules of at most "
+            f"{NEIGHBOURS:.0f} atoms)")
 
 
 def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, test_size: float = 0.1,
