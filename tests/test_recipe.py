@@ -116,6 +116,8 @@ def test_several_elements_keep_the_rung_size_per_element_and_rows_per_column():
     # a budget that the cut does not fit keeps the rung that fits, at its own size
     rung, per = choose_basis(tial, minutes=0.8)   # 894 fits 24 s; the 3106 shape's assembly alone costs 8 s more
     assert (rung, per) == (BASIS_LADDER[1], 894) and not fits(BASIS_LADDER[2], tial, minutes=0.8, per_element=900)
+    # the cut may come within 10 of the next rung's size (15 516 rows: 3103 per element at 2.5 rows per column)
+    assert choose_basis(DataSummary(("Al", "Ti"), 20, 5740, 0.08, 2.5), minutes=1e4) == (BASIS_LADDER[2], 3100)
     # molecules: 8 neighbours per atom, the QR of their many force rows per pair and 9 solves bound the size
     eth = DataSummary(("C", "H", "O"), 1000, 9000, density=math.nan, nn_distance=0.97, reach=3.18, neighbours=8)
     rung, per = choose_basis(eth)
@@ -246,23 +248,57 @@ def test_paceui_recipe_reads_a_pacemaker_pickle_of_molecules(tmp_path, capsys):
         ["C", "H", "O"]
 
 
+def test_molecules_in_boxes_are_sized_as_molecules_and_partly_periodic_cells_refused():
+    """DFT codes that need a cell write molecules in boxes (pbc on, a density of vacuum): they are found by
+    their bonds (no chain reaches an image) and get the molecules' cutoff, also when a molecule straddles a
+    face of the box; crystals are not in a box; a slab (pbc [T, T, F]) is refused by name, as paceui fit
+    refuses it."""
+    from ase.build import fcc111, molecule
+
+    from paceui.fit.recipe import in_a_box
+
+    free, boxed = [], []
+    for k in range(5):
+        m = molecule("CH3CH2OH")
+        m.rattle(0.05, seed=k)
+        free.append(m.copy())
+        m.set_cell([10.0, 10.0, 10.0])
+        m.pbc = True
+        m.center()
+        m.positions += [5.0, 0.0, 0.0]   # across the x face, then wrapped: bonds cross the boundary
+        m.wrap()
+        boxed.append(m)
+    assert all(in_a_box(m) for m in boxed)
+    assert not any(in_a_box(a) for a in (bulk("Cu"), bulk("Cu", "fcc", a=3.6, cubic=True).repeat(3),
+                                         bulk("Si", "diamond", a=5.43)))
+    s_free, s_boxed = summarize(free), summarize(boxed)
+    assert math.isnan(s_boxed.density) and s_boxed.reach == pytest.approx(s_free.reach, abs=1e-9)
+    assert cutoff_for(s_boxed) == cutoff_for(s_free)
+    with pytest.raises(ValueError, match=r"structure 1 has pbc \[True, True, False\]"):
+        summarize([bulk("Cu", "fcc", a=3.6, cubic=True), fcc111("Cu", (2, 2, 3), vacuum=5.0)])
+
+
 def test_a_large_cluster_gets_the_sphere_of_its_58_nearest_atoms():
-    """A non-periodic cluster of more than 58 atoms: the cutoff is the median distance to an atom's 58th
-    nearest neighbour (no margin: the density rule's sphere), from at most 256 evenly spaced atoms, equal to
-    the sorted full distance matrix's column 58 for those atoms."""
+    """A non-periodic cluster of more than 58 atoms: an atom's reach is its distance to the 58th nearest
+    neighbour (no margin: the density rule's sphere), from at most 256 evenly spaced atoms, equal to the sorted
+    full distance matrix's column 58 for those atoms; the cutoff is the median reach, at most ``SHELL_CAP`` ×
+    the median distance to the 4th nearest."""
     import numpy as np
     from ase.cluster import Octahedron
 
-    from paceui.fit.recipe import cluster_reach
+    from paceui.fit.recipe import SHELL_CAP, cluster_reach
 
     c = Octahedron("Cu", 12)   # 1156 atoms, fcc a = 3.61 Å
     r = cluster_reach(c)
     full = np.sort(c.get_all_distances(), axis=1)[:, int(NEIGHBOURS)]
     assert len(r) == len(full[::5]) <= 256 and np.allclose(r, full[::5], rtol=0, atol=1e-12)
     s = summarize([c])
-    assert s.neighbours == NEIGHBOURS and cutoff_for(s) == round(float(np.median(r)), 1)
     # fcc shells hold 12, 6, 24, 12, 24 atoms: an interior atom's 58th neighbour is in the fifth, a·√(5/2)
-    assert cutoff_for(s) == round(3.61 * math.sqrt(2.5), 1) == 5.7
+    assert float(np.median(r)) == pytest.approx(3.61 * math.sqrt(2.5), abs=1e-9)   # 5.71 Å
+    # ... and its 4th in the first, a/√2: the cap 2.2 × 2.55 Å binds
+    d4 = np.sort(c.get_all_distances(), axis=1)[::5, 4]
+    assert s.neighbours == NEIGHBOURS and s.reach == pytest.approx(SHELL_CAP * float(np.median(d4)), abs=1e-9)
+    assert cutoff_for(s) == round(SHELL_CAP * 3.61 / math.sqrt(2), 1) == 5.6
 
 
 def test_paceui_recipe_errors_name_the_file_once(tmp_path, capsys):
@@ -275,5 +311,25 @@ def test_paceui_recipe_errors_name_the_file_once(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"paceui recipe: error: {tmp_path / 'bad.xyz'}: ase.io.read could not read it")
     assert err.count("bad.xyz") == 1 and "\n" not in err
+    (tmp_path / "bad.pckl.gzip").write_bytes(b"not a pickle")
+    assert main(["recipe", str(tmp_path / "bad.pckl.gzip")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("bad.pckl.gzip") == 1 and "not a readable pandas pickle" in err
     with pytest.raises(ValueError, match="two atoms"):
         summarize([Atoms("Cu")])   # an isolated atom alone: no distance to size the cutoff by
+
+
+AL_CLUSTERS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "datasets" / \
+    "df-FHI-aims_PBE_tight-Al-ref.pckl.gzip"
+
+
+@pytest.mark.skipif(not AL_CLUSTERS.exists(), reason="../shared/reference (pyace's FHI-aims Al clusters) absent")
+def test_metal_clusters_of_tens_of_atoms_are_capped_by_the_first_shell():
+    """pyace's FHI-aims Al clusters (19–54 atoms and isolated atoms): seeing across a whole cluster would take
+    12.9 Å; the first-shell cap gives 6.7 Å (bulk Al by the density rule: about 6 Å)."""
+    from paceui.data.io import load_dataframe
+    from paceui.fit.recipe import SHELL_CAP
+
+    s = summarize(list(load_dataframe(AL_CLUSTERS)["ase_atoms"]))
+    assert math.isnan(s.density) and cutoff_for(s) == 6.7
+    assert s.reach == pytest.approx(SHELL_CAP * 3.05, abs=0.05)   # the median 4th-nearest distance ≈ 3.05 Å

@@ -9,7 +9,8 @@ The rule (the Zuo et al. 2020 benchmark recipe, ``assets/zuo/README.md``):
   structures. Without periodic structures (molecules, clusters: no density) r_c is the median over atoms of
   the distance to the farthest of their min(``NEIGHBOURS``, n − 1) nearest atoms, plus ``REACH_MARGIN`` (1 Å)
   in molecules of at most ``NEIGHBOURS`` atoms: every atom of a small molecule sees the whole molecule
-  (ethanol: 3.18 + 1 → 4.2 Å), an atom of a large cluster its 58 nearest, as the density rule.
+  (ethanol: 3.18 + 1 → 4.2 Å), an atom of a large cluster its 58 nearest, as the density rule; at most
+  ``SHELL_CAP`` (2.2) × the median distance to an atom's 4th nearest (clusters of tens of metal atoms).
 * **basis**: one linear density (FinnisSinclairShiftedScaled, fs_parameters [1, 1]), SBessel radial basis
   (pacemaker's default; on Zuo Si and Ni it lowered the validation force error by 7–13 % against ChebExpCos at
   the same size), ranks 1–5; the largest basis of ``BASIS_LADDER`` (336, 894, 3106 or 3970 functions for one
@@ -63,8 +64,8 @@ class DataSummary:
     nn_distance: float   # median over structures of the shortest interatomic distance, Å
     reach: float = math.nan  # no periodic structure: median over atoms of the distance to the farthest of its
     #                          min(NEIGHBOURS, n - 1) nearest atoms (+ REACH_MARGIN in molecules of at most
-    #                          NEIGHBOURS atoms: they see all of it), Å
-    neighbours: float = NEIGHBOURS  # neighbours per atom inside the cutoff (the cost model's pairs per atom)
+    #                          NEIGHBOURS atoms: they see all of it), at most SHELL_CAP × the 4th-nearest's, Å
+    neighbours: float = NEIGHBOURS  # mean neighbours per atom inside the cutoff (the cost model's pairs per atom)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,13 @@ the ethanol validation split, ``assets/zuo/README.md``); an atom of a larger clu
 ``NEIGHBOURS``-th nearest, the density rule's sphere."""
 
 
+SHELL_CAP = 2.2
+"""Non-periodic data: the cutoff is at most this × the median distance to an atom's 4th nearest neighbour
+(first-shell distance of close-packed and tetrahedral solids; fcc Cu: 2.2 × 2.55 = 5.6 Å against the density
+rule's 5.5). It binds for clusters of tens of atoms (pyace's FHI-aims Al clusters of 19–54 atoms: 12.9 →
+6.7 Å), not for small molecules (ethanol: 4.2 Å, the cap 4.7)."""
+
+
 def cluster_reach(atoms: Any, neighbours: float = NEIGHBOURS, max_atoms: int = 256) -> np.ndarray:
     """Per atom of one non-periodic structure (at most ``max_atoms`` of them, evenly spaced, so that a large
     cluster costs max_atoms × n distances, not n²): the distance to the farthest of its
@@ -114,25 +122,72 @@ def cluster_reach(atoms: Any, neighbours: float = NEIGHBOURS, max_atoms: int = 2
     n = len(pos)
     if n < 2:
         return np.empty(0)
-    rows = pos[:: max(1, -(-n // max_atoms))]
+    picked = np.arange(0, n, max(1, -(-n // max_atoms)))
     k = min(int(neighbours), n - 1)
-    out = np.empty(len(rows))
-    for a in range(0, len(rows), 16):   # 16 atoms at a time: 16 × n × 3 floats in memory
-        d = np.sqrt(((rows[a:a + 16, None, :] - pos[None, :, :]) ** 2).sum(axis=2))   # the atom itself: 0
-        out[a:a + 16] = np.partition(d, k, axis=1)[:, k]
+    out = np.empty(len(picked))
+    for a in range(0, len(picked), 16):   # 16 atoms at a time: 16 × n × 3 floats in memory
+        if any(atoms.pbc):   # a molecule in a box: the nearest image of each atom (it may straddle a face)
+            d = np.array([atoms.get_distances(int(i), np.arange(n), mic=True) for i in picked[a:a + 16]])
+        else:
+            d = np.sqrt(((pos[picked[a:a + 16], None, :] - pos[None, :, :]) ** 2).sum(axis=2))
+        out[a:a + 16] = np.partition(d, k, axis=1)[:, k]   # column of the atom itself: 0
     return out
+
+
+def in_a_box(atoms: Any) -> bool:
+    """Whether a periodic structure of two or more atoms is a molecule or cluster in a box (DFT codes that need
+    a cell write molecules so): bonded within twice its shortest interatomic distance, no chain of bonds
+    reaches an image of an atom it started from. Condensed cells (ρ d³ ≥ 0.2 for number density ρ and shortest
+    distance d: crystals, liquids, slabs ≥ 0.3; ethanol in a 10 Å box 0.008) are not searched."""
+    from ase.neighborlist import neighbor_list
+
+    n = len(atoms)
+    if n < 2 or not all(atoms.pbc) or abs(atoms.get_volume()) <= 0:
+        return False
+    d = shortest_distance(atoms)
+    if n / abs(atoms.get_volume()) * d ** 3 >= 0.2:
+        return False
+    first, second, shift = neighbor_list("ijS", atoms, 2.0 * d)
+    order = np.argsort(first, kind="stable")
+    first, second, shift = first[order], second[order], shift[order]
+    start = np.searchsorted(first, np.arange(n + 1))
+    image = np.zeros((n, 3), dtype=np.int64)   # the cell offset each atom was reached at
+    seen = np.zeros(n, dtype=bool)
+    for root in range(n):
+        if seen[root]:
+            continue
+        seen[root] = True
+        todo = [root]
+        while todo:
+            a = todo.pop()
+            for e in range(start[a], start[a + 1]):
+                b, at = int(second[e]), image[a] + shift[e]
+                if not seen[b]:
+                    seen[b], image[b] = True, at
+                    todo.append(b)
+                elif not np.array_equal(image[b], at):
+                    return False   # a bond chain wraps around the cell: periodic
+    return True
 
 
 def summarize(frames: Sequence[Any], max_structures: int = 60) -> DataSummary:
     """:class:`DataSummary` of ASE structures (distances from at most ``max_structures``, evenly spaced).
-    With periodic structures the density is theirs; with none (molecules, clusters) :func:`cluster_reach`
-    sizes the cutoff instead."""
+    With periodic structures the density is theirs; with none, or when most of the sampled periodic ones are
+    molecules in boxes (:func:`in_a_box`), :func:`cluster_reach` sizes the cutoff instead. Partly periodic
+    cells raise ValueError, as ``paceui fit``'s validation does."""
     if not len(frames):
         raise ValueError("the training set is empty")
+    partly = next((i for i, a in enumerate(frames) if len(set(map(bool, a.pbc))) > 1), None)
+    if partly is not None:
+        raise ValueError(f"structure {partly} has pbc {list(map(bool, frames[partly].pbc))}: paceui fits fully "
+                         "periodic or fully non-periodic structures")
     n_atoms = np.array([len(a) for a in frames])
     periodic = [a for a in frames if all(a.pbc) and abs(a.get_volume()) > 0]
     step = max(1, len(frames) // max_structures)
     sample = frames[::step]
+    boxed = [in_a_box(a) for a in sample if all(a.pbc) and len(a) > 1]
+    if boxed and sum(boxed) > len(boxed) / 2:   # mostly molecules in boxes: sized as molecules
+        periodic = []
     nn = [d for d in (shortest_distance(a) for a in sample if len(a) > 1 or all(a.pbc)) if math.isfinite(d)]
     if not nn:
         raise ValueError("no structure has two atoms: the cutoff rule needs interatomic distances")
@@ -140,9 +195,13 @@ def summarize(frames: Sequence[Any], max_structures: int = 60) -> DataSummary:
     if periodic:
         density = float(np.median([len(a) / abs(a.get_volume()) for a in periodic]))
         return DataSummary(elements, len(frames), int(n_atoms.sum()), density, float(np.median(nn)))
-    # a small molecule's atoms see all of it, plus the margin; a large cluster's their NEIGHBOURS nearest
+    # a small molecule's atoms see all of it, plus the margin; a large cluster's their NEIGHBOURS nearest;
+    # never beyond SHELL_CAP × the distance to an atom's 4th nearest (a metal cluster of 54 atoms would see
+    # across itself: 12.9 Å)
     reach = float(np.median(np.concatenate([cluster_reach(a) + (REACH_MARGIN if len(a) <= NEIGHBOURS else 0.0)
                                             for a in sample])))
+    shell = float(np.median(np.concatenate([cluster_reach(a, neighbours=4) for a in sample])))
+    reach = min(reach, SHELL_CAP * shell)
     others = np.minimum(n_atoms - 1, NEIGHBOURS)
     return DataSummary(elements, len(frames), int(n_atoms.sum()), math.nan, float(np.median(nn)), reach=reach,
                        neighbours=float((n_atoms * others).sum() / max(n_atoms.sum(), 1)))
@@ -268,7 +327,7 @@ def choose_basis(summary: DataSummary, minutes: float = 10.0, test_size: float =
     if k + 1 == len(BASIS_LADDER) or not fits(best, summary, minutes, test_size):
         return best, size
     nxt = BASIS_LADDER[k + 1]
-    lo, hi = size // 10, n_functions(*nxt.shape) // 10   # tens of functions: lo fits, hi does not
+    lo, hi = size // 10, -(-n_functions(*nxt.shape) // 10)   # tens: lo fits, hi (≥ nxt's size) does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(nxt, summary, minutes, test_size, per_element=10 * mid) else (lo, mid)
@@ -345,8 +404,8 @@ def _cutoff_reason(summary: DataSummary) -> str:
     if math.isfinite(summary.density):
         return f"density {summary.density:.4f} /Å³, nearest neighbours {summary.nn_distance:.2f} Å"
     return (f"no periodic structure: the median atom's reach is {summary.reach:.2f} Å (the distance to the "
-            f"farthest of its {summary.neighbours:.0f} nearest atoms, + {REACH_MARGIN:g} Å in molecules of at most "
-            f"{NEIGHBOURS:.0f} atoms)")
+            f"farthest of its ≈{summary.neighbours:.0f} nearest atoms, + {REACH_MARGIN:g} Å in molecules of at most "
+            f"{NEIGHBOURS:.0f} atoms; at most {SHELL_CAP:g} × the distance to the 4th nearest)")
 
 
 def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, test_size: float = 0.1,
@@ -368,13 +427,16 @@ def write_recipe(data: str, output: str = "input.yaml", minutes: float = 10.0, t
         raise InputError(f"data file not found: {data}")
     try:
         df = load_dataframe(data, energy_key=energy_key, forces_key=forces_key)
+    except ValueError as exc:  # unreadable file, unsafe pickle: the message names the file
+        raise InputError(str(exc)) from None
+    try:
         check_columns(df)
-        summary = summarize(list(df["ase_atoms"]))
     except DataValidationError as exc:
         raise InputError(f"{data}: {exc} (paceui recipe --energy-key / --forces-key)") from None
-    except ValueError as exc:  # unreadable file, unsafe pickle, no interatomic distances
-        text = str(exc)
-        raise InputError(text if data in text else f"{data}: {text}") from None
+    try:
+        summary = summarize(list(df["ase_atoms"]))
+    except ValueError as exc:  # no interatomic distances, partly periodic cells
+        raise InputError(f"{data}: {exc}") from None
     recipe = recipe_for(summary, minutes=minutes, test_size=test_size)
     out = Path(output)
     rel = os.path.relpath(Path(data).resolve(), out.resolve().parent)
