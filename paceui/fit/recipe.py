@@ -118,33 +118,40 @@ def cluster_reach(atoms: Any, neighbours: float = NEIGHBOURS, max_atoms: int = 2
     cluster costs max_atoms × n distances, not n²): the distance to the farthest of its
     min(``neighbours``, n − 1) nearest atoms, Å (all of a small molecule; the ``neighbours``-th nearest in a
     large cluster)."""
+    return _nearest(atoms, (int(neighbours),), max_atoms)[:, 0]
+
+
+def _nearest(atoms: Any, ranks: Sequence[int], max_atoms: int = 256) -> np.ndarray:
+    """[picked atoms, len(ranks)]: each picked atom's distance to its min(rank, n − 1)-th nearest atom, Å,
+    from one pass over the distances (see :func:`cluster_reach`)."""
     pos = np.asarray(atoms.get_positions(), dtype=np.float64)
     n = len(pos)
     if n < 2:
-        return np.empty(0)
+        return np.empty((0, len(ranks)))
     picked = np.arange(0, n, max(1, -(-n // max_atoms)))
-    k = min(int(neighbours), n - 1)
-    out = np.empty(len(picked))
+    ks = [min(r, n - 1) for r in ranks]
+    out = np.empty((len(picked), len(ks)))
     for a in range(0, len(picked), 16):   # 16 atoms at a time: 16 × n × 3 floats in memory
         if any(atoms.pbc):   # a molecule in a box: the nearest image of each atom (it may straddle a face)
             d = np.array([atoms.get_distances(int(i), np.arange(n), mic=True) for i in picked[a:a + 16]])
         else:
             d = np.sqrt(((pos[picked[a:a + 16], None, :] - pos[None, :, :]) ** 2).sum(axis=2))
-        out[a:a + 16] = np.partition(d, k, axis=1)[:, k]   # column of the atom itself: 0
+        out[a:a + 16] = np.partition(d, sorted(set(ks)), axis=1)[:, ks]   # column of the atom itself: 0
     return out
 
 
-def in_a_box(atoms: Any) -> bool:
+def in_a_box(atoms: Any, shortest: float | None = None) -> bool:
     """Whether a periodic structure of two or more atoms is a molecule or cluster in a box (DFT codes that need
     a cell write molecules so): bonded within twice its shortest interatomic distance, no chain of bonds
     reaches an image of an atom it started from. Condensed cells (ρ d³ ≥ 0.2 for number density ρ and shortest
-    distance d: crystals, liquids, slabs ≥ 0.3; ethanol in a 10 Å box 0.008) are not searched."""
+    distance d: crystals, liquids, slabs ≥ 0.3; ethanol in a 10 Å box 0.008) are not searched.
+    ``shortest``: :func:`shortest_distance` of the structure when the caller has it."""
     from ase.neighborlist import neighbor_list
 
     n = len(atoms)
     if n < 2 or not all(atoms.pbc) or abs(atoms.get_volume()) <= 0:
         return False
-    d = shortest_distance(atoms)
+    d = shortest_distance(atoms) if shortest is None else shortest
     if n / abs(atoms.get_volume()) * d ** 3 >= 0.2:
         return False
     first, second, shift = neighbor_list("ijS", atoms, 2.0 * d)
@@ -185,10 +192,11 @@ def summarize(frames: Sequence[Any], max_structures: int = 60) -> DataSummary:
     periodic = [a for a in frames if all(a.pbc) and abs(a.get_volume()) > 0]
     step = max(1, len(frames) // max_structures)
     sample = frames[::step]
-    boxed = [in_a_box(a) for a in sample if all(a.pbc) and len(a) > 1]
+    near = [(a, shortest_distance(a)) for a in sample if len(a) > 1 or all(a.pbc)]
+    boxed = [in_a_box(a, d) for a, d in near if all(a.pbc) and len(a) > 1]
     if boxed and sum(boxed) > len(boxed) / 2:   # mostly molecules in boxes: sized as molecules
         periodic = []
-    nn = [d for d in (shortest_distance(a) for a in sample if len(a) > 1 or all(a.pbc)) if math.isfinite(d)]
+    nn = [d for _, d in near if math.isfinite(d)]
     if not nn:
         raise ValueError("no structure has two atoms: the cutoff rule needs interatomic distances")
     elements = tuple(sorted({s for a in frames for s in a.get_chemical_symbols()}))
@@ -198,9 +206,10 @@ def summarize(frames: Sequence[Any], max_structures: int = 60) -> DataSummary:
     # a small molecule's atoms see all of it, plus the margin; a large cluster's their NEIGHBOURS nearest;
     # never beyond SHELL_CAP × the distance to an atom's 4th nearest (a metal cluster of 54 atoms would see
     # across itself: 12.9 Å)
-    reach = float(np.median(np.concatenate([cluster_reach(a) + (REACH_MARGIN if len(a) <= NEIGHBOURS else 0.0)
-                                            for a in sample])))
-    shell = float(np.median(np.concatenate([cluster_reach(a, neighbours=4) for a in sample])))
+    near4 = [(a, _nearest(a, (int(NEIGHBOURS), 4))) for a in sample]
+    reach = float(np.median(np.concatenate([d[:, 0] + (REACH_MARGIN if len(a) <= NEIGHBOURS else 0.0)
+                                            for a, d in near4])))
+    shell = float(np.median(np.concatenate([d[:, 1] for _, d in near4])))
     reach = min(reach, SHELL_CAP * shell)
     others = np.minimum(n_atoms - 1, NEIGHBOURS)
     return DataSummary(elements, len(frames), int(n_atoms.sum()), math.nan, float(np.median(nn)), reach=reach,
